@@ -1,0 +1,68 @@
+/**
+ * Errors raised by scrapeguard. Programming mistakes (bad options passed in code) throw `TypeError`
+ * naming the option; runtime failures throw a {@link ScrapeguardError} with a stable `code`.
+ * No message built here ever contains a secret value.
+ */
+
+/** Every code a {@link ScrapeguardError} can carry; `switch (err.code)` narrows on it. */
+export type ScrapeguardErrorCode =
+  /** The configuration (file or object) is invalid; see {@link ConfigError.issues}. */
+  | 'CONFIG_INVALID'
+  /** A file named by the configuration could not be read. */
+  | 'CONFIG_READ'
+  /** Node refused the TLS settings built from a valid-looking configuration. */
+  | 'TLS_SETUP'
+  /** A listen address could not be bound. */
+  | 'LISTEN_FAILED'
+  /** The metrics source failed to produce an exposition. */
+  | 'SOURCE_FAILED'
+  /** A CLI invocation was malformed. */
+  | 'USAGE'
+  /** A file would be overwritten without `--force`. */
+  | 'FILE_EXISTS';
+
+/** Base class of every runtime error scrapeguard throws. */
+export class ScrapeguardError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ScrapeguardErrorCode;
+
+  constructor(code: ScrapeguardErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** One problem found in a configuration. Messages never include secret values. */
+export interface ConfigIssue {
+  /** Config file the problem is in; absent for in-code objects. */
+  readonly file?: string;
+  /** 1-based line of the offending key or value, when known. */
+  readonly line?: number;
+  /** 1-based column, when known. */
+  readonly column?: number;
+  /** Dotted key path, e.g. `tls_server_config.client_auth_type` (empty for the document). */
+  readonly path: string;
+  /** What is wrong, naming the (non-secret) bad value. */
+  readonly message: string;
+}
+
+/** Formats an issue as `file:line:column: path: message`, omitting the parts that are unknown. */
+export function formatConfigIssue(issue: ConfigIssue): string {
+  let where = issue.file ?? '<config>';
+  if (issue.line !== undefined) {
+    where += `:${issue.line}`;
+    if (issue.column !== undefined) where += `:${issue.column}`;
+  }
+  return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+}
+
+/** The configuration could not be accepted. `issues` lists every problem found, in file order. */
+export class ConfigError extends ScrapeguardError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[], options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', issues.map(formatConfigIssue).join('\n') || 'invalid configuration', options);
+    this.issues = issues;
+  }
+}

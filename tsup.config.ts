@@ -1,0 +1,21 @@
+import { defineConfig } from 'tsup';
+
+// Library entries get ESM + CJS + types; the CLI is one ESM file with a shebang.
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts', http: 'src/adapters/http.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: 'node20',
+    splitting: true,
+  },
+  {
+    entry: { cli: 'src/cli/main.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node20',
+    banner: { js: '#!/usr/bin/env node' },
+  },
+]);
