@@ -3,6 +3,7 @@
  * Used by `scrapeguard init`, `scrapeguard demo` and the test suites (which generate every
  * certificate they use at run time; none is committed).
  */
+import { createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 
@@ -96,6 +97,13 @@ async function leaf(
   issuer: CertificateAndKey | undefined,
 ): Promise<CertificateAndKey> {
   const sans = (opts.sans ?? []).map(sanEntry);
+  if (issuer) {
+    // selfsigned imports the CA key with the leaf's algorithm, so the two must match.
+    const caType = createPrivateKey(issuer.keyPem).asymmetricKeyType;
+    if (caType !== (opts.keyType ?? 'ec')) {
+      throw new TypeError(`keyType ${JSON.stringify(opts.keyType ?? 'ec')} needs a CA with a key of the same type (the CA key is ${caType})`);
+    }
+  }
   const pems = await generate(subject(opts), {
     ...keyOptions(opts.keyType),
     ...validity(opts, 365),

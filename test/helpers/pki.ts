@@ -23,9 +23,11 @@ export interface TestPki {
   dir: string;
   ca: TestCert;
   otherCa: TestCert;
+  /** RSA CA that signed `serverRsa`. */
+  rsaCa: TestCert;
   /** ECDSA P-256 server cert for localhost, 127.0.0.1, ::1, signed by `ca`. */
   server: TestCert;
-  /** RSA-2048 server cert, same names. */
+  /** RSA-2048 server cert, same names, signed by `rsaCa`. */
   serverRsa: TestCert;
   /** Server cert that expired yesterday. */
   serverExpired: TestCert;
@@ -68,11 +70,12 @@ async function build(): Promise<TestPki> {
   const now = Date.now();
   const ca = await generateCa({ commonName: 'test CA' });
   const otherCa = await generateCa({ commonName: 'other CA' });
+  const rsaCa = await generateCa({ commonName: 'RSA test CA', keyType: 'rsa' });
   const names = ['localhost', '127.0.0.1', '::1'];
   const [server, serverRsa, serverExpired, client, clientWrongSan, clientOtherCa, clientSelfSigned, clientExpired, clientNotYetValid, clientMultiSan] =
     await Promise.all([
       generateServerCert(ca, { commonName: 'localhost', sans: names }),
-      generateServerCert(ca, { commonName: 'localhost', sans: names, keyType: 'rsa' }),
+      generateServerCert(rsaCa, { commonName: 'localhost', sans: names, keyType: 'rsa' }),
       generateServerCert(ca, { commonName: 'localhost', sans: names, notBefore: new Date(now - 30 * DAY), notAfter: new Date(now - DAY) }),
       generateClientCert(ca, { commonName: 'prometheus', sans: ['prometheus'] }),
       generateClientCert(ca, { commonName: 'prometheus', sans: ['intruder'] }),
@@ -89,6 +92,7 @@ async function build(): Promise<TestPki> {
     dir,
     ca: save(dir, 'ca', ca),
     otherCa: save(dir, 'other-ca', otherCa),
+    rsaCa: save(dir, 'rsa-ca', rsaCa),
     server: save(dir, 'server', server!),
     serverRsa: save(dir, 'server-rsa', serverRsa!),
     serverExpired: save(dir, 'server-expired', serverExpired!),

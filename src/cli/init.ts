@@ -1,0 +1,267 @@
+/**
+ * `scrapeguard init`: a ready-to-run development setup in one directory. A CA, a server
+ * certificate for this host, a client certificate for Prometheus, a random basic-auth password
+ * (file for Prometheus's `password_file`) and a `web-config.yml` that requires both the client
+ * certificate and the password. Nothing secret is printed; every existing file is protected
+ * unless `--force` is given, and the check happens before the first byte is written.
+ */
+import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { hash } from '@node-rs/bcrypt';
+import { Document, isMap, isScalar } from 'yaml';
+import { ScrapeguardError } from '../errors.js';
+import { generateDevPki, type DevPki } from '../pki/generate.js';
+import { devPkiFiles, refuseExisting, SECRET_FILE_MODE, writeFileSet, type FileToWrite } from '../pki/write.js';
+import { flagOption, listOption, parseCommandArgs, stringOption } from './args.js';
+import type { CliCommand, CliIo } from './io.js';
+
+const USAGE = `Usage: scrapeguard init [DIR] [--san NAME ...] [--user NAME] [--force]
+
+Creates a development PKI and a matching web-config.yml in DIR (default ./scrapeguard-pki):
+  ca.crt, ca.key          development CA (ca.key signs further certificates; keep it private)
+  server.crt, server.key  server certificate for localhost, 127.0.0.1, ::1, this host and --san names
+  client.crt, client.key  client certificate for Prometheus (CN and SAN "prometheus")
+  password                random basic-auth password, for Prometheus's basic_auth.password_file
+  web-config.yml          mTLS (RequireAndVerifyClientCert) + basic auth + security headers
+
+Options:
+  --san NAME    extra server certificate name (DNS name or IP address); repeatable
+  --user NAME   basic-auth user name (default prometheus)
+  --force       replace existing files
+  -h, --help    show this help
+`;
+
+const DEFAULT_DIR = 'scrapeguard-pki';
+const DEFAULT_USER = 'prometheus';
+/** The scraper's identity: client certificate CN and SAN, and the only allowed SAN. */
+const CLIENT_NAME = 'prometheus';
+const BCRYPT_COST = 12;
+/** 192 bits of randomness, 32 base64url characters: no quoting needed in YAML, URLs or shells. */
+const PASSWORD_BYTES = 24;
+const EXAMPLE_LISTEN = '127.0.0.1:9443';
+
+/** Every file init writes; the scrape-config issue adds its files here too. */
+const INIT_FILE_NAMES = ['ca.crt', 'ca.key', 'server.crt', 'server.key', 'client.crt', 'client.key', 'password', 'web-config.yml'];
+
+/** Everything init decided, shared by the builders of each file. */
+interface InitPlan {
+  dir: string;
+  /** `dir` as shown to the user (relative to the working directory when inside it). */
+  displayDir: string;
+  serverSans: readonly string[];
+  user: string;
+  force: boolean;
+}
+
+/** A file init writes, with the line that explains it in the report. */
+interface InitFile extends FileToWrite {
+  description: string;
+}
+
+/**
+ * Runs `scrapeguard init`.
+ * @example
+ * const status = await initCommand(['./pki', '--san', 'metrics.internal'], io);
+ */
+export const initCommand: CliCommand = async (argv, io) => {
+  try {
+    return await runInit(argv, io);
+  } catch (error) {
+    const message = userErrorMessage(error);
+    if (message === undefined) throw error;
+    io.stderr.write(`scrapeguard init: ${message}\n`);
+    return 1;
+  }
+};
+
+async function runInit(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = parseCommandArgs(
+    argv,
+    { san: { type: 'string', multiple: true }, user: { type: 'string' }, force: { type: 'boolean' } },
+    true,
+  );
+  if (args.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.positionals.length > 1) {
+    throw new ScrapeguardError('USAGE', `expected at most one directory, got ${args.positionals.length} arguments`);
+  }
+  const plan = makePlan(io.cwd, args.positionals[0], listOption(args, 'san'), stringOption(args, 'user'), flagOption(args, 'force'));
+
+  // Refuse before the (slow) key generation and hashing; writeFileSet checks again before writing.
+  if (!plan.force) await refuseExisting(plan.dir, INIT_FILE_NAMES);
+
+  const pki = await generateDevPki({ serverSans: plan.serverSans, clientName: CLIENT_NAME });
+  const password = randomBytes(PASSWORD_BYTES).toString('base64url');
+  const passwordHash = await hash(password, { cost: BCRYPT_COST });
+
+  const files: InitFile[] = [
+    ...pkiFiles(pki),
+    {
+      name: 'password',
+      contents: password,
+      mode: SECRET_FILE_MODE,
+      description: `basic-auth password of user "${plan.user}", for Prometheus's password_file`,
+    },
+    webConfigFile(plan, passwordHash),
+    ...scrapeConfigFiles(plan),
+  ];
+  const written = await writeFileSet(plan.dir, files, { force: plan.force });
+
+  const out: string[] = [`Wrote ${files.length} files to ${plan.displayDir}:`];
+  const width = Math.max(...files.map((f) => displayPath(plan, f.name).length));
+  for (const [i, w] of written.entries()) {
+    const mode = (await stat(w.path)).mode & 0o777;
+    const file = files[i];
+    out.push(`  ${mode.toString(8).padStart(4, '0')}  ${displayPath(plan, file?.name ?? w.path).padEnd(width)}  ${file?.description ?? ''}`);
+  }
+  out.push('', `Server certificate names: ${plan.serverSans.join(', ')}`, '', 'Next steps:', ...nextSteps(plan), '');
+  io.stdout.write(out.join('\n'));
+  return 0;
+}
+
+function makePlan(cwd: string, dirArg: string | undefined, sanArgs: readonly string[], userArg: string | undefined, force: boolean): InitPlan {
+  if (dirArg === '') throw new ScrapeguardError('USAGE', 'the directory must not be empty');
+  const dir = resolve(cwd, dirArg ?? DEFAULT_DIR);
+  const rel = relative(cwd, dir);
+  const displayDir = rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? dir : rel;
+
+  for (const san of sanArgs) {
+    // SANs are written into a certificate; whitespace and control characters are never valid there.
+    if (!/^[^\s\0-\x1f\x7f]{1,253}$/.test(san)) throw new ScrapeguardError('USAGE', `--san ${JSON.stringify(san)} is not a valid host name or IP address`);
+  }
+  const host = hostname();
+  const candidates = ['localhost', '127.0.0.1', '::1', ...(/^[^\s\0-\x1f\x7f]{1,253}$/.test(host) ? [host] : []), ...sanArgs];
+  const seen = new Set<string>();
+  const serverSans = candidates.filter((name) => {
+    const key = sanKey(name);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+
+  const user = userArg ?? DEFAULT_USER;
+  // RFC 7617 §2: the user-id of Basic authentication cannot contain a colon.
+  if (!/^[^:\s\0-\x1f\x7f]+$/.test(user)) {
+    throw new ScrapeguardError('USAGE', '--user must be non-empty and contain no colon, whitespace or control characters');
+  }
+  return { dir, displayDir, serverSans, user, force };
+}
+
+/** DNS names compare case-insensitively; IPv6 literals compare in their canonical spelling. */
+function sanKey(name: string): string {
+  if (isIP(name) === 6) return new URL(`http://[${name}]/`).hostname;
+  return name.toLowerCase();
+}
+
+function pkiFiles(pki: DevPki): InitFile[] {
+  const descriptions: Record<string, string> = {
+    'ca.crt': 'development CA certificate (client_ca_file; Prometheus ca_file)',
+    'ca.key': 'CA private key: signs more certificates; keep it private',
+    'server.crt': 'server certificate (cert_file)',
+    'server.key': 'server private key (key_file)',
+    'client.crt': `client certificate for Prometheus (CN/SAN ${CLIENT_NAME})`,
+    'client.key': 'client private key for Prometheus',
+  };
+  return devPkiFiles(pki).map((f) => ({ ...f, description: descriptions[f.name] ?? '' }));
+}
+
+function webConfigFile(plan: InitPlan, passwordHash: string): InitFile {
+  const config = {
+    tls_server_config: {
+      cert_file: 'server.crt',
+      key_file: 'server.key',
+      client_ca_file: 'ca.crt',
+      client_auth_type: 'RequireAndVerifyClientCert',
+      client_allowed_sans: [CLIENT_NAME],
+      min_version: 'TLS12',
+    },
+    http_server_config: {
+      headers: {
+        'Strict-Transport-Security': 'max-age=31536000',
+        'X-Content-Type-Options': 'nosniff',
+        'X-Frame-Options': 'deny',
+      },
+    },
+    basic_auth_users: { [plan.user]: passwordHash },
+  };
+  const sectionComments: Record<string, string> = {
+    tls_server_config:
+      ' HTTPS with mutual TLS: only clients presenting a certificate signed by ca.crt\n' +
+      ` whose SAN is "${CLIENT_NAME}" (client.crt) complete the handshake.`,
+    http_server_config: ' Security headers added to every response.',
+    basic_auth_users:
+      ` user: bcrypt hash (cost ${BCRYPT_COST}). The password itself is only in the file "password" (mode 0600).\n` +
+      ' Add users with: scrapeguard hash-password',
+  };
+  const doc = new Document(config);
+  doc.commentBefore = [
+    ' scrapeguard web configuration, in the format of exporter-toolkit\'s web-config.yml',
+    ' (--web.config.file). Generated by `scrapeguard init` for development use.',
+    ' Relative paths are resolved against the directory of this file:',
+    '   ca.crt      CA that signed server.crt and client.crt; verifies client certificates',
+    '   ca.key      CA private key (0600), only needed to sign more certificates',
+    '   server.crt  certificate this server presents, server.key its private key (0600)',
+    '   client.crt  certificate Prometheus presents, client.key its private key (0600)',
+    '   password    basic-auth password (0600), for Prometheus\'s basic_auth.password_file',
+  ].join('\n');
+  if (isMap(doc.contents)) {
+    for (const [i, pair] of doc.contents.items.entries()) {
+      if (!isScalar(pair.key)) continue;
+      const comment = sectionComments[String(pair.key.value)];
+      if (comment !== undefined) pair.key.commentBefore = comment;
+      // The document comment already ends with a blank line.
+      if (i > 0) pair.key.spaceBefore = true;
+    }
+  }
+  return {
+    name: 'web-config.yml',
+    contents: doc.toString(),
+    // Holds password hashes: offline guessing is slow, but there is no reason to let others try.
+    mode: SECRET_FILE_MODE,
+    description: 'web config: mTLS + basic auth + security headers',
+  };
+}
+
+/**
+ * The scraper-side configuration files (`scrape-config.yml`). Reserved for a later issue that
+ * generates Prometheus's `scrape_config` from the same plan; until then init writes none.
+ */
+function scrapeConfigFiles(_plan: InitPlan): InitFile[] {
+  return [];
+}
+
+function nextSteps(plan: InitPlan): string[] {
+  const p = (name: string) => shellQuote(displayPath(plan, name));
+  const userPart = plan.user.replace(/[\\"$`]/g, (c) => `\\${c}`);
+  return [
+    `  scrapeguard check --web.config.file ${p('web-config.yml')}`,
+    `  scrapeguard serve --web.config.file ${p('web-config.yml')} --web.listen-address ${EXAMPLE_LISTEN}`,
+    `  curl --cacert ${p('ca.crt')} --cert ${p('client.crt')} --key ${p('client.key')} \\`,
+    `    -u "${userPart}:$(cat ${p('password')})" https://${EXAMPLE_LISTEN}/metrics`,
+  ];
+}
+
+function displayPath(plan: InitPlan, name: string): string {
+  return plan.displayDir === '.' ? name : join(plan.displayDir, name);
+}
+
+function shellQuote(s: string): string {
+  return /^[\w./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+// File-system failures the user can fix (permissions, missing parent, full disk) get one line.
+const USER_FS_ERRORS = new Set(['EACCES', 'EPERM', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EROFS', 'ENOSPC', 'EDQUOT', 'EEXIST', 'ELOOP']);
+
+function userErrorMessage(error: unknown): string | undefined {
+  if (error instanceof ScrapeguardError) {
+    return error.code === 'FILE_EXISTS' ? `${error.message} (use --force to replace)` : error.message;
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string' && USER_FS_ERRORS.has(code)) return (error as Error).message.split('\n')[0];
+  return undefined;
+}
