@@ -1,0 +1,36 @@
+/**
+ * `scrapeguard check --web.config.file FILE`: validates a configuration the way `serve` would
+ * load it (files read, certificates parsed, hashes checked). Prints `FILE SUCCESS` like promtool,
+ * warnings on stderr; on failure every problem on stderr with file, line and key, exit 1.
+ */
+import { resolve } from 'node:path';
+import { loadConfigFile } from '../config/load.js';
+import { ScrapeguardError } from '../errors.js';
+import { parseCommandArgs, stringOption } from './args.js';
+import type { CliCommand } from './io.js';
+
+const USAGE = `Usage: scrapeguard check --web.config.file FILE
+
+Validates a web-config.yml (exporter-toolkit format plus scrapeguard's extensions): syntax,
+unknown keys, certificates and keys (readable, matching, not expired), client CA, bcrypt hashes,
+TLS versions, ciphers, curves, headers and limits. Exit 0 and "FILE SUCCESS" when valid.
+
+Options:
+  --web.config.file FILE   configuration to check (required)
+  -h, --help               show this help
+`;
+
+/** Runs `scrapeguard check`. */
+export const checkCommand: CliCommand = async (argv, io) => {
+  const args = parseCommandArgs(argv, { 'web.config.file': { type: 'string' } });
+  if (args.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const file = stringOption(args, 'web.config.file');
+  if (!file) throw new ScrapeguardError('USAGE', '--web.config.file is required');
+  const config = await loadConfigFile(resolve(io.cwd, file));
+  for (const warning of config.warnings) io.stderr.write(`warning: ${warning}\n`);
+  io.stdout.write(`${file} SUCCESS\n`);
+  return 0;
+};

@@ -1,0 +1,36 @@
+/**
+ * scrapeguard: secure the Prometheus metrics endpoint of a Node.js service with the same
+ * `web-config.yml` Go exporters read — HTTPS, mTLS, basic auth, limits, hot reload.
+ *
+ * @example
+ * import { register } from 'prom-client';
+ * import { createGuard } from 'scrapeguard';
+ *
+ * const guard = await createGuard({ config: 'web-config.yml', source: register });
+ * await guard.listen('0.0.0.0:9443');
+ *
+ * @packageDocumentation
+ */
+export { createGuard, type Guard, type GuardOptions } from './guard.js';
+export { loadConfigFile, loadConfigObject, parseGoDuration, type LoadOptions } from './config/load.js';
+export type * from './config/schema.js';
+export { ScrapeguardError, ConfigError, formatConfigIssue, type ConfigIssue, type ScrapeguardErrorCode } from './errors.js';
+export type { ScrapeRequest, ScrapeResponse } from './core/request.js';
+export type { ScrapeHandler } from './core/handle.js';
+export type { ListeningAddress } from './adapters/server.js';
+export type { NodeRequestHandler } from './adapters/http.js';
+export { toMetricsSource, type MetricsSourceInput, type RegistryLike, type Exposition } from './exposition/source.js';
+export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
+export type { SelfMetricsRegistry } from './metrics/self.js';
+export type { ClientCertificateInfo, SubjectAltNames } from './tls/client-cert.js';
+export {
+  generateCa,
+  generateServerCert,
+  generateClientCert,
+  generateDevPki,
+  type CertificateAndKey,
+  type CertificateOptions,
+  type DevPki,
+  type DevPkiOptions,
+  type KeyType,
+} from './pki/generate.js';

@@ -1,0 +1,102 @@
+/**
+ * scrapeguard's own metrics (opt-in): auth failures, TLS handshake errors, rate-limit refusals,
+ * config reloads, and the serving certificate's expiry so Prometheus can alert before it lapses.
+ * They are registered in a prom-client registry the caller passes; without one, every call is a
+ * no-op. prom-client is an optional peer dependency, loaded only when a registry is given.
+ */
+
+/** Why an authentication attempt failed. */
+export type AuthFailureReason = 'missing' | 'malformed' | 'unknown_user' | 'wrong_password' | 'busy';
+
+/** The counters and gauges the guard updates. */
+export interface SelfMetrics {
+  authFailure(reason: AuthFailureReason): void;
+  tlsHandshakeError(reason: string): void;
+  rateLimited(scope: 'global' | 'client'): void;
+  configReload(result: 'success' | 'failure'): void;
+  servingCertificate(notAfter: Date | undefined): void;
+  request(status: number): void;
+}
+
+/** The part of a prom-client Registry used here. */
+export interface SelfMetricsRegistry {
+  registerMetric(metric: unknown): void;
+}
+
+/** Self-metrics that record nothing. */
+export const noSelfMetrics: SelfMetrics = {
+  authFailure() {},
+  tlsHandshakeError() {},
+  rateLimited() {},
+  configReload() {},
+  servingCertificate() {},
+  request() {},
+};
+
+/**
+ * Registers scrapeguard's metrics in `registry` (prom-client).
+ * @example
+ * import { Registry } from 'prom-client';
+ * const selfMetrics = await createSelfMetrics(new Registry());
+ */
+export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<SelfMetrics> {
+  const prom = await import('prom-client');
+  const registers = [registry as never];
+  const authFailures = new prom.Counter({
+    name: 'scrapeguard_auth_failures_total',
+    help: 'Requests refused for failed authentication, by reason.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const handshakeErrors = new prom.Counter({
+    name: 'scrapeguard_tls_handshake_errors_total',
+    help: 'TLS handshakes that failed or were refused by the client certificate policy, by reason.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const rateLimited = new prom.Counter({
+    name: 'scrapeguard_rate_limited_total',
+    help: 'Requests refused with 429 by a rate limit, by scope (global or per client).',
+    labelNames: ['scope'],
+    registers,
+  });
+  const reloads = new prom.Counter({
+    name: 'scrapeguard_config_reloads_total',
+    help: 'Configuration reload attempts, by result.',
+    labelNames: ['result'],
+    registers,
+  });
+  const lastReloadOk = new prom.Gauge({
+    name: 'scrapeguard_config_last_reload_successful',
+    help: 'Whether the last configuration reload succeeded (1) or kept the previous config (0).',
+    registers,
+  });
+  const notAfter = new prom.Gauge({
+    name: 'scrapeguard_serving_certificate_not_after_seconds',
+    help: 'Expiry of the serving TLS certificate, Unix seconds. Alert when it comes near time().',
+    registers,
+  });
+  const requests = new prom.Counter({
+    name: 'scrapeguard_requests_total',
+    help: 'Requests answered, by HTTP status code.',
+    labelNames: ['code'],
+    registers,
+  });
+  for (const reason of ['missing', 'malformed', 'unknown_user', 'wrong_password', 'busy']) authFailures.inc({ reason }, 0);
+  for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
+  lastReloadOk.set(1);
+  return {
+    authFailure: (reason) => authFailures.inc({ reason }),
+    tlsHandshakeError: (reason) => handshakeErrors.inc({ reason }),
+    rateLimited: (scope) => rateLimited.inc({ scope }),
+    configReload: (result) => {
+      reloads.inc({ result });
+      lastReloadOk.set(result === 'success' ? 1 : 0);
+    },
+    servingCertificate: (date) => {
+      if (date) notAfter.set(Math.floor(date.getTime() / 1000));
+      else notAfter.reset();
+    },
+    request: (status) => requests.inc({ code: String(status) }),
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * A real HTTPS/HTTP client for the suites: one request per call on a fresh connection (or on a
+ * keep-alive agent the caller passes), returning the status, headers, body and TLS facts, or the
+ * error code when the connection or handshake failed.
+ */
+import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { connect as http2Connect } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+
+export interface ScrapeOptions {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** `user:password` for basic auth. */
+  auth?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  ciphers?: string;
+  ecdhCurve?: string;
+  servername?: string;
+  /** Reuse connections. */
+  agent?: HttpsAgent;
+  /** Offer only HTTP/1.1 in ALPN (default offers nothing: Node's https client speaks 1.1). */
+  timeoutMs?: number;
+}
+
+export interface ScrapeResult {
+  status?: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** Error code (ECONNRESET, ERR_SSL_…, EPROTO…) when no response arrived. */
+  error?: string;
+  errorMessage?: string;
+  protocol?: string | null;
+  cipher?: string;
+  alpn?: string | false | null;
+  /** Negotiated key exchange group (e.g. X25519, prime256v1). */
+  group?: string;
+}
+
+/** One HTTPS (or HTTP, by URL) request. */
+export function scrape(url: string, options: ScrapeOptions = {}): Promise<ScrapeResult> {
+  const u = new URL(url);
+  const isTls = u.protocol === 'https:';
+  return new Promise((resolve) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.auth !== undefined) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
+    const common = {
+      method: options.method ?? 'GET',
+      hostname: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port,
+      path: u.pathname + u.search,
+      headers,
+      timeout: options.timeoutMs ?? 5000,
+    };
+    let tlsFacts: Partial<ScrapeResult> = {};
+    const req = isTls
+      ? httpsRequest({
+          ...common,
+          ...(options.agent ? { agent: options.agent } : { agent: false }),
+          ...(options.ca !== undefined ? { ca: options.ca } : {}),
+          ...(options.cert !== undefined ? { cert: options.cert } : {}),
+          ...(options.key !== undefined ? { key: options.key } : {}),
+          ...(options.minVersion ? { minVersion: options.minVersion } : {}),
+          ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+          ...(options.ciphers ? { ciphers: options.ciphers } : {}),
+          ...(options.ecdhCurve ? { ecdhCurve: options.ecdhCurve } : {}),
+          ...(options.servername ? { servername: options.servername } : {}),
+        })
+      : httpRequest({ ...common, agent: false });
+    req.on('socket', (socket) => {
+      socket.on('secureConnect', () => {
+        const s = socket as TLSSocket;
+        const eph = s.getEphemeralKeyInfo() as { name?: string } | null;
+        tlsFacts = { protocol: s.getProtocol(), cipher: s.getCipher().name, alpn: s.alpnProtocol, ...(eph?.name ? { group: eph.name } : {}) };
+      });
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ...tlsFacts }),
+      );
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ headers: {}, body: '', error: e.code ?? 'ERROR', errorMessage: e.message, ...tlsFacts }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ headers: {}, body: '', error: e.code ?? 'ERROR', errorMessage: e.message, ...tlsFacts }));
+    req.end();
+  });
+}
+
+/** One HTTP/2 request over a fresh session. */
+export function scrapeHttp2(url: string, options: ScrapeOptions = {}): Promise<ScrapeResult> {
+  return new Promise((resolve) => {
+    const session = http2Connect(url, {
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(options.cert !== undefined ? { cert: options.cert } : {}),
+      ...(options.key !== undefined ? { key: options.key } : {}),
+    });
+    const fail = (e: NodeJS.ErrnoException) => {
+      session.destroy();
+      resolve({ headers: {}, body: '', error: e.code ?? 'ERROR', errorMessage: e.message });
+    };
+    session.on('error', fail);
+    const headers: Record<string, string> = { ':path': new URL(url).pathname, ':method': options.method ?? 'GET', ...options.headers };
+    if (options.auth !== undefined) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
+    const req = session.request(headers);
+    req.on('error', fail);
+    let status = 0;
+    let resHeaders: Record<string, string | string[] | undefined> = {};
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+      resHeaders = h as typeof resHeaders;
+    });
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const socket = session.socket as TLSSocket;
+      const result = { status, headers: resHeaders, body: Buffer.concat(chunks).toString('utf8'), alpn: socket.alpnProtocol, protocol: socket.getProtocol() };
+      session.close();
+      resolve(result);
+    });
+    req.end();
+  });
+}
