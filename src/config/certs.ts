@@ -5,6 +5,7 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { CertificateFacts } from './schema.js';
+import { splitSubjectAltName } from '../tls/client-cert.js';
 
 /** One `-----BEGIN X-----` … `-----END X-----` block. */
 export interface PemBlock {
@@ -111,48 +112,13 @@ export function checkCaBundle(pem: string, what: string): { ok: true; count: num
   return errors.length > 0 ? { ok: false, errors } : { ok: true, count };
 }
 
-/**
- * Splits `X509Certificate.subjectAltName` (`DNS:a, IP Address:1.2.3.4`) into entries. Node quotes
- * a value holding a comma or other special character as a JSON string; such values are unquoted.
- */
-export function splitSubjectAltNames(san: string | undefined): string[] {
-  if (!san) return [];
-  const out: string[] = [];
-  let i = 0;
-  while (i < san.length) {
-    const colon = san.indexOf(':', i);
-    if (colon < 0) break;
-    const type = san.slice(i, colon);
-    let value: string;
-    let next: number;
-    if (san[colon + 1] === '"') {
-      let j = colon + 2;
-      while (j < san.length && san[j] !== '"') j += san[j] === '\\' ? 2 : 1;
-      const quoted = san.slice(colon + 1, j + 1);
-      try {
-        value = JSON.parse(quoted) as string;
-      } catch {
-        value = quoted;
-      }
-      next = j + 1;
-    } else {
-      const end = san.indexOf(', ', colon + 1);
-      next = end < 0 ? san.length : end;
-      value = san.slice(colon + 1, next);
-    }
-    out.push(`${type}:${value}`);
-    i = san.startsWith(', ', next) ? next + 2 : next + 1;
-  }
-  return out;
-}
-
 /** The facts a server reports about its leaf certificate. */
 export function certificateFacts(cert: X509Certificate): CertificateFacts {
   return {
     // Node separates RDNs with newlines; one line reads better in logs and `scrapeguard check`.
     subject: cert.subject.split('\n').join(', '),
     issuer: cert.issuer.split('\n').join(', '),
-    subjectAltNames: splitSubjectAltNames(cert.subjectAltName),
+    subjectAltNames: splitSubjectAltName(cert.subjectAltName).map(({ type, value }) => `${type}:${value}`),
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
     fingerprint256: cert.fingerprint256,

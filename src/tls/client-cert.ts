@@ -45,7 +45,12 @@ export function splitSubjectAltName(text: string | undefined): { type: string; v
       // JSON string: find the closing quote that is not escaped.
       let k = j + 1;
       while (k < text.length && text[k] !== '"') k += text[k] === '\\' ? 2 : 1;
-      value = JSON.parse(text.slice(j, k + 1)) as string;
+      const quoted = text.slice(j, k + 1);
+      try {
+        value = JSON.parse(quoted) as string;
+      } catch {
+        value = quoted;
+      }
       j = k + 1;
     } else {
       const comma = text.indexOf(', ', j);
