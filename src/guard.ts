@@ -71,7 +71,12 @@ function configDigest(config: ResolvedConfig): string {
     .digest('hex');
 }
 
-async function buildState(config: ResolvedConfig, cache: BasicAuthCache, previous?: GuardState): Promise<GuardState> {
+async function buildState(
+  config: ResolvedConfig,
+  cache: BasicAuthCache,
+  metrics: SelfMetrics,
+  previous?: GuardState,
+): Promise<GuardState> {
   const now = Date.now();
   const state: {
     -readonly [K in keyof GuardState]: GuardState[K];
@@ -79,6 +84,7 @@ async function buildState(config: ResolvedConfig, cache: BasicAuthCache, previou
   if (config.basicAuthUsers.size > 0) {
     state.basicAuth = await BasicAuthenticator.create(config.basicAuthUsers, cache, {
       maxConcurrent: config.limits.maxConcurrentBcrypt,
+      onBcrypt: (seconds) => metrics.bcrypt(seconds),
     });
   }
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
@@ -122,7 +128,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       : loadConfigObject(configInput ?? {}, options.baseDir !== undefined ? { baseDir: options.baseDir } : {});
 
   const cache = new BasicAuthCache();
-  let state = await buildState(await load(), cache);
+  let state = await buildState(await load(), cache, metrics);
   let digest = configDigest(state.config);
   const announce = (config: ResolvedConfig) => {
     for (const warning of config.warnings) logger.warn(warning, config.file ? { file: config.file } : undefined);
@@ -155,7 +161,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       const config = await load();
       const nextDigest = configDigest(config);
       if (nextDigest === digest) return true;
-      next = await buildState(config, cache, state);
+      next = await buildState(config, cache, metrics, state);
       digest = nextDigest;
     } catch (error) {
       metrics.configReload('failure');

@@ -26,6 +26,8 @@ export interface BasicAuthenticatorOptions {
   maxQueued?: number;
   /** Successful results remembered (default 1024); the oldest is evicted first. */
   cacheSize?: number;
+  /** Told after each bcrypt verification with its wall time on the pool, in seconds. */
+  onBcrypt?: (seconds: number) => void;
 }
 
 /** Reads the cost from a bcrypt hash (`$2b$12$…` → 12). */
@@ -116,6 +118,7 @@ export class BasicAuthCache {
 /** Verifies basic-auth credentials against one generation of `basic_auth_users`. */
 export class BasicAuthenticator {
   private readonly gate: Gate;
+  private readonly onBcrypt: ((seconds: number) => void) | undefined;
 
   private constructor(
     private readonly users: ReadonlyMap<string, string>,
@@ -124,6 +127,7 @@ export class BasicAuthenticator {
     options: BasicAuthenticatorOptions,
   ) {
     this.gate = new Gate(options.maxConcurrent ?? 4, options.maxQueued ?? 64);
+    this.onBcrypt = options.onBcrypt;
   }
 
   /**
@@ -151,7 +155,14 @@ export class BasicAuthenticator {
     const hash = stored ?? this.decoy;
     const digest = this.cache.digest(user, hash, password);
     if (known && this.cache.has(digest)) return 'ok';
-    const matched = await this.gate.run(() => bcryptVerify(password, hash));
+    const matched = await this.gate.run(async () => {
+      const started = performance.now();
+      try {
+        return await bcryptVerify(password, hash);
+      } finally {
+        this.onBcrypt?.((performance.now() - started) / 1000);
+      }
+    });
     if (matched === undefined) return 'busy';
     if (!known) return 'unknown_user';
     if (!matched) return 'wrong_password';

@@ -16,6 +16,8 @@ export interface SelfMetrics {
   configReload(result: 'success' | 'failure'): void;
   servingCertificate(notAfter: Date | undefined): void;
   request(status: number): void;
+  /** One bcrypt verification ran (a cache miss), taking `seconds` on the thread pool. */
+  bcrypt(seconds: number): void;
 }
 
 /** The part of a prom-client Registry used here. */
@@ -31,6 +33,7 @@ export const noSelfMetrics: SelfMetrics = {
   configReload() {},
   servingCertificate() {},
   request() {},
+  bcrypt() {},
 };
 
 /**
@@ -82,6 +85,16 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
     labelNames: ['code'],
     registers,
   });
+  const bcryptRuns = new prom.Counter({
+    name: 'scrapeguard_bcrypt_verifications_total',
+    help: 'bcrypt verifications run (basic-auth cache misses). Flat while the cache serves repeat scrapes.',
+    registers,
+  });
+  const bcryptSeconds = new prom.Counter({
+    name: 'scrapeguard_bcrypt_seconds_total',
+    help: 'Time bcrypt verifications spent on the thread pool, seconds.',
+    registers,
+  });
   for (const reason of ['missing', 'malformed', 'unknown_user', 'wrong_password', 'busy']) authFailures.inc({ reason }, 0);
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   lastReloadOk.set(1);
@@ -98,5 +111,9 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
       else notAfter.reset();
     },
     request: (status) => requests.inc({ code: String(status) }),
+    bcrypt: (seconds) => {
+      bcryptRuns.inc();
+      bcryptSeconds.inc(seconds);
+    },
   };
 }
