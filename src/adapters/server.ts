@@ -184,6 +184,14 @@ export class GuardServer {
     this.sockets.add(raw);
     raw.once('close', () => this.sockets.delete(raw));
     raw.on('error', () => raw.destroy());
+    if (!this.current.tls) {
+      // Plain HTTP needs no peeking: node's HTTP parser reads the socket's handle directly (and
+      // would miss unshifted bytes); its headers timeout covers the first-byte deadline.
+      this.current.server.emit('connection', raw);
+      // pauseOnConnect left the handle not reading; the parser does not restart it.
+      raw.resume();
+      return;
+    }
     this.pending.add(raw);
     raw.once('close', () => this.pending.delete(raw));
     raw.setTimeout(firstByteTimeoutMs, () => raw.destroy());

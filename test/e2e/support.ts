@@ -1,0 +1,282 @@
+/**
+ * Plumbing shared by the end-to-end suites that compare scrapeguard with the real Prometheus
+ * binaries (node_exporter, promtool): where the binaries are and what to do when they are not,
+ * building `dist/` when it is missing, child processes that are always reaped, and the
+ * web-config.yml files both suites use.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import type { TestPki } from '../helpers/pki.js';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const cliPath = join(repoRoot, 'dist', 'cli.js');
+
+/** Where the Prometheus binaries are and whether the suite runs, skips or fails. */
+export interface PrometheusTools {
+  dir: string;
+  /** Absolute path of one binary. */
+  bin(name: string): string;
+  /** Binaries the suite needs that are not there. */
+  missing: string[];
+  /** Not available and not under CI: the suite is skipped (with a warning already printed). */
+  skip: boolean;
+  /** Throws the "CI needs the binaries" error when they are missing; call it in beforeAll. */
+  require(): void;
+}
+
+/** `CI` set to anything but an explicit false (`CI=true`, `CI=1`, GitHub's `CI=true`…). */
+export const inCi = process.env.CI !== undefined && process.env.CI !== '' && !/^(false|0|no)$/i.test(process.env.CI);
+
+/**
+ * Locates the Prometheus binaries: `$SCRAPEGUARD_PROMETHEUS_DIR`, else the cache that
+ * `scripts/fetch-prometheus.sh` fills (`.cache/prometheus/usr/bin` in the repository). Locally a
+ * missing binary skips the suite with a visible warning; under CI it fails the suite.
+ */
+export function prometheusTools(suite: string, binaries: readonly string[]): PrometheusTools {
+  const fromEnv = process.env.SCRAPEGUARD_PROMETHEUS_DIR;
+  const dir = fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(repoRoot, '.cache', 'prometheus', 'usr', 'bin');
+  const bin = (name: string) => join(dir, name);
+  const missing = binaries.filter((b) => !existsSync(bin(b)));
+  const where = fromEnv ? `SCRAPEGUARD_PROMETHEUS_DIR=${fromEnv}` : `${dir} (SCRAPEGUARD_PROMETHEUS_DIR is not set)`;
+  const message = `${suite}: ${missing.join(', ')} not found in ${where}; run \`bash scripts/fetch-prometheus.sh\``;
+  const skip = missing.length > 0 && !inCi;
+  if (skip) console.warn(`${message}. SKIPPING this suite (under CI it fails).`);
+  return {
+    dir,
+    bin,
+    missing,
+    skip,
+    require() {
+      if (missing.length > 0) throw new Error(`${message}. CI is set, so a missing binary is a failure, not a skip.`);
+    },
+  };
+}
+
+/** What a finished process printed. */
+export interface ProcessResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (killed after `timeoutMs`). */
+export function runProcess(command: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Builds `dist/` with `npm run build` when `dist/cli.js` is missing (`npm test` builds before
+ * vitest, so this only matters for a bare `npx vitest run`). Suites running in parallel forks
+ * build once: a lock directory serializes them.
+ */
+export async function ensureBuilt(): Promise<void> {
+  if (existsSync(cliPath)) return;
+  const lock = join(repoRoot, '.cache', 'e2e-build.lock');
+  mkdirSync(dirname(lock), { recursive: true });
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`another build holds ${lock} for 3 minutes; remove it if no build is running`);
+    await sleep(200);
+  }
+  try {
+    if (existsSync(cliPath)) return; // built by the suite that held the lock
+    const result = await runProcess('npm', ['run', 'build', '--silent'], { timeoutMs: 170_000 });
+    if (result.code !== 0 || !existsSync(cliPath)) {
+      throw new Error(`npm run build failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
+    }
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A free TCP port on 127.0.0.1 (free when asked; bind soon). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A long-running child process whose output is kept (the last 64 KiB) for failure messages. */
+export interface RunningProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** stdout and stderr so far, interleaved. */
+  output(): string;
+  /** Resolves when the process has exited (and been reaped). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  hasExited(): boolean;
+}
+
+const started = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Starts a long-running process; {@link stopAll} ends it. */
+export function startProcess(name: string, command: string, args: readonly string[], cwd: string): RunningProcess {
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // Last resort if the worker goes down without running afterAll.
+    process.once('exit', () => {
+      for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    });
+  }
+  let output = '';
+  const keep = (chunk: string) => {
+    output = (output + chunk).slice(-65_536);
+  };
+  child.stdout?.setEncoding('utf8').on('data', keep);
+  child.stderr?.setEncoding('utf8').on('data', keep);
+  let done = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('error', (error) => {
+      keep(`\nspawn error: ${error.message}\n`);
+      done = true;
+      resolve({ code: null, signal: null });
+    });
+    child.once('exit', (code, signal) => {
+      done = true;
+      resolve({ code, signal });
+    });
+  });
+  return { name, child, output: () => output, exited, hasExited: () => done };
+}
+
+/** Waits until `port` accepts TCP connections, failing early if the process exits. */
+export async function waitForPort(proc: RunningProcess, port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.hasExited()) throw new Error(`${proc.name} exited before listening on ${port}:\n${proc.output()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${proc.name} did not listen on ${port} within ${timeoutMs} ms:\n${proc.output()}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * For a process that may refuse its config at startup: resolves `true` once `port` accepts
+ * connections and the process is still alive `settleMs` later (Go exporters bind before they
+ * read the config, so a refusing one listens for a moment), `false` once it has exited.
+ */
+export async function waitForPortOrExit(proc: RunningProcess, port: number, settleMs = 500, timeoutMs = 15_000): Promise<boolean> {
+  try {
+    await waitForPort(proc, port, timeoutMs);
+  } catch (error) {
+    if (proc.hasExited()) return false;
+    throw error;
+  }
+  await Promise.race([proc.exited, sleep(settleMs)]);
+  return !proc.hasExited();
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Ends every given process (SIGTERM, SIGKILL after 5 s) and then checks that none is left:
+ * throws if a process is still alive, so a leak fails the suite.
+ */
+export async function stopAll(procs: readonly RunningProcess[]): Promise<void> {
+  await Promise.all(
+    procs.map(async (p) => {
+      if (!p.hasExited()) p.child.kill('SIGTERM');
+      const timer = setTimeout(() => p.child.kill('SIGKILL'), 5000);
+      await p.exited;
+      clearTimeout(timer);
+      started.delete(p.child);
+    }),
+  );
+  const leaked = procs.filter((p) => !p.hasExited() || (p.child.pid !== undefined && isAlive(p.child.pid)));
+  if (leaked.length > 0) throw new Error(`processes still running: ${leaked.map((p) => `${p.name} (pid ${p.child.pid})`).join(', ')}`);
+}
+
+/** The web-config.yml files both suites use; every one is accepted by exporter-toolkit (some only by ≥ 0.10). */
+export interface WebConfigs {
+  /** TLS, nothing else. */
+  tlsOnly: string;
+  /** TLS + basic auth (user `alice`). */
+  basicAuth: string;
+  /** RequireAndVerifyClientCert against `ca` + basic auth (user `alice`) + security headers. */
+  mtls: string;
+  /** `mtls` + `client_allowed_sans: [prometheus]` (exporter-toolkit ≥ 0.10; node_exporter 1.5 refuses the key). */
+  mtlsAllowedSans: string;
+  /** TLS + `rate_limit` {interval 1m, burst 1} (exporter-toolkit ≥ 0.10; node_exporter 1.5 refuses the key). */
+  rateLimit: string;
+}
+
+export const BASIC_USER = 'alice';
+export const BASIC_PASSWORD = 'correct horse battery staple';
+
+/** Writes `name` (YAML of `doc`) next to the test PKI, so relative file names resolve against it. */
+export function writeConfig(pki: TestPki, name: string, doc: unknown): string {
+  const file = join(pki.dir, name);
+  writeFileSync(file, typeof doc === 'string' ? doc : stringify(doc), { mode: 0o600 });
+  return file;
+}
+
+/** Writes the shared configs. `passwordHash` is a bcrypt hash of {@link BASIC_PASSWORD}. */
+export function writeWebConfigs(pki: TestPki, passwordHash: string): WebConfigs {
+  // Relative paths: both implementations resolve them against the config file's directory.
+  const tls = { cert_file: basename(pki.server.certFile), key_file: basename(pki.server.keyFile) };
+  const mtlsTls = { ...tls, client_ca_file: basename(pki.ca.certFile), client_auth_type: 'RequireAndVerifyClientCert', min_version: 'TLS12' };
+  const users = { [BASIC_USER]: passwordHash };
+  const headers = { 'Strict-Transport-Security': 'max-age=31536000', 'X-Content-Type-Options': 'nosniff', 'X-Frame-Options': 'deny' };
+  return {
+    tlsOnly: writeConfig(pki, 'tls-only.yml', { tls_server_config: tls }),
+    basicAuth: writeConfig(pki, 'basic-auth.yml', { tls_server_config: tls, basic_auth_users: users }),
+    mtls: writeConfig(pki, 'mtls.yml', { tls_server_config: mtlsTls, http_server_config: { headers }, basic_auth_users: users }),
+    mtlsAllowedSans: writeConfig(pki, 'mtls-allowed-sans.yml', {
+      tls_server_config: { ...mtlsTls, client_allowed_sans: ['prometheus'] },
+      http_server_config: { headers },
+      basic_auth_users: users,
+    }),
+    rateLimit: writeConfig(pki, 'rate-limit.yml', { tls_server_config: tls, rate_limit: { interval: '1m', burst: 1 } }),
+  };
+}
