@@ -149,7 +149,9 @@ export class GuardServer {
     }
     server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
       this.logger.debug('HTTP client error', { remote: remoteAddressOf(socket), reason: error.code ?? error.message });
-      if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      // TLS servers route handshake errors (e.g. ERR_TLS_HANDSHAKE_TIMEOUT) here too and then leave
+      // the socket to this listener: a socket that never completed TLS has nobody to answer.
+      if (socket.writable && error.code !== 'ECONNRESET' && this.transports.has(socket)) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
     const generation: Generation = { tls: config.tls !== undefined, server, sessions };
@@ -248,7 +250,9 @@ export class GuardServer {
    */
   async close(graceMs = 5000): Promise<void> {
     this.closing = true;
-    await Promise.all(this.fronts.map((f) => new Promise<void>((resolve) => f.close(() => resolve()))));
+    // Stop accepting now, but await it last: net.Server's close callback waits for every accepted
+    // connection to end, so awaiting it first would hang on any open (idle, handshaking) socket.
+    const stopped = Promise.all(this.fronts.map((f) => new Promise<void>((resolve) => f.close(() => resolve()))));
     this.fronts.length = 0;
     // HTTP/2 sessions close gracefully (GOAWAY, open streams finish); idle HTTP/1 connections
     // close now, busy ones after their response (see track()).
@@ -260,6 +264,7 @@ export class GuardServer {
     const deadline = Date.now() + graceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const socket of this.sockets) socket.destroy();
+    await stopped;
     this.generations.clear();
   }
 }

@@ -54,7 +54,9 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
 
   return async (request) => {
     const state = currentState();
-    const base: Record<string, string> = { ...state.config.http.headers };
+    // Lower-cased so a configured `X-Content-Type-Options` and the default below are one header, not two.
+    const base: Record<string, string> = {};
+    for (const [name, value] of Object.entries(state.config.http.headers)) base[name.toLowerCase()] = value;
     const reply = (status: number, extra: Record<string, string> = {}, body?: string): ScrapeResponse => {
       metrics.request(status);
       return {

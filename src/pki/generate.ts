@@ -40,6 +40,9 @@ type SanEntry = { type: 1 | 2 | 6; value: string } | { type: 7; ip: string };
 
 /** Classifies a SAN string the way {@link CertificateOptions.sans} documents. */
 export function sanEntry(name: string): SanEntry {
+  // selfsigned mis-encodes IPv6 with an embedded IPv4 part (`::ffff:10.0.0.8` became
+  // `::ffff:10`): hand it the all-hex form the URL parser produces.
+  if (isIP(name) === 6) return { type: 7, ip: new URL(`http://[${name}]/`).hostname.slice(1, -1) };
   if (isIP(name)) return { type: 7, ip: name };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) return { type: 6, value: name };
   if (name.includes('@')) return { type: 1, value: name };

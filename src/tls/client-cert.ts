@@ -66,8 +66,14 @@ export function splitSubjectAltName(text: string | undefined): { type: string; v
 
 /** Go's text form of an IP address (`net.IP.String`): IPv6 compressed and lower-case. */
 export function canonicalIp(ip: string): string {
+  if (!isIPv6(ip)) return ip;
   // The WHATWG URL parser compresses IPv6 exactly as Go does (RFC 5952).
-  return isIPv6(ip) ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
+  const text = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  // Go prints an IPv4-mapped address (::ffff:a.b.c.d) as the IPv4 dotted quad.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (!mapped) return text;
+  const [hi, lo] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 /** Reads the SANs of a certificate, grouped by kind. */

@@ -25,6 +25,8 @@ export interface ScrapeOptions {
   agent?: HttpsAgent;
   /** Offer only HTTP/1.1 in ALPN (default offers nothing: Node's https client speaks 1.1). */
   timeoutMs?: number;
+  /** Also report the server certificate's SHA-256 fingerprint and serial (`peerFingerprint256`, `peerSerial`). */
+  peerCertificate?: boolean;
 }
 
 export interface ScrapeResult {
@@ -39,6 +41,10 @@ export interface ScrapeResult {
   alpn?: string | false | null;
   /** Negotiated key exchange group (e.g. X25519, prime256v1). */
   group?: string;
+  /** SHA-256 fingerprint of the server's leaf certificate (only with `peerCertificate: true`). */
+  peerFingerprint256?: string;
+  /** Serial number (hex) of the server's leaf certificate (only with `peerCertificate: true`). */
+  peerSerial?: string;
 }
 
 /** One HTTPS (or HTTP, by URL) request. */
@@ -76,6 +82,10 @@ export function scrape(url: string, options: ScrapeOptions = {}): Promise<Scrape
         const s = socket as TLSSocket;
         const eph = s.getEphemeralKeyInfo() as { name?: string } | null;
         tlsFacts = { protocol: s.getProtocol(), cipher: s.getCipher().name, alpn: s.alpnProtocol, ...(eph?.name ? { group: eph.name } : {}) };
+        if (options.peerCertificate) {
+          const peer = s.getPeerX509Certificate();
+          if (peer) tlsFacts = { ...tlsFacts, peerFingerprint256: peer.fingerprint256, peerSerial: peer.serialNumber };
+        }
       });
     });
     req.on('response', (res) => {
