@@ -155,15 +155,25 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   // Reloads run one at a time; a request during a reload waits for it and then runs again.
   let running: Promise<boolean> | undefined;
   let again = false;
+  let lastReloadFailed = false;
   const reloadOnce = async (): Promise<boolean> => {
     let next: GuardState;
     try {
       const config = await load();
       const nextDigest = configDigest(config);
-      if (nextDigest === digest) return true;
+      if (nextDigest === digest) {
+        // The files are back to the config in force (e.g. a broken edit was undone): that reload
+        // succeeded, so clear the failure state instead of leaving last_reload_successful at 0.
+        if (lastReloadFailed) {
+          lastReloadFailed = false;
+          metrics.configReload('success');
+        }
+        return true;
+      }
       next = await buildState(config, cache, metrics, state);
       digest = nextDigest;
     } catch (error) {
+      lastReloadFailed = true;
       metrics.configReload('failure');
       logger.error('configuration reload failed; keeping the last good configuration', {
         error: error instanceof Error ? error.message : String(error),
@@ -172,6 +182,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     }
     state = next;
     server?.apply(state);
+    lastReloadFailed = false;
     metrics.configReload('success');
     logger.info('configuration reloaded', state.config.file ? { file: state.config.file } : undefined);
     announce(state.config);

@@ -139,7 +139,9 @@ export class BasicAuthenticator {
     cache: BasicAuthCache,
     options: BasicAuthenticatorOptions = {},
   ): Promise<BasicAuthenticator> {
-    const cost = Math.max(10, ...[...users.values()].map(bcryptCost));
+    // Exactly the highest configured cost (10 with no users): a floor above it would make unknown
+    // users slower than wrong passwords, revealing which users exist.
+    const cost = users.size > 0 ? Math.max(...[...users.values()].map(bcryptCost)) : 10;
     return new BasicAuthenticator(users, await decoyHash(cost), cache, options);
   }
 
