@@ -10,7 +10,6 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseOptions, verify } from '@node-rs/bcrypt';
@@ -18,6 +17,7 @@ import { parse, stringify } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initCommand } from '../src/cli/init.js';
 import { runCli, type CliResult } from './helpers/cli.js';
+import { freePort } from './e2e/support.js';
 
 const FILES = ['ca.crt', 'ca.key', 'client.crt', 'client.key', 'password', 'server.crt', 'server.key', 'web-config.yml'];
 const MODES: Record<string, number> = {
@@ -319,15 +319,6 @@ describe.skipIf(skipInterop)('scrapeguard init with real Prometheus tools', () =
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 interface Reply {
   status: number;
