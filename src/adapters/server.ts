@@ -115,6 +115,14 @@ export class GuardServer {
         : createHttpsServer({ ...tlsOptions, ...http1Options }, handler);
       if (config.http.http2) {
         const h2 = server as Http2SecureServer;
+        // The HTTP/1.1 fallback of an HTTP/2 server takes its deadlines from these properties
+        // (Node sets fixed defaults of 60 s / 300 s / 30 s and offers no constructor option).
+        Object.assign(h2, {
+          headersTimeout: http1Options.headersTimeout,
+          requestTimeout: http1Options.requestTimeout,
+          connectionsCheckingInterval: http1Options.connectionsCheckingInterval,
+          keepAliveTimeout: http1Options.keepAliveTimeout,
+        });
         h2.setTimeout(limits.idleTimeoutMs);
         h2.on('session', (session: Http2Session) => {
           sessions.add(session);
@@ -154,6 +162,11 @@ export class GuardServer {
       if (socket.writable && error.code !== 'ECONNRESET' && this.transports.has(socket)) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
+    // These servers never listen themselves (the TCP front hands them sockets), but Node only
+    // starts enforcing headersTimeout/requestTimeout, via its connection tracking, when a
+    // server emits 'listening'. Without this, a client could hold a connection open forever by
+    // sending headers slowly.
+    server.emit('listening');
     const generation: Generation = { tls: config.tls !== undefined, server, sessions };
     this.generations.add(generation);
     return generation;
