@@ -68,6 +68,8 @@ function sameLimit(a: { intervalMs: number; burst: number } | undefined, b: type
 function configDigest(config: ResolvedConfig): string {
   return createHash('sha256')
     .update(JSON.stringify({ ...config, basicAuthUsers: [...config.basicAuthUsers], warnings: undefined }))
+    // The key is not enumerable (so it never reaches a log); a key-only change must still count.
+    .update(config.tls?.keyPem ?? '')
     .digest('hex');
 }
 

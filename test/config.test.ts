@@ -990,3 +990,15 @@ describe('secrets never appear in messages', () => {
     }
   });
 });
+
+describe('resolved config hygiene', () => {
+  it('never serializes or inspects the private key', async () => {
+    const { inspect } = await import('node:util');
+    const pki = await testPki();
+    const config = await loadConfigObject({ tls_server_config: { cert: pki.server.certPem, key: pki.server.keyPem } });
+    expect(config.tls?.keyPem).toBe(pki.server.keyPem);
+    expect(JSON.stringify(config)).not.toContain('PRIVATE KEY');
+    expect(inspect(config, { depth: 10 })).not.toContain('PRIVATE KEY');
+    expect(JSON.stringify({ ...config.tls })).not.toContain('PRIVATE KEY');
+  });
+});

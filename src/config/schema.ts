@@ -89,7 +89,7 @@ export interface CertificateFacts {
 export interface ResolvedTls {
   /** Server certificate chain (PEM). */
   certPem: string;
-  /** Server private key (PEM). Secret: never log it. */
+  /** Server private key (PEM). Secret: a non-enumerable property, so serializing or inspecting the config never shows it. */
   keyPem: string;
   /** Facts of the leaf server certificate. */
   certificate: CertificateFacts;

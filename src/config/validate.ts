@@ -585,9 +585,8 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
   if (c.issues.length > before || !certPem || !keyPem || !leaf || !min || !max) {
     return { on: true };
   }
-  const tls: ResolvedTls = {
+  const tls = {
     certPem,
-    keyPem,
     certificate: certificateFacts(leaf),
     clientAuth: clientAuth === INVALID || clientAuth === undefined ? 'NoClientCert' : clientAuth,
     minVersion: min,
@@ -597,7 +596,10 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
     curvePreferences: Array.isArray(curves) ? [...curves] : [],
     ...(caPem !== undefined ? { clientCaPem: caPem } : {}),
     ...(Array.isArray(sans) ? { clientAllowedSans: [...sans] } : {}),
-  };
+  } as ResolvedTls;
+  // Non-enumerable: JSON.stringify, util.inspect and spreads of the config (a user logging
+  // `guard.config`) never carry the private key.
+  Object.defineProperty(tls, 'keyPem', { value: keyPem, enumerable: false });
   return { on: true, tls, ciphers: tls.cipherSuites, minVersion: min };
 }
 
