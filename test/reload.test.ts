@@ -65,6 +65,25 @@ beforeAll(async () => {
 
 const TLS_CONFIG = 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n';
 
+/** Scrapes `url` on a fresh connection every 20 ms until `stop()`; results in order. */
+function scrapeContinuously(url: string, ca: string): { results: ScrapeResult[]; stop: () => Promise<void> } {
+  const results: ScrapeResult[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      results.push(await scrape(url, { ca, peerCertificate: true }));
+      await sleep(20);
+    }
+  })();
+  return {
+    results,
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
 describe('certificate rotation under load', () => {
   it('serves every scrape while server.crt/server.key are replaced; new connections get the new certificate', async () => {
     const dir = tmp('rotate');
@@ -80,14 +99,7 @@ describe('certificate rotation under load', () => {
     try {
       const [bound] = await guard.listen('127.0.0.1:0');
       const url = `https://127.0.0.1:${bound!.port}/metrics`;
-      const results: ScrapeResult[] = [];
-      let stop = false;
-      const loop = (async () => {
-        while (!stop) {
-          results.push(await scrape(url, { ca: pki.ca.certPem, peerCertificate: true }));
-          await sleep(20);
-        }
-      })();
+      const { results, stop } = scrapeContinuously(url, pki.ca.certPem);
 
       await until('first scrapes', async () => (results.length >= 5 ? true : undefined));
       // Rotate as cert-manager or an operator would: both files written under temp names, then renamed.
@@ -101,8 +113,7 @@ describe('certificate rotation under load', () => {
       });
       const countAtSwitch = results.length;
       await until('scrapes after the switch', async () => (results.length >= countAtSwitch + 8 ? true : undefined));
-      stop = true;
-      await loop;
+      await stop();
 
       const failures = results.filter((r) => r.status !== 200);
       expect(failures.map((f) => f.error ?? f.status)).toEqual([]);
@@ -129,20 +140,12 @@ describe('certificate rotation under load', () => {
     try {
       const [bound] = await guard.listen('127.0.0.1:0');
       const url = `https://127.0.0.1:${bound!.port}/metrics`;
-      const results: ScrapeResult[] = [];
-      let stop = false;
-      const loop = (async () => {
-        while (!stop) {
-          results.push(await scrape(url, { ca: pki.ca.certPem, peerCertificate: true }));
-          await sleep(20);
-        }
-      })();
+      const { results, stop } = scrapeContinuously(url, pki.ca.certPem);
       writeFileSync(join(dir, 'server.crt'), rotated.certPem); // in place, key still the old one
       await until('the mismatch to be refused', async () => (logger.lines.some((l) => l.level === 'error') ? true : undefined));
       writeFileSync(join(dir, 'server.key'), rotated.keyPem);
       await until('new certificate', async () => (results.some((r) => r.peerFingerprint256 === fingerprintOf(rotated.certPem)) ? true : undefined));
-      stop = true;
-      await loop;
+      await stop();
       expect(results.filter((r) => r.status !== 200).map((r) => r.error ?? r.status)).toEqual([]);
       const error = logger.lines.find((l) => l.level === 'error');
       expect(JSON.stringify(error)).toContain(join(dir, 'web-config.yml'));
