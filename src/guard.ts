@@ -82,7 +82,11 @@ async function buildState(
   const now = Date.now();
   const state: {
     -readonly [K in keyof GuardState]: GuardState[K];
-  } = { config };
+  } = {
+    config,
+    // Lower-cased so a configured `X-Content-Type-Options` and the core's default are one header.
+    responseHeaders: Object.fromEntries(Object.entries(config.http.headers).map(([k, v]) => [k.toLowerCase(), v])),
+  };
   if (config.basicAuthUsers.size > 0) {
     state.basicAuth = await BasicAuthenticator.create(config.basicAuthUsers, cache, {
       maxConcurrent: config.limits.maxConcurrentBcrypt,

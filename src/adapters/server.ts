@@ -40,6 +40,8 @@ interface Generation {
   readonly tls: boolean;
   readonly server: AnyServer;
   readonly sessions: Set<Http2Session>;
+  /** Sockets the HTTP layer sees (TLS sockets, or raw ones for plain HTTP) on this generation. */
+  readonly transports: Set<Socket>;
 }
 
 const PLAIN_HTTP_TO_TLS = 'HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n';
@@ -60,8 +62,6 @@ export function parseListenAddress(address: string): { host: string | undefined;
 export class GuardServer {
   private current: Generation;
   private limits: GuardState['config']['limits'];
-  /** Sockets the HTTP layer sees (TLS sockets, or raw ones for plain HTTP). */
-  private readonly transports = new Set<Socket>();
   private readonly fronts: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
   /** Accepted sockets still waiting for their first byte. */
@@ -82,13 +82,29 @@ export class GuardServer {
 
   /** Serves new connections with a new configuration generation (and its limits). */
   apply(state: GuardState): void {
+    const previous = this.current;
     this.current = this.build(state);
     this.limits = state.config.limits;
+    if (previous.transports.size === 0) this.retire(previous);
   }
 
-  private addTransport(socket: Socket): void {
-    this.transports.add(socket);
-    socket.once('close', () => this.transports.delete(socket));
+  private addTransport(generation: Generation, socket: Socket): void {
+    generation.transports.add(socket);
+    socket.once('close', () => {
+      generation.transports.delete(socket);
+      if (generation !== this.current && generation.transports.size === 0) this.retire(generation);
+    });
+  }
+
+  /**
+   * Releases a generation nobody uses any more: closing its server stops Node's connection
+   * checking timer, so reloads do not accumulate timers.
+   */
+  private retire(generation: Generation): void {
+    if (!this.generations.delete(generation)) return;
+    // The server never listened, so close() reports ERR_SERVER_NOT_RUNNING to the callback;
+    // what matters is the side effect (timer cleared, idle connections closed).
+    generation.server.close(() => undefined);
   }
 
   private build(state: GuardState): Generation {
@@ -104,6 +120,9 @@ export class GuardServer {
       connectionsCheckingInterval: Math.min(1000, limits.readHeaderTimeoutMs),
     };
     const sessions = new Set<Http2Session>();
+    const transports = new Set<Socket>();
+    // Assigned below; the listeners that use it only run after build() returns.
+    let generation!: Generation;
     let server: AnyServer;
     if (config.tls) {
       const tlsOptions = { ...tlsServerOptions(config.tls), handshakeTimeout: limits.readHeaderTimeoutMs };
@@ -145,7 +164,7 @@ export class GuardServer {
           socket.destroy();
         }
       });
-      server.on('secureConnection', (socket: TLSSocket) => this.addTransport(socket));
+      server.on('secureConnection', (socket: TLSSocket) => this.addTransport(generation, socket));
       server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
         const reason = error.code ?? 'unknown';
         this.metrics.tlsHandshakeError(reason);
@@ -153,13 +172,13 @@ export class GuardServer {
       });
     } else {
       server = createHttpServer(http1Options, handler);
-      server.on('connection', (socket: Socket) => this.addTransport(socket));
+      server.on('connection', (socket: Socket) => this.addTransport(generation, socket));
     }
     server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
       this.logger.debug('HTTP client error', { remote: remoteAddressOf(socket), reason: error.code ?? error.message });
       // TLS servers route handshake errors (e.g. ERR_TLS_HANDSHAKE_TIMEOUT) here too and then leave
       // the socket to this listener: a socket that never completed TLS has nobody to answer.
-      if (socket.writable && error.code !== 'ECONNRESET' && this.transports.has(socket)) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      if (socket.writable && error.code !== 'ECONNRESET' && transports.has(socket)) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
     // These servers never listen themselves (the TCP front hands them sockets), but Node only
@@ -167,7 +186,7 @@ export class GuardServer {
     // server emits 'listening'. Without this, a client could hold a connection open forever by
     // sending headers slowly.
     server.emit('listening');
-    const generation: Generation = { tls: config.tls !== undefined, server, sessions };
+    generation = { tls: config.tls !== undefined, server, sessions, transports };
     this.generations.add(generation);
     return generation;
   }
@@ -269,15 +288,17 @@ export class GuardServer {
     this.fronts.length = 0;
     // HTTP/2 sessions close gracefully (GOAWAY, open streams finish); idle HTTP/1 connections
     // close now, busy ones after their response (see track()).
-    for (const generation of this.generations) for (const session of generation.sessions) session.close();
-    for (const socket of this.transports) {
-      if (!this.inflight.has(socket) && (socket as TLSSocket).alpnProtocol !== 'h2') socket.destroy();
+    for (const generation of this.generations) {
+      for (const session of generation.sessions) session.close();
+      for (const socket of generation.transports) {
+        if (!this.inflight.has(socket) && (socket as TLSSocket).alpnProtocol !== 'h2') socket.destroy();
+      }
     }
     for (const socket of this.pending) socket.destroy();
     const deadline = Date.now() + graceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const socket of this.sockets) socket.destroy();
     await stopped;
-    this.generations.clear();
+    for (const generation of [...this.generations]) this.retire(generation);
   }
 }

@@ -18,6 +18,8 @@ import type { ScrapeRequest, ScrapeResponse } from './request.js';
 /** One generation of the configuration with everything compiled from it. */
 export interface GuardState {
   readonly config: ResolvedConfig;
+  /** `http_server_config.headers` with lower-case names (so they merge with the defaults below), built once. */
+  readonly responseHeaders: Readonly<Record<string, string>>;
   readonly basicAuth?: BasicAuthenticator;
   readonly clientCertificatePolicy?: ClientCertificatePolicy;
   readonly globalLimit?: TokenBucket;
@@ -54,9 +56,7 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
 
   return async (request) => {
     const state = currentState();
-    // Lower-cased so a configured `X-Content-Type-Options` and the default below are one header, not two.
-    const base: Record<string, string> = {};
-    for (const [name, value] of Object.entries(state.config.http.headers)) base[name.toLowerCase()] = value;
+    const base = state.responseHeaders;
     const reply = (status: number, extra: Record<string, string> = {}, body?: string): ScrapeResponse => {
       metrics.request(status);
       return {
