@@ -4,22 +4,27 @@
  * No message built here ever contains a secret value.
  */
 
-/** Every code a {@link ScrapeguardError} can carry; `switch (err.code)` narrows on it. */
-export type ScrapeguardErrorCode =
+/**
+ * Every code a {@link ScrapeguardError} can carry, with its meaning. The README's error table and
+ * this list are checked against each other by the test suite.
+ */
+export const SCRAPEGUARD_ERROR_CODES = {
   /** The configuration (file or object) is invalid; see {@link ConfigError.issues}. */
-  | 'CONFIG_INVALID'
-  /** A file named by the configuration could not be read. */
-  | 'CONFIG_READ'
-  /** Node refused the TLS settings built from a valid-looking configuration. */
-  | 'TLS_SETUP'
+  CONFIG_INVALID: 'the configuration is invalid; `issues` lists every problem with file, line, column and key path',
+  /** The configuration file itself could not be read. */
+  CONFIG_READ: 'the configuration file itself could not be read',
+  /** Node/OpenSSL refused the TLS settings of a configuration that passed validation (a backstop). */
+  TLS_SETUP: 'Node/OpenSSL refused TLS settings that passed validation (a backstop; the loader asks OpenSSL first)',
   /** A listen address could not be bound. */
-  | 'LISTEN_FAILED'
-  /** The metrics source failed to produce an exposition. */
-  | 'SOURCE_FAILED'
+  LISTEN_FAILED: 'a listen address could not be bound',
   /** A CLI invocation was malformed. */
-  | 'USAGE'
+  USAGE: 'a CLI invocation (or listen address) was malformed',
   /** A file would be overwritten without `--force`. */
-  | 'FILE_EXISTS';
+  FILE_EXISTS: 'a file would be overwritten without --force',
+} as const;
+
+/** Every code a {@link ScrapeguardError} can carry; `switch (err.code)` narrows on it. */
+export type ScrapeguardErrorCode = keyof typeof SCRAPEGUARD_ERROR_CODES;
 
 /** Base class of every runtime error scrapeguard throws. */
 export class ScrapeguardError extends Error {

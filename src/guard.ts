@@ -177,6 +177,9 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
         return true;
       }
       next = await buildState(config, cache, metrics, state);
+      // Builds the new TLS server before anything changes: if Node refuses the settings
+      // (TLS_SETUP), the current generation keeps serving.
+      server?.apply(next);
       digest = nextDigest;
     } catch (error) {
       lastReloadFailed = true;
@@ -187,7 +190,6 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       return false;
     }
     state = next;
-    server?.apply(state);
     lastReloadFailed = false;
     metrics.configReload('success');
     logger.info('configuration reloaded', state.config.file ? { file: state.config.file } : undefined);

@@ -14,7 +14,14 @@
 export { createGuard, type Guard, type GuardOptions } from './guard.js';
 export { loadConfigFile, loadConfigObject, parseGoDuration, type LoadOptions } from './config/load.js';
 export type * from './config/schema.js';
-export { ScrapeguardError, ConfigError, formatConfigIssue, type ConfigIssue, type ScrapeguardErrorCode } from './errors.js';
+export {
+  ScrapeguardError,
+  ConfigError,
+  formatConfigIssue,
+  SCRAPEGUARD_ERROR_CODES,
+  type ConfigIssue,
+  type ScrapeguardErrorCode,
+} from './errors.js';
 export type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 export type { ScrapeHandler } from './core/handle.js';
 export type { ListeningAddress } from './adapters/server.js';

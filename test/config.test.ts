@@ -1002,3 +1002,25 @@ describe('resolved config hygiene', () => {
     expect(JSON.stringify({ ...config.tls })).not.toContain('PRIVATE KEY');
   });
 });
+
+describe('OpenSSL has the last word', () => {
+  it('refuses a key OpenSSL will not serve with (512-bit RSA), naming the key path', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { generate } = await import('selfsigned');
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 512 });
+    const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+      keyType: 'rsa',
+      algorithm: 'sha256',
+      keyPair: {
+        privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+        publicKey: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      },
+    });
+    const error = await loadConfigObject({ tls_server_config: { cert: pems.cert, key: pems.private } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    const issue = (error as ConfigError).issues[0]!;
+    expect(issue.path).toBe('tls_server_config.cert');
+    expect(issue.message).toMatch(/OpenSSL refuses .*key too small/);
+    expect(issue.message).not.toContain('PRIVATE KEY');
+  });
+});

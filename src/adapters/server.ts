@@ -107,7 +107,17 @@ export class GuardServer {
     generation.server.close(() => undefined);
   }
 
+  /** Builds a generation; Node's refusal of the TLS settings becomes a `TLS_SETUP` error. */
   private build(state: GuardState): Generation {
+    try {
+      return this.buildUnchecked(state);
+    } catch (error) {
+      if (error instanceof ScrapeguardError) throw error;
+      throw new ScrapeguardError('TLS_SETUP', `Node refused the TLS settings: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private buildUnchecked(state: GuardState): Generation {
     const { config } = state;
     const limits = config.limits;
     const handler = this.track(this.handler);

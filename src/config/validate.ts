@@ -7,7 +7,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { KeyObject, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { tlsServerOptions } from '../tls/server-options.js';
 import { CURVES, INSECURE_CIPHERS, isKnownCipher, SECURE_TLS12_CIPHERS, TLS_VERSION_RANK } from '../tls/names.js';
 import { bcryptHashProblem } from './bcrypt-hash.js';
 import { certificateFacts, checkCaBundle, parseCertificateChain, parsePrivateKey } from './certs.js';
@@ -600,6 +602,15 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
   // Non-enumerable: JSON.stringify, util.inspect and spreads of the config (a user logging
   // `guard.config`) never carry the private key.
   Object.defineProperty(tls, 'keyPem', { value: keyPem, enumerable: false });
+  // Last proof: OpenSSL itself must accept the exact settings the server will use (it refuses,
+  // for example, RSA keys below its security level's minimum that parse and match fine).
+  try {
+    createSecureContext(tlsServerOptions(tls));
+  } catch (error) {
+    const reason = String((error as Error).message).replace(/^error:[0-9A-F]+:[^:]*:[^:]*:/, '');
+    c.error(certPath, `OpenSSL refuses this certificate/key with these TLS settings: ${reason}`);
+    return { on: true };
+  }
   return { on: true, tls, ciphers: tls.cipherSuites, minVersion: min };
 }
 
