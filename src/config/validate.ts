@@ -325,6 +325,39 @@ async function readMaterial(
   }
 }
 
+/** One PEM item (cert, key or client CA) as configured: its text when usable, and how to name it. */
+interface PemItem {
+  pem?: string;
+  /** `cert_file "/abs/path"` or `cert (inline)`, for messages. */
+  what: string;
+  /** Key path to report problems at. */
+  path: KeyPath;
+  /** Absolute path when read from a file. */
+  abs?: string;
+}
+
+/**
+ * Picks the file or inline form of one item (`NAME_file` / `NAME`) and reads it. Nothing is read
+ * when both forms are set (already an error) or the inline form is really a path (ditto).
+ */
+async function pemItem(
+  c: Checker,
+  section: KeyPath,
+  name: 'cert' | 'key' | 'client_ca',
+  inline: Read<string>,
+  file: Read<string>,
+  inlineIsPath: boolean,
+): Promise<PemItem> {
+  if (isText(file) && !isSet(inline)) {
+    const path = [...section, `${name}_file`];
+    const got = await readMaterial(c, path, `${name}_file`, file);
+    return got ? { pem: got.pem, what: `${name}_file ${quote(got.abs)}`, path, abs: got.abs } : { what: `${name}_file`, path };
+  }
+  const path = [...section, name];
+  const usable = isText(inline) && !isSet(file) && !inlineIsPath;
+  return usable ? { pem: inline, what: `${name} (inline)`, path } : { what: `${name} (inline)`, path };
+}
+
 async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof INVALID> {
   const P = ['tls_server_config'] as const;
   const at = (key: string): KeyPath => [...P, key];
@@ -440,54 +473,31 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
   const caIsPath = inlineIsPath(clientCa, 'client_ca');
 
   // Read and parse the certificate, key and client CA.
-  let certPem: string | undefined;
+  const certItem = await pemItem(c, P, 'cert', cert, certFile, certIsPath);
+  const { pem: certPem, what: certWhat, path: certPath } = certItem;
   let chain: X509Certificate[] | undefined;
-  let certWhat = 'cert (inline)';
-  let certPath: KeyPath = at('cert');
-  if (isText(certFile) && !isSet(cert)) {
-    certPath = at('cert_file');
-    const got = await readMaterial(c, certPath, 'cert_file', certFile);
-    if (got) {
-      certPem = got.pem;
-      certWhat = `cert_file ${quote(got.abs)}`;
-    }
-  } else if (isText(cert) && !isSet(certFile) && !certIsPath) {
-    certPem = cert;
-  }
   if (certPem !== undefined) {
     const parsed = parseCertificateChain(certPem, certWhat);
     if (parsed.ok) chain = parsed.value;
     else c.error(certPath, parsed.error);
   }
 
-  let keyPem: string | undefined;
-  let keyObject: KeyObject | undefined;
-  let keyWhat = 'key (inline)';
-  let keyPath: KeyPath = at('key');
-  if (isText(keyFile) && !isSet(key)) {
-    keyPath = at('key_file');
-    const got = await readMaterial(c, keyPath, 'key_file', keyFile);
-    if (got) {
-      keyPem = got.pem;
-      keyWhat = `key_file ${quote(got.abs)}`;
-      if (process.platform !== 'win32') {
-        try {
-          const mode = (await stat(got.abs)).mode & 0o777;
-          if (mode & 0o077) {
-            c.warn(`key file ${quote(got.abs)} is readable by group/others (mode ${mode.toString(8).padStart(4, '0')}); chmod 600`);
-          }
-        } catch {
-          // Just read successfully; a failing stat changes nothing about the key itself.
-        }
+  const keyItem = await pemItem(c, P, 'key', key, keyFile, keyIsPath);
+  const { pem: keyPem, what: keyWhat, path: keyPath } = keyItem;
+  if (keyItem.abs !== undefined && process.platform !== 'win32') {
+    try {
+      const mode = (await stat(keyItem.abs)).mode & 0o777;
+      if (mode & 0o077) {
+        c.warn(`key file ${quote(keyItem.abs)} is readable by group/others (mode ${mode.toString(8).padStart(4, '0')}); chmod 600`);
       }
+    } catch {
+      // Just read successfully; a failing stat changes nothing about the key itself.
     }
-  } else if (isText(key) && !isSet(keyFile) && !keyIsPath) {
-    keyPem = key;
-    if (c.source.file !== undefined && c.source.fileMode !== undefined && c.source.fileMode & 0o077) {
-      const mode = (c.source.fileMode & 0o777).toString(8).padStart(4, '0');
-      c.warn(`config file ${quote(c.source.file)} holds an inline private key and is readable by group/others (mode ${mode}); chmod 600`);
-    }
+  } else if (keyPem !== undefined && c.source.file !== undefined && c.source.fileMode !== undefined && c.source.fileMode & 0o077) {
+    const mode = (c.source.fileMode & 0o777).toString(8).padStart(4, '0');
+    c.warn(`config file ${quote(c.source.file)} holds an inline private key and is readable by group/others (mode ${mode}); chmod 600`);
   }
+  let keyObject: KeyObject | undefined;
   if (keyPem !== undefined) {
     const parsed = parsePrivateKey(keyPem, keyWhat);
     if (parsed.ok) keyObject = parsed.value;
@@ -512,20 +522,12 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
     if (notBefore.getTime() > now) c.warn(`server certificate (${certWhat}) is not yet valid: valid from ${notBefore.toISOString()}`);
   }
 
+  const caItem = await pemItem(c, P, 'client_ca', clientCa, clientCaFile, caIsPath);
+  const caPath = caItem.path;
   let caPem: string | undefined;
-  let caPath: KeyPath | undefined;
-  if (isText(clientCaFile) && !isSet(clientCa)) {
-    caPath = at('client_ca_file');
-    const got = await readMaterial(c, caPath, 'client_ca_file', clientCaFile);
-    if (got) {
-      const bundle = checkCaBundle(got.pem, `client_ca_file ${quote(got.abs)}`);
-      if (bundle.ok) caPem = got.pem;
-      else for (const e of bundle.errors) c.error(caPath, e);
-    }
-  } else if (isText(clientCa) && !isSet(clientCaFile) && !caIsPath) {
-    caPath = at('client_ca');
-    const bundle = checkCaBundle(clientCa, 'client_ca (inline)');
-    if (bundle.ok) caPem = clientCa;
+  if (caItem.pem !== undefined) {
+    const bundle = checkCaBundle(caItem.pem, caItem.what);
+    if (bundle.ok) caPem = caItem.pem;
     else for (const e of bundle.errors) c.error(caPath, e);
   }
   const caGiven = isSet(clientCa) || isSet(clientCaFile);
@@ -535,7 +537,7 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
     const policy: ClientAuthType = clientAuth ?? 'NoClientCert';
     if (caGiven && policy === 'NoClientCert') {
       c.error(
-        caPath ?? at('client_ca_file'),
+        caPath,
         "client CA's have been configured without a Client Auth Policy; set client_auth_type (RequireAndVerifyClientCert to require a verified client certificate)",
       );
     }
