@@ -11,7 +11,8 @@ import { watchFiles, type FileWatch } from './config/watch.js';
 import { BasicAuthCache, BasicAuthenticator } from './auth/basic.js';
 import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core/handle.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
-import { toMetricsSource, type MetricsSourceInput } from './exposition/source.js';
+import { createPipeline } from './exposition/pipeline.js';
+import { toMetricsSource, type MetricsSource, type MetricsSourceInput } from './exposition/source.js';
 import { createLogfmtLogger, type Logger } from './log.js';
 import { createSelfMetrics, noSelfMetrics, type SelfMetrics, type SelfMetricsRegistry } from './metrics/self.js';
 import { compileClientCertificatePolicy } from './tls/server-options.js';
@@ -75,6 +76,7 @@ function configDigest(config: ResolvedConfig): string {
 
 async function buildState(
   config: ResolvedConfig,
+  source: MetricsSource,
   cache: BasicAuthCache,
   metrics: SelfMetrics,
   previous?: GuardState,
@@ -86,13 +88,18 @@ async function buildState(
     config,
     // Lower-cased so a configured `X-Content-Type-Options` and the core's default are one header.
     responseHeaders: Object.fromEntries(Object.entries(config.http.headers).map(([k, v]) => [k.toLowerCase(), v])),
+    authenticators: {
+      ...(config.basicAuthUsers.size > 0
+        ? {
+            basic: await BasicAuthenticator.create(config.basicAuthUsers, cache, {
+              maxConcurrent: config.limits.maxConcurrentBcrypt,
+              onBcrypt: (seconds) => metrics.bcrypt(seconds),
+            }),
+          }
+        : {}),
+    },
+    expose: createPipeline(source),
   };
-  if (config.basicAuthUsers.size > 0) {
-    state.basicAuth = await BasicAuthenticator.create(config.basicAuthUsers, cache, {
-      maxConcurrent: config.limits.maxConcurrentBcrypt,
-      onBcrypt: (seconds) => metrics.bcrypt(seconds),
-    });
-  }
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
   // Keep rate-limit state across reloads when the limit itself did not change.
   if (config.rateLimit) {
@@ -134,7 +141,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       : loadConfigObject(configInput ?? {}, options.baseDir !== undefined ? { baseDir: options.baseDir } : {});
 
   const cache = new BasicAuthCache();
-  let state = await buildState(await load(), cache, metrics);
+  let state = await buildState(await load(), source, cache, metrics);
   let digest = configDigest(state.config);
   const announce = (config: ResolvedConfig) => {
     for (const warning of config.warnings) logger.warn(warning, config.file ? { file: config.file } : undefined);
@@ -143,7 +150,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   };
   announce(state.config);
 
-  const handle = createScrapeHandler({ telemetryPath, source, logger, metrics }, () => state);
+  const handle = createScrapeHandler({ telemetryPath, logger, metrics }, () => state);
   const nodeHandler = toNodeHandler(handle, logger);
   let server: GuardServer | undefined;
   let watcher: FileWatch | undefined;
@@ -176,7 +183,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
         }
         return true;
       }
-      next = await buildState(config, cache, metrics, state);
+      next = await buildState(config, source, cache, metrics, state);
       // Builds the new TLS server before anything changes: if Node refuses the settings
       // (TLS_SETUP), the current generation keeps serving.
       server?.apply(next);

@@ -23,7 +23,13 @@ afterEach(async () => {
 
 async function stateFor(certFile: string, keyFile: string): Promise<GuardState> {
   const config = await loadConfigObject({ tls_server_config: { cert_file: certFile, key_file: keyFile } });
-  return { config, responseHeaders: {}, clientCertificatePolicy: compileClientCertificatePolicy(config.tls!) };
+  return {
+    config,
+    responseHeaders: {},
+    authenticators: {},
+    expose: async () => ({ body: 'up 1\n', contentType: 'text/plain' }),
+    clientCertificatePolicy: compileClientCertificatePolicy(config.tls!),
+  };
 }
 
 const generationsOf = (s: GuardServer) => (s as unknown as { generations: Set<unknown> }).generations.size;
@@ -31,7 +37,7 @@ const generationsOf = (s: GuardServer) => (s as unknown as { generations: Set<un
 it('releases superseded generations once their connections are gone', async () => {
   const pki = await testPki();
   let state = await stateFor(pki.server.certFile, pki.server.keyFile);
-  const handle = createScrapeHandler({ telemetryPath: '/metrics', source: async () => ({ body: 'up 1\n', contentType: 'text/plain' }), logger: silentLogger, metrics: noSelfMetrics }, () => state);
+  const handle = createScrapeHandler({ telemetryPath: '/metrics', logger: silentLogger, metrics: noSelfMetrics }, () => state);
   server = new GuardServer(toNodeHandler(handle, silentLogger), silentLogger, noSelfMetrics, state);
   const [bound] = await server.listen(['127.0.0.1:0']);
   const url = `https://localhost:${bound!.port}/metrics`;

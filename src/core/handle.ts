@@ -1,16 +1,20 @@
 /**
- * The framework-free core: one `ScrapeRequest` in, one `ScrapeResponse` out. Order of checks:
- * rate limits (global, then per client) → TLS client-certificate policy → authentication →
- * routing (telemetry path, GET/HEAD) → source. Configured security headers go on every response,
- * as exporter-toolkit does. The core never calls back into an adapter.
+ * The framework-free core: one `ScrapeRequest` in, one `ScrapeResponse` out. Stages, in order:
+ * 1. limits: rate limits (global, then per client);
+ * 2. transport: TLS and the client-certificate policy;
+ * 3. authentication (`auth/authenticate.ts`) → principal;
+ * 4. routing: telemetry path, GET/HEAD;
+ * 5. authorization: the principal's view of the metrics (`access/`);
+ * 6. exposition (`exposition/pipeline.ts`): source → filter → redact → render.
+ * Configured security headers go on every response, as exporter-toolkit does. The core never calls
+ * back into an adapter.
  */
 import { STATUS_CODES } from 'node:http';
 import type { ResolvedConfig } from '../config/schema.js';
-import type { BasicAuthenticator } from '../auth/basic.js';
-import { parseBasicAuthorization } from '../auth/basic.js';
+import { authenticate, type Authenticators } from '../auth/authenticate.js';
 import type { Logger } from '../log.js';
-import type { MetricsSource } from '../exposition/source.js';
-import type { SelfMetrics, AuthFailureReason } from '../metrics/self.js';
+import type { ExpositionPipeline } from '../exposition/pipeline.js';
+import type { SelfMetrics } from '../metrics/self.js';
 import type { ClientCertificatePolicy } from '../tls/server-options.js';
 import { KeyedRateLimiter, TokenBucket, retryAfterSeconds } from './rate-limit.js';
 import type { ScrapeRequest, ScrapeResponse } from './request.js';
@@ -20,7 +24,10 @@ export interface GuardState {
   readonly config: ResolvedConfig;
   /** `http_server_config.headers` with lower-case names (so they merge with the defaults below), built once. */
   readonly responseHeaders: Readonly<Record<string, string>>;
-  readonly basicAuth?: BasicAuthenticator;
+  /** The authentication methods this config enables. */
+  readonly authenticators: Authenticators;
+  /** The exposition pass of this config (its redaction rules). */
+  readonly expose: ExpositionPipeline;
   readonly clientCertificatePolicy?: ClientCertificatePolicy;
   readonly globalLimit?: TokenBucket;
   readonly clientLimit?: KeyedRateLimiter;
@@ -29,7 +36,6 @@ export interface GuardState {
 /** Fixed parts of the core, set once per guard. */
 export interface CoreOptions {
   telemetryPath: string;
-  source: MetricsSource;
   logger: Logger;
   metrics: SelfMetrics;
   /** Realm in `WWW-Authenticate` (default `metrics`). */
@@ -42,7 +48,7 @@ export type ScrapeHandler = (request: ScrapeRequest) => Promise<ScrapeResponse>;
 
 function headerValue(headers: ScrapeRequest['headers'], name: string): string | undefined {
   const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 /**
@@ -50,9 +56,9 @@ function headerValue(headers: ScrapeRequest['headers'], name: string): string | 
  * @param currentState returns the state to use for a request; reloads swap what it returns.
  */
 export function createScrapeHandler(options: CoreOptions, currentState: () => GuardState): ScrapeHandler {
-  const { telemetryPath, source, logger, metrics } = options;
+  const { telemetryPath, logger, metrics } = options;
   const now = options.now ?? Date.now;
-  const challenge = `Basic realm="${options.realm ?? 'metrics'}"`;
+  const authContext = { realm: options.realm ?? 'metrics', logger, metrics };
 
   return async (request) => {
     const state = currentState();
@@ -92,34 +98,20 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       }
     }
 
-    if (state.basicAuth && state.basicAuth.userCount > 0) {
-      const header = headerValue(request.headers, 'authorization');
-      const credentials = parseBasicAuthorization(header);
-      let failure: AuthFailureReason | undefined;
-      if (!credentials) failure = header ? 'malformed' : 'missing';
-      else {
-        const result = await state.basicAuth.verify(credentials.user, credentials.password);
-        if (result === 'busy') {
-          metrics.authFailure('busy');
-          logger.warn('authentication queue full; refusing request', { remote: request.remoteAddress });
-          return reply(429, { 'retry-after': '1' });
-        }
-        if (result !== 'ok') failure = result;
-      }
-      if (failure) {
-        metrics.authFailure(failure);
-        // Same answer for every failure: nothing tells an unknown user from a wrong password.
-        logger.debug('authentication failed', { remote: request.remoteAddress, reason: failure });
-        return reply(401, { 'www-authenticate': challenge });
-      }
-    }
+    const auth = await authenticate(request, state.authenticators, authContext);
+    if (!auth.ok) return reply(auth.status, { ...auth.headers });
 
     if (request.path !== telemetryPath) return reply(404, {}, '404 page not found\n');
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(405, { allow: 'GET, HEAD' });
 
     let exposition;
     try {
-      exposition = await source();
+      const accept = headerValue(request.headers, 'accept');
+      const acceptEncoding = headerValue(request.headers, 'accept-encoding');
+      exposition = await state.expose({
+        ...(accept !== undefined ? { accept } : {}),
+        ...(acceptEncoding !== undefined ? { acceptEncoding } : {}),
+      });
     } catch (error) {
       // Fail closed: a source failure is logged (without the body) and answered with 500.
       logger.error('metrics source failed', { error: error instanceof Error ? error.message : String(error) });
@@ -132,7 +124,8 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       headers: {
         ...base,
         'content-type': exposition.contentType,
-        'content-length': String(Buffer.byteLength(exposition.body)),
+        ...(exposition.contentEncoding ? { 'content-encoding': exposition.contentEncoding, vary: 'Accept-Encoding' } : {}),
+        'content-length': String(typeof exposition.body === 'string' ? Buffer.byteLength(exposition.body) : exposition.body.length),
       },
       body,
     };
