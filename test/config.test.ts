@@ -3,6 +3,7 @@
  * web-config kinds), plus what scrapeguard refuses beyond the toolkit. File-based cases assert the
  * message and the line of the offending key; object cases assert the key path.
  */
+import { availableParallelism } from 'node:os';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,7 +119,7 @@ describe('valid configurations', () => {
         requestTimeoutMs: 30_000,
         idleTimeoutMs: 120_000,
         maxHeaderBytes: 16_384,
-        maxConcurrentBcrypt: 4,
+        maxConcurrentBcrypt: Math.max(1, availableParallelism() - 1),
       },
       warnings: [],
     });
