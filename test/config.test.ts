@@ -3,10 +3,9 @@
  * web-config kinds), plus what scrapeguard refuses beyond the toolkit. File-based cases assert the
  * message and the line of the offending key; object cases assert the key path.
  */
-import { availableParallelism } from 'node:os';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashSync } from '@node-rs/bcrypt';
 import { beforeAll, describe, expect, it } from 'vitest';
