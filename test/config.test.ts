@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashSync } from '@node-rs/bcrypt';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -118,7 +118,7 @@ describe('valid configurations', () => {
         requestTimeoutMs: 30_000,
         idleTimeoutMs: 120_000,
         maxHeaderBytes: 16_384,
-        maxConcurrentBcrypt: 4,
+        maxConcurrentBcrypt: Math.max(1, availableParallelism() - 1),
       },
       warnings: [],
     });

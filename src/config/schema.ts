@@ -61,7 +61,7 @@ export interface LimitsInput {
   idle_timeout?: GoDuration;
   /** Largest request header block accepted (default 16384 bytes). */
   max_header_bytes?: number;
-  /** bcrypt verifications running at once (default 4); more wait in a bounded queue. */
+  /** bcrypt verifications running at once (default: CPU cores - 1, at least 1); more wait in a bounded queue. */
   max_concurrent_bcrypt?: number;
 }
 

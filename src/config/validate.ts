@@ -6,6 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import type { KeyObject, X509Certificate } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { tlsServerOptions } from '../tls/server-options.js';
@@ -102,7 +103,9 @@ const DEFAULT_LIMITS = {
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 120_000,
   maxHeaderBytes: 16_384,
-  maxConcurrentBcrypt: 4,
+  // bcrypt runs on libuv's pool; one core stays free for the event loop (TLS, serving), or a
+  // wrong-password flood starves legitimate scrapes (measured: bench S4).
+  maxConcurrentBcrypt: Math.max(1, availableParallelism() - 1),
 } as const;
 
 // Node timers and server timeouts take a 32-bit signed number of milliseconds.
