@@ -52,11 +52,12 @@ interface DetectorDefinition extends SecretDetector {
 /**
  * Values that stand in for a secret rather than being one: masks (`****`, `xxxx`, `[REDACTED]`,
  * the exposition pass's own default mask), template variables (`${DB_PASSWORD}`, `$PASSWORD`,
- * `{{ .Token }}`, `%s`, `<password>`), and flags (`true`, `none`, …). Flagging them would make the
+ * `{{ .Token }}`, `%s`, `<password>` — a value that starts a template counts, as the pair and URL
+ * detectors cut values at white space), and flags (`true`, `none`, …). Flagging them would make the
  * pass re-fire on its own output and fill reports with noise.
  */
 const PLACEHOLDER =
-  /^(?:[*xX•#._?-]+|…|<[^<>]*>|\$\{[^{}]*\}|\$\([^()]*\)|\$[A-Za-z_][A-Za-z0-9_]*|%[a-z]|\{\{[^{}]*\}\}|\[?(?:redacted|masked|hidden|filtered|removed|omitted|sanitized|scrubbed|none|null|nil|undefined|empty|unset|true|false|yes|no|on|off|enabled|disabled|required|optional|n\/a)\]?)$/i;
+  /^(?:[*xX•#._?-]+|…|<[^<>]*>|\$\{.*|\$\(.*|\{\{.*|\$[A-Za-z_][A-Za-z0-9_]*|%[a-z]|\[?(?:redacted|masked|hidden|filtered|removed|omitted|sanitized|scrubbed|none|null|nil|undefined|empty|unset|true|false|yes|no|on|off|enabled|disabled|required|optional|n\/a)\]?)$/i;
 
 /** Whether `value` is a placeholder or flag, not a credential (see {@link PLACEHOLDER}). */
 function isPlaceholder(value: string): boolean {
@@ -209,6 +210,8 @@ const AWS_ACCESS_KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-
 /** 40 characters of base64 standing alone: the shape of an AWS secret access key. */
 const AWS_SECRET_CANDIDATE = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
 const AWS_CONTEXT = /A[KS]IA[A-Z0-9]{16}|aws|secret/i;
+/** Label names that can hold an AWS secret key: secret-suggesting and about AWS, a secret or access. */
+const AWS_NAME_CONTEXT = /aws|secret|access/i;
 
 function looksLikeRandomBase64(candidate: string): boolean {
   const classes = characterClasses(candidate);
@@ -274,13 +277,19 @@ function isCredentialToken(match: RegExpExecArray): boolean {
 
 // Shapes that are identifiers, not secrets, even in a secret-named label.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DIGEST = /^(?:sha1|sha224|sha256|sha384|sha512|md5|blake2b|blake3):[0-9a-f]+$/i;
+/** A content digest, alone or ending an image reference (`repo@sha256:…`). */
+const DIGEST = /(?:^|@)(?:sha1|sha224|sha256|sha384|sha512|md5|blake2b|blake3):[0-9a-f]+$/i;
+/** Lower-case DNS names, optionally with a port. */
+const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}\.?(?::\d{1,5})?$/;
+/** `registry[:port]/repo/name[:tag][@digest]` as container runtimes report images. */
+const IMAGE_REF = /^[a-z0-9.-]+(?::\d{1,5})?\/[a-z0-9._/-]+(?::[A-Za-z0-9._-]{1,128})?(?:@sha256:[0-9a-f]{64})?$/;
+const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
 const HEX = /^[0-9a-f]+$/i;
 /**
  * A segment of a structured value, between separators: a word (`profile`, `Service`, `HTTP`), a
- * number, or a short lower-case alphanumeric run (a pod-template hash `7d9f8b6c5`, `x2x9k`).
+ * number, or a lower-case alphanumeric run of up to 16 (a pod-template hash `7d9f8b6c5`, `x2x9k`).
  */
-const PLAIN_SEGMENT = /^(?:[a-z]+|[A-Z][a-z]*|[A-Z]+|\d+|[a-z0-9]{1,10})$/;
+const PLAIN_SEGMENT = /^(?:[a-z]+|[A-Z][a-z]*|[A-Z]+|\d+|[a-z0-9]{1,16})$/;
 const SEGMENT_SEPARATORS = /[^A-Za-z0-9]+/;
 
 /**
@@ -305,7 +314,7 @@ const MAX_GENERIC_LENGTH = 4096;
  * 16–4096 characters without white space, at least two of lower/upper/digit, and a Shannon
  * entropy of at least 3.0 bits/char (hex) or `min(3.5, 0.8·log2(length))` otherwise. Hex needs 32+
  * characters (API keys are; short hashes like truncated HMACs are not). UUIDs, digests, e-mails,
- * paths, URLs, versions, CamelCase words and structured identifiers (plain words and short
+ * paths, URLs, host names, image references, numbers, versions, CamelCase words and structured identifiers (plain words and short
  * lower-case runs joined by punctuation: host and pod names, `user:123:profile`) never count.
  */
 export function looksRandom(value: string): boolean {
@@ -321,6 +330,9 @@ export function looksRandom(value: string): boolean {
   if (
     UUID.test(value) ||
     DIGEST.test(value) ||
+    NUMBER.test(value) ||
+    HOSTNAME.test(value) ||
+    IMAGE_REF.test(value) ||
     isStructuredIdentifier(value) ||
     CAMEL_CASE_WORDS.test(value) ||
     EMAIL.test(value) ||
@@ -357,12 +369,12 @@ const DEFINITIONS: readonly DetectorDefinition[] = [
   },
   {
     name: 'aws_secret_access_key',
-    description: 'AWS secret access keys (40 random base64 characters) next to a key id, "aws"/"secret", or in a secret-named label',
+    description: 'AWS secret access keys (40 random base64 characters) next to a key id or "aws"/"secret", or in a label like aws_secret/secret_access_key',
     marker: 'a[ks]ia|aws|secret',
     nameGated: true,
     test: (name, value) =>
       value.length >= 40 &&
-      (labelNameSuggestsSecret(name) || AWS_CONTEXT.test(value)) &&
+      ((labelNameSuggestsSecret(name) && AWS_NAME_CONTEXT.test(name)) || AWS_CONTEXT.test(value)) &&
       someMatch(AWS_SECRET_CANDIDATE, value, (m) => looksLikeRandomBase64(m[0])),
   },
   {
