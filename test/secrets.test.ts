@@ -420,6 +420,11 @@ describe('properties: benign values', () => {
   }
 });
 
+/** Placeholders and flags the pair and URL detectors skip, as docs/secret-detectors.md lists them. */
+const documentedPlaceholder = (v: string): boolean =>
+  /^(?:[*xX•#._?-]+|\$[A-Za-z_]\w*|\$[({].*|\{\{.*|%[A-Za-z]|<[^<>]*>)$/.test(v) ||
+  /^\[?(?:redacted|masked|hidden|filtered|removed|omitted|sanitized|scrubbed|none|null|nil|undefined|empty|unset|true|false|yes|no|on|off|enabled|disabled|required|optional|n\/a)\]?$/i.test(v);
+
 /** Generators of each secret format. [detector, label-name generator, value generator] */
 const SECRET_FORMATS: ReadonlyArray<readonly [string, fc.Arbitrary<string>, fc.Arbitrary<string>]> = [
   ['pem_private_key', ORDINARY_NAMES, fc.tuple(fc.constantFrom('', 'RSA ', 'EC ', 'DSA ', 'OPENSSH ', 'ENCRYPTED '), chars(BASE64, 0, 80)).map(([k, body]) => `-----BEGIN ${k}PRIVATE KEY-----\n${body}`)],
@@ -432,8 +437,8 @@ const SECRET_FORMATS: ReadonlyArray<readonly [string, fc.Arbitrary<string>, fc.A
   ['slack_webhook_url', ORDINARY_NAMES, fc.tuple(chars(UPPER_DIGITS, 8, 10), chars(UPPER_DIGITS, 8, 10), chars(ALNUM, 24)).map(([t, b, s]) => `https://hooks.slack.com/services/T${t}/B${b}/${s}`)],
   ['stripe_key', ORDINARY_NAMES, fc.tuple(fc.constantFrom('sk_live_', 'rk_live_', 'sk_test_', 'rk_test_'), chars(ALNUM, 24, 99)).map(([p, s]) => p + s)],
   ['google_api_key', ORDINARY_NAMES, chars(`${ALNUM}_-`, 35).map((s) => `AIza${s}`)],
-  ['url_credentials', ORDINARY_NAMES, fc.tuple(fc.constantFrom('postgres', 'postgresql', 'mysql', 'redis', 'amqp', 'https', 'mongodb+srv'), chars(ALNUM, 0, 12), chars(`${ALNUM}!$&'()*+,;=:%~`, 1, 30), fc.domain()).filter(([, , pw]) => !/^(?:[*xX._-]+|\$[A-Za-z_]\w*|\$[({].*)$/.test(pw)).map(([s, u, p, h]) => `${s}://${u}:${p}@${h}/db`)],
-  ['credential_pair', ORDINARY_NAMES, fc.tuple(fc.constantFrom('--', '?', '&', ';', ' ', ''), fc.constantFrom('password', 'Password', 'PASSWD', 'pwd', 'secret', 'client_secret', 'token', 'access_token', 'api_key', 'apikey', 'ACCESS_KEY', 'db_password'), fc.constantFrom('=', ' = '), chars(ALNUM, 1, 30)).filter(([, , , v]) => !/^(?:x+|true|false|yes|no|on|off|none|null|nil|na|empty|unset|required|optional|enabled|disabled|hidden|masked|removed|redacted|omitted|filtered|undefined|sanitized|scrubbed)$/i.test(v)).map(([pre, k, sep, v]) => `app${pre === '' ? ' ' : pre}${k}${sep}${v}`)],
+  ['url_credentials', ORDINARY_NAMES, fc.tuple(fc.constantFrom('postgres', 'postgresql', 'mysql', 'redis', 'amqp', 'https', 'mongodb+srv'), chars(ALNUM, 0, 12), chars(`${ALNUM}!$&'()*+,;=:%~`, 1, 30), fc.domain()).filter(([, , pw]) => !documentedPlaceholder(pw)).map(([s, u, p, h]) => `${s}://${u}:${p}@${h}/db`)],
+  ['credential_pair', ORDINARY_NAMES, fc.tuple(fc.constantFrom('--', '?', '&', ';', ' ', ''), fc.constantFrom('password', 'Password', 'PASSWD', 'pwd', 'secret', 'client_secret', 'token', 'access_token', 'api_key', 'apikey', 'ACCESS_KEY', 'db_password'), fc.constantFrom('=', ' = '), chars(ALNUM, 1, 30)).filter(([, , , v]) => !documentedPlaceholder(v)).map(([pre, k, sep, v]) => `app${pre === '' ? ' ' : pre}${k}${sep}${v}`)],
   ['high_entropy_secret', SECRET_NAMES, chars(ALNUM, 20, 64).filter((s) => looksRandom(s))],
 ];
 

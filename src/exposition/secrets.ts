@@ -37,10 +37,11 @@ export interface SecretDetector {
 /** A detector with what the compiled check needs to skip it cheaply. */
 interface DetectorDefinition extends SecretDetector {
   /**
-   * Source of a case-insensitive regex every value this detector flags matches (a necessary
-   * condition, not a sufficient one); absent when only the label name can admit the value.
+   * Literals (compared case-insensitively) one of which occurs in every value this detector flags
+   * — a necessary condition, not a sufficient one; absent when only the label name can admit the
+   * value. The property tests check that the markers never hide a detection.
    */
-  readonly marker?: string;
+  readonly markers?: readonly string[];
   /** The detector may also fire on values without the marker when the label name suggests a secret. */
   readonly nameGated?: true;
 }
@@ -348,29 +349,34 @@ export function looksRandom(value: string): boolean {
   return entropy >= Math.min(3.5, 0.8 * Math.log2(length));
 }
 
+/** `api_key`, `api-key`, `apikey` for a prefix `api`: the spellings CREDENTIAL_PAIR accepts. */
+function keyVariants(prefix: string): string[] {
+  return [`${prefix}_key`, `${prefix}-key`, `${prefix}key`];
+}
+
 const DEFINITIONS: readonly DetectorDefinition[] = [
   {
     name: 'pem_private_key',
     description: 'PEM private key blocks (-----BEGIN … PRIVATE KEY-----)',
-    marker: 'private key',
+    markers: ['private key'],
     test: (_name, value) => PEM_PRIVATE_KEY.test(value),
   },
   {
     name: 'jwt',
     description: 'JSON Web Tokens: three base64url parts whose header decodes to JSON with "alg"',
-    marker: 'eyj',
+    markers: ['eyj'],
     test: (_name, value) => someMatch(JWT, value, (m) => isJoseHeader(m[1]!)),
   },
   {
     name: 'aws_access_key_id',
     description: 'AWS access key ids (AKIA/ASIA + 16 upper-case letters or digits)',
-    marker: 'a[ks]ia',
+    markers: ['akia', 'asia'],
     test: (_name, value) => AWS_ACCESS_KEY_ID.test(value),
   },
   {
     name: 'aws_secret_access_key',
     description: 'AWS secret access keys (40 random base64 characters) next to a key id or "aws"/"secret", or in a label like aws_secret/secret_access_key',
-    marker: 'a[ks]ia|aws|secret',
+    markers: ['akia', 'asia', 'aws', 'secret'],
     nameGated: true,
     test: (name, value) =>
       value.length >= 40 &&
@@ -380,43 +386,43 @@ const DEFINITIONS: readonly DetectorDefinition[] = [
   {
     name: 'github_token',
     description: 'GitHub tokens (ghp_/gho_/ghu_/ghs_/ghr_ + 36 characters, github_pat_ fine-grained)',
-    marker: 'gh[pousr]_|github_pat_',
+    markers: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'],
     test: (_name, value) => GITHUB_TOKEN.test(value),
   },
   {
     name: 'gitlab_token',
     description: 'GitLab tokens (glpat-, gldt-, glrt-, glptt-, … and GR1348941 runner registration tokens)',
-    marker: 'gl[a-z]{1,4}-|gr1348941',
+    markers: ['glpat-', 'gldt-', 'glrt-', 'glptt-', 'glft-', 'glsoat-', 'glcbt-', 'glimt-', 'gloas-', 'gr1348941'],
     test: (_name, value) => GITLAB_TOKEN.test(value),
   },
   {
     name: 'slack_token',
     description: 'Slack tokens (xoxb-, xoxp-, xoxa-, xoxo-, xoxs-, xoxr-, xapp-)',
-    marker: 'xox|xapp-',
+    markers: ['xox', 'xapp-'],
     test: (_name, value) => SLACK_TOKEN.test(value),
   },
   {
     name: 'slack_webhook_url',
     description: 'Slack incoming-webhook and workflow URLs (hooks.slack.com/services/…)',
-    marker: 'hooks\\.slack\\.com',
+    markers: ['hooks.slack.com'],
     test: (_name, value) => SLACK_WEBHOOK.test(value),
   },
   {
     name: 'stripe_key',
     description: 'Stripe secret and restricted keys (sk_live_, rk_live_, sk_test_, rk_test_)',
-    marker: '_live_|_test_',
+    markers: ['_live_', '_test_'],
     test: (_name, value) => STRIPE_KEY.test(value),
   },
   {
     name: 'google_api_key',
     description: 'Google API keys (AIza + 35 characters)',
-    marker: 'aiza',
+    markers: ['aiza'],
     test: (_name, value) => GOOGLE_API_KEY.test(value),
   },
   {
     name: 'url_credentials',
     description: 'URLs with a password in the user info (postgres://u:p@h, https://u:p@h, redis://:p@h) and JDBC user/password@',
-    marker: '://|jdbc:oracle:',
+    markers: ['://', 'jdbc:oracle:'],
     test: (_name, value) =>
       someMatch(URL_CREDENTIALS, value, (m) => !isPlaceholder(m[1]!)) ||
       someMatch(JDBC_ORACLE_CREDENTIALS, value, (m) => !isPlaceholder(m[1]!)),
@@ -424,13 +430,13 @@ const DEFINITIONS: readonly DetectorDefinition[] = [
   {
     name: 'credential_pair',
     description: 'password=/passwd=/pwd=/secret=/token=/api_key=/access_key= pairs inside a value (query strings, command lines, ADO/JDBC connection strings, JSON)',
-    marker: 'pass|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|signing[_-]?key',
+    markers: ['pass', 'pwd', 'secret', 'token', ...keyVariants('api'), ...keyVariants('access'), ...keyVariants('private'), ...keyVariants('signing')],
     test: (_name, value) => someMatch(CREDENTIAL_PAIR, value, isCredentialPair),
   },
   {
     name: 'authorization_header',
     description: 'HTTP credentials (Bearer …, Basic …, Token …) as an Authorization header carries them',
-    marker: 'bearer|basic|token',
+    markers: ['bearer', 'basic', 'token'],
     test: (_name, value) => someMatch(AUTHORIZATION_HEADER, value, isCredentialToken),
   },
   {
@@ -488,8 +494,8 @@ export function compileSecretDetection(
   }
   if (chosen.length === 0) return () => undefined;
 
-  const markers = chosen.flatMap((d) => (d.marker !== undefined ? [d.marker] : []));
-  const marked = markers.length > 0 ? new RegExp(markers.join('|'), 'i') : undefined;
+  const markers = chosen.flatMap((d) => d.markers ?? []);
+  const marked = markers.length > 0 ? new RegExp(trieSource(markers), 'i') : undefined;
   const anyNameGated = chosen.some((d) => d.nameGated === true);
   const detectors = chosen.map((d) => ({ name: d.name, test: d.test }));
 
@@ -498,6 +504,39 @@ export function compileSecretDetection(
     for (const detector of detectors) if (detector.test(labelName, value)) return detector.name;
     return undefined;
   };
+}
+
+/**
+ * One regex source matching any of `literals` (case-insensitively, with the `i` flag), factored
+ * as a trie — `p(?:ass|wd|rivate key)|a(?:kia|sia|ws)|…` — because irregexp tries a flat
+ * alternation branch by branch at every position, while a factored one rejects most positions on
+ * the first character. Literals that extend a shorter one are dropped: the shorter one suffices.
+ */
+function trieSource(literals: readonly string[]): string {
+  const words = [...new Set(literals.map((l) => l.toLowerCase()))];
+  const minimal = words.filter((w) => !words.some((other) => other !== w && w.startsWith(other)));
+  return trieAlternation(minimal.sort());
+}
+
+function trieAlternation(words: readonly string[]): string {
+  const byFirst = new Map<string, string[]>();
+  for (const word of words) {
+    const first = word[0]!;
+    const rests = byFirst.get(first);
+    if (rests === undefined) byFirst.set(first, [word.slice(1)]);
+    else rests.push(word.slice(1));
+  }
+  const branches: string[] = [];
+  for (const [first, rests] of byFirst) {
+    // `words` is prefix-free, so an empty rest is the only one under its first character.
+    const tail = rests.length === 1 ? escapeRegExp(rests[0]!) : `(?:${trieAlternation(rests)})`;
+    branches.push(escapeRegExp(first) + tail);
+  }
+  return branches.join('|');
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
 /** Values shorter than this show no characters at all in a preview. */
