@@ -482,6 +482,17 @@ describe('properties: the prefilter never hides a detection', () => {
       { numRuns: 3000 },
     );
   });
+  it('no detector fires on fewer than five characters (the compiled check skips those outright)', () => {
+    const short = fc.string({ unit: fc.constantFrom(...'pwdPWD=:_-/@xX9aZ '.split('')), maxLength: 4 });
+    fc.assert(
+      fc.property(fc.oneof(ORDINARY_NAMES, SECRET_NAMES), short, (label, value) => {
+        expect(firing(label, value)).toEqual([]);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(detectAll('x', 'pwd=7')).toBe('credential_pair');
+  });
+
   it('holds for every single enabled detector too', () => {
     fc.assert(
       fc.property(fc.constantFrom(...SECRET_DETECTOR_NAMES), fc.oneof(ORDINARY_NAMES, SECRET_NAMES), noisy, (name, label, value) => {

@@ -198,8 +198,12 @@ const MAX_JWT_HEADER = 4096;
 
 function isJoseHeader(encoded: string): boolean {
   if (encoded.length > MAX_JWT_HEADER) return false;
+  const json = Buffer.from(encoded, 'base64url').toString('utf8');
+  // Cheap necessary condition first: a value full of `eyJ….` runs must not cost a thrown
+  // SyntaxError per run.
+  if (!json.includes('"alg"')) return false;
   try {
-    const header: unknown = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'));
+    const header: unknown = JSON.parse(json);
     return typeof header === 'object' && header !== null && typeof (header as { alg?: unknown }).alg === 'string';
   } catch {
     return false;
@@ -500,11 +504,18 @@ export function compileSecretDetection(
   const detectors = chosen.map((d) => ({ name: d.name, test: d.test }));
 
   return (labelName, value) => {
+    if (value.length < MIN_SECRET_LENGTH) return undefined;
     if (!(marked?.test(value) ?? false) && !(anyNameGated && labelNameSuggestsSecret(labelName))) return undefined;
     for (const detector of detectors) if (detector.test(labelName, value)) return detector.name;
     return undefined;
   };
 }
+
+/**
+ * No detector fires on fewer characters than this (the shortest is a pair like `pwd=7`), so the
+ * many short values of a scrape — `le="0.5"`, `code="200"`, `method="GET"` — skip even the prefilter.
+ */
+const MIN_SECRET_LENGTH = 5;
 
 /**
  * One regex source matching any of `literals` (case-insensitively, with the `i` flag), factored
