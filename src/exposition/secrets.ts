@@ -242,12 +242,13 @@ const JDBC_ORACLE_CREDENTIALS = /jdbc:oracle:[a-z]+:[^\s/@:]+\/([^\s@/]+)@/gi;
 
 /**
  * `key=value` / `key: value` pairs whose key ends in a secret word: `password=`, `db_password=`,
- * `--password=`, `Pwd=` (ADO), `?token=`, `"api_key": "…"`, `client_secret:`. The key must start a
+ * `--password=`, `Pwd=` (ADO), `?token=`, `"api_key": "…"`, `client_secret:`, the signatures of
+ * pre-signed URLs (`X-Amz-Signature=`, Azure SAS `sig=`) and session cookies (`JSESSIONID=`). The key must start a
  * word (not `/path/token=`, `image/token:tag`, `k8s:secret:name`); the value must be non-empty
  * and not a placeholder. Groups: 1 quote, 2 key, 3 separator, 4 space after it, 5 value.
  */
 const CREDENTIAL_PAIR =
-  /(?<![A-Za-z0-9_./:-])(["']?)([A-Za-z0-9_.-]*?(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|secret[_-]?key|signing[_-]?key))\1\s*([=:])(\s*)["']?([^\s"'&;,<>]*)/gi;
+  /(?<![A-Za-z0-9_./:-])(["']?)([A-Za-z0-9_.-]*?(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|secret[_-]?key|signing[_-]?key|signature|sig|sessionid|sessid|session[_-]id))\1\s*([=:])(\s*)["']?([^\s"'&;,<>]*)/gi;
 
 function isCredentialPair(match: RegExpExecArray): boolean {
   const quoted = match[1] !== '';
@@ -292,9 +293,10 @@ const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
 const HEX = /^[0-9a-f]+$/i;
 /**
  * A segment of a structured value, between separators: a word (`profile`, `Service`, `HTTP`), a
- * number, or a lower-case alphanumeric run of up to 16 (a pod-template hash `7d9f8b6c5`, `x2x9k`).
+ * number, a lower-case alphanumeric run of up to 16 (a pod-template hash `7d9f8b6c5`, `x2x9k`), or
+ * lower-case letters with at most two short digit groups (`kubeprometheusstack2`, `v1beta1`).
  */
-const PLAIN_SEGMENT = /^(?:[a-z]+|[A-Z][a-z]*|[A-Z]+|\d+|[a-z0-9]{1,16})$/;
+const PLAIN_SEGMENT = /^(?:[a-z]+|[A-Z][a-z]*|[A-Z]+|\d+|[a-z0-9]{1,16}|[a-z]*\d{1,4}[a-z]*(?:\d{1,4}[a-z]*)?)$/;
 const SEGMENT_SEPARATORS = /[^A-Za-z0-9]+/;
 
 /**
@@ -433,8 +435,8 @@ const DEFINITIONS: readonly DetectorDefinition[] = [
   },
   {
     name: 'credential_pair',
-    description: 'password=/passwd=/pwd=/secret=/token=/api_key=/access_key= pairs inside a value (query strings, command lines, ADO/JDBC connection strings, JSON)',
-    markers: ['pass', 'pwd', 'secret', 'token', ...keyVariants('api'), ...keyVariants('access'), ...keyVariants('private'), ...keyVariants('signing')],
+    description: 'password=/passwd=/pwd=/secret=/token=/api_key=/access_key=/sig=/sessionid= pairs inside a value (query strings, command lines, ADO/JDBC connection strings, JSON)',
+    markers: ['pass', 'pwd', 'secret', 'token', 'sig', 'sessid', 'sessionid', 'session_id', 'session-id', ...keyVariants('api'), ...keyVariants('access'), ...keyVariants('private'), ...keyVariants('signing')],
     test: (_name, value) => someMatch(CREDENTIAL_PAIR, value, isCredentialPair),
   },
   {
