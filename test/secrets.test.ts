@@ -270,6 +270,9 @@ describe('near misses that must not fire', () => {
     ['password_hash_algorithm', 'bcrypt', 'about-word last'],
     ['description', 'Basic authentication for the admin endpoint', 'prose'],
     ['slack', 'https://hooks.slack.com/services/', 'webhook URL without a path'],
+    ['x', 'xoxo-hugs-and-kisses', 'Slack prefix without the numeric ids'],
+    ['x', 'sk_test_integration', 'Stripe prefix with a lower-case name'],
+    ['suite', 'rk_live_dashboards', 'Stripe prefix with a lower-case name'],
   ])('%s=%j (%s)', (label, value) => {
     expect(firing(label, value)).toEqual([]);
     expect(detectAll(label, value)).toBeUndefined();

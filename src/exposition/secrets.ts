@@ -227,9 +227,11 @@ function looksLikeRandomBase64(candidate: string): boolean {
 
 const GITHUB_TOKEN = /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{60,251})(?![A-Za-z0-9_])/;
 const GITLAB_TOKEN = /(?<![A-Za-z0-9_-])(?:(?:glpat|gldt|glrt|glptt|glft|glsoat|glcbt|glimt|gloas)-[A-Za-z0-9_.-]{20,}|GR1348941[A-Za-z0-9_-]{20,})/;
-const SLACK_TOKEN = /(?<![A-Za-z0-9])(?:xox[abposr]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,})/;
+/** Slack token bodies carry numeric ids (`xoxb-<team>-<bot>-<secret>`): a digit is required, so `xoxo-hugs-and-kisses` is not one. */
+const SLACK_TOKEN = /(?<![A-Za-z0-9])(?:xox[abposr]-(?=[A-Za-z-]*\d)[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,})/;
 const SLACK_WEBHOOK = /hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{8,}/i;
-const STRIPE_KEY = /(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}/;
+/** Random key bodies mix cases and digits; an all-lower-case body (`sk_test_integration`) is a name. */
+const STRIPE_KEY = /(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_(?![a-z]+(?![A-Za-z0-9]))[A-Za-z0-9]{10,}/;
 const GOOGLE_API_KEY = /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/;
 
 /**
