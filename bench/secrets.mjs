@@ -12,7 +12,13 @@
 // Run: npm run bench:secrets   (builds first; uses dist/)
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { SECRET_DETECTORS, compileSecretDetection } from '../dist/index.js';
+
+// The package entry exports the detectors (src/index.ts, added with the exposition pipeline).
+const { SECRET_DETECTORS, compileSecretDetection } = await import('../dist/index.js');
+if (typeof compileSecretDetection !== 'function' || !Array.isArray(SECRET_DETECTORS)) {
+  console.error('bench/secrets.mjs: dist/index.js does not export SECRET_DETECTORS and compileSecretDetection (src/index.ts re-exports them from src/exposition/secrets.ts)');
+  process.exit(1);
+}
 
 const ROUNDS = Number(process.env.ROUNDS ?? 21);
 const TARGET_VALUES_PER_ROUND = Number(process.env.VALUES ?? 200_000);

@@ -41,11 +41,3 @@ export {
   type DevPkiOptions,
   type KeyType,
 } from './pki/generate.js';
-export {
-  SECRET_DETECTORS,
-  SECRET_DETECTOR_NAMES,
-  compileSecretDetection,
-  labelNameSuggestsSecret,
-  maskedPreview,
-  type SecretDetector,
-} from './exposition/secrets.js';
