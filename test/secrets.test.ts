@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { CHAR_DIGIT, CHAR_LOWER, CHAR_SPACE, CHAR_SYMBOL, CHAR_UPPER, characterClasses, countClasses, shannonEntropy } from '../src/exposition/entropy.js';
 import {
   SECRET_DETECTORS,
@@ -19,6 +19,7 @@ import {
   labelNameSuggestsSecret,
   looksRandom,
   maskedPreview,
+  type SecretDetector,
 } from '../src/exposition/secrets.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'secrets-corpus');
@@ -160,6 +161,17 @@ function readBenign(): Array<[string, string, number]> {
 }
 
 describe('detector catalogue', () => {
+  it('keeps the API the exposition pipeline and scan code against', () => {
+    expectTypeOf<SecretDetector>().toEqualTypeOf<{
+      readonly name: string;
+      readonly description: string;
+      test(labelName: string, value: string): boolean;
+    }>();
+    expectTypeOf(SECRET_DETECTORS).toEqualTypeOf<readonly SecretDetector[]>();
+    expectTypeOf(compileSecretDetection).toEqualTypeOf<(enabled: readonly string[] | 'all') => (labelName: string, value: string) => string | undefined>();
+    expectTypeOf(maskedPreview).toEqualTypeOf<(value: string) => string>();
+  });
+
   it('names are unique snake_case, descriptions one line, and the order is the documented one', () => {
     expect(SECRET_DETECTORS.length).toBeGreaterThanOrEqual(14);
     expect(new Set(SECRET_DETECTOR_NAMES).size).toBe(SECRET_DETECTOR_NAMES.length);
@@ -445,6 +457,7 @@ const SECRET_FORMATS: ReadonlyArray<readonly [string, fc.Arbitrary<string>, fc.A
   ['google_api_key', ORDINARY_NAMES, chars(`${ALNUM}_-`, 35).map((s) => `AIza${s}`)],
   ['url_credentials', ORDINARY_NAMES, fc.tuple(fc.constantFrom('postgres', 'postgresql', 'mysql', 'redis', 'amqp', 'https', 'mongodb+srv'), chars(ALNUM, 0, 12), chars(`${ALNUM}!$&'()*+,;=:%~`, 1, 30), fc.domain()).filter(([, , pw]) => !documentedPlaceholder(pw)).map(([s, u, p, h]) => `${s}://${u}:${p}@${h}/db`)],
   ['credential_pair', ORDINARY_NAMES, fc.tuple(fc.constantFrom('--', '?', '&', ';', ' ', ''), fc.constantFrom('password', 'Password', 'PASSWD', 'pwd', 'secret', 'client_secret', 'token', 'access_token', 'api_key', 'apikey', 'ACCESS_KEY', 'db_password'), fc.constantFrom('=', ' = '), chars(ALNUM, 1, 30)).filter(([, , , v]) => !documentedPlaceholder(v)).map(([pre, k, sep, v]) => `app${pre === '' ? ' ' : pre}${k}${sep}${v}`)],
+  ['authorization_header', ORDINARY_NAMES, fc.tuple(fc.constantFrom('Bearer', 'bearer', 'Basic', 'Token'), chars(`${ALNUM}._~+/-`, 20, 64)).filter(([, t]) => [/[a-z]/, /[A-Z]/, /\d/].filter((re) => re.test(t)).length >= 2 && /^[A-Za-z0-9]/.test(t) && !/^(?:eyJ|gh[pousr]_|xox|AKIA|ASIA|AIza|glpat-|[sr]k_(?:live|test)_)/.test(t)).map(([scheme, t]) => `${scheme} ${t}`)],
   ['high_entropy_secret', SECRET_NAMES, chars(ALNUM, 20, 64).filter((s) => looksRandom(s))],
 ];
 
