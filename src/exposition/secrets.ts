@@ -13,7 +13,8 @@
  * - Shapeless secrets (random strings, AWS secret keys) are only flagged with context: the label
  *   name says it holds a secret ({@link labelNameSuggestsSecret}), or the value carries a marker.
  *
- * Cost: {@link compileSecretDetection} builds one case-insensitive prefilter out of the enabled
+ * Cost: values under five characters cannot hold any detected secret and are answered at once.
+ * Beyond that, {@link compileSecretDetection} builds one case-insensitive prefilter out of the enabled
  * detectors' literal markers (`://`, `eyJ`, `AKIA`, `token`, …). A value with none of them, in a
  * label whose name does not suggest a secret, is settled by that one regex scan — the common case.
  */
