@@ -103,7 +103,7 @@ async function buildState(
   previous?: GuardState,
 ): Promise<GuardState> {
   const now = Date.now();
-  const excluded = config.authExcludedPaths.find((e) => e.path === telemetryPath);
+  const excluded = (config.authExcludedPaths ?? []).find((e) => e.path === telemetryPath);
   if (excluded && !excluded.force) {
     // The validator refuses the default path; the telemetry path in force is only known here.
     throw new ConfigError([
@@ -133,7 +133,7 @@ async function buildState(
       ...(config.jwtAuth ? { jwt: JwtAuthenticator.create(config.jwtAuth, previous?.authenticators.jwt) } : {}),
       ...(config.clientCertAuth ? { clientCert: new ClientCertIdentity(config.clientCertAuth) } : {}),
     },
-    ...(config.authExcludedPaths.length > 0 ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
+    ...(config.authExcludedPaths ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
     ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
     expose: createPipeline(source),
   };

@@ -268,8 +268,8 @@ export interface ResolvedConfig {
   jwtAuth?: ResolvedJwtAuth;
   /** `client_cert_auth`, absent when not configured. */
   clientCertAuth?: ResolvedClientCertAuth;
-  /** Paths served without authentication (exact match). */
-  authExcludedPaths: { path: string; force: boolean }[];
+  /** Paths served without authentication (exact match); absent when none. */
+  authExcludedPaths?: { path: string; force: boolean }[];
   /** `access_rules`, absent: every authenticated caller sees everything. */
   accessRules?: ResolvedAccessRules;
   /** `audit_log`, absent when not configured. */

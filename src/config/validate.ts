@@ -686,7 +686,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     ...(bearerAuth && bearerAuth !== INVALID ? { bearerAuth } : {}),
     ...(jwtAuth && jwtAuth !== INVALID ? { jwtAuth } : {}),
     ...(clientCertAuth && clientCertAuth !== INVALID ? { clientCertAuth } : {}),
-    authExcludedPaths: excluded === INVALID || excluded === undefined ? [] : excluded,
+    ...(excluded && excluded !== INVALID && excluded.length > 0 ? { authExcludedPaths: excluded } : {}),
     ...(accessRules && accessRules !== INVALID ? { accessRules } : {}),
     ...(auditLog && auditLog !== INVALID ? { auditLog } : {}),
     warnings: c.warnings,
