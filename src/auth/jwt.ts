@@ -43,8 +43,11 @@ function remoteKey(config: ResolvedJwtAuth): string {
 export function tokenScopes(payload: JWTPayload): Set<string> {
   const out = new Set<string>();
   const add = (v: unknown) => {
-    if (typeof v === 'string') for (const s of v.split(' ')) if (s !== '') out.add(s);
-    else if (Array.isArray(v)) for (const s of v) if (typeof s === 'string' && s !== '') out.add(s);
+    if (typeof v === 'string') {
+      for (const s of v.split(' ')) if (s !== '') out.add(s);
+    } else if (Array.isArray(v)) {
+      for (const s of v) if (typeof s === 'string' && s !== '') out.add(s);
+    }
   };
   add(payload.scope);
   add(payload.scp);
