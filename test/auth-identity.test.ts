@@ -249,7 +249,7 @@ describe('bearer_auth', () => {
 // ---------------------------------------------------------------------------------------------
 
 interface SigningKey {
-  privateKey: CryptoKey;
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   jwk: JWK;
   kid: string;
 }

@@ -89,7 +89,7 @@ describe('bearer_auth', () => {
     expect(issue.message).not.toContain(token);
   });
 
-  it.each([
+  it.each<[string[], string, number, ...string[]]>([
     [['    - token_sha256: ' + 'a'.repeat(64)], 'bearer_auth.tokens[0].name', 3, 'missing name'],
     [['    - name: a'], 'bearer_auth.tokens[0]', 3, 'missing token_sha256 or token_file'],
     [['    - name: a', `      token_sha256: ${'a'.repeat(64)}`, '      token_file: x'], 'bearer_auth.tokens[0]', 3, 'not both'],
@@ -158,7 +158,7 @@ describe('jwt_auth', () => {
     expect(config.dependsOn).toContain(jwksFile);
   });
 
-  it.each([
+  it.each<[string[], string, number, ...string[]]>([
     [['  jwks_file: x.json', '  jwks_url: https://idp/jwks'], 'jwt_auth', 1, 'not both'],
     [['  issuer: x'], 'jwt_auth', 1, 'no keys'],
     [['  jwks_url: http://idp.example/jwks'], 'jwt_auth.jwks_url', 2, 'https://', 'loopback'],
@@ -225,7 +225,7 @@ describe('client_cert_auth', () => {
     await refused(['client_cert_auth:', '  principal_from: cn'], 'client_cert_auth', 1, 'no TLS');
   });
 
-  it.each([
+  it.each<[string[], string, number, ...string[]]>([
     [['  principal_from: subject'], 'client_cert_auth.principal_from', 7, 'unknown source'],
     [['  groups_from: ou'], 'client_cert_auth.principal_from', 6, 'missing principal_from'],
     [['  principal_from: cn', '  groups_from: o'], 'client_cert_auth.groups_from', 8, 'expected "ou"'],
@@ -244,7 +244,7 @@ describe('auth_excluded_paths', () => {
     ]);
   });
 
-  it.each([
+  it.each<[string[], string, number, ...string[]]>([
     [['  - /metrics'], 'auth_excluded_paths[0]', 2, 'telemetry path', 'force: true'],
     [['  - healthz'], 'auth_excluded_paths[0]', 2, 'absolute path'],
     [['  - /healthz?x=1'], 'auth_excluded_paths[0]', 2, 'without query'],
@@ -270,7 +270,7 @@ describe('access_rules', () => {
     });
   });
 
-  it.each([
+  it.each<[string[], string, number, ...string[]]>([
     [['  rules:', '    - groups: [ops]', '      allow_metrics: ["node_(.*"]'], 'access_rules.rules[0].allow_metrics[0]', 4, 'invalid regular expression'],
     [['  rules:', '    - groups: [ops]', '      deny_metrics: ["[z-a]"]'], 'access_rules.rules[0].deny_metrics[0]', 4, 'invalid regular expression'],
     [['  rules:', '    - allow_metrics: [".*"]'], 'access_rules.rules[0]', 3, 'needs principals or groups'],

@@ -64,7 +64,14 @@ export const tokenCommand: CliCommand = async (argv, io) => {
   const out = stringOption(args, 'out');
   if (out !== undefined) {
     const path = resolve(io.cwd, out);
-    await writeSecretFile(path, `${token}\n`, { force: flagOption(args, 'force') });
+    try {
+      await writeSecretFile(path, `${token}\n`, { force: flagOption(args, 'force') });
+    } catch (error) {
+      if (error instanceof ScrapeguardError && error.code === 'FILE_EXISTS') {
+        throw new ScrapeguardError('FILE_EXISTS', `${error.message} (use --force to replace it)`, { cause: error });
+      }
+      throw error;
+    }
     io.stderr.write(`token written to ${path} (mode 0600); it is not shown again\n`);
     io.stdout.write(`# web-config.yml (only the token's SHA-256):\n${yaml}`);
   } else {
