@@ -7,8 +7,7 @@
  * bounded by `max_clients`.
  *
  * Keyed by address only, on purpose: a per-user-name lock would let anyone lock the real scraper
- * out by guessing against its user name from elsewhere. The presented user name is logged with
- * each failure instead, so distributed guessing shows up in the logs.
+ * out by guessing against its user name from elsewhere.
  */
 import type { ResolvedAuthFailureBackoff } from '../config/schema.js';
 
