@@ -429,6 +429,39 @@ describe('jwt_auth with a JWK Set URL', () => {
     expect(g.audit.slice(-5).every((a) => a.reason === 'unknown_key')).toBe(true);
   });
 
+  test('reloads that keep the URL keep the fetched key set (no refetch, still verifying)', async () => {
+    const k1 = await signingKey('k1');
+    const jwks = await jwksServer([k1.jwk]);
+    const configFile = join(dir, 'jwks-url-reload.yml');
+    const write = (header: string) =>
+      writeFileSync(
+        configFile,
+        [
+          'tls_server_config:',
+          `  cert_file: ${pki.server.certFile}`,
+          `  key_file: ${pki.server.keyFile}`,
+          'http_server_config:',
+          '  headers:',
+          `    X-Frame-Options: ${header}`,
+          'jwt_auth:',
+          `  jwks_url: ${jwks.url}`,
+          '  issuer: https://issuer.example',
+          '  audience: metrics',
+        ].join('\n'),
+      );
+    write('deny');
+    const g = await start(configFile as unknown as WebConfigInput);
+    expectServed(await get(g.url, bearer(await mint(k1))));
+    for (const header of ['sameorigin', 'deny']) {
+      write(header);
+      expect(await g.guard.reload()).toBe(true);
+      const r = await get(g.url, bearer(await mint(k1)));
+      expectServed(r);
+      expect(r.headers['x-frame-options']).toBe(header);
+    }
+    expect(jwks.fetches()).toBe(1);
+  });
+
   test('JWK Set unreachable → 503 with Retry-After (fail closed, not counted as a guess)', async () => {
     const k1 = await signingKey('k1');
     const jwks = await jwksServer([k1.jwk]);

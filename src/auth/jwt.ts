@@ -61,12 +61,16 @@ export class JwtAuthenticator {
   readonly remoteId: string | undefined;
   private readonly options: Parameters<typeof jwtVerify>[2];
 
+  /** The remote key set (with its cache), handed on to the next generation when unchanged. */
+  private readonly remote: KeyGetter | undefined;
+
   private constructor(
     private readonly config: ResolvedJwtAuth,
     jwks: KeyGetter | undefined,
     remoteId: string | undefined,
   ) {
     this.remoteId = remoteId;
+    this.remote = remoteId !== undefined ? jwks : undefined;
     const secret = config.secret;
     this.getKey = async (header, token) => {
       if (header.alg?.startsWith('HS')) {
@@ -97,19 +101,14 @@ export class JwtAuthenticator {
     if (!jwks) return new JwtAuthenticator(config, undefined, undefined);
     if (jwks.kind === 'file') return new JwtAuthenticator(config, createLocalJWKSet(jwks.keys as never), undefined);
     const id = remoteKey(config);
-    if (previous && previous.remoteId === id) return new JwtAuthenticator(config, previous.remoteGetter, id);
+    if (previous?.remote && previous.remoteId === id) return new JwtAuthenticator(config, previous.remote, id);
     const remote = createRemoteJWKSet(new URL(jwks.url), {
       cooldownDuration: config.jwksCooldownMs,
       timeoutDuration: config.jwksTimeoutMs,
       cacheMaxAge: config.jwksMaxAgeMs,
     });
-    const getter: KeyGetter = remote;
-    const made = new JwtAuthenticator(config, getter, id);
-    made.remoteGetter = getter;
-    return made;
+    return new JwtAuthenticator(config, remote, id);
   }
-
-  private remoteGetter: KeyGetter | undefined;
 
   /** Verifies a compact JWS. Never throws; the token is not kept or logged. */
   async verify(token: string): Promise<JwtResult> {
