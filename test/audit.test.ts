@@ -163,6 +163,9 @@ describe('audit_log through the guard', () => {
     const url = `https://127.0.0.1:${bound!.port}/metrics`;
     expect((await scrape(url, { ca: pki.ca.certPem, headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     expect((await scrape(url, { ca: pki.ca.certPem, headers: { authorization: `Bearer ${token}x` } })).status).toBe(401);
+    // Lines are written asynchronously after the response: wait for both before "logrotate" moves the file.
+    const until = Date.now() + 5000;
+    while (!(existsSync(path) && readLines(path).length === 2) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     renameSync(path, `${path}.1`);
     guard.reopenAuditLog();
     expect((await scrape(url, { ca: pki.ca.certPem })).status).toBe(401);
