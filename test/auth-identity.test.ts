@@ -316,7 +316,7 @@ describe('jwt_auth with a local JWK Set', () => {
     ]);
   });
 
-  test('wrong issuer, wrong audience, expired, foreign key, garbage → 401 invalid_token', async () => {
+  test('wrong issuer, wrong audience, expired, foreign key, garbage, no exp → 401 invalid_token', async () => {
     const g = await start(config());
     const cases = [
       await mint(key, { scope: 'metrics:read', iss: 'https://evil.example' }),
@@ -325,8 +325,19 @@ describe('jwt_auth with a local JWK Set', () => {
       await mint(other, { scope: 'metrics:read' }),
       secret('eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl'),
     ];
+    // A token without exp would never expire: refused.
+    cases.push(
+      secret(
+        await new SignJWT({ scope: 'metrics:read' })
+          .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+          .setSubject('forever')
+          .setIssuer('https://issuer.example')
+          .setAudience('metrics')
+          .sign(key.privateKey),
+      ),
+    );
     for (const jwt of cases) expectInvalidToken(await get(g.url, bearer(jwt)));
-    expect(g.audit.map((a) => a.reason)).toEqual(['invalid_token', 'invalid_token', 'expired', 'invalid_token', 'invalid_token']);
+    expect(g.audit.map((a) => a.reason)).toEqual(['invalid_token', 'invalid_token', 'expired', 'invalid_token', 'invalid_token', 'invalid_token']);
     expect(g.audit.every((a) => a.auth_method === 'jwt' && a.principal === null)).toBe(true);
   });
 

@@ -40,7 +40,7 @@ export class ClientCertIdentity {
     if (name === undefined || name === '') return { ok: false, reason: 'no_identity' };
     const from = this.config.groupsFrom;
     let groups: string[] = [];
-    if (from?.kind === 'ou') groups = cert.organizationalUnits.filter((ou) => ou !== '');
+    if (from?.kind === 'ou') groups = (cert.organizationalUnits ?? []).filter((ou) => ou !== '');
     else if (from?.kind === 'san_map') {
       const seen = new Set<string>();
       for (const san of allSanValues(cert.sans)) for (const g of from.map[san] ?? []) seen.add(g);

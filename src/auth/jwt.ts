@@ -3,7 +3,8 @@
  * (`jwks_file`), a remote one (`jwks_url`: cached, refetched on an unknown `kid` no more often than
  * the cooldown, each fetch bounded by a timeout), or an HMAC secret for HS* (only when configured).
  * `jwtVerify` checks the signature, `alg` against the allowed list (so `alg: none` and an HS* token
- * signed with a public key are refused), `exp`/`nbf` with the clock tolerance, issuer and audience;
+ * signed with a public key are refused), `exp` (required) and `nbf` with the clock tolerance, issuer
+ * and audience;
  * then the required scopes (`scope`, space-separated, or `scp`, list or string), the principal
  * claim and the groups claim are read.
  */
@@ -84,6 +85,8 @@ export class JwtAuthenticator {
     this.options = {
       algorithms: config.algorithms,
       clockTolerance: config.clockToleranceSec,
+      // A token without an expiry would be valid forever: refuse it (jose checks exp only when present).
+      requiredClaims: ['exp'],
       ...(config.issuer ? { issuer: config.issuer } : {}),
       ...(config.audience ? { audience: config.audience } : {}),
     };

@@ -20,8 +20,8 @@ export interface ClientCertificateInfo {
   subject: string;
   /** Common name of the subject, when present. */
   commonName?: string;
-  /** Organizational units (OU) of the subject, in order; empty when none. */
-  organizationalUnits: string[];
+  /** Organizational units (OU) of the subject, in order; empty or absent when none. */
+  organizationalUnits?: string[];
   issuer: string;
   sans: SubjectAltNames;
   fingerprint256: string;
