@@ -674,6 +674,47 @@ describe('brute-force backoff', () => {
   });
 });
 
+describe('self-metrics', () => {
+  test('auth failure reasons, access denials and backoff hold-offs are counted', async () => {
+    const ok = newToken();
+    const revokedToken = newToken();
+    const outsider = newToken();
+    const revoked = file('metrics-revoked.txt', `${sha256(revokedToken)}\n`);
+    const self = new Registry();
+    const g = await start(
+      {
+        tls_server_config: tls(),
+        bearer_auth: {
+          tokens: [
+            { name: 'ok', token_sha256: sha256(ok), groups: ['ops'] },
+            { name: 'gone', token_sha256: sha256(revokedToken), groups: ['ops'] },
+            { name: 'outsider', token_sha256: sha256(outsider), groups: ['marketing'] },
+          ],
+          revoked_sha256_file: revoked,
+        },
+        access_rules: { rules: [{ groups: ['ops'] }] },
+        limits: { auth_failure_backoff: { threshold: 2, base_delay: '10s', max_delay: '10s', forget_after: '1m' } },
+      },
+      { selfMetrics: self },
+    );
+    expectServed(await get(g.url, bearer(ok)));
+    expect((await get(g.url, bearer(outsider))).status).toBe(403);
+    expectInvalidToken(await get(g.url, bearer(revokedToken)));
+    expectInvalidToken(await get(g.url, bearer(newToken())));
+    expect((await get(g.url, bearer(ok))).status).toBe(429);
+    const text = await self.metrics();
+    expect(text).toContain('scrapeguard_auth_failures_total{reason="revoked"} 1');
+    expect(text).toContain('scrapeguard_auth_failures_total{reason="invalid_token"} 1');
+    expect(text).toContain('scrapeguard_auth_failures_total{reason="insufficient_scope"} 0');
+    expect(text).toContain('scrapeguard_access_denied_total{reason="no_rule"} 1');
+    expect(text).toContain('scrapeguard_access_denied_total{reason="empty"} 0');
+    expect(text).toContain('scrapeguard_rate_limited_total{scope="auth_failures"} 1');
+    expect(text).toContain('scrapeguard_audit_write_errors_total 0');
+    expect(g.logs.some((l) => l.startsWith('info access denied') && l.includes('"principal":"outsider"'))).toBe(true);
+    expect(g.logs.some((l) => l.startsWith('warn authentication failures from client'))).toBe(true);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Credential scan over the whole file
 // ---------------------------------------------------------------------------------------------
