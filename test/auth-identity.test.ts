@@ -21,7 +21,7 @@ import type { AuditRecord } from '../src/core/audit.js';
 import type { LogFields, Logger } from '../src/log.js';
 import { generateClientCert } from '../src/pki/generate.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
-import { scrape, type ScrapeOptions, type ScrapeResult } from './helpers/client.js';
+import { scrape, scrapeHttp2, type ScrapeOptions, type ScrapeResult } from './helpers/client.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness: every log and audit line of the file is kept for the credential scan at the end.
@@ -176,11 +176,15 @@ describe('bearer_auth', () => {
     ]);
   });
 
-  test('scheme is case-insensitive (RFC 7235 §2.1)', async () => {
+  test('scheme is case-insensitive (RFC 7235 §2.1); HTTP/2 carries the header the same way', async () => {
     const token = newToken();
     const g = await start({ tls_server_config: tls(), bearer_auth: { tokens: [{ name: 'p', token_sha256: sha256(token) }] } });
     expectServed(await get(g.url, `bearer ${token}`));
     expectServed(await get(g.url, `BEARER ${token}`));
+    const h2 = await scrapeHttp2(g.url, { ca: pki.ca.certPem, headers: { authorization: bearer(token) } });
+    expect(h2.alpn).toBe('h2');
+    expectServed(h2);
+    expectInvalidToken(await scrapeHttp2(g.url, { ca: pki.ca.certPem, headers: { authorization: bearer(newToken()) } }));
   });
 
   test('expired token → 401 invalid_token, audit reason expired; a future expiry is served', async () => {

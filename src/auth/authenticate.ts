@@ -83,10 +83,15 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   const { realm, logger, metrics } = context;
   const basicChallenge = `Basic realm="${realm}"`;
   const bearerChallenge = `Bearer realm="${realm}"`;
-  const challenges = [
-    ...(methods.basic ? [basicChallenge] : []),
-    ...(methods.bearer || methods.jwt ? [bearerChallenge] : []),
-  ].join(', ');
+  // Built only on the refusal paths: a successful scrape allocates nothing for it.
+  const challenges = (): string =>
+    methods.basic && (methods.bearer || methods.jwt)
+      ? `${basicChallenge}, ${bearerChallenge}`
+      : methods.basic
+        ? basicChallenge
+        : methods.bearer || methods.jwt
+          ? bearerChallenge
+          : '';
 
   const refuse = (
     status: AuthRefusal['status'],
@@ -113,11 +118,11 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
       guess: GUESSES.has(reason),
     };
   };
-  const missing = (reason: AuthFailureReason): AuthRefusal =>
-    challenges === ''
-      ? // Only client certificates are accepted: there is no HTTP scheme to challenge with.
-        refuse(403, reason, {})
-      : refuse(401, reason, { 'www-authenticate': challenges });
+  const missing = (reason: AuthFailureReason): AuthRefusal => {
+    const all = challenges();
+    // Only client certificates are accepted: there is no HTTP scheme to challenge with.
+    return all === '' ? refuse(403, reason, {}) : refuse(401, reason, { 'www-authenticate': all });
+  };
 
   const header = headerValue(request.headers, 'authorization');
   if (header === undefined || header === '') {
@@ -175,5 +180,5 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   }
 
   // A scheme no enabled method takes (or garbage): refused, never passed on to another method.
-  return refuse(401, 'malformed', { 'www-authenticate': challenges || basicChallenge });
+  return refuse(401, 'malformed', { 'www-authenticate': challenges() || basicChallenge });
 }
