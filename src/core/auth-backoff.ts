@@ -21,7 +21,12 @@ interface Record_ {
 /** `ok`, or how long the client is still held off. */
 export type BackoffCheck = { ok: true } | { ok: false; retryAfterMs: number };
 
-/** Failure counters keyed by client. Time is passed in, as with the token buckets. */
+/**
+ * Failure counters keyed by client. Time is passed in, as with the token buckets.
+ * @example
+ * const backoff = new AuthFailureBackoff({ threshold: 5, baseDelayMs: 1000, maxDelayMs: 300_000, forgetAfterMs: 900_000, maxClients: 10_000 });
+ * if (!backoff.check(address, Date.now()).ok) answer429();
+ */
 export class AuthFailureBackoff {
   private readonly clients = new Map<string, Record_>();
 
