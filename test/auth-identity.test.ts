@@ -477,6 +477,22 @@ describe('jwt_auth with a JWK Set URL', () => {
     expect(jwks.fetches()).toBe(1);
   });
 
+  test('IdP down after the keys went stale: the last fetched keys keep verifying', async () => {
+    const k1 = await signingKey('k1');
+    const jwks = await jwksServer([k1.jwk]);
+    const g = await start({
+      tls_server_config: tls(),
+      jwt_auth: { jwks_url: jwks.url, issuer: 'https://issuer.example', audience: 'metrics', jwks_max_age: '1s', jwks_cooldown: '1s', jwks_timeout: '500ms' },
+    });
+    expectServed(await get(g.url, bearer(await mint(k1))));
+    await jwks.stop();
+    await new Promise((r) => setTimeout(r, 1100));
+    expectServed(await get(g.url, bearer(await mint(k1))));
+    // Still no way in for an unknown key.
+    expectInvalidToken(await get(g.url, bearer(await mint(k1, { kid: 'other' }))));
+    expect(g.audit.map((a) => a.reason)).toEqual([null, null, 'unknown_key']);
+  });
+
   test('JWK Set unreachable → 503 with Retry-After (fail closed, not counted as a guess)', async () => {
     const k1 = await signingKey('k1');
     const jwks = await jwksServer([k1.jwk]);

@@ -110,7 +110,25 @@ export class JwtAuthenticator {
       timeoutDuration: config.jwksTimeoutMs,
       cacheMaxAge: config.jwksMaxAgeMs,
     });
-    return new JwtAuthenticator(config, remote, id);
+    // When a refresh fails (IdP down, network), keep verifying with the last key set fetched
+    // rather than refusing every scrape: those keys were trusted a moment ago. Only with no key
+    // set at all does an outage refuse (503).
+    let staleSource: unknown;
+    let stale: KeyGetter | undefined;
+    const withFallback: KeyGetter = async (header, token) => {
+      try {
+        return await remote(header, token);
+      } catch (error) {
+        const cached = remote.jwks();
+        if (!cached || !isUnavailable(error)) throw error;
+        if (staleSource !== cached) {
+          staleSource = cached;
+          stale = createLocalJWKSet(cached);
+        }
+        return stale!(header, token);
+      }
+    };
+    return new JwtAuthenticator(config, withFallback, id);
   }
 
   /** Verifies a compact JWS. Never throws; the token is not kept or logged. */
@@ -150,11 +168,16 @@ function failure(error: unknown): JwtResult & { ok: false } {
   if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: 'expired', detail: code };
   if (error instanceof joseErrors.JWTClaimValidationFailed) return { ok: false, reason: 'invalid_token', detail: `claim "${error.claim}" ${error.reason}` };
   if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) return { ok: false, reason: 'unknown_key', detail: code };
-  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || isFetchFailure(error)) {
+  if (isUnavailable(error)) {
     return { ok: false, reason: 'jwks_unavailable', detail: `${code}: ${(error as Error).message}` };
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return { ok: false, reason: 'invalid_token', detail: `${code}: algorithm not allowed` };
   return { ok: false, reason: 'invalid_token', detail: code };
+}
+
+/** The key set could not be fetched (timeout, network, non-200, not a key set). */
+function isUnavailable(error: unknown): boolean {
+  return error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || isFetchFailure(error);
 }
 
 /** A network failure fetching the remote key set (fetch throws TypeError; jose passes non-200 as JOSEError). */

@@ -77,7 +77,7 @@ export async function checkJwtAuth(c: Checker, raw: unknown): Promise<Read<Resol
   const toleranceMs = bounded(c, m.clock_tolerance, at('clock_tolerance'), 30_000, 0, 600_000);
   const cooldownMs = bounded(c, m.jwks_cooldown, at('jwks_cooldown'), 30_000, 1_000, 600_000);
   const timeoutMs = bounded(c, m.jwks_timeout, at('jwks_timeout'), 5_000, 100, 60_000);
-  const maxAgeMs = bounded(c, m.jwks_max_age, at('jwks_max_age'), 600_000, 10_000, 86_400_000);
+  const maxAgeMs = bounded(c, m.jwks_max_age, at('jwks_max_age'), 600_000, 1_000, 86_400_000);
 
   for (const [v, k] of [[groupsClaim, 'groups_claim'], [principalClaim, 'principal_claim']] as const) {
     if (v === '') c.error(at(k), 'empty claim name');
