@@ -9,6 +9,13 @@ import type { ResolvedConfig, WebConfigInput } from './config/schema.js';
 import { loadConfigFile, loadConfigObject } from './config/load.js';
 import { watchFiles, type FileWatch } from './config/watch.js';
 import { BasicAuthCache, BasicAuthenticator } from './auth/basic.js';
+import { BearerAuthenticator } from './auth/bearer.js';
+import { ClientCertIdentity } from './auth/identity.js';
+import { JwtAuthenticator } from './auth/jwt.js';
+import { AccessRules } from './access/rules.js';
+import { AuditLog, type AuditRecord, type AuditSink } from './core/audit.js';
+import { AuthFailureBackoff } from './core/auth-backoff.js';
+import { ConfigError } from './errors.js';
 import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core/handle.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
@@ -40,6 +47,12 @@ export interface GuardOptions {
   watch?: boolean;
   /** Stat poll interval backing up file watching, ms (default 30000; 0 disables). */
   watchPollMs?: number;
+  /**
+   * Receives one {@link AuditRecord} per request, in addition to (or without) the config's
+   * `audit_log`. Called synchronously after the response is built; must be quick and not throw
+   * (a throw is caught, logged and counted, and the scrape is still answered).
+   */
+  audit?: AuditSink;
 }
 
 /** A configured guard. */
@@ -57,6 +70,8 @@ export interface Guard {
   listen(addresses: string | readonly string[]): Promise<ListeningAddress[]>;
   /** Reloads now. Resolves true when a new config is in force, false when the last good one was kept. */
   reload(): Promise<boolean>;
+  /** Reopens the `audit_log` file at its path (after logrotate moved it); `serve` calls it on SIGHUP. */
+  reopenAuditLog(): void;
   /** Stops listening, drains in-flight scrapes (up to `graceMs`, default 5000), releases watchers. */
   close(graceMs?: number): Promise<void>;
 }
@@ -71,7 +86,12 @@ function configDigest(config: ResolvedConfig): string {
     .update(JSON.stringify({ ...config, basicAuthUsers: [...config.basicAuthUsers], warnings: undefined }))
     // The key is not enumerable (so it never reaches a log); a key-only change must still count.
     .update(config.tls?.keyPem ?? '')
+    .update(config.jwtAuth?.secretDigest ?? '')
     .digest('hex');
+}
+
+function sameBackoff(a: GuardState['authBackoff'], b: ResolvedConfig['limits']['authFailureBackoff']): boolean {
+  return a !== undefined && b !== undefined && JSON.stringify(a.settings) === JSON.stringify(b);
 }
 
 async function buildState(
@@ -79,9 +99,21 @@ async function buildState(
   source: MetricsSource,
   cache: BasicAuthCache,
   metrics: SelfMetrics,
+  telemetryPath: string,
   previous?: GuardState,
 ): Promise<GuardState> {
   const now = Date.now();
+  const excluded = (config.authExcludedPaths ?? []).find((e) => e.path === telemetryPath);
+  if (excluded && !excluded.force) {
+    // The validator refuses the default path; the telemetry path in force is only known here.
+    throw new ConfigError([
+      {
+        ...(config.file !== undefined ? { file: config.file } : {}),
+        path: 'auth_excluded_paths',
+        message: `${telemetryPath} is the telemetry path: excluding it serves the metrics without authentication; write {path: ${telemetryPath}, force: true} if that is really meant`,
+      },
+    ]);
+  }
   const state: {
     -readonly [K in keyof GuardState]: GuardState[K];
   } = {
@@ -97,7 +129,12 @@ async function buildState(
             }),
           }
         : {}),
+      ...(config.bearerAuth ? { bearer: new BearerAuthenticator(config.bearerAuth) } : {}),
+      ...(config.jwtAuth ? { jwt: JwtAuthenticator.create(config.jwtAuth, previous?.authenticators.jwt) } : {}),
+      ...(config.clientCertAuth ? { clientCert: new ClientCertIdentity(config.clientCertAuth) } : {}),
     },
+    ...(config.authExcludedPaths ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
+    ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
     expose: createPipeline(source),
   };
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
@@ -114,6 +151,11 @@ async function buildState(
       previous?.clientLimit && sameLimit(previous.config.limits.perClientRateLimit, perClient)
         ? previous.clientLimit
         : new KeyedRateLimiter(perClient);
+  }
+  const backoff = config.limits.authFailureBackoff;
+  if (backoff) {
+    // Keep the failure counts across reloads (an attacker must not reset them by waiting for one).
+    state.authBackoff = sameBackoff(previous?.authBackoff, backoff) ? previous!.authBackoff! : new AuthFailureBackoff(backoff);
   }
   return state;
 }
@@ -141,7 +183,24 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       : loadConfigObject(configInput ?? {}, options.baseDir !== undefined ? { baseDir: options.baseDir } : {});
 
   const cache = new BasicAuthCache();
-  let state = await buildState(await load(), source, cache, metrics);
+  let state = await buildState(await load(), source, cache, metrics, telemetryPath);
+  let auditLog: AuditLog | undefined;
+  const auditCallback = options.audit;
+  if (auditCallback !== undefined && typeof auditCallback !== 'function') throw new TypeError('createGuard: audit must be a function');
+  /** Opens, keeps or replaces the audit destination of the config in force. */
+  const applyAuditConfig = (config: ResolvedConfig): void => {
+    const wanted = config.auditLog;
+    if (auditLog && wanted && JSON.stringify(auditLog.config) === JSON.stringify(wanted)) return;
+    void auditLog?.close();
+    auditLog = wanted ? new AuditLog(wanted, { logger, metrics }) : undefined;
+  };
+  applyAuditConfig(state.config);
+  const writeToLog = (record: AuditRecord) => auditLog?.write(record);
+  const both: AuditSink = (record) => {
+    auditLog?.write(record);
+    auditCallback?.(record);
+  };
+  const currentAudit = (): AuditSink | undefined => (auditCallback ? both : auditLog ? writeToLog : undefined);
   let digest = configDigest(state.config);
   const announce = (config: ResolvedConfig) => {
     for (const warning of config.warnings) logger.warn(warning, config.file ? { file: config.file } : undefined);
@@ -150,7 +209,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   };
   announce(state.config);
 
-  const handle = createScrapeHandler({ telemetryPath, logger, metrics }, () => state);
+  const handle = createScrapeHandler({ telemetryPath, logger, metrics, audit: currentAudit }, () => state);
   const nodeHandler = toNodeHandler(handle, logger);
   let server: GuardServer | undefined;
   let watcher: FileWatch | undefined;
@@ -183,7 +242,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
         }
         return true;
       }
-      next = await buildState(config, source, cache, metrics, state);
+      next = await buildState(config, source, cache, metrics, telemetryPath, state);
       // Builds the new TLS server before anything changes: if Node refuses the settings
       // (TLS_SETUP), the current generation keeps serving.
       server?.apply(next);
@@ -197,6 +256,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       return false;
     }
     state = next;
+    applyAuditConfig(state.config);
     lastReloadFailed = false;
     metrics.configReload('success');
     logger.info('configuration reloaded', state.config.file ? { file: state.config.file } : undefined);
@@ -238,11 +298,15 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       return bound;
     },
     reload,
+    reopenAuditLog() {
+      auditLog?.reopen();
+    },
     async close(graceMs) {
       closed = true;
       watcher?.close();
       await running;
       await server?.close(graceMs);
+      await auditLog?.close();
     },
   };
 }

@@ -41,3 +41,6 @@ export {
   type DevPkiOptions,
   type KeyType,
 } from './pki/generate.js';
+export type { AuditRecord, AuditSink } from './core/audit.js';
+export type { Principal, AuthMethod } from './auth/principal.js';
+export type { SeriesFilter, LabelConstraint } from './access/filter.js';
