@@ -26,19 +26,22 @@ function writeBack(res: ServerResponse | Http2ServerResponse, out: ScrapeRespons
   res.end(out.body);
 }
 
+const NOT_FOUND: ScrapeResponse = {
+  status: 404,
+  headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+  body: '404 page not found\n',
+};
+
 /** Options of {@link metricsHandler}. */
 export interface MetricsHandlerOptions extends MountOptions {
-  /**
-   * Handler for every other path (the application). Absent: the guard answers them itself (after
-   * its TLS and authentication checks, `404`), which suits a server dedicated to metrics.
-   */
+  /** Handler for every other path (the application). Absent: they are answered `404`. */
   next?: NodeRequestHandler;
 }
 
 /**
  * A `(req, res)` handler serving a guard on a node:http, node:https or node:http2 (compat) server
  * you run. Requests for `path` (default the guard's `telemetryPath`) are scrapes; others go to
- * `options.next`, or get the core's answer when there is none. Over TLS, the peer certificate is
+ * `options.next`, or are answered `404` when there is none. Over TLS, the peer certificate is
  * read from the request's socket: create the server with `requestCert: true` (and
  * `rejectUnauthorized: false` if the same port serves clients without certificates) so the guard
  * can apply the config's `client_auth_type`.
@@ -54,9 +57,10 @@ export function metricsHandler(guard: MountableGuard, options: MetricsHandlerOpt
   const next = options.next;
   if (next !== undefined && typeof next !== 'function') throw new TypeError('metricsHandler: next must be a (req, res) handler');
   return (req, res) => {
-    const mine = pathOf(req.url) === path;
-    if (!mine && next) return next(req, res);
-    void guard.handle(mine ? routedScrape(req, guard) : toScrapeRequest(req)).then((out) => writeBack(res, out));
+    if (pathOf(req.url) === path) {
+      void guard.handle(routedScrape(req, guard)).then((out) => writeBack(res, out));
+    } else if (next) next(req, res);
+    else writeBack(res, NOT_FOUND);
   };
 }
 
