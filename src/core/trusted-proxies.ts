@@ -55,6 +55,9 @@ export type ForwardedResolver = (request: ScrapeRequest, clientCaPem: string | u
 const PROTO = 'x-forwarded-proto';
 const FOR = 'x-forwarded-for';
 const XFCC = 'x-forwarded-client-cert';
+/** Forwarded certificates remembered (by header value) with their check result. */
+const CHECK_CACHE_SIZE = 256;
+const CHECK_CACHE_MS = 60_000;
 
 function lastValue(value: string | string[] | undefined): string | undefined {
   const joined = Array.isArray(value) ? value.join(',') : value;
@@ -175,40 +178,54 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
   // The client CA of the generation in force, parsed once per generation (reloads swap the PEM).
   const rootsFor = caBundleParser();
 
+  // Decoding and chain checks cost ~0.5 ms; a scraper sends the same certificate every time, so
+  // results are kept per header value (bounded, re-checked after a minute for validity dates, and
+  // redone when a reload changes the client CA).
+  const checked = new Map<string, { info?: ClientCertificateInfo; chainOk: boolean; caPem: string | undefined; until: number }>();
+
   const forwardedCertificate = (request: ScrapeRequest, clientCaPem: string | undefined): { info: ClientCertificateInfo; verified: boolean } | 'absent' | 'invalid' => {
     if (!certHeader) return 'absent';
     const raw = request.headers[certHeader];
-    let value: string | undefined;
-    let chain: X509Certificate[] = [];
-    let leaf: X509Certificate | undefined;
-    try {
-      if (mode === 'xfcc') {
-        // The last element is the one the nearest proxy (the trusted one) added about its client.
-        const elements = parseXfcc(Array.isArray(raw) ? raw.join(',') : (raw ?? ''));
-        const element = elements[elements.length - 1];
-        if (!element) return 'absent';
-        value = element.get('cert');
-        if (value === undefined) return 'invalid';
-        const chainText = element.get('chain');
-        if (chainText !== undefined) chain = decodeForwardedCertificates(chainText);
-      } else {
-        value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
-        if (value === undefined || value.trim() === '') return 'absent';
-      }
-      const certs = decodeForwardedCertificates(value);
-      leaf = certs[0];
-      chain = [...certs.slice(1), ...chain];
-    } catch {
-      return 'invalid';
+    let certText: string | undefined;
+    let chainText: string | undefined;
+    if (mode === 'xfcc') {
+      // The last element is the one the nearest proxy (the trusted one) added about its client.
+      const elements = parseXfcc(Array.isArray(raw) ? raw.join(',') : (raw ?? ''));
+      const element = elements[elements.length - 1];
+      // Without Cert (Envoy's default sends only By and Hash) there is no certificate to check.
+      certText = element?.get('cert');
+      chainText = element?.get('chain');
+    } else {
+      certText = Array.isArray(raw) ? raw[raw.length - 1] : raw;
     }
-    if (!leaf) return 'invalid';
+    if (certText === undefined || certText.trim() === '') return 'absent';
+
+    const key = chainText === undefined ? certText : `${certText}\u0000${chainText}`;
+    const now = Date.now();
+    let entry = checked.get(key);
+    if (!entry || entry.caPem !== clientCaPem || entry.until < now) {
+      entry = { chainOk: false, caPem: clientCaPem, until: now + CHECK_CACHE_MS };
+      try {
+        const certs = decodeForwardedCertificates(certText);
+        const leaf = certs[0];
+        if (leaf) {
+          const chain = [...certs.slice(1), ...(chainText !== undefined ? decodeForwardedCertificates(chainText) : [])];
+          entry = { ...entry, info: describeClientCertificate(leaf), chainOk: chainsTo(leaf, chain, rootsFor(clientCaPem), now) };
+        }
+      } catch {
+        // Undecodable: remembered as such, so garbage is not parsed again on every request.
+      }
+      checked.delete(key);
+      checked.set(key, entry);
+      if (checked.size > CHECK_CACHE_SIZE) checked.delete(checked.keys().next().value!);
+    }
+    if (!entry.info) return 'invalid';
     let proxyVerified = true;
     if (verifyHeader) {
       const v = request.headers[verifyHeader];
       proxyVerified = (Array.isArray(v) ? v[v.length - 1] : v)?.trim() === 'SUCCESS';
     }
-    const verified = proxyVerified && chainsTo(leaf, chain, rootsFor(clientCaPem));
-    return { info: describeClientCertificate(leaf), verified };
+    return { info: entry.info, verified: proxyVerified && entry.chainOk };
   };
 
   const withoutIdentityHeaders = (headers: ScrapeRequest['headers']): ScrapeRequest['headers'] => {
