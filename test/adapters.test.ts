@@ -419,3 +419,52 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
     expect((await scrape(`${base}/hello`, { ca: pki.ca.certPem })).status).toBe(200);
   });
 });
+
+describe('framework specifics', () => {
+  test('fastify: a register prefix moves the route (the plugin is encapsulated like any route plugin)', async () => {
+    const guard = await createGuard({ config: strictConfig(), source: registry(), logger: capturingLogger([]), watch: false });
+    const app = Fastify({ https: appTls() });
+    await app.register(fastifyMetrics, { guard, prefix: '/ops' });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(async () => {
+      await app.close();
+      await guard.close(0);
+    });
+    const base = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    expectMetrics(await scrape(`${base}/ops/metrics`, withCert(pki.client, { auth })));
+    expect((await scrape(`${base}/metrics`, withCert(pki.client, { auth }))).status).toBe(404);
+  });
+
+  test('node:http2: metricsHandler on a secure HTTP/2 server reads the certificate from the session socket', async () => {
+    const { createSecureServer } = await import('node:http2');
+    const { scrapeHttp2 } = await import('./helpers/client.js');
+    const guard = await createGuard({ config: strictConfig(), source: registry(), logger: capturingLogger([]), watch: false });
+    const server = createSecureServer({ ...appTls(), allowHTTP1: false }, metricsHandler(guard));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      await new Promise((r) => server.close(r));
+      await guard.close(0);
+    });
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+    const ok = await scrapeHttp2(url, withCert(pki.client, { auth }));
+    expect(ok.alpn).toBe('h2');
+    expect(ok.status).toBe(200);
+    expect(ok.body).toContain('demo_events_total 3');
+    expect((await scrapeHttp2(url, withCert(pki.clientOtherCa, { auth }))).status).toBe(403);
+    expect((await scrapeHttp2(url, withCert(undefined, { auth }))).status).toBe(403);
+  });
+
+  test('express: a router mount keeps matching the original URL', async () => {
+    const guard = await createGuard({ config: strictConfig(), source: registry(), logger: capturingLogger([]), watch: false });
+    const app = express();
+    const router = express.Router();
+    router.use(expressMetrics(guard, { path: '/ops/metrics' }));
+    app.use('/ops', router);
+    const running = await listenNode(createHttpsServer(appTls(), app), true);
+    cleanups.push(async () => {
+      await running.close();
+      await guard.close(0);
+    });
+    expectMetrics(await scrape(`${running.base}/ops/metrics`, withCert(pki.client, { auth })));
+  });
+});

@@ -25,9 +25,13 @@ export function expressMetrics(guard: MountableGuard, options: MountOptions = {}
   const path = mountPath('expressMetrics', guard, options);
   return (req, res, next) => {
     if (pathOf(req.originalUrl ?? req.url) !== path) return next();
-    void guard.handle(routedScrape(req, guard)).then((out) => {
-      (res as ServerResponse).writeHead(out.status, out.headers);
-      res.end(out.body);
-    });
+    // handle() never rejects; writing can (headers already sent by an earlier middleware): express's error path.
+    guard
+      .handle(routedScrape(req, guard))
+      .then((out) => {
+        (res as ServerResponse).writeHead(out.status, out.headers);
+        res.end(out.body);
+      })
+      .catch(next);
   };
 }

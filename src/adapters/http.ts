@@ -58,7 +58,8 @@ export function metricsHandler(guard: MountableGuard, options: MetricsHandlerOpt
   if (next !== undefined && typeof next !== 'function') throw new TypeError('metricsHandler: next must be a (req, res) handler');
   return (req, res) => {
     if (pathOf(req.url) === path) {
-      void guard.handle(routedScrape(req, guard)).then((out) => writeBack(res, out));
+      // handle() never rejects; a write that throws (headers already sent) ends the exchange.
+      guard.handle(routedScrape(req, guard)).then((out) => writeBack(res, out)).catch(() => res.destroy());
     } else if (next) next(req, res);
     else writeBack(res, NOT_FOUND);
   };
