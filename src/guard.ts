@@ -59,8 +59,9 @@ export interface Guard {
   /** The path metrics are served on (`telemetryPath`, default `/metrics`); adapters route on it. */
   readonly telemetryPath: string;
   /**
-   * Framework-free core: neutral request in, neutral response out. Applies `trustedProxies`, and
-   * answers `503` once the guard is closed.
+   * Framework-free core: neutral request in, neutral response out. Applies `trustedProxies`,
+   * verifies a presented client chain against the config's `client_ca` itself, never rejects
+   * (an internal failure is logged and answered `500`), and answers `503` once the guard is closed.
    */
   readonly handle: ScrapeHandler;
   /** Handler for `http.createServer` / `https.createServer` / http2 compat servers. */
@@ -138,10 +139,11 @@ async function buildState(
 }
 
 /** A short text answer outside the core: 503 after `close()`, 500 when the core itself failed. */
-function plainAnswer(status: number, method: string, text: string): ScrapeResponse {
+function plainAnswer(state: GuardState, status: number, method: string, text: string): ScrapeResponse {
   return {
     status,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+    // The configured security headers go on these answers too, as on every answer of the core.
+    headers: { ...state.responseHeaders, 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
     body: method === 'HEAD' ? '' : text,
   };
 }
@@ -192,12 +194,12 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   let watcher: FileWatch | undefined;
   let closed = false;
   const handle: ScrapeHandler = (request) => {
-    if (closed) return Promise.resolve(plainAnswer(503, request.method, 'Service Unavailable: shutting down\n'));
+    if (closed) return Promise.resolve(plainAnswer(state, 503, request.method, 'Service Unavailable: shutting down\n'));
     // Never rejects, so no adapter needs its own error path: an unexpected failure is logged and
     // answered with 500 (nothing of the request or of a credential goes into the line).
     return inflight.track(() => core(identify(request))).catch((error: unknown) => {
       logger.error('scrape failed', { error: error instanceof Error ? error.message : String(error) });
-      return plainAnswer(500, request.method, 'Internal Server Error\n');
+      return plainAnswer(state, 500, request.method, 'Internal Server Error\n');
     });
   };
   const nodeHandler = toNodeHandler(handle, logger);

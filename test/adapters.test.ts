@@ -416,6 +416,7 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
     const r = await scrape(url, withCert(pki.client, { auth }));
     expect(r.status).toBe(503);
     expect(r.body).not.toContain('demo_events_total');
+    expect(r.headers['x-frame-options']).toBe('deny');
     expect((await scrape(`${base}/hello`, { ca: pki.ca.certPem })).status).toBe(200);
   });
 });
