@@ -44,7 +44,8 @@ async function startExample(file: string, args: string[]): Promise<Started> {
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    // 'close', not 'exit': all of stdout and stderr has been read by then.
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   const output = () => `--- stdout\n${out}--- stderr\n${err}`;
   const deadline = Date.now() + 20_000;
@@ -62,6 +63,13 @@ async function startExample(file: string, args: string[]): Promise<Started> {
 function clientOf(pkiDir: string) {
   const read = (name: string) => readFileSync(join(pkiDir, name), 'utf8');
   return { ca: read('ca.crt'), cert: read('client.crt'), key: read('client.key') };
+}
+
+/** Waits up to 5 s for `text` to appear in the example's output. */
+async function waitForOutput(started: Started, text: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!started.output().includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  expect(started.output()).toContain(text);
 }
 
 /** Stops the example with SIGTERM and expects a clean exit on its own within 10 s. */
@@ -114,7 +122,8 @@ describe('examples/', () => {
     expect(r.status, ex.output()).toBe(200);
     expect(r.body).toContain('example_app_requests_total 1');
     expectRefused(await scrape(ex.lines.metrics!, { ca: client.ca }));
-    expect(ex.output()).toContain('refused request by client certificate policy');
+    // The refusal is logged (stderr arrives on its own schedule).
+    await waitForOutput(ex, 'refused request by client certificate policy');
     await expectCleanStop(ex);
   });
 
