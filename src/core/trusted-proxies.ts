@@ -41,7 +41,15 @@ export type ForwardedClientCertificate =
       verifyHeader?: string;
     };
 
-/** The `trustedProxies` option of a guard. */
+/**
+ * The `trustedProxies` option of a guard.
+ * @example
+ * const guard = await createGuard({
+ *   config: 'web-config.yml',
+ *   source: register,
+ *   trustedProxies: { addresses: ['10.0.0.1', 'fd00::/8'], clientCertificate: 'xfcc' },
+ * });
+ */
 export interface TrustedProxyOptions {
   /** Addresses of the proxies: IPs or CIDR ranges (`10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`). */
   addresses: readonly string[];
