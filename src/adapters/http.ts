@@ -1,7 +1,7 @@
 /**
  * node:http / node:https / node:http2 (compat API) adapter — the `scrapeguard/http` entry:
- * converts the request into a `ScrapeRequest` (socket facts only: peer address, TLS and the peer
- * certificate as the socket verified it), runs the core, writes the `ScrapeResponse` back.
+ * converts the request into a `ScrapeRequest` (socket facts only: peer address, TLS, the
+ * certificate chain the client presented), runs the guard, writes the `ScrapeResponse` back.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';

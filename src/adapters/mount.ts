@@ -5,7 +5,7 @@
  * Routing rule, the same for every framework: a request whose path (before any router stripped a
  * mount prefix) equals the adapter's `path` is a scrape and goes to the core with the guard's
  * telemetry path; every other request is the application's (express/koa: `next()`, fastify: not
- * routed here, node:http: the `next` handler or the core's 404).
+ * routed here, node:http: the `next` handler, else 404).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
