@@ -5,7 +5,7 @@
  * own, with status 0, without `process.exit`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { scrape, type ScrapeResult } from './helpers/client.js';
@@ -98,7 +98,15 @@ const MOUNTED = [
   { file: 'fastify.mjs', app: 'hello from fastify' },
 ];
 
+/** Every example this suite runs; a new file in examples/ must be added here (and get a test). */
+const COVERED = ['standalone.mjs', ...MOUNTED.map((m) => m.file), 'cluster.mjs', 'opentelemetry.mjs'];
+
 describe('examples/', () => {
+  test('every example program is run by this suite', () => {
+    const programs = readdirSync(join(repoRoot, 'examples')).filter((f) => /\.(mjs|cjs|js|ts)$/.test(f) && !f.startsWith('_'));
+    expect(programs.sort()).toEqual([...COVERED].sort());
+  });
+
   test('standalone.mjs: own mTLS port', async () => {
     const ex = await startExample('standalone.mjs', ['--port', '0']);
     const client = clientOf(ex.lines.pki!);
