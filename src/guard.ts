@@ -17,12 +17,16 @@ import { AuditLog, type AuditRecord, type AuditSink } from './core/audit.js';
 import { AuthFailureBackoff } from './core/auth-backoff.js';
 import { ConfigError } from './errors.js';
 import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core/handle.js';
+import { InflightScrapes } from './core/inflight.js';
+import type { ScrapeRequest, ScrapeResponse } from './core/request.js';
+import { compileTrustedProxies, type TrustedProxyOptions } from './core/trusted-proxies.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
 import { toMetricsSource, type MetricsSource, type MetricsSourceInput } from './exposition/source.js';
 import { createLogfmtLogger, type Logger } from './log.js';
 import { createSelfMetrics, noSelfMetrics, type SelfMetrics, type SelfMetricsRegistry } from './metrics/self.js';
 import { compileClientCertificatePolicy } from './tls/server-options.js';
+import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './adapters/server.js';
 
@@ -53,13 +57,25 @@ export interface GuardOptions {
    * (a throw is caught, logged and counted, and the scrape is still answered).
    */
   audit?: AuditSink;
+  /**
+   * TLS-terminating proxies whose forwarding headers (`X-Forwarded-Proto`, `X-Forwarded-For`, the
+   * client certificate header) are believed. From any other peer those headers are ignored and
+   * logged. Absent: no forwarding header is ever believed.
+   */
+  trustedProxies?: TrustedProxyOptions;
 }
 
 /** A configured guard. */
 export interface Guard {
   /** The configuration in force. */
   readonly config: ResolvedConfig;
-  /** Framework-free core: neutral request in, neutral response out. */
+  /** The path metrics are served on (`telemetryPath`, default `/metrics`); adapters route on it. */
+  readonly telemetryPath: string;
+  /**
+   * Framework-free core: neutral request in, neutral response out. Applies `trustedProxies`,
+   * verifies a presented client chain against the config's `client_ca` itself, never rejects
+   * (an internal failure is logged and answered `500`), and answers `503` once the guard is closed.
+   */
   readonly handle: ScrapeHandler;
   /** Handler for `http.createServer` / `https.createServer` / http2 compat servers. */
   readonly nodeHandler: NodeRequestHandler;
@@ -72,7 +88,11 @@ export interface Guard {
   reload(): Promise<boolean>;
   /** Reopens the `audit_log` file at its path (after logrotate moved it); `serve` calls it on SIGHUP. */
   reopenAuditLog(): void;
-  /** Stops listening, drains in-flight scrapes (up to `graceMs`, default 5000), releases watchers. */
+  /**
+   * Stops listening, answers new scrapes through any adapter with `503`, lets in-flight scrapes
+   * finish (up to `graceMs`, default 5000), and releases file watchers and timers: after it
+   * resolves, nothing of the guard keeps the process alive.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -160,6 +180,16 @@ async function buildState(
   return state;
 }
 
+/** A short text answer outside the core: 503 after `close()`, 500 when the core itself failed. */
+function plainAnswer(state: GuardState, status: number, method: string, text: string): ScrapeResponse {
+  return {
+    status,
+    // The configured security headers go on these answers too, as on every answer of the core.
+    headers: { ...state.responseHeaders, 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+    body: method === 'HEAD' ? '' : text,
+  };
+}
+
 /**
  * Creates a guard from a configuration and a metrics source.
  * @example
@@ -209,11 +239,29 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   };
   announce(state.config);
 
-  const handle = createScrapeHandler({ telemetryPath, logger, metrics, audit: currentAudit }, () => state);
-  const nodeHandler = toNodeHandler(handle, logger);
+  const core = createScrapeHandler({ telemetryPath, logger, metrics, audit: currentAudit }, () => state);
+  const forwarded = compileTrustedProxies(options.trustedProxies, logger);
+  const verifyPeer = createPeerVerifier();
+  // What the core sees: the client's view (forwarded by a trusted proxy, or the socket's), with
+  // "verified" decided against this config's client_ca, not the serving socket's trust store.
+  const identify = (request: ScrapeRequest): ScrapeRequest => {
+    const caPem = state.config.tls?.clientCaPem;
+    return verifyPeer(forwarded(request, caPem), caPem);
+  };
+  const inflight = new InflightScrapes();
   let server: GuardServer | undefined;
   let watcher: FileWatch | undefined;
   let closed = false;
+  const handle: ScrapeHandler = (request) => {
+    if (closed) return Promise.resolve(plainAnswer(state, 503, request.method, 'Service Unavailable: shutting down\n'));
+    // Never rejects, so no adapter needs its own error path: an unexpected failure is logged and
+    // answered with 500 (nothing of the request or of a credential goes into the line).
+    return inflight.track(() => core(identify(request))).catch((error: unknown) => {
+      logger.error('scrape failed', { error: error instanceof Error ? error.message : String(error) });
+      return plainAnswer(state, 500, request.method, 'Internal Server Error\n');
+    });
+  };
+  const nodeHandler = toNodeHandler(handle, logger);
 
   const startWatching = () => {
     watcher?.close();
@@ -288,6 +336,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     get config() {
       return state.config;
     },
+    telemetryPath,
     handle,
     nodeHandler,
     async listen(addresses) {
@@ -301,11 +350,12 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     reopenAuditLog() {
       auditLog?.reopen();
     },
-    async close(graceMs) {
+    async close(graceMs = 5000) {
       closed = true;
       watcher?.close();
+      watcher = undefined;
       await running;
-      await server?.close(graceMs);
+      await Promise.all([server?.close(graceMs), inflight.drain(graceMs)]);
       await auditLog?.close();
     },
   };

@@ -26,7 +26,15 @@ export type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 export type { ScrapeHandler } from './core/handle.js';
 export type { ListeningAddress } from './adapters/server.js';
 export type { NodeRequestHandler } from './adapters/http.js';
-export { toMetricsSource, type MetricsSourceInput, type RegistryLike, type Exposition } from './exposition/source.js';
+export {
+  toMetricsSource,
+  type MetricsSourceInput,
+  type RegistryLike,
+  type ClusterRegistryLike,
+  type Exposition,
+} from './exposition/source.js';
+export type { TrustedProxyOptions, ForwardedClientCertificate } from './core/trusted-proxies.js';
+export type { MountableGuard, MountOptions } from './adapters/mount.js';
 export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
 export type { SelfMetricsRegistry } from './metrics/self.js';
 export type { ClientCertificateInfo, SubjectAltNames } from './tls/client-cert.js';
