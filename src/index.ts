@@ -41,3 +41,27 @@ export {
   type DevPkiOptions,
   type KeyType,
 } from './pki/generate.js';
+export {
+  generateScrapeConfig,
+  generateOperatorManifests,
+  scrapeConfigFromRequirements,
+  operatorManifestsFromRequirements,
+  type ScrapeConfigOptions,
+  type OperatorManifestOptions,
+  type ScrapeOptionsBase,
+  type GeneratedScrapeConfig,
+  type GeneratedOperatorManifests,
+} from './scrape-config/generate.js';
+export {
+  deriveRequirements,
+  type ScrapeRequirements,
+  type TlsRequirement,
+  type AuthRequirement,
+  type ClientCertDemand,
+  type RequirementOptions,
+  type OAuth2Options,
+} from './scrape-config/requirements.js';
+export { CREDENTIAL_FILE_NAMES, type CredentialFiles, type ScrapePlan, type PlannedTls, type PlannedAuth } from './scrape-config/plan.js';
+export type { PrometheusScrapeJob, PrometheusTlsConfig } from './scrape-config/prometheus.js';
+export type { MonitorKind } from './scrape-config/operator.js';
+export { parsePrometheusVersion, FIELD_SINCE, DEFAULT_PROMETHEUS_VERSION, type PrometheusVersion } from './scrape-config/versions.js';
