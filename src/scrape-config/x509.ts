@@ -44,9 +44,12 @@ export function chainVerifies(chain: readonly X509Certificate[], roots: readonly
   return false;
 }
 
-/** A certificate is self-signed when it names itself as issuer and its own key verifies it. */
+/**
+ * A certificate is self-signed when it names itself as issuer and its own key verifies it.
+ * (Not `checkIssued(cert)`: OpenSSL also demands keyCertSign there, which a self-signed leaf lacks.)
+ */
 export function isSelfSigned(cert: X509Certificate): boolean {
-  return cert.checkIssued(cert) && cert.verify(cert.publicKey);
+  return cert.subject === cert.issuer && cert.verify(cert.publicKey);
 }
 
 /** The names a server certificate answers to (Go ignores the CN since 1.15, so only SANs). */
