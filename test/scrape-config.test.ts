@@ -451,7 +451,7 @@ describe('scrapeguard scrape-config (CLI)', () => {
     expect(result.code).toBe(0);
     const docs = result.stdout.split(/^---$/m).map((d) => parse(d) as { kind: string });
     expect(docs.map((d) => d.kind)).toEqual(['Secret', 'ServiceMonitor']);
-    expect(result.stderr).toMatch(/^warning: .*Secret "scrapeguard-scrape-credentials" with private key and credential material/m);
+    expect(result.stderr).toMatch(/^warning: .*Secret "scrapeguard-scrape-credentials" with private key or credential material/m);
   });
 
   it.each([

@@ -85,6 +85,9 @@ export interface GeneratedOperatorManifests {
   plan: ScrapePlan;
 }
 
+/** Secret keys whose values are secret (the CA and client certificates are public). */
+const SECRET_KEYS: ReadonlySet<string> = new Set(['tls.key', 'password', 'token', 'client-secret']);
+
 function version(v: string | PrometheusVersion | undefined): PrometheusVersion {
   if (v === undefined) return DEFAULT_PROMETHEUS_VERSION;
   if (typeof v === 'object' && Number.isInteger(v.major) && Number.isInteger(v.minor) && v.major >= 2) return v;
@@ -190,7 +193,9 @@ export async function operatorManifestsFromRequirements(
   let createSecretCommand: string | undefined;
   if (manifests.secretName !== undefined) {
     if (options.embedSecrets === false) createSecretCommand = kubectlCreateSecret(manifests, options.namespace);
-    else warnings.push(`the output contains the Secret ${JSON.stringify(manifests.secretName)} with private key and credential material: apply it (kubectl apply -f -), do not commit it`);
+    else if (manifests.secretKeys.some((k) => SECRET_KEYS.has(k.key))) {
+      warnings.push(`the output contains the Secret ${JSON.stringify(manifests.secretName)} with private key or credential material: apply it (kubectl apply -f -), do not commit it`);
+    }
   }
   return {
     yaml: manifestsYaml(manifests.documents, headerComment(source?.file, opts.prometheusVersion)),
