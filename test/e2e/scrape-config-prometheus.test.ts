@@ -92,6 +92,25 @@ function modes(pki: TestPki, passwordHash: string): ScrapeMode[] {
       args: ['--server-name', 'localhost'],
       jobs: [{ job: 'tls', expect: { health: 'up' } }],
     },
+    {
+      // 127.0.0.2 (loopback on Linux) is not in the certificate: the generator must set server_name.
+      name: 'tls-unnamed-ip',
+      host: '127.0.0.2',
+      dir: server(),
+      credentialsDir: creds,
+      webConfig: { tls_server_config: tls },
+      jobs: [
+        { job: 'tls-unnamed-ip', warnings: [/does not name 127\.0\.0\.2 .*server_name set to "localhost"/], expect: { health: 'up' } },
+        {
+          job: 'tls-unnamed-ip-no-server-name',
+          warnings: [/does not name 127\.0\.0\.2/],
+          mutate: (job) => {
+            delete job.tls_config?.server_name;
+          },
+          expect: { health: 'down', lastError: /x509: certificate is valid for .*not 127\.0\.0\.2/ },
+        },
+      ],
+    },
   ];
 }
 
@@ -152,5 +171,6 @@ describe.skipIf(tools.skip)('generated scrape configs in a real Prometheus 2.42'
     expect(job('tls-basic').tls_config).toMatchObject({ min_version: 'TLS12', max_version: 'TLS12' });
     expect(job('tls-basic').tls_config?.cert_file).toBeUndefined();
     expect(job('tls').tls_config?.server_name).toBe('localhost');
+    expect(job('tls-unnamed-ip').tls_config?.server_name).toBe('localhost');
   });
 });

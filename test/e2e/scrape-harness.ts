@@ -42,6 +42,8 @@ export interface ScrapeMode {
   credentialsDir: string;
   /** Metrics the guard serves (default: one info series with a `mode` label). */
   source?: MetricsSourceInput;
+  /** Loopback address the guard listens on and the target names (default 127.0.0.1). */
+  host?: string;
   /** Arguments every job of this mode gets. */
   args?: string[];
   jobs: ScrapeJobCase[];
@@ -105,9 +107,10 @@ export async function runScrapeScenario(tools: PrometheusTools, modes: readonly 
       writeFileSync(configFile, stringify(mode.webConfig), { mode: 0o600 });
       const guard = await createGuard({ config: configFile, source: mode.source ?? infoSource(mode.name), logger: silentLogger, watch: false });
       guards.push(guard);
-      const [bound] = await guard.listen('127.0.0.1:0');
+      const host = mode.host ?? '127.0.0.1';
+      const [bound] = await guard.listen(`${host}:0`);
       for (const c of mode.jobs) {
-        const argv = ['--web.config.file', configFile, '--target', `127.0.0.1:${bound!.port}`, '--job', c.job, '--credentials-dir', mode.credentialsDir, ...(mode.args ?? []), ...(c.args ?? [])];
+        const argv = ['--web.config.file', configFile, '--target', `${host}:${bound!.port}`, '--job', c.job, '--credentials-dir', mode.credentialsDir, ...(mode.args ?? []), ...(c.args ?? [])];
         const result = await runCli(scrapeConfigCommand, argv, { cwd: mode.dir });
         if (result.code !== 0) throw new Error(`scrape-config for job ${c.job} failed (exit ${result.code}):\n${result.stderr}`);
         const file = join(work, `${c.job}.yml`);
