@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash } from '@node-rs/bcrypt';
+import { generate } from 'selfsigned';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../src/config/load.js';
@@ -241,6 +242,26 @@ describe('generateScrapeConfig (matching a real config)', () => {
     const out = await generateScrapeConfig(await load(dir), { targets: ['localhost:1'], files: { caFile: pki.otherCa.certFile } });
     expect(out.job.tls_config?.ca_file).toBe(pki.otherCa.certFile);
     expect(out.warnings).toEqual([expect.stringMatching(/did not sign the server certificate .*"x509: certificate signed by unknown authority"/)]);
+  });
+
+  it('follows intermediates the server sends, and points at a missing one', async () => {
+    const intermediate = await generate([{ name: 'commonName', value: 'test intermediate' }], {
+      keyType: 'ec',
+      curve: 'P-256',
+      algorithm: 'sha256',
+      ca: { key: pki.ca.keyPem, cert: pki.ca.certPem },
+      extensions: [
+        { name: 'basicConstraints', cA: true, critical: true },
+        { name: 'keyUsage', keyCertSign: true, digitalSignature: true, critical: true },
+      ],
+    });
+    const leaf = await generateServerCert({ certPem: intermediate.cert, keyPem: intermediate.private }, { commonName: 'localhost', sans: ['localhost'] });
+    const withChain = serverDir(() => ({ tls_server_config: { cert_file: 'chain.crt', key_file: 'leaf.key' } }), { 'chain.crt': `${leaf.certPem.trimEnd()}\n${intermediate.cert}`, 'leaf.key': leaf.keyPem });
+    const full = await generateScrapeConfig(await load(withChain), { targets: ['localhost:1'], files: { caFile: pki.ca.certFile } });
+    expect(full.warnings).toEqual([]);
+    const leafOnly = serverDir(() => ({ tls_server_config: { cert_file: 'leaf.crt', key_file: 'leaf.key' } }), { 'leaf.crt': leaf.certPem, 'leaf.key': leaf.keyPem });
+    const missing = await generateScrapeConfig(await load(leafOnly), { targets: ['localhost:1'], files: { caFile: pki.ca.certFile } });
+    expect(missing.warnings).toEqual([expect.stringMatching(/did not sign the server certificate \(issuer CN=test intermediate\).*the server sends no intermediate certificate/)]);
   });
 
   it('sets server_name when a target is not in the certificate (IPs compared as IPs), and checks --server-name', async () => {

@@ -348,8 +348,11 @@ async function planTls(
       if (roots.length === 0) {
         warnings.push(`CA file ${q(caFile)} holds no PEM certificate: Prometheus refuses the job ("unable to use specified CA cert")`);
       } else if (!chainVerifies(chain, roots)) {
+        // A leaf-only chain whose issuer is nowhere to be found: most likely a missing intermediate.
+        const leafOnly = chain.length === 1 && !roots.some((r) => r.subject === leaf.issuer);
         warnings.push(
-          `CA file ${q(caFile)} did not sign the server certificate (issuer ${leaf.issuer.replaceAll('\n', ', ')}): Prometheus will report "x509: certificate signed by unknown authority"`,
+          `CA file ${q(caFile)} did not sign the server certificate (issuer ${leaf.issuer.replaceAll('\n', ', ')}): Prometheus will report "x509: certificate signed by unknown authority"` +
+            (leafOnly ? '; the server sends no intermediate certificate: if an intermediate CA issued it, append it to the server\'s cert_file' : ''),
         );
       } else {
         for (const root of roots) if (chainVerifies([leaf, ...chain.slice(1)], [root])) validity(root, `CA certificate in ${q(caFile)}`, now, warnings);
