@@ -5,6 +5,7 @@
  * CLI's streams and errors, and `guard.scrapeConfig`. test/e2e/scrape-config-prometheus.test.ts
  * proves the output against a real Prometheus.
  */
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -350,6 +351,80 @@ describe('generateScrapeConfig (matching a real config)', () => {
     await expectScrapeError(generateScrapeConfig(config, { ...base, scrapeInterval: '15' }), /not a Prometheus duration/);
     await expectScrapeError(generateScrapeConfig(config, { ...base, targets: ['localhost:1', 'localhost:1'] }), /given twice/);
     await expectScrapeError(generateScrapeConfig(config, { ...base, targets: [] }), /at least one target/);
+  });
+});
+
+describe('bearer and JWT servers (identity sections read structurally)', () => {
+  const TOKEN = 'bearer-token-value-0123456789';
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+  const jwtWith = (claims: Record<string, unknown>) =>
+    [Buffer.from('{"alg":"ES256","typ":"JWT"}').toString('base64url'), Buffer.from(JSON.stringify(claims)).toString('base64url'), 'c2ln'].join('.');
+  let tlsConfig: ResolvedConfig;
+  beforeAll(async () => {
+    tlsConfig = await load(serverDir(() => ({ tls_server_config: tlsSection, basic_auth_users: { alice: passwordHash } })));
+  });
+  const withIdentity = (extra: Record<string, unknown>, basic = true): ResolvedConfig =>
+    ({ ...tlsConfig, ...(basic ? {} : { basicAuthUsers: new Map() }), ...extra }) as ResolvedConfig;
+  const bearer = (tokens: { name: string; sha256: string; expiresAt?: number }[], revoked: string[] = []) => ({ bearerAuth: { tokens, revoked } });
+  const jwt = { jwtAuth: { issuer: ['https://idp.example'], audience: ['metrics'], requiredScopes: ['metrics:read'], algorithms: ['ES256'] } };
+
+  it('several methods need a choice (--auth); each choice derives its requirement', () => {
+    const config = withIdentity({ ...bearer([{ name: 'prom', sha256: sha(TOKEN) }]), ...jwt });
+    expect(() => deriveRequirements(config)).toThrow(/accepts basic, bearer, jwt; choose the credential Prometheus presents \(--auth\)/);
+    expect(deriveRequirements(config, { auth: 'basic' }).auth).toMatchObject({ kind: 'basic', username: 'alice' });
+    expect(deriveRequirements(config, { auth: 'bearer' }).auth).toEqual({ kind: 'authorization', type: 'Bearer', tokenKind: 'static', tokens: [{ name: 'prom', sha256: sha(TOKEN) }], revoked: [] });
+    expect(deriveRequirements(config, { auth: 'jwt' }).auth).toEqual({
+      kind: 'authorization', type: 'Bearer', tokenKind: 'jwt', issuers: ['https://idp.example'], audiences: ['metrics'], requiredScopes: ['metrics:read'],
+    });
+    // oauth2 implies jwt; the scopes default to what the server requires.
+    expect(deriveRequirements(config, { oauth2: { tokenUrl: 'https://idp.example/token', clientId: 'prometheus' } }).auth).toEqual({
+      kind: 'oauth2', tokenUrl: 'https://idp.example/token', clientId: 'prometheus', scopes: ['metrics:read'],
+    });
+    expect(() => deriveRequirements(config, { auth: 'none' })).toThrow(/without one every scrape gets 401/);
+    expect(deriveRequirements(withIdentity({ ...jwt, clientCertAuth: { principalFrom: 'cn' } }), { auth: 'none' }).auth).toBeUndefined();
+    expect(() => deriveRequirements(withIdentity(jwt, false), { auth: 'bearer' })).toThrow(/auth bearer was chosen, but the web config accepts jwt/);
+    expect(deriveRequirements(withIdentity(jwt, false)).auth).toMatchObject({ kind: 'authorization', tokenKind: 'jwt' });
+  });
+
+  it('checks the token file by digest: unknown, revoked, expired, expiring', async () => {
+    const creds = credentialsDir({ ca: pki.ca, token: `${TOKEN}\n` });
+    const gen = (b: ReturnType<typeof bearer>) => generateScrapeConfig(withIdentity(b, false), { targets: ['localhost:1'], credentialsDir: creds });
+    const ok = await gen(bearer([{ name: 'prom', sha256: sha(TOKEN) }]));
+    expect(ok.job.authorization).toEqual({ type: 'Bearer', credentials_file: join(creds, 'token') });
+    expect(ok.warnings).toEqual([]);
+    expect((await gen(bearer([{ name: 'prom', sha256: sha('other') }]))).warnings).toEqual([expect.stringMatching(/holds none of the bearer_auth tokens \(compared by SHA-256\): Prometheus will get 401/)]);
+    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN) }], [sha(TOKEN)]))).warnings).toEqual([expect.stringMatching(/token of "prom", which is revoked/)]);
+    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN), expiresAt: Date.now() - 1000 }]))).warnings).toEqual([expect.stringMatching(/which expired on/)]);
+    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN), expiresAt: Date.now() + 86_400_000 }]))).warnings).toEqual([expect.stringMatching(/expires on .*less than 14 days/)]);
+    for (const out of [ok, await gen(bearer([{ name: 'prom', sha256: sha('other') }]))]) expect(out.yaml + out.warnings.join()).not.toContain(TOKEN);
+  });
+
+  it('decodes the JWT in the credentials file: expired, issuer, audience, scopes, not a JWT', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const gen = async (token: string) =>
+      (await generateScrapeConfig(withIdentity(jwt, false), { targets: ['localhost:1'], credentialsDir: credentialsDir({ ca: pki.ca, token }) })).warnings;
+    expect(await gen(jwtWith({ iss: 'https://idp.example', aud: 'metrics', scope: 'metrics:read other', exp: now + 600 }))).toEqual([]);
+    expect(await gen(jwtWith({ iss: 'https://idp.example', aud: ['x', 'metrics'], scp: ['metrics:read'], exp: now - 10 }))).toEqual([expect.stringMatching(/expired on .*keep the file fresh/)]);
+    expect(await gen(jwtWith({ iss: 'https://evil.example', aud: 'other', exp: now + 600 }))).toEqual([
+      expect.stringMatching(/issued by "https:\/\/evil\.example", not by https:\/\/idp\.example/),
+      expect.stringMatching(/is for audience other, not metrics/),
+      expect.stringMatching(/lacks the scopes metrics:read/),
+    ]);
+    expect(await gen('not-a-jwt')).toEqual([expect.stringMatching(/does not hold a JWT/)]);
+  });
+
+  it('--auth and --labeldrop on the command line', async () => {
+    const dir = serverDir(() => ({ tls_server_config: tlsSection, basic_auth_users: { alice: passwordHash } }));
+    const creds = credentialsDir({ ca: pki.ca, password: PASSWORD });
+    const result = await runCli(scrapeConfigCommand, ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--credentials-dir', creds, '--auth', 'basic', '--labeldrop', 'user_email', '--labeldrop', 'session_.*'], { cwd: dir });
+    expect(result.stderr).toBe('');
+    const job = (parse(result.stdout) as { scrape_configs: PrometheusScrapeJob[] }).scrape_configs[0]!;
+    expect(job.metric_relabel_configs).toEqual([{ action: 'labeldrop', regex: 'user_email|session_.*' }]);
+    const { runMain } = await import('../src/cli/run.js');
+    const bad = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'token'], { cwd: dir });
+    expect(bad.stderr).toMatch(/^scrapeguard scrape-config: --auth must be basic, bearer, jwt or none, got "token"\n$/);
+    const none = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'bearer'], { cwd: dir });
+    expect(none.stderr).toMatch(/auth bearer was chosen, but the web config accepts basic/);
   });
 });
 

@@ -9,6 +9,7 @@ import { loadConfigFile } from '../config/load.js';
 import { ScrapeguardError } from '../errors.js';
 import { generateOperatorManifests, generateScrapeConfig, type ScrapeOptionsBase } from '../scrape-config/generate.js';
 import type { CredentialFiles } from '../scrape-config/plan.js';
+import type { AuthChoice } from '../scrape-config/requirements.js';
 import { flagOption, listOption, parseCommandArgs, stringOption } from './args.js';
 import type { CliCommand } from './io.js';
 
@@ -42,6 +43,9 @@ Options:
   --password-file FILE         basic-auth password file
   --credentials-file FILE      bearer token / JWT file (authorization.credentials_file)
   --user NAME                  basic-auth user to scrape as (default: the only one)
+  --auth basic|bearer|jwt|none the credential to present when the server accepts several
+                               (none: the client certificate alone, with client_cert_auth)
+  --labeldrop REGEX            also drop these labels on ingestion; repeatable
   --oauth2-token-url URL       for jwt_auth: fetch tokens with OAuth 2.0 client credentials
   --oauth2-client-id ID        (default without these: the JWT is read from a credentials file)
   --oauth2-scope SCOPE         repeatable
@@ -59,6 +63,7 @@ Options:
 `;
 
 const FORMATS = new Set(['prometheus', 'servicemonitor', 'podmonitor']);
+const AUTH_CHOICES = new Set(['basic', 'bearer', 'jwt', 'none']);
 
 function selectorOption(values: readonly string[]): Record<string, string> {
   const selector: Record<string, string> = {};
@@ -88,6 +93,8 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
     'password-file': { type: 'string' },
     'credentials-file': { type: 'string' },
     user: { type: 'string' },
+    auth: { type: 'string' },
+    labeldrop: { type: 'string', multiple: true },
     'oauth2-token-url': { type: 'string' },
     'oauth2-client-id': { type: 'string' },
     'oauth2-scope': { type: 'string', multiple: true },
@@ -127,6 +134,10 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
     throw new ScrapeguardError('USAGE', '--oauth2-scope and --oauth2-client-secret-file need --oauth2-token-url and --oauth2-client-id');
   }
 
+  const authText = stringOption(args, 'auth');
+  if (authText !== undefined && !AUTH_CHOICES.has(authText)) throw new ScrapeguardError('USAGE', `--auth must be basic, bearer, jwt or none, got ${JSON.stringify(authText)}`);
+  const authChoice = authText as AuthChoice | undefined;
+
   const fileFlags: [keyof CredentialFiles, string][] = [
     ['caFile', 'ca-file'],
     ['certFile', 'cert-file'],
@@ -149,8 +160,10 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
     ...(optional('credentials-dir') !== undefined ? { credentialsDir: optional('credentials-dir')! } : {}),
     ...(optional('prometheus-version') !== undefined ? { prometheusVersion: optional('prometheus-version')! } : {}),
     ...(optional('user') !== undefined ? { username: optional('user')! } : {}),
+    ...(authChoice !== undefined ? { auth: authChoice } : {}),
+    ...(args.values.labeldrop !== undefined ? { labelDrops: listOption(args, 'labeldrop') } : {}),
     ...(tokenUrl !== undefined && clientId !== undefined
-      ? { oauth2: { tokenUrl, clientId, scopes: listOption(args, 'oauth2-scope') } }
+      ? { oauth2: { tokenUrl, clientId, ...(args.values['oauth2-scope'] !== undefined ? { scopes: listOption(args, 'oauth2-scope') } : {}) } }
       : {}),
   };
 

@@ -6,7 +6,7 @@
  * prometheus-operator renderers only spell it. Everything the scraper could not match becomes a
  * warning (never a secret in it); what makes a usable config impossible throws `SCRAPE_CONFIG`.
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -241,7 +241,10 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
   } else if (a?.kind === 'authorization') {
     const found = await locate('credentialsFile', a.tokenKind === 'jwt' ? 'JWT credentials file' : 'bearer token file', '--credentials-file', true);
     files.credentialsFile = found!.path;
-    if (found!.exists) await checkNotEmpty(found!.path, 'credentials file', warnings);
+    if (found!.exists) {
+      if (a.tokenKind === 'static') await checkStaticToken(found!.path, a, now, warnings);
+      else await checkJwt(found!.path, a, now, warnings);
+    }
     auth = { kind: 'authorization', type: 'Bearer', credentialsFile: found!.path, legacy: !supports(version, 'authorization') };
   } else if (a?.kind === 'oauth2') {
     if (!supports(version, 'oauth2')) {
@@ -504,4 +507,72 @@ async function checkPassword(path: string, username: string, hash: string | unde
     ok = false;
   }
   if (!ok) warnings.push(`password file ${q(path)} does not hold the password of user ${q(username)} (bcrypt hash mismatch): Prometheus will get 401 Unauthorized`);
+}
+
+type AuthorizationRequirement = Extract<NonNullable<ScrapeRequirements['auth']>, { kind: 'authorization' }>;
+
+/** The file's token, by digest, must be one the server knows, not revoked, not expired. */
+async function checkStaticToken(path: string, req: AuthorizationRequirement, now: Date, warnings: string[]): Promise<void> {
+  const token = await readTrimmed(path);
+  if (token === '') {
+    warnings.push(`credentials file ${q(path)} is empty`);
+    return;
+  }
+  if (req.tokens === undefined) return;
+  const digest = createHash('sha256').update(token).digest('hex');
+  const known = req.tokens.find((t) => t.sha256 === digest);
+  if (!known) {
+    warnings.push(`credentials file ${q(path)} holds none of the bearer_auth tokens (compared by SHA-256): Prometheus will get 401 Unauthorized`);
+  } else if (req.revoked?.includes(digest)) {
+    warnings.push(`credentials file ${q(path)} holds the token of ${q(known.name)}, which is revoked: Prometheus will get 401 Unauthorized`);
+  } else if (known.expiresAt !== undefined && known.expiresAt <= now.getTime()) {
+    warnings.push(`credentials file ${q(path)} holds the token of ${q(known.name)}, which expired on ${new Date(known.expiresAt).toISOString()}`);
+  } else if (known.expiresAt !== undefined && known.expiresAt - now.getTime() < EXPIRY_NOTICE_DAYS * DAY_MS) {
+    warnings.push(`the token of ${q(known.name)} in ${q(path)} expires on ${new Date(known.expiresAt).toISOString()}, in less than ${EXPIRY_NOTICE_DAYS} days`);
+  }
+}
+
+/**
+ * A JWT in the file is decoded (not verified: the generator has no business holding keys) to
+ * catch what would certainly fail: not a JWT, expired, another issuer or audience, missing scopes.
+ * Claims named in warnings are the non-secret ones (iss, aud, scopes, exp); the token never is.
+ */
+async function checkJwt(path: string, req: AuthorizationRequirement, now: Date, warnings: string[]): Promise<void> {
+  const token = await readTrimmed(path);
+  if (token === '') {
+    warnings.push(`credentials file ${q(path)} is empty (a token minter has not written the JWT yet?)`);
+    return;
+  }
+  const parts = token.split('.');
+  let claims: Record<string, unknown> | undefined;
+  if (parts.length === 3) {
+    try {
+      const decoded: unknown = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+      if (typeof decoded === 'object' && decoded !== null && !Array.isArray(decoded)) claims = decoded as Record<string, unknown>;
+    } catch {
+      claims = undefined;
+    }
+  }
+  if (!claims) {
+    warnings.push(`credentials file ${q(path)} does not hold a JWT (compact serialization header.payload.signature)`);
+    return;
+  }
+  if (typeof claims.exp === 'number' && claims.exp * 1000 <= now.getTime()) {
+    warnings.push(`the JWT in ${q(path)} expired on ${new Date(claims.exp * 1000).toISOString()}: keep the file fresh (Prometheus re-reads it on every scrape)`);
+  }
+  if (req.issuers !== undefined && req.issuers.length > 0 && !req.issuers.includes(String(claims.iss))) {
+    warnings.push(`the JWT in ${q(path)} was issued by ${q(String(claims.iss))}, not by ${req.issuers.join(' or ')}: the server refuses it`);
+  }
+  const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud.map(String) : [];
+  if (req.audiences !== undefined && req.audiences.length > 0 && !aud.some((a) => req.audiences!.includes(a))) {
+    warnings.push(`the JWT in ${q(path)} is for audience ${aud.length > 0 ? aud.join(', ') : '(none)'}, not ${req.audiences.join(' or ')}: the server refuses it`);
+  }
+  if (req.requiredScopes !== undefined && req.requiredScopes.length > 0) {
+    const granted = new Set([
+      ...(typeof claims.scope === 'string' ? claims.scope.split(' ') : []),
+      ...(Array.isArray(claims.scp) ? claims.scp.map(String) : typeof claims.scp === 'string' ? claims.scp.split(' ') : []),
+    ]);
+    const missing = req.requiredScopes.filter((s) => !granted.has(s));
+    if (missing.length > 0) warnings.push(`the JWT in ${q(path)} lacks the scopes ${missing.join(', ')} the server requires`);
+  }
 }

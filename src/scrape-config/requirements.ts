@@ -37,12 +37,34 @@ export interface TlsRequirement {
   maxVersion: TlsVersionName;
 }
 
+/** A static bearer token as the server knows it: by digest only. */
+export interface KnownBearerToken {
+  name: string;
+  /** SHA-256 of the token, lower-case hex. */
+  sha256: string;
+  /** Unix ms after which the server refuses it. */
+  expiresAt?: number;
+}
+
 /** The one credential the scraper presents in the HTTP request. */
 export type AuthRequirement =
   /** `basic_auth` with `password_file`. `passwordHash` (bcrypt) lets the generator check the file. */
   | { kind: 'basic'; username: string; passwordHash?: string }
-  /** `authorization` with `credentials_file`: static bearer tokens or a JWT kept fresh in a file. */
-  | { kind: 'authorization'; type: 'Bearer'; tokenKind: 'static' | 'jwt' }
+  /**
+   * `authorization` with `credentials_file`: a static bearer token (`tokens`/`revoked` let the
+   * generator check the file by digest) or a JWT kept fresh in a file (`issuers`, `audiences`,
+   * `requiredScopes` let it check the claims of the JWT there).
+   */
+  | {
+      kind: 'authorization';
+      type: 'Bearer';
+      tokenKind: 'static' | 'jwt';
+      tokens?: readonly KnownBearerToken[];
+      revoked?: readonly string[];
+      issuers?: readonly string[];
+      audiences?: readonly string[];
+      requiredScopes?: readonly string[];
+    }
   /** `oauth2` client credentials: Prometheus fetches JWTs from the issuer's token endpoint. */
   | { kind: 'oauth2'; tokenUrl: string; clientId: string; scopes: readonly string[]; endpointParams?: Readonly<Record<string, string>> };
 
@@ -64,8 +86,18 @@ export interface OAuth2Options {
   endpointParams?: Readonly<Record<string, string>>;
 }
 
+/** Which credential the scraper presents when the server accepts several (`none`: the client certificate alone). */
+export type AuthChoice = 'basic' | 'bearer' | 'jwt' | 'none';
+
 /** Choices the server config cannot make for the scraper. */
 export interface RequirementOptions {
+  /** The credential to present; default: the only method the server accepts (an error when it accepts several). */
+  auth?: AuthChoice;
+  /**
+   * More label-name regexes to drop on ingestion (added to those the server redacts), e.g. for
+   * labels another layer strips.
+   */
+  labelDrops?: readonly string[];
   /** Basic-auth user to scrape as; default: the only user, or `prometheus` when there are several. */
   username?: string;
   /**
@@ -108,23 +140,97 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
       maxVersion: tls.maxVersion,
     };
   }
-  if (options.oauth2 !== undefined) {
-    // Today's configuration has no JWT authentication; an oauth2 client could not log in.
-    throw new ScrapeguardError('SCRAPE_CONFIG', 'oauth2 settings were given, but the web config accepts no JWTs (no jwt_auth section)');
+  const identity = config as ResolvedConfig & IdentitySections;
+  const accepted: AuthChoice[] = [];
+  if (config.basicAuthUsers.size > 0) accepted.push('basic');
+  if (identity.bearerAuth !== undefined && identity.bearerAuth.tokens.length > 0) accepted.push('bearer');
+  if (identity.jwtAuth !== undefined) accepted.push('jwt');
+  const choice = chooseAuth(accepted, options, identity.clientCertAuth !== undefined);
+  if (choice === 'basic') requirements.auth = basicRequirement(config, options.username);
+  else if (options.username !== undefined) {
+    throw new ScrapeguardError('SCRAPE_CONFIG', accepted.includes('basic') ? 'a basic-auth user was given, but another credential was chosen' : 'a basic-auth user was given, but the web config has no basic_auth_users');
   }
-  if (config.basicAuthUsers.size > 0) {
-    const users = [...config.basicAuthUsers.keys()];
-    const username = options.username ?? (users.length === 1 ? users[0] : users.includes('prometheus') ? 'prometheus' : undefined);
-    if (username === undefined) {
-      throw new ScrapeguardError('SCRAPE_CONFIG', `basic_auth_users has ${users.length} users (${users.join(', ')}); choose the one Prometheus scrapes as`);
+  if (choice === 'bearer') {
+    const bearer = identity.bearerAuth!;
+    requirements.auth = {
+      kind: 'authorization',
+      type: 'Bearer',
+      tokenKind: 'static',
+      tokens: bearer.tokens.map((t) => ({ name: t.name, sha256: t.sha256, ...(t.expiresAt !== undefined ? { expiresAt: t.expiresAt } : {}) })),
+      revoked: [...bearer.revoked],
+    };
+  } else if (choice === 'jwt') {
+    const jwt = identity.jwtAuth!;
+    if (options.oauth2 !== undefined) {
+      requirements.auth = {
+        kind: 'oauth2',
+        tokenUrl: options.oauth2.tokenUrl,
+        clientId: options.oauth2.clientId,
+        // Ask the issuer for what the server will demand, unless told otherwise.
+        scopes: [...(options.oauth2.scopes ?? jwt.requiredScopes ?? [])],
+        ...(options.oauth2.endpointParams !== undefined ? { endpointParams: { ...options.oauth2.endpointParams } } : {}),
+      };
+    } else {
+      requirements.auth = {
+        kind: 'authorization',
+        type: 'Bearer',
+        tokenKind: 'jwt',
+        ...(jwt.issuer !== undefined ? { issuers: [...jwt.issuer] } : {}),
+        ...(jwt.audience !== undefined ? { audiences: [...jwt.audience] } : {}),
+        ...(jwt.requiredScopes !== undefined && jwt.requiredScopes.length > 0 ? { requiredScopes: [...jwt.requiredScopes] } : {}),
+      };
     }
-    const passwordHash = config.basicAuthUsers.get(username);
-    if (passwordHash === undefined) {
-      throw new ScrapeguardError('SCRAPE_CONFIG', `user ${JSON.stringify(username)} is not in basic_auth_users (users: ${users.join(', ')})`);
-    }
-    requirements.auth = { kind: 'basic', username, passwordHash };
-  } else if (options.username !== undefined) {
-    throw new ScrapeguardError('SCRAPE_CONFIG', `a basic-auth user was given, but the web config has no basic_auth_users`);
+  } else if (options.oauth2 !== undefined) {
+    throw new ScrapeguardError('SCRAPE_CONFIG', accepted.includes('jwt') ? 'oauth2 settings were given, but another credential was chosen' : 'oauth2 settings were given, but the web config accepts no JWTs (no jwt_auth section)');
   }
+  requirements.labelDrops = [...(options.labelDrops ?? [])];
   return requirements;
+}
+
+/**
+ * The identity sections (`bearer_auth`, `jwt_auth`, `client_cert_auth`) as the loader resolves
+ * them, read structurally: only the facts the scraper must match.
+ */
+interface IdentitySections {
+  bearerAuth?: { tokens: readonly KnownBearerToken[]; revoked: readonly string[] };
+  jwtAuth?: { issuer?: readonly string[]; audience?: readonly string[]; requiredScopes?: readonly string[] };
+  clientCertAuth?: unknown;
+}
+
+function chooseAuth(accepted: readonly AuthChoice[], options: RequirementOptions, certIdentity: boolean): AuthChoice {
+  const list = accepted.length > 0 ? accepted.join(', ') : 'no HTTP credential';
+  const chosen = options.auth ?? (options.oauth2 !== undefined ? 'jwt' : options.username !== undefined ? 'basic' : undefined);
+  if (chosen === undefined) {
+    if (accepted.length <= 1) return accepted[0] ?? 'none';
+    throw new ScrapeguardError('SCRAPE_CONFIG', `the web config accepts ${list}; choose the credential Prometheus presents (--auth)`);
+  }
+  if (!['basic', 'bearer', 'jwt', 'none'].includes(chosen)) throw new ScrapeguardError('SCRAPE_CONFIG', `auth must be basic, bearer, jwt or none, got ${JSON.stringify(chosen)}`);
+  if (chosen === 'none') {
+    // Only a client-certificate identity lets a request without an HTTP credential in.
+    if (accepted.length > 0 && !certIdentity) throw new ScrapeguardError('SCRAPE_CONFIG', `the web config demands ${list}; without one every scrape gets 401`);
+    return 'none';
+  }
+  if (!accepted.includes(chosen)) {
+    const why =
+      options.auth === undefined && chosen === 'jwt'
+        ? 'oauth2 settings were given, but the web config accepts no JWTs (no jwt_auth section)'
+        : options.auth === undefined && chosen === 'basic'
+          ? 'a basic-auth user was given, but the web config has no basic_auth_users'
+          : `auth ${chosen} was chosen, but the web config accepts ${list}`;
+    throw new ScrapeguardError('SCRAPE_CONFIG', why);
+  }
+  return chosen;
+}
+
+function basicRequirement(config: ResolvedConfig, requested: string | undefined): AuthRequirement {
+  const users = [...config.basicAuthUsers.keys()];
+  const username = requested ?? (users.length === 1 ? users[0] : users.includes('prometheus') ? 'prometheus' : undefined);
+  if (username === undefined) {
+    throw new ScrapeguardError('SCRAPE_CONFIG', `basic_auth_users has ${users.length} users (${users.join(', ')}); choose the one Prometheus scrapes as`);
+  }
+  const passwordHash = config.basicAuthUsers.get(username);
+  if (passwordHash === undefined) {
+    throw new ScrapeguardError('SCRAPE_CONFIG', `user ${JSON.stringify(username)} is not in basic_auth_users (users: ${users.join(', ')})`);
+  }
+  return { kind: 'basic', username, passwordHash };
 }

@@ -93,6 +93,16 @@ function modes(pki: TestPki, passwordHash: string): ScrapeMode[] {
       jobs: [{ job: 'tls', expect: { health: 'up' } }],
     },
     {
+      // metric_relabel_configs labeldrop (what redaction.drop_labels will feed) really drops on ingestion.
+      name: 'tls-labeldrop',
+      dir: server(),
+      credentialsDir: creds,
+      webConfig: { tls_server_config: tls },
+      source: () =>
+        '# TYPE scrapeguard_e2e_info gauge\nscrapeguard_e2e_info{mode="tls-labeldrop",user_email="ada@example.com",session_id="s1"} 1\n',
+      jobs: [{ job: 'tls-labeldrop', args: ['--labeldrop', 'user_email', '--labeldrop', 'session_.*'], expect: { health: 'up', absentLabels: ['user_email', 'session_id'], presentLabels: ['mode'] } }],
+    },
+    {
       // 127.0.0.2 (loopback on Linux) is not in the certificate: the generator must set server_name.
       name: 'tls-unnamed-ip',
       host: '127.0.0.2',
