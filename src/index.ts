@@ -60,6 +60,8 @@ export {
   type ClientCertDemand,
   type RequirementOptions,
   type OAuth2Options,
+  type AuthChoice,
+  type KnownBearerToken,
 } from './scrape-config/requirements.js';
 export { CREDENTIAL_FILE_NAMES, type CredentialFiles, type ScrapePlan, type PlannedTls, type PlannedAuth } from './scrape-config/plan.js';
 export type { PrometheusScrapeJob, PrometheusTlsConfig } from './scrape-config/prometheus.js';
