@@ -413,6 +413,31 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
     expect(await gen('not-a-jwt')).toEqual([expect.stringMatching(/does not hold a JWT/)]);
   });
 
+  it('mirrors redaction.drop_labels (plus --labeldrop) as labeldrop regexes', async () => {
+    const config = withIdentity({ redaction: { dropLabels: ['user_email', 'session_.*'], maskLabels: ['ip'] } });
+    expect(deriveRequirements(config, { labelDrops: ['trace_id', 'user_email'] }).labelDrops).toEqual(['user_email', 'session_.*', 'trace_id', 'user_email']);
+    const out = await generateScrapeConfig(config, { targets: ['localhost:1'], credentialsDir: credentialsDir({ ca: pki.ca, password: PASSWORD }), labelDrops: ['trace_id', 'user_email'] });
+    expect(out.job.metric_relabel_configs).toEqual([{ action: 'labeldrop', regex: 'user_email|session_.*|trace_id' }]);
+  });
+
+  it.each([
+    ['(?!keep).*', /a lookaround/],
+    ['(?<=x)y', /a lookaround/],
+    ['(a)\\1', /a backreference/],
+    ['(?<n>a)\\k<n>', /a named backreference|a \(\?<name>/],
+    ['(?<name>a)', /\(\?<name>…\) group/],
+  ])('refuses the label drop %j, which RE2 cannot compile', async (re, pattern) => {
+    await expectScrapeError(
+      scrapeConfigFromRequirements({ scheme: 'http', labelDrops: [re] }, { targets: ['localhost:1'] }),
+      pattern,
+    );
+  });
+
+  it('accepts escaped look-alikes', async () => {
+    const out = await scrapeConfigFromRequirements({ scheme: 'http', labelDrops: ['a\\(\\?=b', 'x\\\\1'] }, { targets: ['localhost:1'] });
+    expect(out.job.metric_relabel_configs).toHaveLength(1);
+  });
+
   it('--auth and --labeldrop on the command line', async () => {
     const dir = serverDir(() => ({ tls_server_config: tlsSection, basic_auth_users: { alice: passwordHash } }));
     const creds = credentialsDir({ ca: pki.ca, password: PASSWORD });

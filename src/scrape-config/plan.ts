@@ -148,6 +148,14 @@ export function parseTarget(text: string): ScrapeTarget {
 }
 
 const q = (s: string) => JSON.stringify(s);
+
+/** JavaScript regex features Go's RE2 lacks (checked on the source text; escapes are skipped by the lookbehind). */
+const RE2_UNSUPPORTED: readonly (readonly [RegExp, string])[] = [
+  [/(?<!\\)\(\?<?[=!]/, 'a lookaround'],
+  [/(?<!\\)\\[1-9]/, 'a backreference'],
+  [/(?<!\\)\\k</, 'a named backreference'],
+  [/(?<!\\)\(\?<[A-Za-z]/, 'a (?<name>…) group (RE2 in Prometheus 2.x spells it (?P<name>…))'],
+];
 const DAY_MS = 86_400_000;
 const EXPIRY_NOTICE_DAYS = 14;
 
@@ -271,13 +279,16 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     if (explicit[role] !== undefined && files[role] === undefined) warnings.push(`the server does not ask for a ${flag} file; the one given is not used`);
   }
 
-  const labelDrops = [...requirements.labelDrops];
+  const labelDrops = [...new Set(requirements.labelDrops)];
   for (const re of labelDrops) {
     try {
       new RegExp(`^(?:${re})$`, 'u');
     } catch {
       throw new ScrapeguardError('SCRAPE_CONFIG', `label drop ${q(re)} is not a valid regular expression`);
     }
+    // Prometheus compiles relabel regexes with Go's RE2, which refuses what it cannot run in linear time.
+    const unsupported = RE2_UNSUPPORTED.find(([pattern]) => pattern.test(re));
+    if (unsupported) throw new ScrapeguardError('SCRAPE_CONFIG', `label drop ${q(re)} uses ${unsupported[1]}, which Prometheus (RE2) does not support`);
   }
 
   return {

@@ -183,18 +183,22 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
   } else if (options.oauth2 !== undefined) {
     throw new ScrapeguardError('SCRAPE_CONFIG', accepted.includes('jwt') ? 'oauth2 settings were given, but another credential was chosen' : 'oauth2 settings were given, but the web config accepts no JWTs (no jwt_auth section)');
   }
-  requirements.labelDrops = [...(options.labelDrops ?? [])];
+  // redaction.drop_labels are anchored regexes on label names, as labeldrop's are: mirrored as is.
+  requirements.labelDrops = [...(identity.redaction?.dropLabels ?? []), ...(options.labelDrops ?? [])];
   return requirements;
 }
 
 /**
- * The identity sections (`bearer_auth`, `jwt_auth`, `client_cert_auth`) as the loader resolves
- * them, read structurally: only the facts the scraper must match.
+ * The identity sections (`bearer_auth`, `jwt_auth`, `client_cert_auth`) and `redaction`, as the
+ * loader resolves them, read structurally (only the facts the scraper must match), so this module
+ * does not depend on which of those sections a build has.
  */
 interface IdentitySections {
   bearerAuth?: { tokens: readonly KnownBearerToken[]; revoked: readonly string[] };
   jwtAuth?: { issuer?: readonly string[]; audience?: readonly string[]; requiredScopes?: readonly string[] };
   clientCertAuth?: unknown;
+  /** `redaction` (the redaction issue): `drop_labels` as written. */
+  redaction?: { dropLabels?: readonly string[] };
 }
 
 function chooseAuth(accepted: readonly AuthChoice[], options: RequirementOptions, certIdentity: boolean): AuthChoice {
