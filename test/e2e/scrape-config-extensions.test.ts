@@ -1,10 +1,11 @@
 /**
- * The bearer-token and JWT modes of the scrape-config e2e suite (issue #6 item 4): static
+ * The scrape-config e2e modes for scrapeguard's config extensions (issue #6 item 4): static
  * `bearer_auth` tokens and `jwt_auth` JWTs (a key set in a file, a JWT minted with jose) presented
- * from `authorization.credentials_file`, scraped by a real Prometheus 2.42, plus negative jobs
- * (unknown token, JWT for another audience → 401). Same harness as
- * scrape-config-prometheus.test.ts; a separate file only because these config sections come from
- * the identity issue (#3): on a tree without them the suite skips with a visible message.
+ * from `authorization.credentials_file`, with negative jobs (unknown token, JWT for another
+ * audience → 401), and `redaction.drop_labels` mirrored as `labeldrop`; all scraped by one real
+ * Prometheus 2.42. Same harness as scrape-config-prometheus.test.ts; a separate file only because
+ * these sections come from the identity (#3) and redaction (#4) issues: modes whose section this
+ * tree does not know are left out with a visible message.
  */
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -17,33 +18,35 @@ import { testPki } from '../helpers/pki.js';
 import { runScrapeScenario, type ScrapeMode, type ScrapeScenario } from './scrape-harness.js';
 import { prometheusTools } from './support.js';
 
-const tools = prometheusTools('scrape-config-identity.test.ts', ['prometheus', 'promtool']);
+const tools = prometheusTools('scrape-config-extensions.test.ts', ['prometheus', 'promtool']);
 
-/** Whether this tree's config loader knows bearer_auth and jwt_auth (the identity issue). */
-async function identityAvailable(): Promise<boolean> {
+/** Whether this tree's config loader knows the top-level key `key` (probed with a minimal valid section). */
+async function knows(key: string, section: unknown): Promise<boolean> {
   try {
-    await loadConfigObject({ bearer_auth: { tokens: [{ name: 'probe', token_sha256: 'a'.repeat(64) }] } } as never);
+    await loadConfigObject({ [key]: section } as never);
     return true;
   } catch (error) {
-    // Only "this tree does not know the key" skips; any other failure is a real one.
-    if (/unknown key "bearer_auth"/.test((error as Error).message)) return false;
+    // Only "this tree does not know the key" leaves a mode out; any other failure is a real one.
+    if (new RegExp(`unknown key "${key}"`).test((error as Error).message)) return false;
     throw error;
   }
 }
-const identity = await identityAvailable();
-if (!identity) console.warn('scrape-config-identity.test.ts: this tree has no bearer_auth/jwt_auth (identity issue #3); SKIPPING the bearer and JWT modes.');
+const identity = await knows('bearer_auth', { tokens: [{ name: 'probe', token_sha256: 'a'.repeat(64) }] });
+const redaction = await knows('redaction', { drop_labels: ['probe'] });
+if (!identity) console.warn('scrape-config-extensions.test.ts: this tree has no bearer_auth/jwt_auth (identity issue #3); SKIPPING the bearer and JWT modes.');
+if (!redaction) console.warn('scrape-config-extensions.test.ts: this tree has no redaction (issue #4); SKIPPING the redaction mode.');
 
 const TOKEN = 'e2e-bearer-token-0123456789abcdef';
 const dirWith = (prefix: string) => mkdtempSync(join(tmpdir(), `scrapeguard-e2e-${prefix}-`));
 
-describe.skipIf(tools.skip || !identity)('bearer and JWT scrape configs in a real Prometheus 2.42', () => {
+describe.skipIf(tools.skip || (!identity && !redaction))('bearer, JWT and redaction scrape configs in a real Prometheus 2.42', () => {
   let scenario: ScrapeScenario;
   let modes: ScrapeMode[];
 
   beforeAll(async () => {
     tools.require();
     const pki = await testPki();
-    const server = dirWith('id-server');
+    const server = dirWith('ext-server');
     copyFileSync(pki.server.certFile, join(server, 'server.crt'));
     copyFileSync(pki.server.keyFile, join(server, 'server.key'));
     const { publicKey, privateKey } = await generateKeyPair('ES256');
@@ -58,16 +61,16 @@ describe.skipIf(tools.skip || !identity)('bearer and JWT scrape configs in a rea
         .setExpirationTime('1h')
         .sign(privateKey);
 
-    const credentials = (token: string) => {
-      const dir = dirWith('id-creds');
+    const credentials = (token?: string) => {
+      const dir = dirWith('ext-creds');
       copyFileSync(pki.ca.certFile, join(dir, 'ca.crt'));
-      writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+      if (token !== undefined) writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
       return dir;
     };
     const tls = { cert_file: 'server.crt', key_file: 'server.key' };
     const wrongToken = join(credentials('not-a-configured-token'), 'token');
     const otherAudience = join(credentials(await mint('billing')), 'token');
-    modes = [
+    const identityModes: ScrapeMode[] = [
       {
         name: 'tls-bearer',
         dir: server,
@@ -99,6 +102,17 @@ describe.skipIf(tools.skip || !identity)('bearer and JWT scrape configs in a rea
         ],
       },
     ];
+    const redactionModes: ScrapeMode[] = [
+      {
+        name: 'tls-redaction',
+        dir: server,
+        credentialsDir: credentials(),
+        webConfig: { tls_server_config: tls, redaction: { drop_labels: ['user_email', 'session_.*'] } },
+        source: () => '# TYPE scrapeguard_e2e_info gauge\nscrapeguard_e2e_info{mode="tls-redaction",user_email="ada@example.com",session_id="s1"} 1\n',
+        jobs: [{ job: 'tls-redaction', expect: { health: 'up', absentLabels: ['user_email', 'session_id'], presentLabels: ['mode'] } }],
+      },
+    ];
+    modes = [...(identity ? identityModes : []), ...(redaction ? redactionModes : [])];
     scenario = await runScrapeScenario(tools, modes);
   }, 60_000);
 
@@ -115,8 +129,15 @@ describe.skipIf(tools.skip || !identity)('bearer and JWT scrape configs in a rea
         expect(o?.health, context).toBe(c.expect.health);
         if (c.expect.health === 'down') expect(o?.lastError, context).toMatch(c.expect.lastError);
         else expect(o?.series, context).toContainEqual(expect.objectContaining({ __name__: 'scrapeguard_e2e_info', job: c.job }));
-        expect(o?.generated.authorization?.type).toBe('Bearer');
-        expect(o?.generated.basic_auth).toBeUndefined();
+        if (mode.name === 'tls-redaction') {
+          // The server drops them, and the generated job drops them again on ingestion.
+          expect(o?.generated.metric_relabel_configs).toEqual([{ action: 'labeldrop', regex: 'user_email|session_.*' }]);
+          for (const s of o?.series ?? []) for (const label of ['user_email', 'session_id']) expect(s).not.toHaveProperty(label);
+          expect(o?.series.some((s) => s.mode === 'tls-redaction')).toBe(true);
+        } else {
+          expect(o?.generated.authorization?.type).toBe('Bearer');
+          expect(o?.generated.basic_auth).toBeUndefined();
+        }
       }
     }
   });
