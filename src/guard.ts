@@ -29,6 +29,7 @@ import { compileClientCertificatePolicy } from './tls/server-options.js';
 import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './adapters/server.js';
+import { generateScrapeConfig, type GeneratedScrapeConfig, type ScrapeConfigOptions } from './scrape-config/generate.js';
 
 /** Options of {@link createGuard}. */
 export interface GuardOptions {
@@ -84,6 +85,13 @@ export interface Guard {
    * each call binds more addresses (`HOST:PORT`, `[::1]:PORT`, `:PORT`; port 0 picks one).
    */
   listen(addresses: string | readonly string[]): Promise<ListeningAddress[]>;
+  /**
+   * The Prometheus scrape job that matches the configuration in force, for the given targets
+   * (see {@link generateScrapeConfig}).
+   * @example
+   * const { yaml, warnings } = await guard.scrapeConfig({ targets: ['api.internal:9443'], credentialsDir: '/etc/prometheus/api' });
+   */
+  scrapeConfig(options: ScrapeConfigOptions): Promise<GeneratedScrapeConfig>;
   /** Reloads now. Resolves true when a new config is in force, false when the last good one was kept. */
   reload(): Promise<boolean>;
   /** Reopens the `audit_log` file at its path (after logrotate moved it); `serve` calls it on SIGHUP. */
@@ -345,6 +353,13 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       const bound = await server.listen(typeof addresses === 'string' ? [addresses] : addresses);
       for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
       return bound;
+    },
+    scrapeConfig(scrapeOptions) {
+      // The guard's own base directory resolves relative credential paths of object configs.
+      return generateScrapeConfig(state.config, {
+        ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
+        ...scrapeOptions,
+      });
     },
     reload,
     reopenAuditLog() {

@@ -52,3 +52,30 @@ export {
 export type { AuditRecord, AuditSink } from './core/audit.js';
 export type { Principal, AuthMethod } from './auth/principal.js';
 export type { SeriesFilter, LabelConstraint } from './access/filter.js';
+
+export {
+  generateScrapeConfig,
+  generateOperatorManifests,
+  scrapeConfigFromRequirements,
+  operatorManifestsFromRequirements,
+  type ScrapeConfigOptions,
+  type OperatorManifestOptions,
+  type ScrapeOptionsBase,
+  type GeneratedScrapeConfig,
+  type GeneratedOperatorManifests,
+} from './scrape-config/generate.js';
+export {
+  deriveRequirements,
+  type ScrapeRequirements,
+  type TlsRequirement,
+  type AuthRequirement,
+  type ClientCertDemand,
+  type RequirementOptions,
+  type OAuth2Options,
+  type AuthChoice,
+  type KnownBearerToken,
+} from './scrape-config/requirements.js';
+export { CREDENTIAL_FILE_NAMES, type CredentialFiles, type ScrapePlan, type PlannedTls, type PlannedAuth } from './scrape-config/plan.js';
+export type { PrometheusScrapeJob, PrometheusTlsConfig } from './scrape-config/prometheus.js';
+export type { MonitorKind } from './scrape-config/operator.js';
+export { parsePrometheusVersion, FIELD_SINCE, DEFAULT_PROMETHEUS_VERSION, type PrometheusVersion } from './scrape-config/versions.js';

@@ -209,12 +209,16 @@ export interface CertificateFacts {
 export interface ResolvedTls {
   /** Server certificate chain (PEM). */
   certPem: string;
+  /** Absolute path of `cert_file`, when the certificate came from a file (the scrape-config generator names it). */
+  certFile?: string;
   /** Server private key (PEM). Secret: a non-enumerable property, so serializing or inspecting the config never shows it. */
   keyPem: string;
   /** Facts of the leaf server certificate. */
   certificate: CertificateFacts;
   /** Client CA bundle (PEM), when configured. */
   clientCaPem?: string;
+  /** Absolute path of `client_ca_file`, when the client CA came from a file. */
+  clientCaFile?: string;
   /** Normalised policy (`RequireClientCert` becomes `RequireAnyClientCert`). */
   clientAuth: ClientAuthType;
   /** When set, a client certificate must carry one of these SANs (exact match). */

@@ -414,6 +414,8 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
     preferServerCipherSuites: prefer === INVALID || prefer === undefined ? true : prefer,
     curvePreferences: Array.isArray(curves) ? [...curves] : [],
     ...(caPem !== undefined ? { clientCaPem: caPem } : {}),
+    ...(certItem.abs !== undefined ? { certFile: certItem.abs } : {}),
+    ...(caPem !== undefined && caItem.abs !== undefined ? { clientCaFile: caItem.abs } : {}),
     ...(Array.isArray(sans) ? { clientAllowedSans: [...sans] } : {}),
   } as ResolvedTls;
   // Non-enumerable: JSON.stringify, util.inspect and spreads of the config (a user logging
