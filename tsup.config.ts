@@ -3,7 +3,13 @@ import { defineConfig } from 'tsup';
 // Library entries get ESM + CJS + types; the CLI is one ESM file with a shebang.
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', http: 'src/adapters/http.ts' },
+    entry: {
+      index: 'src/index.ts',
+      http: 'src/adapters/http.ts',
+      express: 'src/adapters/express.ts',
+      koa: 'src/adapters/koa.ts',
+      fastify: 'src/adapters/fastify.ts',
+    },
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,

@@ -7,6 +7,7 @@
 // workers and sidecar upstreams included); contenders of one scenario are measured in
 // alternating rounds so machine noise hits them alike; ratios only compare rows of one run.
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -92,6 +93,8 @@ async function writePki(keyType) {
 const PASSWORD = 'bench-password-not-secret';
 const USER = 'prometheus';
 const basicHeader = { authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
+const TOKEN = randomBytes(32).toString('base64url');
+const bearerHeader = { authorization: `Bearer ${TOKEN}` };
 
 // ---------------------------------------------------------------- contenders
 
@@ -268,6 +271,9 @@ const ctx = {
   USER,
   PASSWORD,
   basicHeader,
+  bearerHeader,
+  tokenSha256: createHash('sha256').update(TOKEN).digest('hex'),
+  haveRedaction: existsSync(join(root, 'src/config/redaction.ts')),
   bcryptHash: await hash(PASSWORD, { cost: 10 }),
   apr1Hash: execFileSync('openssl', ['passwd', '-apr1', PASSWORD], { encoding: 'utf8' }).trim(),
   haveNginx: existsSync(nginxBin),

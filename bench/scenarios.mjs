@@ -28,16 +28,20 @@ function httpsTarget(port, pki, { clientCert = true, headers, keepAlive = true, 
 const plainTarget = (port, concurrency = 2) => ({ url: `http://127.0.0.1:${port}/metrics`, keepAlive: true, concurrency, expectStatus: 200 });
 
 /**
- * The full security stack scrapeguard is meant to run with: mTLS + basic auth (+ the identity,
- * access-rule and redaction sections once the config carries them).
+ * The full security stack scrapeguard is meant to run with: mTLS, a bearer token, an access rule
+ * (one that withholds nothing from this registry, so both sides render the same series and the
+ * filter still runs on every family), and redaction (a drop rule plus the secret detectors, which
+ * mask the DSN password in `app_db_pool_info`).
  */
 function securedConfig(ctx, pki) {
   return {
     tls_server_config: tls(pki, { verifyClient: true }),
-    basic_auth_users: { [ctx.USER]: ctx.bcryptHash },
+    bearer_auth: { tokens: [{ name: 'prometheus', token_sha256: ctx.tokenSha256, groups: ['ops'] }] },
+    access_rules: { default: 'deny', rules: [{ groups: ['ops'], deny_metrics: ['audit_.*'] }] },
+    ...(ctx.haveRedaction ? { redaction: { drop_labels: ['password|api_key|secret|token'], detect_secrets: true } } : {}),
   };
 }
-const SECURED_LABEL = 'scrapeguard (mTLS + basic auth)';
+const SECURED_LABEL = 'scrapeguard (mTLS + bearer + access rule + redaction)';
 
 async function stopAll(procs) {
   await Promise.all(procs.map((p) => p.stop()));
@@ -59,7 +63,7 @@ export const scenarios = [
         const r = await ctx.measureRounds(
           [
             { name: 'prom-client, plain HTTP', processes: [plain], target: plainTarget(plain.port) },
-            { name: SECURED_LABEL, processes: [guard], target: httpsTarget(guard.port, pki, { headers: ctx.basicHeader }) },
+            { name: SECURED_LABEL, processes: [guard], target: httpsTarget(guard.port, pki, { headers: ctx.bearerHeader }) },
           ],
           { rounds, durationMs: ctx.durationMs },
         );

@@ -21,6 +21,8 @@ export const SCRAPEGUARD_ERROR_CODES = {
   USAGE: 'a CLI invocation (or listen address) was malformed',
   /** A file would be overwritten without `--force`. */
   FILE_EXISTS: 'a file would be overwritten without --force',
+  /** A scrape configuration cannot be generated (a referenced file is missing or unusable, a choice is impossible). */
+  SCRAPE_CONFIG: 'a scrape configuration cannot be generated: a referenced file is missing or unusable, or a choice is impossible',
 } as const;
 
 /** Every code a {@link ScrapeguardError} can carry; `switch (err.code)` narrows on it. */

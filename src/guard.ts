@@ -9,15 +9,27 @@ import type { ResolvedConfig, WebConfigInput } from './config/schema.js';
 import { loadConfigFile, loadConfigObject } from './config/load.js';
 import { watchFiles, type FileWatch } from './config/watch.js';
 import { BasicAuthCache, BasicAuthenticator } from './auth/basic.js';
+import { BearerAuthenticator } from './auth/bearer.js';
+import { ClientCertIdentity } from './auth/identity.js';
+import { JwtAuthenticator } from './auth/jwt.js';
+import { AccessRules } from './access/rules.js';
+import { AuditLog, type AuditRecord, type AuditSink } from './core/audit.js';
+import { AuthFailureBackoff } from './core/auth-backoff.js';
+import { ConfigError } from './errors.js';
 import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core/handle.js';
+import { InflightScrapes } from './core/inflight.js';
+import type { ScrapeRequest, ScrapeResponse } from './core/request.js';
+import { compileTrustedProxies, type TrustedProxyOptions } from './core/trusted-proxies.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
 import { toMetricsSource, type MetricsSource, type MetricsSourceInput } from './exposition/source.js';
 import { createLogfmtLogger, type Logger } from './log.js';
 import { createSelfMetrics, noSelfMetrics, type SelfMetrics, type SelfMetricsRegistry } from './metrics/self.js';
 import { compileClientCertificatePolicy } from './tls/server-options.js';
+import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './adapters/server.js';
+import { generateScrapeConfig, type GeneratedScrapeConfig, type ScrapeConfigOptions } from './scrape-config/generate.js';
 
 /** Options of {@link createGuard}. */
 export interface GuardOptions {
@@ -40,13 +52,31 @@ export interface GuardOptions {
   watch?: boolean;
   /** Stat poll interval backing up file watching, ms (default 30000; 0 disables). */
   watchPollMs?: number;
+  /**
+   * Receives one {@link AuditRecord} per request, in addition to (or without) the config's
+   * `audit_log`. Called synchronously after the response is built; must be quick and not throw
+   * (a throw is caught, logged and counted, and the scrape is still answered).
+   */
+  audit?: AuditSink;
+  /**
+   * TLS-terminating proxies whose forwarding headers (`X-Forwarded-Proto`, `X-Forwarded-For`, the
+   * client certificate header) are believed. From any other peer those headers are ignored and
+   * logged. Absent: no forwarding header is ever believed.
+   */
+  trustedProxies?: TrustedProxyOptions;
 }
 
 /** A configured guard. */
 export interface Guard {
   /** The configuration in force. */
   readonly config: ResolvedConfig;
-  /** Framework-free core: neutral request in, neutral response out. */
+  /** The path metrics are served on (`telemetryPath`, default `/metrics`); adapters route on it. */
+  readonly telemetryPath: string;
+  /**
+   * Framework-free core: neutral request in, neutral response out. Applies `trustedProxies`,
+   * verifies a presented client chain against the config's `client_ca` itself, never rejects
+   * (an internal failure is logged and answered `500`), and answers `503` once the guard is closed.
+   */
   readonly handle: ScrapeHandler;
   /** Handler for `http.createServer` / `https.createServer` / http2 compat servers. */
   readonly nodeHandler: NodeRequestHandler;
@@ -55,9 +85,22 @@ export interface Guard {
    * each call binds more addresses (`HOST:PORT`, `[::1]:PORT`, `:PORT`; port 0 picks one).
    */
   listen(addresses: string | readonly string[]): Promise<ListeningAddress[]>;
+  /**
+   * The Prometheus scrape job that matches the configuration in force, for the given targets
+   * (see {@link generateScrapeConfig}).
+   * @example
+   * const { yaml, warnings } = await guard.scrapeConfig({ targets: ['api.internal:9443'], credentialsDir: '/etc/prometheus/api' });
+   */
+  scrapeConfig(options: ScrapeConfigOptions): Promise<GeneratedScrapeConfig>;
   /** Reloads now. Resolves true when a new config is in force, false when the last good one was kept. */
   reload(): Promise<boolean>;
-  /** Stops listening, drains in-flight scrapes (up to `graceMs`, default 5000), releases watchers. */
+  /** Reopens the `audit_log` file at its path (after logrotate moved it); `serve` calls it on SIGHUP. */
+  reopenAuditLog(): void;
+  /**
+   * Stops listening, answers new scrapes through any adapter with `503`, lets in-flight scrapes
+   * finish (up to `graceMs`, default 5000), and releases file watchers and timers: after it
+   * resolves, nothing of the guard keeps the process alive.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -71,7 +114,12 @@ function configDigest(config: ResolvedConfig): string {
     .update(JSON.stringify({ ...config, basicAuthUsers: [...config.basicAuthUsers], warnings: undefined }))
     // The key is not enumerable (so it never reaches a log); a key-only change must still count.
     .update(config.tls?.keyPem ?? '')
+    .update(config.jwtAuth?.secretDigest ?? '')
     .digest('hex');
+}
+
+function sameBackoff(a: GuardState['authBackoff'], b: ResolvedConfig['limits']['authFailureBackoff']): boolean {
+  return a !== undefined && b !== undefined && JSON.stringify(a.settings) === JSON.stringify(b);
 }
 
 async function buildState(
@@ -79,9 +127,21 @@ async function buildState(
   source: MetricsSource,
   cache: BasicAuthCache,
   metrics: SelfMetrics,
+  telemetryPath: string,
   previous?: GuardState,
 ): Promise<GuardState> {
   const now = Date.now();
+  const excluded = (config.authExcludedPaths ?? []).find((e) => e.path === telemetryPath);
+  if (excluded && !excluded.force) {
+    // The validator refuses the default path; the telemetry path in force is only known here.
+    throw new ConfigError([
+      {
+        ...(config.file !== undefined ? { file: config.file } : {}),
+        path: 'auth_excluded_paths',
+        message: `${telemetryPath} is the telemetry path: excluding it serves the metrics without authentication; write {path: ${telemetryPath}, force: true} if that is really meant`,
+      },
+    ]);
+  }
   const state: {
     -readonly [K in keyof GuardState]: GuardState[K];
   } = {
@@ -97,7 +157,12 @@ async function buildState(
             }),
           }
         : {}),
+      ...(config.bearerAuth ? { bearer: new BearerAuthenticator(config.bearerAuth) } : {}),
+      ...(config.jwtAuth ? { jwt: JwtAuthenticator.create(config.jwtAuth, previous?.authenticators.jwt) } : {}),
+      ...(config.clientCertAuth ? { clientCert: new ClientCertIdentity(config.clientCertAuth) } : {}),
     },
+    ...(config.authExcludedPaths ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
+    ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
     expose: createPipeline(source),
   };
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
@@ -115,7 +180,22 @@ async function buildState(
         ? previous.clientLimit
         : new KeyedRateLimiter(perClient);
   }
+  const backoff = config.limits.authFailureBackoff;
+  if (backoff) {
+    // Keep the failure counts across reloads (an attacker must not reset them by waiting for one).
+    state.authBackoff = sameBackoff(previous?.authBackoff, backoff) ? previous!.authBackoff! : new AuthFailureBackoff(backoff);
+  }
   return state;
+}
+
+/** A short text answer outside the core: 503 after `close()`, 500 when the core itself failed. */
+function plainAnswer(state: GuardState, status: number, method: string, text: string): ScrapeResponse {
+  return {
+    status,
+    // The configured security headers go on these answers too, as on every answer of the core.
+    headers: { ...state.responseHeaders, 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+    body: method === 'HEAD' ? '' : text,
+  };
 }
 
 /**
@@ -141,7 +221,24 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       : loadConfigObject(configInput ?? {}, options.baseDir !== undefined ? { baseDir: options.baseDir } : {});
 
   const cache = new BasicAuthCache();
-  let state = await buildState(await load(), source, cache, metrics);
+  let state = await buildState(await load(), source, cache, metrics, telemetryPath);
+  let auditLog: AuditLog | undefined;
+  const auditCallback = options.audit;
+  if (auditCallback !== undefined && typeof auditCallback !== 'function') throw new TypeError('createGuard: audit must be a function');
+  /** Opens, keeps or replaces the audit destination of the config in force. */
+  const applyAuditConfig = (config: ResolvedConfig): void => {
+    const wanted = config.auditLog;
+    if (auditLog && wanted && JSON.stringify(auditLog.config) === JSON.stringify(wanted)) return;
+    void auditLog?.close();
+    auditLog = wanted ? new AuditLog(wanted, { logger, metrics }) : undefined;
+  };
+  applyAuditConfig(state.config);
+  const writeToLog = (record: AuditRecord) => auditLog?.write(record);
+  const both: AuditSink = (record) => {
+    auditLog?.write(record);
+    auditCallback?.(record);
+  };
+  const currentAudit = (): AuditSink | undefined => (auditCallback ? both : auditLog ? writeToLog : undefined);
   let digest = configDigest(state.config);
   const announce = (config: ResolvedConfig) => {
     for (const warning of config.warnings) logger.warn(warning, config.file ? { file: config.file } : undefined);
@@ -150,11 +247,29 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   };
   announce(state.config);
 
-  const handle = createScrapeHandler({ telemetryPath, logger, metrics }, () => state);
-  const nodeHandler = toNodeHandler(handle, logger);
+  const core = createScrapeHandler({ telemetryPath, logger, metrics, audit: currentAudit }, () => state);
+  const forwarded = compileTrustedProxies(options.trustedProxies, logger);
+  const verifyPeer = createPeerVerifier();
+  // What the core sees: the client's view (forwarded by a trusted proxy, or the socket's), with
+  // "verified" decided against this config's client_ca, not the serving socket's trust store.
+  const identify = (request: ScrapeRequest): ScrapeRequest => {
+    const caPem = state.config.tls?.clientCaPem;
+    return verifyPeer(forwarded(request, caPem), caPem);
+  };
+  const inflight = new InflightScrapes();
   let server: GuardServer | undefined;
   let watcher: FileWatch | undefined;
   let closed = false;
+  const handle: ScrapeHandler = (request) => {
+    if (closed) return Promise.resolve(plainAnswer(state, 503, request.method, 'Service Unavailable: shutting down\n'));
+    // Never rejects, so no adapter needs its own error path: an unexpected failure is logged and
+    // answered with 500 (nothing of the request or of a credential goes into the line).
+    return inflight.track(() => core(identify(request))).catch((error: unknown) => {
+      logger.error('scrape failed', { error: error instanceof Error ? error.message : String(error) });
+      return plainAnswer(state, 500, request.method, 'Internal Server Error\n');
+    });
+  };
+  const nodeHandler = toNodeHandler(handle, logger);
 
   const startWatching = () => {
     watcher?.close();
@@ -183,7 +298,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
         }
         return true;
       }
-      next = await buildState(config, source, cache, metrics, state);
+      next = await buildState(config, source, cache, metrics, telemetryPath, state);
       // Builds the new TLS server before anything changes: if Node refuses the settings
       // (TLS_SETUP), the current generation keeps serving.
       server?.apply(next);
@@ -197,6 +312,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       return false;
     }
     state = next;
+    applyAuditConfig(state.config);
     lastReloadFailed = false;
     metrics.configReload('success');
     logger.info('configuration reloaded', state.config.file ? { file: state.config.file } : undefined);
@@ -228,6 +344,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     get config() {
       return state.config;
     },
+    telemetryPath,
     handle,
     nodeHandler,
     async listen(addresses) {
@@ -237,12 +354,24 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
       return bound;
     },
+    scrapeConfig(scrapeOptions) {
+      // The guard's own base directory resolves relative credential paths of object configs.
+      return generateScrapeConfig(state.config, {
+        ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
+        ...scrapeOptions,
+      });
+    },
     reload,
-    async close(graceMs) {
+    reopenAuditLog() {
+      auditLog?.reopen();
+    },
+    async close(graceMs = 5000) {
       closed = true;
       watcher?.close();
+      watcher = undefined;
       await running;
-      await server?.close(graceMs);
+      await Promise.all([server?.close(graceMs), inflight.drain(graceMs)]);
+      await auditLog?.close();
     },
   };
 }

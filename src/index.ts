@@ -26,7 +26,15 @@ export type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 export type { ScrapeHandler } from './core/handle.js';
 export type { ListeningAddress } from './adapters/server.js';
 export type { NodeRequestHandler } from './adapters/http.js';
-export { toMetricsSource, type MetricsSourceInput, type RegistryLike, type Exposition } from './exposition/source.js';
+export {
+  toMetricsSource,
+  type MetricsSourceInput,
+  type RegistryLike,
+  type ClusterRegistryLike,
+  type Exposition,
+} from './exposition/source.js';
+export type { TrustedProxyOptions, ForwardedClientCertificate } from './core/trusted-proxies.js';
+export type { MountableGuard, MountOptions } from './adapters/mount.js';
 export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
 export type { SelfMetricsRegistry } from './metrics/self.js';
 export type { ClientCertificateInfo, SubjectAltNames } from './tls/client-cert.js';
@@ -41,3 +49,33 @@ export {
   type DevPkiOptions,
   type KeyType,
 } from './pki/generate.js';
+export type { AuditRecord, AuditSink } from './core/audit.js';
+export type { Principal, AuthMethod } from './auth/principal.js';
+export type { SeriesFilter, LabelConstraint } from './access/filter.js';
+
+export {
+  generateScrapeConfig,
+  generateOperatorManifests,
+  scrapeConfigFromRequirements,
+  operatorManifestsFromRequirements,
+  type ScrapeConfigOptions,
+  type OperatorManifestOptions,
+  type ScrapeOptionsBase,
+  type GeneratedScrapeConfig,
+  type GeneratedOperatorManifests,
+} from './scrape-config/generate.js';
+export {
+  deriveRequirements,
+  type ScrapeRequirements,
+  type TlsRequirement,
+  type AuthRequirement,
+  type ClientCertDemand,
+  type RequirementOptions,
+  type OAuth2Options,
+  type AuthChoice,
+  type KnownBearerToken,
+} from './scrape-config/requirements.js';
+export { CREDENTIAL_FILE_NAMES, type CredentialFiles, type ScrapePlan, type PlannedTls, type PlannedAuth } from './scrape-config/plan.js';
+export type { PrometheusScrapeJob, PrometheusTlsConfig } from './scrape-config/prometheus.js';
+export type { MonitorKind } from './scrape-config/operator.js';
+export { parsePrometheusVersion, FIELD_SINCE, DEFAULT_PROMETHEUS_VERSION, type PrometheusVersion } from './scrape-config/versions.js';

@@ -19,7 +19,7 @@ import { initCommand } from '../src/cli/init.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 import { freePort } from './e2e/support.js';
 
-const FILES = ['ca.crt', 'ca.key', 'client.crt', 'client.key', 'password', 'server.crt', 'server.key', 'web-config.yml'];
+const FILES = ['ca.crt', 'ca.key', 'client.crt', 'client.key', 'password', 'scrape-config.yml', 'server.crt', 'server.key', 'web-config.yml'];
 const MODES: Record<string, number> = {
   'ca.crt': 0o644,
   'ca.key': 0o600,
@@ -29,6 +29,7 @@ const MODES: Record<string, number> = {
   'client.key': 0o600,
   password: 0o600,
   'web-config.yml': 0o600,
+  'scrape-config.yml': 0o644,
 };
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'scrapeguard-init-'));
@@ -134,6 +135,37 @@ describe('scrapeguard init (defaults)', () => {
     expect(parseOptions(hash)).toEqual({ version: '2b', cost: 12 });
     expect(await verify(password, hash)).toBe(true);
     expect(await verify(`${password}x`, hash)).toBe(false);
+  });
+});
+
+describe('scrapeguard init (scrape-config.yml)', () => {
+  it('writes the matching Prometheus job with absolute paths to the files it wrote, and no secret', async () => {
+    const cwd = tmp();
+    const result = await runCli(initCommand, ['pki', '--user', 'scraper'], { cwd });
+    expect(result.code).toBe(0);
+    const dir = join(cwd, 'pki');
+    const text = read(dir, 'scrape-config.yml');
+    expect(text).not.toContain(read(dir, 'password'));
+    expect(text).not.toContain('PRIVATE KEY');
+    expect(parse(text)).toEqual({
+      scrape_configs: [
+        {
+          job_name: 'scrapeguard',
+          scheme: 'https',
+          metrics_path: '/metrics',
+          static_configs: [{ targets: ['127.0.0.1:9443'] }],
+          tls_config: {
+            ca_file: join(dir, 'ca.crt'),
+            cert_file: join(dir, 'client.crt'),
+            key_file: join(dir, 'client.key'),
+            min_version: 'TLS12',
+          },
+          basic_auth: { username: 'scraper', password_file: join(dir, 'password') },
+        },
+      ],
+    });
+    expect(result.stdout).toMatch(/^  0644  pki\/scrape-config\.yml  Prometheus scrape job/m);
+    expect(result.stdout).toContain('promtool check config pki/scrape-config.yml');
   });
 });
 
@@ -245,7 +277,8 @@ describe('scrapeguard init (existing files)', () => {
     expect(result.code).toBe(0);
     const after = snapshot(dir);
     expect(Object.keys(after).sort()).toEqual(FILES);
-    for (const name of FILES) {
+    // scrape-config.yml holds only the (unchanged) paths, so its content stays the same.
+    for (const name of FILES.filter((f) => f !== 'scrape-config.yml')) {
       expect(after[name], name).not.toBe(before[name]);
       expect(mode(join(dir, name)), name).toBe(MODES[name]);
     }
@@ -284,6 +317,16 @@ describe.skipIf(skipInterop)('scrapeguard init with real Prometheus tools', () =
 
   it('promtool check web-config accepts it', async () => {
     const child = spawn(bin('promtool'), ['check', 'web-config', legacyConfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(output).toContain('SUCCESS');
+    expect(code).toBe(0);
+  });
+
+  it('promtool check config accepts scrape-config.yml, with every file it references present', async () => {
+    const child = spawn(bin('promtool'), ['check', 'config', join(dir, 'scrape-config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));

@@ -21,7 +21,7 @@ import { scrape } from './helpers/client.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
-const COMMANDS = ['serve', 'check', 'init', 'hash-password', 'demo'];
+const COMMANDS = ['serve', 'check', 'init', 'scrape-config', 'hash-password', 'demo'];
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `scrapeguard-cli-${prefix}-`));
 const PROM_CLIENT_URL = pathToFileURL(createRequire(import.meta.url).resolve('prom-client')).href;
 

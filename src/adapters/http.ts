@@ -1,14 +1,18 @@
 /**
- * node:http / node:https / node:http2 (compat API) adapter: converts the request into a
- * `ScrapeRequest`, runs the core, writes the `ScrapeResponse` back. Nothing else.
+ * node:http / node:https / node:http2 (compat API) adapter — the `scrapeguard/http` entry:
+ * converts the request into a `ScrapeRequest` (socket facts only: peer address, TLS, the
+ * certificate chain the client presented), runs the guard, writes the `ScrapeResponse` back.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Socket } from 'node:net';
 import type { ScrapeHandler } from '../core/handle.js';
-import type { ScrapeRequest } from '../core/request.js';
+import type { ScrapeResponse } from '../core/request.js';
 import type { Logger } from '../log.js';
-import { remoteAddressOf, tlsInfoOf } from './tls-info.js';
+import { mountPath, routedScrape, type MountableGuard, type MountOptions } from './mount.js';
+import { pathOf, toScrapeRequest } from './node-request.js';
+
+export type { MountableGuard, MountOptions } from './mount.js';
+export { toScrapeRequest } from './node-request.js';
 
 /** A request handler for `http.createServer`, `https.createServer` and `http2` compat servers. */
 export type NodeRequestHandler = (
@@ -16,39 +20,61 @@ export type NodeRequestHandler = (
   res: ServerResponse | Http2ServerResponse,
 ) => void;
 
-/** The transport socket of a request (for HTTP/2, the session's TLS socket). */
-function socketOf(req: IncomingMessage | Http2ServerRequest): Socket {
-  const stream = (req as Http2ServerRequest).stream as { session?: { socket?: Socket } } | undefined;
-  return stream?.session?.socket ?? (req.socket as Socket);
+/** Writes a core response to a node response. */
+function writeBack(res: ServerResponse | Http2ServerResponse, out: ScrapeResponse): void {
+  (res as ServerResponse).writeHead(out.status, out.headers);
+  res.end(out.body);
 }
 
-/** Converts a node request into the core's neutral request. */
-export function toScrapeRequest(req: IncomingMessage | Http2ServerRequest): ScrapeRequest {
-  const socket = socketOf(req);
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const tls = tlsInfoOf(socket);
-  return {
-    method: (req.method ?? 'GET').toUpperCase(),
-    path: q < 0 ? url : url.slice(0, q),
-    headers: req.headers,
-    remoteAddress: remoteAddressOf(socket),
-    ...(tls ? { tls } : {}),
+const NOT_FOUND: ScrapeResponse = {
+  status: 404,
+  headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+  body: '404 page not found\n',
+};
+
+/** Options of {@link metricsHandler}. */
+export interface MetricsHandlerOptions extends MountOptions {
+  /** Handler for every other path (the application). Absent: they are answered `404`. */
+  next?: NodeRequestHandler;
+}
+
+/**
+ * A `(req, res)` handler serving a guard on a node:http, node:https or node:http2 (compat) server
+ * you run. Requests for `path` (default the guard's `telemetryPath`) are scrapes; others go to
+ * `options.next`, or are answered `404` when there is none. Over TLS, the peer certificate is
+ * read from the request's socket: create the server with `requestCert: true` (and
+ * `rejectUnauthorized: false` if the same port serves clients without certificates) so the guard
+ * can apply the config's `client_auth_type`.
+ * @example
+ * import https from 'node:https';
+ * import { metricsHandler } from 'scrapeguard/http';
+ *
+ * const metrics = metricsHandler(guard, { next: app });
+ * https.createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: false }, metrics).listen(8443);
+ */
+export function metricsHandler(guard: MountableGuard, options: MetricsHandlerOptions = {}): NodeRequestHandler {
+  const path = mountPath('metricsHandler', guard, options);
+  const next = options.next;
+  if (next !== undefined && typeof next !== 'function') throw new TypeError('metricsHandler: next must be a (req, res) handler');
+  return (req, res) => {
+    if (pathOf(req.url) === path) {
+      // handle() never rejects; a write that throws (headers already sent) ends the exchange.
+      guard.handle(routedScrape(req, guard)).then((out) => writeBack(res, out)).catch(() => res.destroy());
+    } else if (next) next(req, res);
+    else writeBack(res, NOT_FOUND);
   };
 }
 
 /**
- * Wraps a core handler as a node request handler.
+ * Wraps a core handler as a node request handler (low level: {@link metricsHandler} is the
+ * adapter for a guard).
  * @example
  * http.createServer(toNodeHandler(guard.handle, logger)).listen(9100);
  */
 export function toNodeHandler(handle: ScrapeHandler, logger: Logger): NodeRequestHandler {
   return (req, res) => {
     handle(toScrapeRequest(req)).then(
-      (out) => {
-        (res as ServerResponse).writeHead(out.status, out.headers);
-        res.end(out.body);
-      },
+      (out) => writeBack(res, out),
       (error: unknown) => {
         logger.error('request failed', { error: error instanceof Error ? error.message : String(error) });
         if (!res.headersSent) (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });

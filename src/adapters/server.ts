@@ -22,7 +22,7 @@ import type { SelfMetrics } from '../metrics/self.js';
 import { tlsServerOptions, verdictForSocket } from '../tls/server-options.js';
 import { ScrapeguardError } from '../errors.js';
 import type { NodeRequestHandler } from './http.js';
-import { remoteAddressOf } from './tls-info.js';
+import { markOwnSocket, remoteAddressOf } from './tls-info.js';
 
 /** A bound listen address. */
 export interface ListeningAddress {
@@ -174,7 +174,11 @@ export class GuardServer {
           socket.destroy();
         }
       });
-      server.on('secureConnection', (socket: TLSSocket) => this.addTransport(generation, socket));
+      server.on('secureConnection', (socket: TLSSocket) => {
+        // Verified against this generation's client CA at the handshake: the core may trust it.
+        markOwnSocket(socket);
+        this.addTransport(generation, socket);
+      });
       server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
         const reason = error.code ?? 'unknown';
         this.metrics.tlsHandshakeError(reason);

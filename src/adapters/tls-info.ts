@@ -3,7 +3,8 @@
  * adapter that reads them.
  */
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { describeClientCertificate } from '../tls/client-cert.js';
 import type { ScrapeRequest } from '../core/request.js';
 
@@ -13,16 +14,52 @@ function isTlsSocket(socket: Socket | TLSSocket | undefined): socket is TLSSocke
   return socket !== undefined && (socket as TLSSocket).encrypted === true && typeof (socket as TLSSocket).getPeerX509Certificate === 'function';
 }
 
+/**
+ * Sockets of scrapeguard's own server: their handshake was verified against the client CA of the
+ * generation that accepted them, so "verified" is taken from the socket. Any other socket belongs
+ * to an application server whose trust store is not the config's, and the guard verifies the
+ * presented chain itself.
+ */
+const ownSockets = new WeakSet<object>();
+
+/** Marks a socket accepted by the guard's own TLS server. */
+export function markOwnSocket(socket: TLSSocket): void {
+  ownSockets.add(socket);
+}
+
+/**
+ * The peer's certificates, leaf first: what it presented (plus issuers OpenSSL found). Read with
+ * ONE `getPeerCertificate(true)` call and before any other peer-certificate call on the socket:
+ * Node hands out the presented chain only once per server-side connection.
+ */
+function x509Chain(socket: TLSSocket): X509Certificate[] {
+  let node: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  if (!node?.raw) return [];
+  const chain = [new X509Certificate(node.raw)];
+  const seen = new Set<string>([node.fingerprint256]);
+  // Each certificate links to its issuer; a self-signed one links to itself.
+  for (let depth = 0; depth < 8 && node?.issuerCertificate && node.issuerCertificate !== node; depth++) {
+    node = node.issuerCertificate;
+    if (!node.raw || seen.has(node.fingerprint256)) break;
+    seen.add(node.fingerprint256);
+    chain.push(new X509Certificate(node.raw));
+  }
+  return chain;
+}
+
 /** The request's TLS facts, or undefined for a plain-text connection. */
 export function tlsInfoOf(socket: Socket | TLSSocket | undefined): ScrapeRequest['tls'] {
   if (!isTlsSocket(socket)) return undefined;
   let info = cache.get(socket);
   if (!info) {
-    const x509 = socket.getPeerX509Certificate();
-    const client = x509 ? describeClientCertificate(x509) : undefined;
+    const own = ownSockets.has(socket);
+    const chain = own ? [] : x509Chain(socket);
+    const leaf = own ? socket.getPeerX509Certificate() : chain[0];
+    const client = leaf ? describeClientCertificate(leaf) : undefined;
     info = {
       protocol: socket.getProtocol() ?? 'unknown',
       ...(client ? { clientCertificate: client } : {}),
+      ...(client && !own ? { peerCertificates: chain } : {}),
       clientCertificateVerified: client !== undefined && socket.authorized,
     };
     cache.set(socket, info);

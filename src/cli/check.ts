@@ -13,7 +13,9 @@ const USAGE = `Usage: scrapeguard check --web.config.file FILE
 
 Validates a web-config.yml (exporter-toolkit format plus scrapeguard's extensions): syntax,
 unknown keys, certificates and keys (readable, matching, not expired), client CA, bcrypt hashes,
-TLS versions, ciphers, curves, headers and limits. Exit 0 and "FILE SUCCESS" when valid.
+TLS versions, ciphers, curves, headers and limits, and the identity sections (bearer_auth tokens
+and revocation file, jwt_auth keys and algorithms, client_cert_auth, auth_excluded_paths,
+access_rules regexes, audit_log). Exit 0 and "FILE SUCCESS" when valid.
 
 Options:
   --web.config.file FILE   configuration to check (required)

@@ -13,8 +13,10 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { hash } from '@node-rs/bcrypt';
 import { Document, isMap, isScalar } from 'yaml';
 import { ScrapeguardError } from '../errors.js';
+import { loadConfigFile } from '../config/load.js';
 import { generateDevPki, type DevPki } from '../pki/generate.js';
-import { devPkiFiles, refuseExisting, SECRET_FILE_MODE, writeFileSet, type FileToWrite } from '../pki/write.js';
+import { devPkiFiles, PUBLIC_FILE_MODE, refuseExisting, SECRET_FILE_MODE, writeFileSet, type FileToWrite } from '../pki/write.js';
+import { generateScrapeConfig } from '../scrape-config/generate.js';
 import { flagOption, listOption, parseCommandArgs, stringOption } from './args.js';
 import type { CliCommand, CliIo } from './io.js';
 
@@ -26,6 +28,7 @@ Creates a development PKI and a matching web-config.yml in DIR (default ./scrape
   client.crt, client.key  client certificate for Prometheus (CN and SAN "prometheus")
   password                random basic-auth password, for Prometheus's basic_auth.password_file
   web-config.yml          mTLS (RequireAndVerifyClientCert) + basic auth + security headers
+  scrape-config.yml       the matching Prometheus scrape job (absolute paths to the files above)
 
 Options:
   --san NAME    extra server certificate name (DNS name or IP address); repeatable
@@ -42,9 +45,10 @@ const BCRYPT_COST = 12;
 /** 192 bits of randomness, 32 base64url characters: no quoting needed in YAML, URLs or shells. */
 const PASSWORD_BYTES = 24;
 const EXAMPLE_LISTEN = '127.0.0.1:9443';
+const SCRAPE_CONFIG_NAME = 'scrape-config.yml';
 
 /** Every file init writes; the scrape-config issue adds its files here too. */
-const INIT_FILE_NAMES = ['ca.crt', 'ca.key', 'server.crt', 'server.key', 'client.crt', 'client.key', 'password', 'web-config.yml'];
+const INIT_FILE_NAMES = ['ca.crt', 'ca.key', 'server.crt', 'server.key', 'client.crt', 'client.key', 'password', 'web-config.yml', SCRAPE_CONFIG_NAME];
 
 /** Everything init decided, shared by the builders of each file. */
 interface InitPlan {
@@ -108,9 +112,13 @@ async function runInit(argv: readonly string[], io: CliIo): Promise<number> {
       description: `basic-auth password of user "${plan.user}", for Prometheus's password_file`,
     },
     webConfigFile(plan, passwordHash),
-    ...scrapeConfigFiles(plan),
   ];
   const written = await writeFileSet(plan.dir, files, { force: plan.force });
+  // The scrape config is generated from the files just written, by the same code path as
+  // `scrapeguard scrape-config`, so it references exactly them and passes the same checks.
+  const scrapeFiles = await scrapeConfigFiles(plan);
+  written.push(...(await writeFileSet(plan.dir, scrapeFiles, { force: plan.force })));
+  files.push(...scrapeFiles);
 
   const out: string[] = [`Wrote ${files.length} files to ${plan.displayDir}:`];
   const width = Math.max(...files.map((f) => displayPath(plan, f.name).length));
@@ -228,11 +236,23 @@ function webConfigFile(plan: InitPlan, passwordHash: string): InitFile {
 }
 
 /**
- * The scraper-side configuration files (`scrape-config.yml`). Reserved for a later issue that
- * generates Prometheus's `scrape_config` from the same plan; until then init writes none.
+ * The scraper-side configuration: `scrape-config.yml`, one Prometheus job for the example listen
+ * address, generated from the web-config.yml and credentials already written to `plan.dir`.
  */
-function scrapeConfigFiles(_plan: InitPlan): InitFile[] {
-  return [];
+async function scrapeConfigFiles(plan: InitPlan): Promise<InitFile[]> {
+  const config = await loadConfigFile(join(plan.dir, 'web-config.yml'));
+  const { yaml, warnings } = await generateScrapeConfig(config, { targets: [EXAMPLE_LISTEN], username: plan.user });
+  // Everything init writes matches by construction; a warning here is a bug, not a user error.
+  if (warnings.length > 0) throw new Error(`init: the generated scrape config has warnings: ${warnings.join('; ')}`);
+  return [
+    {
+      name: SCRAPE_CONFIG_NAME,
+      contents: yaml,
+      // Paths only, no secret: the password and the client key stay in their 0600 files.
+      mode: PUBLIC_FILE_MODE,
+      description: 'Prometheus scrape job for it (ca_file, client cert, basic_auth.password_file)',
+    },
+  ];
 }
 
 function nextSteps(plan: InitPlan): string[] {
@@ -243,6 +263,7 @@ function nextSteps(plan: InitPlan): string[] {
     `  scrapeguard serve --web.config.file ${p('web-config.yml')} --web.listen-address ${EXAMPLE_LISTEN}`,
     `  curl --cacert ${p('ca.crt')} --cert ${p('client.crt')} --key ${p('client.key')} \\`,
     `    -u "${userPart}:$(cat ${p('password')})" https://${EXAMPLE_LISTEN}/metrics`,
+    `  promtool check config ${p(SCRAPE_CONFIG_NAME)}   # then add its job to prometheus.yml`,
   ];
 }
 

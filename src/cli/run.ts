@@ -8,14 +8,20 @@ import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
 import { hashPasswordCommand } from './hash-password.js';
 import { initCommand } from './init.js';
+import { jwtCommand } from './jwt.js';
+import { tokenCommand } from './token.js';
 import type { CliCommand, CliIo } from './io.js';
+import { scrapeConfigCommand } from './scrape-config.js';
 import { serveCommand } from './serve.js';
 
 const COMMANDS: Record<string, { run: CliCommand; summary: string }> = {
   serve: { run: serveCommand, summary: 'serve metrics secured by a web-config.yml' },
   check: { run: checkCommand, summary: 'validate a web-config.yml' },
   init: { run: initCommand, summary: 'write a development PKI and a matching web-config.yml' },
+  'scrape-config': { run: scrapeConfigCommand, summary: 'print the Prometheus scrape config (or ServiceMonitor) that matches a web-config.yml' },
   'hash-password': { run: hashPasswordCommand, summary: 'bcrypt-hash a password read from stdin' },
+  token: { run: tokenCommand, summary: 'make a random bearer token and its bearer_auth entry (SHA-256 only)' },
+  jwt: { run: jwtCommand, summary: 'mint a JWT for testing; "jwt keygen" makes a signing key and jwks.json' },
   demo: { run: demoCommand, summary: 'serve a fully secured endpoint and scrape it once' },
 };
 

@@ -93,7 +93,8 @@ export const serveCommand: CliCommand = async (argv, io) => {
   const path = stringOption(args, 'web.telemetry-path') ?? '/metrics';
   for (const b of bound) io.stdout.write(`listening on ${b.url}${path}\n`);
   const unsubscribe = io.onReloadSignal(() => {
-    logger.info('SIGHUP: reloading configuration');
+    logger.info('SIGHUP: reloading configuration and reopening the audit log');
+    guard.reopenAuditLog();
     void guard.reload();
   });
   await io.stopSignal;

@@ -63,6 +63,120 @@ export interface LimitsInput {
   max_header_bytes?: number;
   /** bcrypt verifications running at once (default: CPU cores - 1, at least 1); more wait in a bounded queue. */
   max_concurrent_bcrypt?: number;
+  /** Brute-force protection: failed authentications per client before `429` + exponential backoff. */
+  auth_failure_backoff?: AuthFailureBackoffInput;
+}
+
+/** `limits.auth_failure_backoff`: per-client failure counter with exponential backoff. */
+export interface AuthFailureBackoffInput {
+  /** Failures allowed before the client is held off (default 5; 0 disables the protection). */
+  threshold?: number;
+  /** First hold-off once the threshold is reached (default 1s); doubles with each further failure. */
+  base_delay?: GoDuration;
+  /** Longest hold-off (default 5m). */
+  max_delay?: GoDuration;
+  /** A client without failures for this long is forgotten (default 15m). */
+  forget_after?: GoDuration;
+  /** Clients remembered at most (default 10000); beyond it the oldest are forgotten. */
+  max_clients?: number;
+}
+
+/** One entry of `bearer_auth.tokens`. */
+export interface BearerTokenInput {
+  /** Principal name of callers presenting this token (never the token itself). */
+  name: string;
+  /** SHA-256 of the token, 64 hex digits (`scrapeguard token` prints it). */
+  token_sha256?: string;
+  /** A file holding the token (e.g. a mounted Kubernetes Secret); re-read when it changes. */
+  token_file?: string;
+  groups?: string[];
+  /** RFC 3339 time after which the token is refused. */
+  expires_at?: string;
+}
+
+/** `bearer_auth` (scrapeguard extension): static bearer tokens, RFC 6750. */
+export interface BearerAuthInput {
+  tokens?: BearerTokenInput[];
+  /** A file with one SHA-256 hex digest per line (`#` comments allowed); reloaded on change. */
+  revoked_sha256_file?: string;
+}
+
+/** `jwt_auth` (scrapeguard extension): JWT bearer tokens verified with jose. */
+export interface JwtAuthInput {
+  jwks_file?: string;
+  /** `https://` (or `http://` to a loopback address). */
+  jwks_url?: string;
+  /** Expected `iss`; a list accepts any of them. */
+  issuer?: string | string[];
+  /** Expected `aud`; a list accepts any of them. */
+  audience?: string | string[];
+  /** Accepted `alg` values (default: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA). */
+  algorithms?: string[];
+  /** Shared secret for HS256/HS384/HS512 (the only way to accept HS*). */
+  secret_file?: string;
+  /** Every one of these must be in `scope` (space-separated) or `scp` (list or string). */
+  required_scopes?: string[];
+  /** Claim holding the caller's groups (a list or a space-separated string). */
+  groups_claim?: string;
+  /** Claim naming the principal (default `sub`). */
+  principal_claim?: string;
+  /** Leeway for `exp`/`nbf`/`iat` (default 30s). */
+  clock_tolerance?: GoDuration;
+  /** Least time between JWKS fetches on an unknown `kid` (default 30s, at most 10m). */
+  jwks_cooldown?: GoDuration;
+  /** Timeout of one JWKS fetch (default 5s, at most 60s). */
+  jwks_timeout?: GoDuration;
+  /** JWKS refreshed at least this often even without an unknown `kid` (default 10m). */
+  jwks_max_age?: GoDuration;
+}
+
+/** Where a client certificate's principal name comes from. */
+export type PrincipalSource = 'san_dns' | 'san_uri' | 'san_email' | 'cn';
+
+/** `client_cert_auth` (scrapeguard extension): a verified client certificate as an identity. */
+export interface ClientCertAuthInput {
+  principal_from: PrincipalSource;
+  /** `ou`: the subject's organizational units; or a map of SAN value → groups. */
+  groups_from?: 'ou' | { san_map: Record<string, string[]> };
+}
+
+/** An `auth_excluded_paths` entry: a path, or `{path, force: true}` to exclude the telemetry path. */
+export type AuthExcludedPathInput = string | { path: string; force?: boolean };
+
+/** A label constraint of `enforce_labels`: an exact value, or `{regex: "…"}` (anchored). */
+export type LabelMatchInput = string | { regex: string };
+
+/** One rule of `access_rules.rules`; first match wins. */
+export interface AccessRuleInput {
+  /** Principal names this rule applies to (exact). */
+  principals?: string[];
+  /** Groups this rule applies to (exact); a caller in any of them matches. */
+  groups?: string[];
+  /** Anchored regexes on the metric family name; absent: every family. */
+  allow_metrics?: string[];
+  /** Anchored regexes on the metric family name, applied after allow_metrics. */
+  deny_metrics?: string[];
+  /** Only series carrying every one of these labels with a matching value are returned. */
+  enforce_labels?: Record<string, LabelMatchInput>;
+}
+
+/** `access_rules` (scrapeguard extension): per-caller authorization. */
+export interface AccessRulesInput {
+  rules?: AccessRuleInput[];
+  default?: 'deny' | 'allow';
+  on_empty?: 'ok' | 'forbid';
+}
+
+/** `audit_log` (scrapeguard extension): one JSON line per request. */
+export interface AuditLogInput {
+  /** File to append to (created 0600). */
+  path?: string;
+  /** Write to stdout instead of a file. */
+  stdout?: boolean;
+  /** Rotate when the file reaches this many bytes (default 100 MiB; 0: never, e.g. under logrotate). */
+  max_size_bytes?: number;
+  /** Rotated files kept (`FILE.1` … `FILE.N`, default 5). */
+  keep?: number;
 }
 
 /** The whole document. Unknown keys are errors. */
@@ -72,6 +186,12 @@ export interface WebConfigInput {
   basic_auth_users?: Record<string, string>;
   rate_limit?: RateLimitInput;
   limits?: LimitsInput;
+  bearer_auth?: BearerAuthInput;
+  jwt_auth?: JwtAuthInput;
+  client_cert_auth?: ClientCertAuthInput;
+  auth_excluded_paths?: AuthExcludedPathInput[];
+  access_rules?: AccessRulesInput;
+  audit_log?: AuditLogInput;
 }
 
 /** Facts about an X.509 certificate that the server reports and checks. */
@@ -89,12 +209,16 @@ export interface CertificateFacts {
 export interface ResolvedTls {
   /** Server certificate chain (PEM). */
   certPem: string;
+  /** Absolute path of `cert_file`, when the certificate came from a file (the scrape-config generator names it). */
+  certFile?: string;
   /** Server private key (PEM). Secret: a non-enumerable property, so serializing or inspecting the config never shows it. */
   keyPem: string;
   /** Facts of the leaf server certificate. */
   certificate: CertificateFacts;
   /** Client CA bundle (PEM), when configured. */
   clientCaPem?: string;
+  /** Absolute path of `client_ca_file`, when the client CA came from a file. */
+  clientCaFile?: string;
   /** Normalised policy (`RequireClientCert` becomes `RequireAnyClientCert`). */
   clientAuth: ClientAuthType;
   /** When set, a client certificate must carry one of these SANs (exact match). */
@@ -139,7 +263,98 @@ export interface ResolvedConfig {
     idleTimeoutMs: number;
     maxHeaderBytes: number;
     maxConcurrentBcrypt: number;
+    /** Absent: brute-force protection off (`threshold: 0`). */
+    authFailureBackoff?: ResolvedAuthFailureBackoff;
   };
+  /** `bearer_auth`, absent when not configured. */
+  bearerAuth?: ResolvedBearerAuth;
+  /** `jwt_auth`, absent when not configured. */
+  jwtAuth?: ResolvedJwtAuth;
+  /** `client_cert_auth`, absent when not configured. */
+  clientCertAuth?: ResolvedClientCertAuth;
+  /** Paths served without authentication (exact match); absent when none. */
+  authExcludedPaths?: { path: string; force: boolean }[];
+  /** `access_rules`, absent: every authenticated caller sees everything. */
+  accessRules?: ResolvedAccessRules;
+  /** `audit_log`, absent when not configured. */
+  auditLog?: ResolvedAuditLog;
   /** Non-fatal findings (expired certificate, loose key file mode…), already formatted. */
   warnings: string[];
 }
+
+/** `limits.auth_failure_backoff` resolved. */
+export interface ResolvedAuthFailureBackoff {
+  threshold: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  forgetAfterMs: number;
+  maxClients: number;
+}
+
+/** One static token, as its digest only. */
+export interface ResolvedBearerToken {
+  name: string;
+  /** SHA-256 of the token, lower-case hex. */
+  sha256: string;
+  groups: string[];
+  /** Unix ms after which the token is refused. */
+  expiresAt?: number;
+}
+
+/** `bearer_auth` resolved: token files already read and hashed. */
+export interface ResolvedBearerAuth {
+  tokens: ResolvedBearerToken[];
+  /** Revoked digests (lower-case hex), sorted. */
+  revoked: string[];
+}
+
+/** `jwt_auth` resolved. */
+export interface ResolvedJwtAuth {
+  /** The key set: parsed from `jwks_file`, or fetched from `url`; absent when only `secret_file` is used. */
+  jwks?: { kind: 'file'; keys: { keys: Record<string, unknown>[] } } | { kind: 'url'; url: string };
+  issuer?: string[];
+  audience?: string[];
+  algorithms: string[];
+  /** SHA-256 of the HMAC secret, so a secret change is a config change; the secret itself is `secret`. */
+  secretDigest?: string;
+  /** HMAC secret bytes. Secret: non-enumerable, never serialized. */
+  secret?: Uint8Array;
+  requiredScopes: string[];
+  groupsClaim?: string;
+  principalClaim: string;
+  clockToleranceSec: number;
+  jwksCooldownMs: number;
+  jwksTimeoutMs: number;
+  jwksMaxAgeMs: number;
+}
+
+/** `client_cert_auth` resolved. */
+export interface ResolvedClientCertAuth {
+  principalFrom: PrincipalSource;
+  groupsFrom?: { kind: 'ou' } | { kind: 'san_map'; map: Record<string, string[]> };
+}
+
+/** A label constraint as configured (compiled by `access/rules.ts`). */
+export type ResolvedLabelMatch = { name: string; value: string } | { name: string; regex: string };
+
+/** One access rule, validated (regexes known to compile), not yet compiled. */
+export interface ResolvedAccessRule {
+  principals: string[];
+  groups: string[];
+  /** Absent: every family. */
+  allowMetrics?: string[];
+  denyMetrics: string[];
+  enforceLabels: ResolvedLabelMatch[];
+}
+
+/** `access_rules` resolved. */
+export interface ResolvedAccessRules {
+  rules: ResolvedAccessRule[];
+  default: 'deny' | 'allow';
+  onEmpty: 'ok' | 'forbid';
+}
+
+/** `audit_log` resolved. */
+export type ResolvedAuditLog =
+  | { kind: 'stdout' }
+  | { kind: 'file'; path: string; maxSizeBytes: number; keep: number };

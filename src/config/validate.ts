@@ -12,6 +12,13 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { tlsServerOptions } from '../tls/server-options.js';
 import { CURVES, INSECURE_CIPHERS, isKnownCipher, SECURE_TLS12_CIPHERS, TLS_VERSION_RANK } from '../tls/names.js';
 import { bcryptHashProblem } from './bcrypt-hash.js';
+import { checkAccessRules } from './access-rules.js';
+import { checkAuditLog } from './audit-log.js';
+import { checkAuthExcludedPaths } from './auth-excluded-paths.js';
+import { checkAuthFailureBackoff } from './auth-backoff.js';
+import { checkBearerAuth } from './bearer-auth.js';
+import { checkClientCertAuth } from './client-cert-auth.js';
+import { checkJwtAuth } from './jwt-auth.js';
 import { certificateFacts, checkCaBundle, parseCertificateChain, parsePrivateKey } from './certs.js';
 import {
   Checker,
@@ -47,7 +54,19 @@ export interface ConfigSource {
   scalarText(path: KeyPath): string | undefined;
 }
 
-const TOP_KEYS = ['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit', 'limits'] as const;
+const TOP_KEYS = [
+  'tls_server_config',
+  'http_server_config',
+  'basic_auth_users',
+  'rate_limit',
+  'limits',
+  'bearer_auth',
+  'jwt_auth',
+  'client_cert_auth',
+  'auth_excluded_paths',
+  'access_rules',
+  'audit_log',
+] as const;
 const TLS_KEYS = [
   'cert',
   'cert_file',
@@ -73,6 +92,7 @@ const LIMIT_KEYS = [
   'idle_timeout',
   'max_header_bytes',
   'max_concurrent_bcrypt',
+  'auth_failure_backoff',
 ] as const;
 
 const CLIENT_AUTH: Readonly<Record<string, ClientAuthType>> = {
@@ -394,6 +414,8 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
     preferServerCipherSuites: prefer === INVALID || prefer === undefined ? true : prefer,
     curvePreferences: Array.isArray(curves) ? [...curves] : [],
     ...(caPem !== undefined ? { clientCaPem: caPem } : {}),
+    ...(certItem.abs !== undefined ? { certFile: certItem.abs } : {}),
+    ...(caPem !== undefined && caItem.abs !== undefined ? { clientCaFile: caItem.abs } : {}),
     ...(Array.isArray(sans) ? { clientAllowedSans: [...sans] } : {}),
   } as ResolvedTls;
   // Non-enumerable: JSON.stringify, util.inspect and spreads of the config (a user logging
@@ -537,6 +559,8 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
   const maxConnections = c.int(m.max_connections, at('max_connections'), 1);
   const maxHeaderBytes = c.int(m.max_header_bytes, at('max_header_bytes'), 1);
   const maxConcurrentBcrypt = c.int(m.max_concurrent_bcrypt, at('max_concurrent_bcrypt'), 1);
+  // Off unless configured: a file node_exporter accepts must behave as it does there (no lockout).
+  const backoff = m.auth_failure_backoff === undefined ? undefined : checkAuthFailureBackoff(c, m.auth_failure_backoff ?? {}, at('auth_failure_backoff'));
   const timeout = (key: string, fallback: number): Read<{ ms: number; text: string }> => {
     const d = c.duration(m[key], at(key));
     if (d === INVALID) return INVALID;
@@ -568,7 +592,7 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
       `read_header_timeout (${readHeader.text}) must not exceed request_timeout (${request.text})`,
     );
   }
-  if (c.issues.length > before || perClient === INVALID || readHeader === INVALID || request === INVALID || idle === INVALID) {
+  if (c.issues.length > before || perClient === INVALID || backoff === INVALID || readHeader === INVALID || request === INVALID || idle === INVALID) {
     return INVALID;
   }
   const num = (v: Read<number>, fallback: number): number => (typeof v === 'number' ? v : fallback);
@@ -580,6 +604,7 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
     idleTimeoutMs: idle?.ms ?? DEFAULT_LIMITS.idleTimeoutMs,
     maxHeaderBytes: num(maxHeaderBytes, DEFAULT_LIMITS.maxHeaderBytes),
     maxConcurrentBcrypt: num(maxConcurrentBcrypt, DEFAULT_LIMITS.maxConcurrentBcrypt),
+    ...(backoff ? { authFailureBackoff: backoff } : {}),
   };
 }
 
@@ -621,6 +646,13 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
   const users = checkUsers(c, doc.basic_auth_users);
   const rateLimit = checkRateLimit(c, doc.rate_limit, ['rate_limit']);
   const limits = checkLimits(c, doc.limits);
+  const bearerAuth = await checkBearerAuth(c, doc.bearer_auth);
+  const jwtAuth = await checkJwtAuth(c, doc.jwt_auth);
+  const clientCertAuth = checkClientCertAuth(c, doc.client_cert_auth, tls === INVALID ? INVALID : tls.tls?.clientAuth);
+  const excluded = checkAuthExcludedPaths(c, doc.auth_excluded_paths);
+  const accessRules = checkAccessRules(c, doc.access_rules);
+  const auditLog = await checkAuditLog(c, doc.audit_log);
+  const sections = [bearerAuth, jwtAuth, clientCertAuth, excluded, accessRules, auditLog];
 
   if (tls !== INVALID && tls.on && http !== INVALID && http.http2 && tls.ciphers && tls.ciphers.length > 0 && tls.minVersion) {
     if (tls.minVersion !== 'TLS13' && !tls.ciphers.some((n) => HTTP2_REQUIRED.includes(n))) {
@@ -633,8 +665,16 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
   if (tls !== INVALID && !tls.on && users !== INVALID && users.size > 0) {
     c.warn('basic_auth_users is set but TLS is off: passwords cross the network in clear text; configure tls_server_config');
   }
+  if (tls !== INVALID && !tls.on && ((bearerAuth && bearerAuth !== INVALID) || (jwtAuth && jwtAuth !== INVALID))) {
+    c.warn('bearer_auth/jwt_auth is set but TLS is off: bearer tokens cross the network in clear text and can be replayed; configure tls_server_config');
+  }
+  const anyAuth =
+    (users !== INVALID && users.size > 0) || bearerAuth !== undefined || jwtAuth !== undefined || clientCertAuth !== undefined;
+  if (accessRules && accessRules !== INVALID && !anyAuth) {
+    c.warn('access_rules is set but no authentication method is: every caller is the principal "anonymous" (method none)');
+  }
 
-  if (c.issues.length > 0 || top === INVALID || tls === INVALID || http === INVALID || users === INVALID || rateLimit === INVALID || limits === INVALID) {
+  if (c.issues.length > 0 || top === INVALID || tls === INVALID || http === INVALID || users === INVALID || rateLimit === INVALID || limits === INVALID || sections.includes(INVALID)) {
     const issues = c.issues.length > 0 ? c.issues : [{ path: '', message: 'invalid configuration' }];
     throw new ConfigError(source.file !== undefined ? [...issues].sort(byPosition) : issues);
   }
@@ -648,6 +688,12 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     basicAuthUsers: users,
     ...(rateLimit ? { rateLimit } : {}),
     limits,
+    ...(bearerAuth && bearerAuth !== INVALID ? { bearerAuth } : {}),
+    ...(jwtAuth && jwtAuth !== INVALID ? { jwtAuth } : {}),
+    ...(clientCertAuth && clientCertAuth !== INVALID ? { clientCertAuth } : {}),
+    ...(excluded && excluded !== INVALID && excluded.length > 0 ? { authExcludedPaths: excluded } : {}),
+    ...(accessRules && accessRules !== INVALID ? { accessRules } : {}),
+    ...(auditLog && auditLog !== INVALID ? { auditLog } : {}),
     warnings: c.warnings,
   };
 }

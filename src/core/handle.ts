@@ -2,20 +2,30 @@
  * The framework-free core: one `ScrapeRequest` in, one `ScrapeResponse` out. Stages, in order:
  * 1. limits: rate limits (global, then per client);
  * 2. transport: TLS and the client-certificate policy;
- * 3. authentication (`auth/authenticate.ts`) → principal;
- * 4. routing: telemetry path, GET/HEAD;
- * 5. authorization: the principal's view of the metrics (`access/`);
- * 6. exposition (`exposition/pipeline.ts`): source → filter → redact → render.
- * Configured security headers go on every response, as exporter-toolkit does. The core never calls
- * back into an adapter.
+ * 3. brute-force backoff (a client held off after failed authentications gets 429 at once);
+ * 4. `auth_excluded_paths`: those paths skip authentication (a path other than the telemetry path
+ *    answers `200 OK`, as a liveness probe; the telemetry path only when excluded with `force`);
+ * 5. authentication (`auth/authenticate.ts`) → principal;
+ * 6. routing: telemetry path, GET/HEAD;
+ * 7. authorization (`access/rules.ts`): deny → 403; allow → the principal's {@link SeriesFilter};
+ * 8. exposition (`exposition/pipeline.ts`): source → filter → redact → render; with
+ *    `on_empty: forbid`, a filtered result with no series is a 403.
+ * Configured security headers go on every response, as exporter-toolkit does. After the response is
+ * built, one audit record is handed to the audit sink (when one is configured). The core never
+ * calls back into an adapter.
  */
 import { STATUS_CODES } from 'node:http';
 import type { ResolvedConfig } from '../config/schema.js';
 import { authenticate, type Authenticators } from '../auth/authenticate.js';
+import { ANONYMOUS, type AuthMethod, type Principal } from '../auth/principal.js';
+import type { AccessRules } from '../access/rules.js';
+import type { SeriesFilter } from '../access/filter.js';
 import type { Logger } from '../log.js';
 import type { ExpositionPipeline } from '../exposition/pipeline.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import type { ClientCertificatePolicy } from '../tls/server-options.js';
+import type { AuditRecord, AuditSink } from './audit.js';
+import type { AuthFailureBackoff } from './auth-backoff.js';
 import { KeyedRateLimiter, TokenBucket, retryAfterSeconds } from './rate-limit.js';
 import type { ScrapeRequest, ScrapeResponse } from './request.js';
 
@@ -31,6 +41,12 @@ export interface GuardState {
   readonly clientCertificatePolicy?: ClientCertificatePolicy;
   readonly globalLimit?: TokenBucket;
   readonly clientLimit?: KeyedRateLimiter;
+  /** Brute-force protection (`limits.auth_failure_backoff`). */
+  readonly authBackoff?: AuthFailureBackoff;
+  /** `auth_excluded_paths`, as a set. */
+  readonly excludedPaths?: ReadonlySet<string>;
+  /** Compiled `access_rules`; absent: every authenticated caller sees everything. */
+  readonly access?: AccessRules;
 }
 
 /** Fixed parts of the core, set once per guard. */
@@ -41,6 +57,8 @@ export interface CoreOptions {
   /** Realm in `WWW-Authenticate` (default `metrics`). */
   realm?: string;
   now?: () => number;
+  /** The audit sink in force (read per request, so reloads can change it); undefined: no audit. */
+  audit?: () => AuditSink | undefined;
 }
 
 /** A scrape handler over the current state (read at the start of each request). */
@@ -51,6 +69,15 @@ function headerValue(headers: ScrapeRequest['headers'], name: string): string | 
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+/** What the stages learned about one request, for its audit record. */
+interface Facts {
+  principal?: Principal;
+  method?: AuthMethod;
+  reason?: string;
+  seriesReturned?: number;
+  seriesWithheld?: number;
+}
+
 /**
  * Builds the core handler.
  * @param currentState returns the state to use for a request; reloads swap what it returns.
@@ -58,10 +85,9 @@ function headerValue(headers: ScrapeRequest['headers'], name: string): string | 
 export function createScrapeHandler(options: CoreOptions, currentState: () => GuardState): ScrapeHandler {
   const { telemetryPath, logger, metrics } = options;
   const now = options.now ?? Date.now;
-  const authContext = { realm: options.realm ?? 'metrics', logger, metrics };
+  const authContext = { realm: options.realm ?? 'metrics', logger, metrics, now };
 
-  return async (request) => {
-    const state = currentState();
+  const serve = async (request: ScrapeRequest, state: GuardState, facts: Facts): Promise<ScrapeResponse> => {
     const base = state.responseHeaders;
     const reply = (status: number, extra: Record<string, string> = {}, body?: string): ScrapeResponse => {
       metrics.request(status);
@@ -76,11 +102,13 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
     const global = state.globalLimit?.take(t);
     if (global && !global.ok) {
       metrics.rateLimited('global');
+      facts.reason = 'rate_limited';
       return reply(429, { 'retry-after': retryAfterSeconds(global.retryAfterMs) });
     }
     const perClient = state.clientLimit?.take(request.remoteAddress, t);
     if (perClient && !perClient.ok) {
       metrics.rateLimited('client');
+      facts.reason = 'rate_limited';
       return reply(429, { 'retry-after': retryAfterSeconds(perClient.retryAfterMs) });
     }
 
@@ -89,20 +117,62 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       // servers may not have, so the core holds every request to the same rules.
       if (!request.tls) {
         logger.warn('refused request that did not arrive over TLS', { remote: request.remoteAddress });
+        facts.reason = 'no_tls';
         return reply(421, {}, 'This endpoint requires TLS.\n');
       }
       const verdict = state.clientCertificatePolicy?.(request.tls.clientCertificate, request.tls.clientCertificateVerified);
       if (verdict && !verdict.ok) {
         logger.warn('refused request by client certificate policy', { remote: request.remoteAddress, reason: verdict.detail });
+        facts.reason = 'client_cert_policy';
         return reply(403);
       }
     }
 
-    const auth = await authenticate(request, state.authenticators, authContext);
-    if (!auth.ok) return reply(auth.status, { ...auth.headers });
+    let principal: Principal;
+    if (state.excludedPaths?.has(request.path)) {
+      // Served without authentication. Only a forced exclusion lets this be the telemetry path.
+      if (request.path !== telemetryPath) {
+        if (request.method !== 'GET' && request.method !== 'HEAD') return reply(405, { allow: 'GET, HEAD' });
+        return reply(200, {}, 'OK\n');
+      }
+      principal = ANONYMOUS;
+    } else {
+      const held = state.authBackoff?.check(request.remoteAddress, t);
+      if (held && !held.ok) {
+        metrics.rateLimited('auth_failures');
+        facts.reason = 'auth_backoff';
+        return reply(429, { 'retry-after': retryAfterSeconds(held.retryAfterMs) });
+      }
+      const auth = await authenticate(request, state.authenticators, authContext);
+      if (!auth.ok) {
+        facts.reason = auth.reason;
+        if (auth.method) facts.method = auth.method;
+        if (auth.guess && state.authBackoff) {
+          const delay = state.authBackoff.fail(request.remoteAddress, now());
+          if (delay > 0) logger.warn('authentication failures from client; holding it off', { remote: request.remoteAddress, retry_after_ms: delay });
+        }
+        return reply(auth.status, { ...auth.headers });
+      }
+      principal = auth.principal;
+      if (principal.method !== 'none') state.authBackoff?.succeed(request.remoteAddress);
+    }
+    facts.principal = principal;
+    facts.method = principal.method;
 
     if (request.path !== telemetryPath) return reply(404, {}, '404 page not found\n');
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(405, { allow: 'GET, HEAD' });
+
+    let filter: SeriesFilter | undefined;
+    if (state.access) {
+      const decision = state.access.decide(principal);
+      if (decision.decision === 'deny') {
+        metrics.accessDenied('no_rule');
+        facts.reason = 'access_denied';
+        logger.info('access denied: no access rule grants this principal', { principal: principal.name, method: principal.method, remote: request.remoteAddress });
+        return reply(403);
+      }
+      filter = decision.filter;
+    }
 
     let exposition;
     try {
@@ -111,11 +181,21 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       exposition = await state.expose({
         ...(accept !== undefined ? { accept } : {}),
         ...(acceptEncoding !== undefined ? { acceptEncoding } : {}),
+        ...(filter !== undefined ? { filter } : {}),
       });
     } catch (error) {
       // Fail closed: a source failure is logged (without the body) and answered with 500.
       logger.error('metrics source failed', { error: error instanceof Error ? error.message : String(error) });
+      facts.reason = 'source_failed';
       return reply(500);
+    }
+    if (exposition.seriesReturned !== undefined) facts.seriesReturned = exposition.seriesReturned;
+    if (exposition.seriesWithheld !== undefined) facts.seriesWithheld = exposition.seriesWithheld;
+    if (filter !== undefined && state.access?.forbidEmpty && exposition.seriesReturned === 0) {
+      metrics.accessDenied('empty');
+      facts.reason = 'empty';
+      logger.info('access denied: the rule leaves no series visible (on_empty: forbid)', { principal: principal.name, method: principal.method });
+      return reply(403);
     }
     metrics.request(200);
     const body = request.method === 'HEAD' ? '' : exposition.body;
@@ -129,5 +209,40 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       },
       body,
     };
+  };
+
+  return async (request) => {
+    const state = currentState();
+    const sink = options.audit?.();
+    if (!sink) return serve(request, state, {});
+    const arrived = new Date(now());
+    const started = performance.now();
+    const facts: Facts = {};
+    const response = await serve(request, state, facts);
+    const record: AuditRecord = {
+      time: arrived.toISOString(),
+      principal: facts.principal?.name ?? null,
+      auth_method: facts.method ?? null,
+      groups: facts.principal?.groups ?? [],
+      remote_address: request.remoteAddress,
+      tls_version: request.tls?.protocol ?? null,
+      client_cert_subject: request.tls?.clientCertificate?.subject ?? null,
+      method: request.method,
+      path: request.path,
+      status: response.status,
+      bytes: typeof response.body === 'string' ? Buffer.byteLength(response.body) : response.body.length,
+      series_returned: facts.seriesReturned ?? null,
+      series_withheld: facts.seriesWithheld ?? null,
+      duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      reason: facts.reason ?? null,
+    };
+    try {
+      sink(record);
+    } catch (error) {
+      // An audit callback must never fail the scrape it describes.
+      metrics.auditWriteError();
+      logger.error('audit sink threw', { error: error instanceof Error ? error.message : String(error) });
+    }
+    return response;
   };
 }

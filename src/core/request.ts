@@ -2,6 +2,7 @@
  * The neutral request and response the core works on. Adapters (node:http, the standalone
  * server, later express/koa/fastify) convert to and from these and nothing else.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { ClientCertificateInfo } from '../tls/client-cert.js';
 
 /** What the core needs to know about one HTTP request. */
@@ -21,6 +22,11 @@ export interface ScrapeRequest {
     clientCertificate?: ClientCertificateInfo;
     /** Whether that certificate chained to the configured client CA. */
     clientCertificateVerified: boolean;
+    /**
+     * The certificates the client presented, leaf first, when the adapter read them from a socket:
+     * the guard verifies them against its own `client_ca` (the socket's server may trust others).
+     */
+    peerCertificates?: readonly X509Certificate[];
   };
 }
 

@@ -9,6 +9,14 @@ export interface RegistryLike {
   readonly contentType: string;
 }
 
+/**
+ * prom-client's `AggregatorRegistry` in a cluster primary: `clusterMetrics()` collects every
+ * worker's registry over IPC and aggregates them (its own `metrics()` has only the primary's).
+ */
+export interface ClusterRegistryLike extends RegistryLike {
+  clusterMetrics(): Promise<string>;
+}
+
 /** One scrape's exposition. */
 export interface Exposition {
   contentType: string;
@@ -39,6 +47,11 @@ export function isRegistryLike(value: unknown): value is RegistryLike {
  * @throws TypeError when `input` is neither a registry nor a function.
  */
 export function toMetricsSource(input: MetricsSourceInput): MetricsSource {
+  if (isRegistryLike(input) && typeof (input as Partial<ClusterRegistryLike>).clusterMetrics === 'function') {
+    // An AggregatorRegistry: serve what the workers have, which is what its owner means.
+    const aggregator = input as ClusterRegistryLike;
+    return async () => ({ body: await aggregator.clusterMetrics(), contentType: aggregator.contentType });
+  }
   if (isRegistryLike(input)) {
     // Read contentType per scrape: prom-client lets users switch a registry's format.
     return async () => ({ body: await input.metrics(), contentType: input.contentType });

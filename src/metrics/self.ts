@@ -6,13 +6,48 @@
  */
 
 /** Why an authentication attempt failed. */
-export type AuthFailureReason = 'missing' | 'malformed' | 'unknown_user' | 'wrong_password' | 'busy';
+export type AuthFailureReason =
+  | 'missing'
+  | 'malformed'
+  | 'unknown_user'
+  | 'wrong_password'
+  | 'busy'
+  | 'invalid_token'
+  | 'expired'
+  | 'revoked'
+  | 'unknown_key'
+  | 'insufficient_scope'
+  | 'jwks_unavailable'
+  | 'no_identity';
+
+/** Every {@link AuthFailureReason}, pre-set to 0 so dashboards see the series before the first failure. */
+export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
+  'missing',
+  'malformed',
+  'unknown_user',
+  'wrong_password',
+  'busy',
+  'invalid_token',
+  'expired',
+  'revoked',
+  'unknown_key',
+  'insufficient_scope',
+  'jwks_unavailable',
+  'no_identity',
+];
+
+/** Why an authenticated request was refused by `access_rules`. */
+export type AccessDenialReason = 'no_rule' | 'empty';
 
 /** The counters and gauges the guard updates. */
 export interface SelfMetrics {
   authFailure(reason: AuthFailureReason): void;
   tlsHandshakeError(reason: string): void;
-  rateLimited(scope: 'global' | 'client'): void;
+  rateLimited(scope: 'global' | 'client' | 'auth_failures'): void;
+  /** An authenticated request refused by `access_rules`. */
+  accessDenied(reason: AccessDenialReason): void;
+  /** An audit line could not be written (the scrape went on). */
+  auditWriteError(): void;
   configReload(result: 'success' | 'failure'): void;
   servingCertificate(notAfter: Date | undefined): void;
   request(status: number): void;
@@ -30,6 +65,8 @@ export const noSelfMetrics: SelfMetrics = {
   authFailure() {},
   tlsHandshakeError() {},
   rateLimited() {},
+  accessDenied() {},
+  auditWriteError() {},
   configReload() {},
   servingCertificate() {},
   request() {},
@@ -59,7 +96,7 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
   });
   const rateLimited = new prom.Counter({
     name: 'scrapeguard_rate_limited_total',
-    help: 'Requests refused with 429 by a rate limit, by scope (global or per client).',
+    help: 'Requests refused with 429 by a rate limit, by scope (global, per client, or auth_failures: brute-force backoff).',
     labelNames: ['scope'],
     registers,
   });
@@ -95,13 +132,27 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
     help: 'Time bcrypt verifications spent on the thread pool, seconds.',
     registers,
   });
-  for (const reason of ['missing', 'malformed', 'unknown_user', 'wrong_password', 'busy']) authFailures.inc({ reason }, 0);
+  const accessDenied = new prom.Counter({
+    name: 'scrapeguard_access_denied_total',
+    help: 'Authenticated requests refused with 403 by access_rules, by reason (no_rule, empty).',
+    labelNames: ['reason'],
+    registers,
+  });
+  const auditErrors = new prom.Counter({
+    name: 'scrapeguard_audit_write_errors_total',
+    help: 'Audit lines that could not be written; the scrapes themselves were served.',
+    registers,
+  });
+  for (const reason of AUTH_FAILURE_REASONS) authFailures.inc({ reason }, 0);
+  for (const reason of ['no_rule', 'empty']) accessDenied.inc({ reason }, 0);
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   lastReloadOk.set(1);
   return {
     authFailure: (reason) => authFailures.inc({ reason }),
     tlsHandshakeError: (reason) => handshakeErrors.inc({ reason }),
     rateLimited: (scope) => rateLimited.inc({ scope }),
+    accessDenied: (reason) => accessDenied.inc({ reason }),
+    auditWriteError: () => auditErrors.inc(),
     configReload: (result) => {
       reloads.inc({ result });
       lastReloadOk.set(result === 'success' ? 1 : 0);

@@ -20,6 +20,8 @@ export interface ClientCertificateInfo {
   subject: string;
   /** Common name of the subject, when present. */
   commonName?: string;
+  /** Organizational units (OU) of the subject, in order; empty or absent when none. */
+  organizationalUnits?: string[];
   issuer: string;
   sans: SubjectAltNames;
   fingerprint256: string;
@@ -93,12 +95,35 @@ export function allSanValues(sans: SubjectAltNames): string[] {
   return [...sans.dns, ...sans.email, ...sans.ip, ...sans.uri];
 }
 
+/**
+ * Values of one attribute in Node's subject text (one `KEY=value` per line; since Node 17 a value
+ * with special characters is JSON-quoted; a multi-valued attribute may be joined with `+`).
+ */
+export function subjectAttributes(subject: string, key: string): string[] {
+  const out: string[] = [];
+  for (const line of subject.split('\n')) {
+    if (!line.startsWith(`${key}=`)) continue;
+    const raw = line.slice(key.length + 1);
+    if (raw.startsWith('"')) {
+      try {
+        out.push(JSON.parse(raw) as string);
+        continue;
+      } catch {
+        // fall through: keep the text as written
+      }
+    }
+    out.push(raw);
+  }
+  return out;
+}
+
 /** Extracts the facts scrapeguard records about a client certificate. */
 export function describeClientCertificate(cert: X509Certificate): ClientCertificateInfo {
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
   return {
     subject: cert.subject.replaceAll('\n', ', '),
     ...(cn !== undefined ? { commonName: cn } : {}),
+    organizationalUnits: subjectAttributes(cert.subject, 'OU'),
     issuer: cert.issuer.replaceAll('\n', ', '),
     sans: subjectAltNames(cert),
     fingerprint256: cert.fingerprint256,

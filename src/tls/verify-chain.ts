@@ -1,0 +1,80 @@
+/**
+ * Verification of a client certificate against the config's `client_ca`, done by scrapeguard
+ * itself. A guard mounted on an application's server cannot rely on that server's trust store
+ * (its `ca` option may name another CA, or none), and a certificate forwarded by a proxy was
+ * verified against the proxy's. So "verified" always means: the signatures chain to a CA of the
+ * config in force, every certificate is inside its validity period, issuers are CAs, and the
+ * leaf may be used for client authentication — the checks OpenSSL makes for a TLS client.
+ * Revocation is not checked (nor is it by Go's crypto/tls or OpenSSL without a CRL).
+ */
+import { X509Certificate } from 'node:crypto';
+import { pemBlocks } from '../config/certs.js';
+import type { ScrapeRequest } from '../core/request.js';
+
+/** Extended key usages that allow TLS client authentication (RFC 5280 §4.2.1.12). */
+const CLIENT_AUTH_USAGES = new Set(['1.3.6.1.5.5.7.3.2', '2.5.29.37.0']);
+const MAX_DEPTH = 8;
+
+function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
+function timeValid(cert: X509Certificate, now: number): boolean {
+  return Date.parse(cert.validFrom) <= now && now <= Date.parse(cert.validTo);
+}
+
+/**
+ * Whether `leaf` chains, through `intermediates` (in any order), to one of `roots`.
+ * @example
+ * chainsTo(new X509Certificate(clientPem), [], [new X509Certificate(caPem)]); // true when the CA signed it
+ */
+export function chainsTo(leaf: X509Certificate, intermediates: readonly X509Certificate[], roots: readonly X509Certificate[], now = Date.now()): boolean {
+  if (roots.length === 0) return false;
+  const usages = leaf.keyUsage;
+  if (usages && usages.length > 0 && !usages.some((u) => CLIENT_AUTH_USAGES.has(u))) return false;
+  let current = leaf;
+  for (let depth = 0; depth < MAX_DEPTH; depth++) {
+    if (!timeValid(current, now)) return false;
+    if (roots.some((root) => root.ca && timeValid(root, now) && issuedBy(current, root))) return true;
+    const next = intermediates.find((c) => c !== current && c.ca && c.fingerprint256 !== current.fingerprint256 && issuedBy(current, c));
+    if (!next) return false;
+    current = next;
+  }
+  return false;
+}
+
+/** The certificates of a CA bundle, parsed once per distinct PEM (one config generation). */
+export function caBundleParser(): (pem: string | undefined) => readonly X509Certificate[] {
+  let lastPem: string | undefined;
+  let last: X509Certificate[] = [];
+  return (pem) => {
+    if (pem !== lastPem) {
+      lastPem = pem;
+      last = [];
+      for (const block of pem ? pemBlocks(pem).blocks : []) if (block.label === 'CERTIFICATE') last.push(new X509Certificate(block.text));
+    }
+    return last;
+  };
+}
+
+/**
+ * Sets `clientCertificateVerified` of a request that came straight from a TLS socket from the
+ * config's own client CA, whatever the socket's server trusted. Computed once per connection and
+ * CA generation (the certificate objects are cached per socket by the adapters).
+ */
+export function createPeerVerifier(): (request: ScrapeRequest, clientCaPem: string | undefined) => ScrapeRequest {
+  const roots = caBundleParser();
+  const memo = new WeakMap<X509Certificate, { pem: string | undefined; verified: boolean }>();
+  return (request, clientCaPem) => {
+    const tls = request.tls;
+    const chain = tls?.peerCertificates;
+    const leaf = chain?.[0];
+    if (!tls || !leaf) return request;
+    let entry = memo.get(leaf);
+    if (!entry || entry.pem !== clientCaPem) {
+      entry = { pem: clientCaPem, verified: chainsTo(leaf, chain.slice(1), roots(clientCaPem)) };
+      memo.set(leaf, entry);
+    }
+    return entry.verified === tls.clientCertificateVerified ? request : { ...request, tls: { ...tls, clientCertificateVerified: entry.verified } };
+  };
+}
