@@ -21,6 +21,10 @@ export const SCRAPEGUARD_ERROR_CODES = {
   USAGE: 'a CLI invocation (or listen address) was malformed',
   /** A file would be overwritten without `--force`. */
   FILE_EXISTS: 'a file would be overwritten without --force',
+  /** Exposition text could not be parsed; the message names the line, never its content. */
+  EXPOSITION_PARSE: 'exposition text could not be parsed; the message names line and column, never the content',
+  /** The metrics source (registry, function or upstream exporter) failed. */
+  SOURCE_FAILED: 'the metrics source (registry, function or upstream exporter) failed; a scrape answers 500 (local source) or 502 (upstream)',
 } as const;
 
 /** Every code a {@link ScrapeguardError} can carry; `switch (err.code)` narrows on it. */
@@ -71,3 +75,4 @@ export class ConfigError extends ScrapeguardError {
     this.issues = issues;
   }
 }
+

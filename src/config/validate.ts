@@ -11,6 +11,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { tlsServerOptions } from '../tls/server-options.js';
 import { CURVES, INSECURE_CIPHERS, isKnownCipher, SECURE_TLS12_CIPHERS, TLS_VERSION_RANK } from '../tls/names.js';
 import { bcryptHashProblem } from './bcrypt-hash.js';
+import { checkRedaction } from './redaction.js';
 import { certificateFacts, checkCaBundle, parseCertificateChain, parsePrivateKey } from './certs.js';
 import {
   Checker,
@@ -46,7 +47,7 @@ export interface ConfigSource {
   scalarText(path: KeyPath): string | undefined;
 }
 
-const TOP_KEYS = ['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit', 'limits'] as const;
+const TOP_KEYS = ['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit', 'limits', 'redaction'] as const;
 const TLS_KEYS = [
   'cert',
   'cert_file',
@@ -618,6 +619,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
   const users = checkUsers(c, doc.basic_auth_users);
   const rateLimit = checkRateLimit(c, doc.rate_limit, ['rate_limit']);
   const limits = checkLimits(c, doc.limits);
+  const redaction = await checkRedaction(c, doc.redaction);
 
   if (tls !== INVALID && tls.on && http !== INVALID && http.http2 && tls.ciphers && tls.ciphers.length > 0 && tls.minVersion) {
     if (tls.minVersion !== 'TLS13' && !tls.ciphers.some((n) => HTTP2_REQUIRED.includes(n))) {
@@ -631,7 +633,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     c.warn('basic_auth_users is set but TLS is off: passwords cross the network in clear text; configure tls_server_config');
   }
 
-  if (c.issues.length > 0 || top === INVALID || tls === INVALID || http === INVALID || users === INVALID || rateLimit === INVALID || limits === INVALID) {
+  if (c.issues.length > 0 || top === INVALID || tls === INVALID || http === INVALID || users === INVALID || rateLimit === INVALID || limits === INVALID || redaction === INVALID) {
     const issues = c.issues.length > 0 ? c.issues : [{ path: '', message: 'invalid configuration' }];
     throw new ConfigError(source.file !== undefined ? [...issues].sort(byPosition) : issues);
   }
@@ -645,6 +647,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     basicAuthUsers: users,
     ...(rateLimit ? { rateLimit } : {}),
     limits,
+    redaction,
     warnings: c.warnings,
   };
 }
