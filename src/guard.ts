@@ -12,6 +12,7 @@ import { BasicAuthCache, BasicAuthenticator } from './auth/basic.js';
 import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core/handle.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
+import { compileRedaction } from './exposition/redact.js';
 import { toMetricsSource, type MetricsSource, type MetricsSourceInput } from './exposition/source.js';
 import { createLogfmtLogger, type Logger } from './log.js';
 import { createSelfMetrics, noSelfMetrics, type SelfMetrics, type SelfMetricsRegistry } from './metrics/self.js';
@@ -28,7 +29,10 @@ export interface GuardOptions {
   config?: string | WebConfigInput;
   /** Directory for relative paths in an object config (default `process.cwd()`). */
   baseDir?: string;
-  /** Where metrics come from: a prom-client-like registry or a function returning exposition text. */
+  /**
+   * Where metrics come from: a prom-client-like registry (JSON fast path when it has
+   * `getMetricsAsJSON()`), a function returning exposition text, or `upstreamSource({ url })`.
+   */
   source: MetricsSourceInput;
   /** Path served (default `/metrics`); every other path is 404. */
   telemetryPath?: string;
@@ -71,6 +75,7 @@ function configDigest(config: ResolvedConfig): string {
     .update(JSON.stringify({ ...config, basicAuthUsers: [...config.basicAuthUsers], warnings: undefined }))
     // The key is not enumerable (so it never reaches a log); a key-only change must still count.
     .update(config.tls?.keyPem ?? '')
+    .update(config.redaction.hashKey ?? '')
     .digest('hex');
 }
 
@@ -98,7 +103,7 @@ async function buildState(
           }
         : {}),
     },
-    expose: createPipeline(source),
+    expose: createPipeline(source, { redactor: compileRedaction(config.redaction), metrics }),
   };
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
   // Keep rate-limit state across reloads when the limit itself did not change.

@@ -14,6 +14,7 @@ import type { ResolvedConfig } from '../config/schema.js';
 import { authenticate, type Authenticators } from '../auth/authenticate.js';
 import type { Logger } from '../log.js';
 import type { ExpositionPipeline } from '../exposition/pipeline.js';
+import { SourceError } from '../exposition/errors.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import type { ClientCertificatePolicy } from '../tls/server-options.js';
 import { KeyedRateLimiter, TokenBucket, retryAfterSeconds } from './rate-limit.js';
@@ -113,9 +114,10 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
         ...(acceptEncoding !== undefined ? { acceptEncoding } : {}),
       });
     } catch (error) {
-      // Fail closed: a source failure is logged (without the body) and answered with 500.
+      // Fail closed: a source failure is logged (without the body) and answered with 500, or 502
+      // when the source is an upstream exporter.
       logger.error('metrics source failed', { error: error instanceof Error ? error.message : String(error) });
-      return reply(500);
+      return reply(error instanceof SourceError ? error.status : 500);
     }
     metrics.request(200);
     const body = request.method === 'HEAD' ? '' : exposition.body;

@@ -230,7 +230,12 @@ class Parser {
     while (i < line.length && isNameChar(line.charCodeAt(i))) i++;
     const name = line.slice(nameStart, i);
     if (name === '' || !METRIC_NAME.test(name)) this.fail(line[nameStart] === '{' ? 'quoted or missing metric name' : 'invalid metric name', nameStart + 1);
-    if (!om) while (i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;
+    if (!om) {
+      // Blanks may separate the name from its labels; otherwise they belong to the value separator.
+      let j = i;
+      while (j < line.length && (line[j] === ' ' || line[j] === '\t')) j++;
+      if (line[j] === '{') i = j;
+    }
     let labels: string[] = [];
     if (line[i] === '{') {
       const r = this.labels(line, i);
@@ -253,7 +258,7 @@ class Parser {
         const token = line.slice(j, end);
         if (om) {
           if (!FLOAT.test(token)) this.fail('invalid timestamp', j + 1);
-          timestampMs = Number(token) * 1000;
+          timestampMs = secondsToMs(token);
         } else {
           if (!INT.test(token)) this.fail('invalid timestamp (expected integer milliseconds)', j + 1);
           timestampMs = Number(token);
@@ -398,6 +403,17 @@ class Parser {
       this.fail('expected "," or "}" after a label', i + 1);
     }
   }
+}
+
+/**
+ * Float seconds to milliseconds by moving the decimal point in the text, so `1234.567` is exactly
+ * 1234567 (multiplying the parsed float by 1000 is not exact).
+ */
+function secondsToMs(token: string): number {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(token);
+  if (!m) return Number(token) * 1000;
+  const frac = m[3] ?? '';
+  return Number(`${m[1]}${m[2] || '0'}${frac.slice(0, 3).padEnd(3, '0')}${frac.length > 3 ? `.${frac.slice(3)}` : ''}`);
 }
 
 function isNameChar(c: number): boolean {

@@ -1,0 +1,321 @@
+/**
+ * The one walk over the series that every scrape makes: the caller's view (family allowed, label
+ * constraints) first, on the original values; then `drop_metrics`, `drop_labels`, `mask_labels`,
+ * `hash_labels`, secret detection on every label value left in clear (exemplar labels included),
+ * and `redact_help`. Rules are compiled once per config generation; decisions per label name and
+ * verdicts on clean label values are cached, so a repeat scrape costs map lookups, not regexes.
+ *
+ * Precedence on one label: drop, then mask, then hash; a label no rule names is still masked when
+ * a detector fires. Structural labels (`le` of a bucket, `quantile` of a summary quantile, the
+ * state label of a stateset) are never touched.
+ *
+ * Series that become identical (same name and labels after a drop or a mask) are merged, never
+ * written twice: values are summed (counters, gauges, unknown, histogram buckets bucket-wise by
+ * `le`, `_sum`, `_count`, `_gcount`, `_gsum`); info and stateset samples take the maximum (they
+ * are 0/1); `_created` takes the earliest; the latest timestamp and the first exemplar are kept.
+ * Summary quantiles cannot be merged: a merged summary keeps its summed `_sum` and `_count` and
+ * loses its quantile samples.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type { SeriesFilter } from '../access/filter.js';
+import type { ResolvedRedaction } from '../config/schema.js';
+import { structuralLabel, textFamilyName, type MetricFamily, type Sample } from './model.js';
+import { compileSecretDetection } from './secrets.js';
+
+/** The rule sections, as `scrapeguard_redactions_total{rule}` names them. */
+export type RedactionRule = 'drop_labels' | 'mask_labels' | 'hash_labels' | 'drop_metrics' | 'redact_help';
+
+/** How often one configured pattern fired in a pass. */
+export interface PatternHits {
+  rule: RedactionRule;
+  pattern: string;
+  count: number;
+  /** Label or family names it fired on (names only, never values). */
+  names: Set<string>;
+}
+
+/** What one pass did. Values never appear here, only rule, detector and label names. */
+export interface RedactionReport {
+  /** Hits per rule section. */
+  rules: Map<RedactionRule, number>;
+  /** Hits per configured pattern (only patterns that fired). */
+  patterns: PatternHits[];
+  /** Label values masked per detector. */
+  detectors: Map<string, number>;
+  /** Label names each detector fired on. */
+  detectorLabels: Map<string, Set<string>>;
+  /** Series the caller's view withheld. */
+  withheld: number;
+  /** Series merged into another after redaction made them identical. */
+  merged: number;
+}
+
+/** The compiled `redaction` of one config generation. */
+export interface Redactor {
+  /**
+   * Filters and redacts `families` in place (they must be the pass's own copies) and returns the
+   * families to render, with what was done.
+   */
+  apply(families: MetricFamily[], filter?: SeriesFilter): { families: MetricFamily[]; report: RedactionReport };
+}
+
+const enum Act {
+  Drop,
+  Mask,
+  Hash,
+}
+
+interface LabelAction {
+  act: Act;
+  rule: number;
+}
+
+const CACHE_LIMIT = 100_000;
+let processKey: Buffer | undefined;
+
+/** The per-process HMAC key used when no `hash_key_file` is configured (stable across reloads). */
+function perProcessKey(): Buffer {
+  processKey ??= randomBytes(32);
+  return processKey;
+}
+
+function boundedSet(set: Map<string, unknown> | Set<string>): void {
+  if (set.size >= CACHE_LIMIT) set.clear();
+}
+
+/** A key for a label set that does not depend on label order. */
+function labelKey(labels: readonly string[], skip?: string): string {
+  if (labels.length <= 2) return labels[0] === skip ? '' : labels.length === 0 ? '' : `${labels[0]}\u0000${labels[1]}`;
+  const idx: number[] = [];
+  for (let i = 0; i < labels.length; i += 2) if (labels[i] !== skip) idx.push(i);
+  idx.sort((a, b) => (labels[a]! < labels[b]! ? -1 : labels[a]! > labels[b]! ? 1 : 0));
+  let key = '';
+  for (const i of idx) key += `${labels[i]}\u0000${labels[i + 1]}\u0001`;
+  return key;
+}
+
+function combine(family: MetricFamily, into: Sample, from: Sample): void {
+  if (family.type === 'info' || family.type === 'stateset') into.value = Math.max(into.value, from.value);
+  else if (from.suffix === '_created') into.value = Math.min(into.value, from.value);
+  else into.value += from.value;
+  if (from.timestampMs !== undefined && (into.timestampMs === undefined || from.timestampMs > into.timestampMs)) into.timestampMs = from.timestampMs;
+  if (!into.exemplar && from.exemplar) into.exemplar = from.exemplar;
+}
+
+function merge(family: MetricFamily, samples: Sample[]): { samples: Sample[]; merged: number } {
+  const seen = new Map<string, Sample>();
+  const out: Sample[] = [];
+  let merged = 0;
+  let brokenSummaries: Set<string> | undefined;
+  for (const s of samples) {
+    const key = `${s.suffix}\u0002${labelKey(s.labels)}`;
+    const prev = seen.get(key);
+    if (!prev) {
+      seen.set(key, s);
+      out.push(s);
+      continue;
+    }
+    merged++;
+    combine(family, prev, s);
+    if (family.type === 'summary') (brokenSummaries ??= new Set()).add(labelKey(s.labels, 'quantile'));
+  }
+  if (!brokenSummaries) return { samples: out, merged };
+  const broken = brokenSummaries;
+  return { samples: out.filter((s) => s.suffix !== '' || !broken.has(labelKey(s.labels, 'quantile'))), merged };
+}
+
+/**
+ * Compiles a `redaction` section.
+ * @example
+ * const redactor = compileRedaction({ ...defaultRedaction(), dropLabels: ['password'] });
+ * const { families, report } = redactor.apply(parseExposition(text, 'text'));
+ */
+export function compileRedaction(config: ResolvedRedaction): Redactor {
+  const rules: { rule: RedactionRule; pattern: string; re: RegExp }[] = [];
+  const anchored = (rule: RedactionRule, list: readonly string[]) => list.map((pattern) => rules.push({ rule, pattern, re: new RegExp(`^(?:${pattern})$`, 'u') }) - 1);
+  const drop = anchored('drop_labels', config.dropLabels);
+  const mask = anchored('mask_labels', config.maskLabels);
+  const hash = anchored('hash_labels', config.hashLabels);
+  const dropMetrics = anchored('drop_metrics', config.dropMetrics);
+  const help = config.redactHelp.map((pattern) => rules.push({ rule: 'redact_help', pattern, re: new RegExp(pattern, 'gu') }) - 1);
+  const maskValue = config.maskValue;
+  const hashKey = config.hashKey ?? perProcessKey();
+  const detectors = config.detectSecrets === 'all' || config.detectSecrets.length > 0 ? config.detectSecrets : undefined;
+  const detect = detectors ? compileSecretDetection(detectors) : undefined;
+
+  // Per-generation caches. Label names are few; label values repeat across series and scrapes.
+  const actions = new Map<string, LabelAction | null>();
+  const familyDrop = new Map<string, number>();
+  const clean = new Set<string>(); // "name\0value" pairs no detector fires on (never holds a secret)
+  const hashes = new Map<string, string>();
+
+  const actionFor = (name: string): LabelAction | null => {
+    let a = actions.get(name);
+    if (a !== undefined) return a;
+    a = null;
+    for (const [act, ids] of [[Act.Drop, drop], [Act.Mask, mask], [Act.Hash, hash]] as const) {
+      const rule = ids.find((id) => rules[id]!.re.test(name));
+      if (rule !== undefined) {
+        a = { act, rule };
+        break;
+      }
+    }
+    boundedSet(actions);
+    actions.set(name, a);
+    return a;
+  };
+
+  const hashOf = (value: string): string => {
+    let h = hashes.get(value);
+    if (h === undefined) {
+      h = createHmac('sha256', hashKey).update(value, 'utf8').digest('hex').slice(0, 16);
+      boundedSet(hashes);
+      hashes.set(value, h);
+    }
+    return h;
+  };
+
+  const dropRuleFor = (family: MetricFamily, textName: string): number => {
+    if (dropMetrics.length === 0) return -1;
+    const key = `${family.name}\u0000${textName}`;
+    let r = familyDrop.get(key);
+    if (r === undefined) {
+      r = dropMetrics.find((id) => rules[id]!.re.test(textName) || rules[id]!.re.test(family.name)) ?? -1;
+      boundedSet(familyDrop);
+      familyDrop.set(key, r);
+    }
+    return r;
+  };
+
+  return {
+    apply(families, filter) {
+      const hits = new Array<number>(rules.length).fill(0);
+      const hitNames: (Set<string> | undefined)[] = new Array(rules.length);
+      const found = new Map<string, number>();
+      const foundOn = new Map<string, Set<string>>();
+      let withheld = 0;
+      let merged = 0;
+      let collide = false;
+      const note = (rule: number, name: string) => {
+        hits[rule]!++;
+        (hitNames[rule] ??= new Set()).add(name);
+      };
+
+      /** The redacted label array: the same array when nothing changed. */
+      const redactLabels = (labels: string[], structural: string | undefined): string[] => {
+        let out: string[] | undefined;
+        for (let i = 0; i < labels.length; i += 2) {
+          const name = labels[i]!;
+          const value = labels[i + 1]!;
+          if (name === structural) {
+            out?.push(name, value);
+            continue;
+          }
+          const a = actionFor(name);
+          if (a === null) {
+            if (detect && value !== '') {
+              const pair = `${name}\u0000${value}`;
+              if (!clean.has(pair)) {
+                const detector = detect(name, value);
+                if (detector === undefined) {
+                  boundedSet(clean);
+                  clean.add(pair);
+                } else {
+                  found.set(detector, (found.get(detector) ?? 0) + 1);
+                  let on = foundOn.get(detector);
+                  if (!on) foundOn.set(detector, (on = new Set()));
+                  on.add(name);
+                  out ??= labels.slice(0, i);
+                  out.push(name, maskValue);
+                  collide = true;
+                  continue;
+                }
+              }
+            }
+            out?.push(name, value);
+            continue;
+          }
+          note(a.rule, name);
+          out ??= labels.slice(0, i);
+          if (a.act === Act.Drop) collide = true;
+          else if (a.act === Act.Mask) {
+            out.push(name, maskValue);
+            collide = true;
+          } else out.push(name, hashOf(value));
+        }
+        return out ?? labels;
+      };
+
+      const result: MetricFamily[] = [];
+      const constraints = filter?.labelConstraints ?? [];
+      for (const family of families) {
+        const textName = textFamilyName(family);
+        if (filter && !filter.allowsFamily(textName)) {
+          withheld += family.samples.length;
+          continue;
+        }
+        const dropRule = dropRuleFor(family, textName);
+        if (dropRule >= 0) {
+          hits[dropRule]! += Math.max(1, family.samples.length);
+          (hitNames[dropRule] ??= new Set()).add(textName);
+          continue;
+        }
+        if (family.help !== undefined && help.length > 0) {
+          let text = family.help;
+          for (const id of help) {
+            const re = rules[id]!.re;
+            text = text.replace(re, () => {
+              note(id, textName);
+              return maskValue;
+            });
+          }
+          family.help = text;
+        }
+        const before = family.samples.length;
+        let samples = family.samples;
+        if (constraints.length > 0) {
+          samples = samples.filter((s) => {
+            for (const c of constraints) {
+              let ok = false;
+              for (let i = 0; i < s.labels.length; i += 2) {
+                if (s.labels[i] === c.name) {
+                  ok = c.matches(s.labels[i + 1]!);
+                  break;
+                }
+              }
+              if (!ok) {
+                withheld++;
+                return false;
+              }
+            }
+            return true;
+          });
+        }
+        collide = false;
+        for (const s of samples) {
+          s.labels = redactLabels(s.labels, structuralLabel(family, s));
+          if (s.exemplar) s.exemplar.labels = redactLabels(s.exemplar.labels, undefined);
+        }
+        if (collide) {
+          const m = merge(family, samples);
+          samples = m.samples;
+          merged += m.merged;
+        }
+        // A family the caller sees none of is left out entirely (its HELP would still tell).
+        if (samples.length === 0 && before > 0) continue;
+        family.samples = samples;
+        result.push(family);
+      }
+
+      const bySection = new Map<RedactionRule, number>();
+      const patterns: PatternHits[] = [];
+      rules.forEach((r, i) => {
+        const n = hits[i]!;
+        if (n === 0) return;
+        bySection.set(r.rule, (bySection.get(r.rule) ?? 0) + n);
+        patterns.push({ rule: r.rule, pattern: r.pattern, count: n, names: hitNames[i] ?? new Set() });
+      });
+      return { families: result, report: { rules: bySection, patterns, detectors: found, detectorLabels: foundOn, withheld, merged } };
+    },
+  };
+}
