@@ -26,7 +26,25 @@ export type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 export type { ScrapeHandler } from './core/handle.js';
 export type { ListeningAddress } from './adapters/server.js';
 export type { NodeRequestHandler } from './adapters/http.js';
-export { toMetricsSource, type MetricsSourceInput, type RegistryLike, type Exposition } from './exposition/source.js';
+export {
+  toMetricsSource,
+  defineMetricsSource,
+  type MetricsSource,
+  type MetricsSourceInput,
+  type RegistryLike,
+  type Exposition,
+  type SourceOutput,
+} from './exposition/source.js';
+export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';
+export { ExpositionParseError, SourceError, type SourceFailureReason } from './exposition/errors.js';
+export { parseExposition, sniffFormat } from './exposition/parse.js';
+export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult } from './exposition/render.js';
+export { negotiateFormat, acceptsGzip, type NegotiatedFormat } from './exposition/negotiate.js';
+export { compileRedaction, type Redactor, type RedactionReport, type RedactionRule } from './exposition/redact.js';
+export { defaultRedaction } from './config/redaction.js';
+export { SECRET_DETECTORS, compileSecretDetection, type SecretDetector } from './exposition/secrets.js';
+export type { MetricFamily, Sample, Exemplar, MetricType, ExpositionFormat } from './exposition/model.js';
+export type { SeriesFilter, LabelConstraint } from './access/filter.js';
 export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
 export type { SelfMetricsRegistry } from './metrics/self.js';
 export type { ClientCertificateInfo, SubjectAltNames } from './tls/client-cert.js';

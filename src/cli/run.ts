@@ -9,6 +9,7 @@ import { demoCommand } from './demo.js';
 import { hashPasswordCommand } from './hash-password.js';
 import { initCommand } from './init.js';
 import type { CliCommand, CliIo } from './io.js';
+import { redactCommand } from './redact.js';
 import { serveCommand } from './serve.js';
 
 const COMMANDS: Record<string, { run: CliCommand; summary: string }> = {
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: CliCommand; summary: string }> = {
   check: { run: checkCommand, summary: 'validate a web-config.yml' },
   init: { run: initCommand, summary: 'write a development PKI and a matching web-config.yml' },
   'hash-password': { run: hashPasswordCommand, summary: 'bcrypt-hash a password read from stdin' },
+  redact: { run: redactCommand, summary: 'redact exposition text from stdin as a scrape would (--report: what fired)' },
   demo: { run: demoCommand, summary: 'serve a fully secured endpoint and scrape it once' },
 };
 

@@ -145,7 +145,7 @@ class Parser {
 
   /** `# HELP`, `# TYPE`, `# UNIT`, OpenMetrics: nothing else is allowed. */
   private metadataOm(line: string): void {
-    const m = /^# (HELP|TYPE|UNIT) ([^ ]+)(?: (.*))?$/.exec(line);
+    const m = /^# (HELP|TYPE|UNIT) ([^ ]+)(?: (.*))?$/s.exec(line);
     if (!m) this.fail('expected "# HELP", "# TYPE", "# UNIT" or "# EOF"', 1);
     const kind = m[1] as 'HELP' | 'TYPE' | 'UNIT';
     const name = m[2]!;
