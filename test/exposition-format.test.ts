@@ -247,7 +247,7 @@ describe('round trips (property)', () => {
         const rendered = renderExposition(families, 'text').text;
         expect(parseExposition(rendered, 'text')).toEqual(textView(families));
       }),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 
@@ -260,7 +260,7 @@ describe('round trips (property)', () => {
           expect(parseExposition(rendered, 'openmetrics')).toEqual(families);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 
@@ -271,7 +271,7 @@ describe('round trips (property)', () => {
         const back = parseExposition(renderExposition(viaText, 'openmetrics').text, 'openmetrics');
         expect(back).toEqual(textView(families));
       }),
-      { numRuns: 200 },
+      { numRuns: 100 },
     );
   });
 });
