@@ -154,7 +154,9 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
           }
           chunks.push(chunk);
         });
-        stream.on('error', (error: Error) => done(fail(encoding === 'gzip' ? 'content_type' : 'connect', `reading the body failed: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, error)));
+        const code = (error: Error) => (error as NodeJS.ErrnoException).code ?? 'error';
+        res.on('error', (error: Error) => done(fail('connect', `connection closed mid-body (${code(error)})`, error)));
+        if (stream !== res) stream.on('error', (error: Error) => done(fail('content_type', `gzip body could not be decoded (${code(error)})`, error)));
         res.on('close', () => {
           if (!res.complete) done(fail('connect', 'connection closed mid-body'));
         });
