@@ -28,7 +28,7 @@ Options:
 `;
 
 function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+  return `${n} ${word}${n === 1 || word.endsWith('s') ? '' : 's'}`;
 }
 
 /** The `--report` text: counts and names only. */

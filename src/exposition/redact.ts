@@ -2,7 +2,8 @@
  * The one walk over the series that every scrape makes: the caller's view (family allowed, label
  * constraints) first, on the original values; then `drop_metrics`, `drop_labels`, `mask_labels`,
  * `hash_labels`, secret detection on every label value left in clear (exemplar labels included),
- * and `redact_help`. Rules are compiled once per config generation; decisions per label name and
+ * `redact_help`, and secret detection on the HELP text (a HELP a detector fires on is replaced
+ * as a whole by `mask_value`; detectors see it as the label `__help__`). Rules are compiled once per config generation; decisions per label name and
  * verdicts on clean label values are cached, so a repeat scrape costs map lookups, not regexes.
  *
  * Precedence on one label: drop, then mask, then hash; a label no rule names is still masked when
@@ -71,6 +72,8 @@ interface LabelAction {
 }
 
 const CACHE_LIMIT = 100_000;
+/** The label name detectors are given for HELP text (not a valid label name, so never confused with one). */
+export const HELP_LABEL = '__help__';
 let processKey: Buffer | undefined;
 
 /** The per-process HMAC key used when no `hash_key_file` is configured (stable across reloads). */
@@ -270,6 +273,17 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
             });
           }
           family.help = text;
+        }
+        // HELP is free text: when a detector finds a credential anywhere in it, all of it goes.
+        if (detect && family.help !== undefined && family.help !== '' && family.help !== maskValue) {
+          const detector = detect(HELP_LABEL, family.help);
+          if (detector !== undefined) {
+            family.help = maskValue;
+            found.set(detector, (found.get(detector) ?? 0) + 1);
+            let on = foundOn.get(detector);
+            if (!on) foundOn.set(detector, (on = new Set()));
+            on.add(`HELP of ${textName}`);
+          }
         }
         const before = family.samples.length;
         let samples = family.samples;
