@@ -40,6 +40,7 @@ export { ExpositionParseError, SourceError, type SourceFailureReason } from './e
 export { parseExposition, sniffFormat } from './exposition/parse.js';
 export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult } from './exposition/render.js';
 export { negotiateFormat, acceptsGzip, type NegotiatedFormat } from './exposition/negotiate.js';
+export { createPipeline, type ExpositionPipeline, type ExposeOptions, type PipelineOptions, type RenderedExposition } from './exposition/pipeline.js';
 export { compileRedaction, type Redactor, type RedactionReport, type RedactionRule } from './exposition/redact.js';
 export { defaultRedaction } from './config/redaction.js';
 export { SECRET_DETECTORS, compileSecretDetection, type SecretDetector } from './exposition/secrets.js';

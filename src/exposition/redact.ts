@@ -71,6 +71,13 @@ interface LabelAction {
   rule: number;
 }
 
+/** What is known about one label name: the rule that applies, and values no detector fires on. */
+interface NameEntry {
+  action: LabelAction | null;
+  /** Values of this label known clean (never holds a secret: only values no detector fired on). */
+  clean: Set<string>;
+}
+
 const CACHE_LIMIT = 100_000;
 /** The label name detectors are given for HELP text (not a valid label name, so never confused with one). */
 export const HELP_LABEL = '__help__';
@@ -86,15 +93,55 @@ function boundedSet(set: Map<string, unknown> | Set<string>): void {
   if (set.size >= CACHE_LIMIT) set.clear();
 }
 
-/** A key for a label set that does not depend on label order. */
-function labelKey(labels: readonly string[], skip?: string): string {
-  if (labels.length <= 2) return labels[0] === skip ? '' : labels.length === 0 ? '' : `${labels[0]}\u0000${labels[1]}`;
+/** A key for a label set that does not depend on label order (the slow, general form). */
+function sortedKey(labels: readonly string[], skip?: string): string {
   const idx: number[] = [];
   for (let i = 0; i < labels.length; i += 2) if (labels[i] !== skip) idx.push(i);
   idx.sort((a, b) => (labels[a]! < labels[b]! ? -1 : labels[a]! > labels[b]! ? 1 : 0));
-  let key = '';
+  let key = '\u0001';
   for (const i of idx) key += `${labels[i]}\u0000${labels[i + 1]}\u0001`;
   return key;
+}
+
+/**
+ * Series keys for one family. Samples of one family nearly always list the same label names in
+ * the same order (per suffix), so the key of such a sample is just its values; a sample with
+ * the same names in another order is keyed in the reference order, anything else by sorted
+ * names and values. Equal label sets get equal keys either way.
+ */
+class SeriesKeys {
+  private readonly refs = new Map<string, string[]>();
+
+  key(suffix: string, labels: readonly string[], skip?: string): string {
+    let ref = this.refs.get(suffix);
+    if (!ref) {
+      ref = [];
+      for (let i = 0; i < labels.length; i += 2) if (labels[i] !== skip) ref.push(labels[i]!);
+      this.refs.set(suffix, ref);
+    }
+    let key = suffix + '\u0002';
+    let n = 0;
+    let inOrder = true;
+    for (let i = 0; i < labels.length; i += 2) {
+      if (labels[i] === skip) continue;
+      if (labels[i] !== ref[n]) inOrder = false;
+      n++;
+      key += labels[i + 1] + '\u0000';
+    }
+    if (inOrder && n === ref.length) return key;
+    if (n === ref.length) {
+      // Same number of names, other order: values in reference order when the names match.
+      let reordered = suffix + '\u0002';
+      for (const name of ref) {
+        let found: string | undefined;
+        for (let i = 0; i < labels.length; i += 2) if (labels[i] === name) found = labels[i + 1];
+        if (found === undefined) return suffix + sortedKey(labels, skip);
+        reordered += found + '\u0000';
+      }
+      return reordered;
+    }
+    return suffix + sortedKey(labels, skip);
+  }
 }
 
 function combine(family: MetricFamily, into: Sample, from: Sample): void {
@@ -107,11 +154,12 @@ function combine(family: MetricFamily, into: Sample, from: Sample): void {
 
 function merge(family: MetricFamily, samples: Sample[]): { samples: Sample[]; merged: number } {
   const seen = new Map<string, Sample>();
+  const keys = new SeriesKeys();
   const out: Sample[] = [];
   let merged = 0;
   let brokenSummaries: Set<string> | undefined;
   for (const s of samples) {
-    const key = `${s.suffix}\u0002${labelKey(s.labels)}`;
+    const key = keys.key(s.suffix, s.labels);
     const prev = seen.get(key);
     if (!prev) {
       seen.set(key, s);
@@ -120,11 +168,11 @@ function merge(family: MetricFamily, samples: Sample[]): { samples: Sample[]; me
     }
     merged++;
     combine(family, prev, s);
-    if (family.type === 'summary') (brokenSummaries ??= new Set()).add(labelKey(s.labels, 'quantile'));
+    if (family.type === 'summary') (brokenSummaries ??= new Set()).add(sortedKey(s.labels, 'quantile'));
   }
   if (!brokenSummaries) return { samples: out, merged };
   const broken = brokenSummaries;
-  return { samples: out.filter((s) => s.suffix !== '' || !broken.has(labelKey(s.labels, 'quantile'))), merged };
+  return { samples: out.filter((s) => s.suffix !== '' || !broken.has(sortedKey(s.labels, 'quantile'))), merged };
 }
 
 /**
@@ -147,25 +195,25 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
   const detect = detectors ? compileSecretDetection(detectors) : undefined;
 
   // Per-generation caches. Label names are few; label values repeat across series and scrapes.
-  const actions = new Map<string, LabelAction | null>();
+  const names = new Map<string, NameEntry>();
   const familyDrop = new Map<string, number>();
-  const clean = new Set<string>(); // "name\0value" pairs no detector fires on (never holds a secret)
   const hashes = new Map<string, string>();
 
-  const actionFor = (name: string): LabelAction | null => {
-    let a = actions.get(name);
-    if (a !== undefined) return a;
-    a = null;
+  const entryFor = (name: string): NameEntry => {
+    let e = names.get(name);
+    if (e !== undefined) return e;
+    let action: LabelAction | null = null;
     for (const [act, ids] of [[Act.Drop, drop], [Act.Mask, mask], [Act.Hash, hash]] as const) {
       const rule = ids.find((id) => rules[id]!.re.test(name));
       if (rule !== undefined) {
-        a = { act, rule };
+        action = { act, rule };
         break;
       }
     }
-    boundedSet(actions);
-    actions.set(name, a);
-    return a;
+    e = { action, clean: new Set() };
+    boundedSet(names);
+    names.set(name, e);
+    return e;
   };
 
   const hashOf = (value: string): string => {
@@ -214,25 +262,23 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
             out?.push(name, value);
             continue;
           }
-          const a = actionFor(name);
+          const entry = entryFor(name);
+          const a = entry.action;
           if (a === null) {
-            if (detect && value !== '') {
-              const pair = `${name}\u0000${value}`;
-              if (!clean.has(pair)) {
-                const detector = detect(name, value);
-                if (detector === undefined) {
-                  boundedSet(clean);
-                  clean.add(pair);
-                } else {
-                  found.set(detector, (found.get(detector) ?? 0) + 1);
-                  let on = foundOn.get(detector);
-                  if (!on) foundOn.set(detector, (on = new Set()));
-                  on.add(name);
-                  out ??= labels.slice(0, i);
-                  out.push(name, maskValue);
-                  collide = true;
-                  continue;
-                }
+            if (detect && value !== '' && !entry.clean.has(value)) {
+              const detector = detect(name, value);
+              if (detector === undefined) {
+                boundedSet(entry.clean);
+                entry.clean.add(value);
+              } else {
+                found.set(detector, (found.get(detector) ?? 0) + 1);
+                let on = foundOn.get(detector);
+                if (!on) foundOn.set(detector, (on = new Set()));
+                on.add(name);
+                out ??= labels.slice(0, i);
+                out.push(name, maskValue);
+                collide = true;
+                continue;
               }
             }
             out?.push(name, value);

@@ -54,15 +54,34 @@ export interface RenderResult {
 }
 
 function textSamples(name: string, family: MetricFamily, samples: readonly Sample[], type: string, out: { text: string; samples: number }): void {
-  if (family.help !== undefined) out.text += `# HELP ${name} ${escapeHelp(family.help, false)}\n`;
-  out.text += `# TYPE ${name} ${type}\n`;
+  let text = out.text;
+  if (family.help !== undefined) text += `# HELP ${name} ${escapeHelp(family.help, false)}\n`;
+  text += `# TYPE ${name} ${type}\n`;
+  // The sample name is the family's text name for every suffix the text format folds into it.
+  const keepSuffix = family.type === 'histogram' || family.type === 'summary';
   for (const s of samples) {
-    out.text += `${name}${s.suffix === '_total' && family.type === 'counter' ? '' : family.type === 'info' ? '' : s.suffix}`;
-    out.text += `${labelBlock(s.labels)} ${formatValue(s.value)}`;
-    if (s.timestampMs !== undefined) out.text += ` ${Math.round(s.timestampMs)}`;
-    out.text += '\n';
-    out.samples++;
+    text += keepSuffix ? name + s.suffix : name;
+    const labels = s.labels;
+    if (labels.length > 0) {
+      text += '{';
+      for (let i = 0; i < labels.length; i += 2) {
+        if (i > 0) text += ',';
+        text += labels[i] + '="' + escapeLabelValue(labels[i + 1]!) + '"';
+      }
+      text += '}';
+    }
+    text += ' ' + formatValue(s.value);
+    if (s.timestampMs !== undefined) text += ' ' + Math.round(s.timestampMs);
+    text += '\n';
   }
+  out.samples += samples.length;
+  out.text = text;
+}
+
+/** The samples minus `_created` (which the text format cannot carry), without copying when there are none. */
+function withoutCreated(samples: Sample[]): Sample[] {
+  for (const s of samples) if (s.suffix === '_created') return samples.filter((x) => x.suffix !== '_created');
+  return samples;
 }
 
 function renderText(families: readonly MetricFamily[]): RenderResult {
@@ -70,11 +89,11 @@ function renderText(families: readonly MetricFamily[]): RenderResult {
   for (const f of families) {
     switch (f.type) {
       case 'counter':
-        textSamples(textFamilyName(f), f, f.samples.filter((s) => s.suffix === '_total'), 'counter', out);
+        textSamples(textFamilyName(f), f, withoutCreated(f.samples), 'counter', out);
         break;
       case 'histogram':
       case 'summary':
-        textSamples(f.name, f, f.samples.filter((s) => s.suffix !== '_created'), f.type, out);
+        textSamples(f.name, f, withoutCreated(f.samples), f.type, out);
         break;
       case 'gaugehistogram':
         for (const suffix of ['_bucket', '_gcount', '_gsum']) {
