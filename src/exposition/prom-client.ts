@@ -26,6 +26,7 @@ export interface PromClientValueJson {
 
 const TYPES: Readonly<Record<string, MetricType>> = { counter: 'counter', gauge: 'gauge', histogram: 'histogram', summary: 'summary' };
 const goodLabelNames = new Set<string>();
+const HISTOGRAM_SUFFIXES: ReadonlySet<string> = new Set(['_bucket', '_sum', '_count']);
 
 function flat(labels: PromClientValueJson['labels'], what: string): string[] {
   const out: string[] = [];
@@ -67,7 +68,7 @@ export function fromPromClientJson(metrics: readonly PromClientMetricJson[]): Me
       if (type === 'counter') suffix = '_total';
       else if (v.metricName !== undefined && v.metricName !== m.name) {
         suffix = v.metricName.startsWith(m.name) ? v.metricName.slice(m.name.length) : '';
-        if (!['_bucket', '_sum', '_count'].includes(suffix)) throw new SourceError(500, 'source', 'registry: unexpected sample name');
+        if (!HISTOGRAM_SUFFIXES.has(suffix)) throw new SourceError(500, 'source', 'registry: unexpected sample name');
       }
       const sample: Sample = { suffix, labels: flat(v.labels, 'a sample'), value: typeof v.value === 'number' ? v.value : Number(v.value) };
       if (typeof v.timestamp === 'number') sample.timestampMs = v.timestamp;
