@@ -36,7 +36,7 @@ export {
   type SourceOutput,
 } from './exposition/source.js';
 export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';
-export { ExpositionParseError, SourceError, type SourceFailureReason } from './exposition/errors.js';
+export { ExpositionParseError, SourceError, type SourceFailureReason } from './exposition/failure.js';
 export { parseExposition, sniffFormat } from './exposition/parse.js';
 export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult } from './exposition/render.js';
 export { negotiateFormat, acceptsGzip, type NegotiatedFormat } from './exposition/negotiate.js';

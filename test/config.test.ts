@@ -120,6 +120,7 @@ describe('valid configurations', () => {
         maxHeaderBytes: 16_384,
         maxConcurrentBcrypt: 4,
       },
+      redaction: { dropLabels: [], maskLabels: [], maskValue: '[REDACTED]', hashLabels: [], dropMetrics: [], redactHelp: [], detectSecrets: 'all' },
       warnings: [],
     });
   });

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ExpositionParseError } from '../src/exposition/errors.js';
+import { ExpositionParseError } from '../src/exposition/failure.js';
 import type { MetricFamily } from '../src/exposition/model.js';
 import { acceptsGzip, negotiateFormat } from '../src/exposition/negotiate.js';
 import { parseExposition, sniffFormat } from '../src/exposition/parse.js';

@@ -14,7 +14,7 @@ import type { ResolvedConfig } from '../config/schema.js';
 import { authenticate, type Authenticators } from '../auth/authenticate.js';
 import type { Logger } from '../log.js';
 import type { ExpositionPipeline } from '../exposition/pipeline.js';
-import { SourceError } from '../exposition/errors.js';
+import { SourceError } from '../exposition/failure.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import type { ClientCertificatePolicy } from '../tls/server-options.js';
 import { KeyedRateLimiter, TokenBucket, retryAfterSeconds } from './rate-limit.js';

@@ -11,7 +11,7 @@
  * allows none, and text after or a missing `# EOF`. Quoted UTF-8 metric names (Prometheus 3) are
  * refused as well.
  */
-import { ExpositionParseError } from './errors.js';
+import { ExpositionParseError } from './failure.js';
 import { LABEL_NAME, METRIC_NAME, TYPE_SUFFIXES, labelValue, type ExpositionFormat, type MetricFamily, type MetricType, type Sample } from './model.js';
 
 const TEXT_TYPES: Readonly<Record<string, MetricType>> = {

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { SeriesFilter } from '../access/filter.js';
 import type { SelfMetrics } from '../metrics/self.js';
-import { ExpositionParseError, SourceError } from './errors.js';
+import { ExpositionParseError, SourceError } from './failure.js';
 import type { MetricFamily } from './model.js';
 import { acceptsGzip, negotiateFormat } from './negotiate.js';
 import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';

@@ -4,7 +4,7 @@
  * Names are still checked (the output must always parse), with a cache so a repeat scrape checks
  * each label name once.
  */
-import { SourceError } from './errors.js';
+import { SourceError } from './failure.js';
 import { LABEL_NAME, METRIC_NAME, type Exemplar, type MetricFamily, type MetricType, type Sample } from './model.js';
 
 /** One metric of `Registry.getMetricsAsJSON()`. */

@@ -9,7 +9,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { createGunzip } from 'node:zlib';
-import { SourceError, type SourceFailureReason } from './errors.js';
+import { SourceError, type SourceFailureReason } from './failure.js';
 import { formatOfContentType } from './parse.js';
 import { defineMetricsSource, type MetricsSource } from './source.js';
 
