@@ -54,8 +54,9 @@ export interface RedactionReport {
 /** The compiled `redaction` of one config generation. */
 export interface Redactor {
   /**
-   * Filters and redacts `families` in place (they must be the pass's own copies) and returns the
-   * families to render, with what was done.
+   * Filters and redacts `families` in place (they and their label arrays must be the pass's own
+   * copies, as the parser and the prom-client reader make them) and returns the families to
+   * render, with what was done.
    */
   apply(families: MetricFamily[], filter?: SeriesFilter): { families: MetricFamily[]; report: RedactionReport };
 }
@@ -252,47 +253,47 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
         (hitNames[rule] ??= new Set()).add(name);
       };
 
-      /** The redacted label array: the same array when nothing changed. */
-      const redactLabels = (labels: string[], structural: string | undefined): string[] => {
-        let out: string[] | undefined;
-        for (let i = 0; i < labels.length; i += 2) {
-          const name = labels[i]!;
-          const value = labels[i + 1]!;
-          if (name === structural) {
-            out?.push(name, value);
-            continue;
-          }
-          const entry = entryFor(name);
-          const a = entry.action;
-          if (a === null) {
-            if (detect && value !== '' && !entry.clean.has(value)) {
-              const detector = detect(name, value);
-              if (detector === undefined) {
-                boundedSet(entry.clean);
-                entry.clean.add(value);
-              } else {
-                found.set(detector, (found.get(detector) ?? 0) + 1);
-                let on = foundOn.get(detector);
-                if (!on) foundOn.set(detector, (on = new Set()));
-                on.add(name);
-                out ??= labels.slice(0, i);
-                out.push(name, maskValue);
+      /** Redacts a label array in place (the pass owns it): values replaced, dropped pairs removed. */
+      const redactLabels = (labels: string[], structural: string | undefined): void => {
+        let w = 0;
+        for (let r = 0; r < labels.length; r += 2) {
+          const name = labels[r]!;
+          let value = labels[r + 1]!;
+          if (name !== structural) {
+            const entry = entryFor(name);
+            const a = entry.action;
+            if (a === null) {
+              if (detect && value !== '' && !entry.clean.has(value)) {
+                const detector = detect(name, value);
+                if (detector === undefined) {
+                  boundedSet(entry.clean);
+                  entry.clean.add(value);
+                } else {
+                  found.set(detector, (found.get(detector) ?? 0) + 1);
+                  let on = foundOn.get(detector);
+                  if (!on) foundOn.set(detector, (on = new Set()));
+                  on.add(name);
+                  value = maskValue;
+                  collide = true;
+                }
+              }
+            } else {
+              note(a.rule, name);
+              if (a.act === Act.Drop) {
                 collide = true;
                 continue;
               }
+              if (a.act === Act.Mask) {
+                value = maskValue;
+                collide = true;
+              } else value = hashOf(value);
             }
-            out?.push(name, value);
-            continue;
           }
-          note(a.rule, name);
-          out ??= labels.slice(0, i);
-          if (a.act === Act.Drop) collide = true;
-          else if (a.act === Act.Mask) {
-            out.push(name, maskValue);
-            collide = true;
-          } else out.push(name, hashOf(value));
+          if (w !== r) labels[w] = name;
+          labels[w + 1] = value;
+          w += 2;
         }
-        return out ?? labels;
+        if (w !== labels.length) labels.length = w;
       };
 
       const result: MetricFamily[] = [];
@@ -353,8 +354,8 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
         }
         collide = false;
         for (const s of samples) {
-          s.labels = redactLabels(s.labels, structuralLabel(family, s));
-          if (s.exemplar) s.exemplar.labels = redactLabels(s.exemplar.labels, undefined);
+          redactLabels(s.labels, structuralLabel(family, s));
+          if (s.exemplar) redactLabels(s.exemplar.labels, undefined);
         }
         if (collide) {
           const m = merge(family, samples);
