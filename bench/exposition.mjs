@@ -5,6 +5,7 @@
 //    redaction: drop_labels, hash_labels, every secret detector + a caller filter that denies one
 //    family and constrains a label, rendered as text). C: the whole core (`guard.handle`: basic
 //    auth from the bcrypt cache + B, no caller filter, and the content-length the core computes);
+//    D: the core with the default redaction only (secret detectors on, nothing dropped).
 //    A' is A plus that same Buffer.byteLength, the least a server adds to serve A. A, A', B, C run in alternating blocks so noise hits them alike;
 //    medians per call and the ratios B/A and C/A (target ≤ 1.0).
 // 2. Throughput on text: parse + redact + render of the same registry's text, MB/s on one core.
@@ -101,6 +102,14 @@ const request = {
   headers: { authorization: `Basic ${Buffer.from(`prometheus:${password}`).toString('base64')}`, accept: 'text/plain;version=0.0.4' },
   remoteAddress: '127.0.0.1',
 };
+// D: the same core with the default redaction only (secret detectors; nothing dropped or merged).
+const plainGuard = await createGuard({
+  config: { basic_auth_users: { prometheus: await hash(password, { cost: 10 }) } },
+  source: registry,
+  logger: silentLogger,
+  watch: false,
+});
+await plainGuard.handle(request);
 const first = await guard.handle(request); // fills the bcrypt cache
 if (first.status !== 200) throw new Error(`guard answered ${first.status}`);
 const guarded = await expose({ filter });
@@ -109,6 +118,7 @@ const a = [];
 const a2 = [];
 const b = [];
 const c = [];
+const d = [];
 for (let i = 0; i < 3; i++) {
   await registry.metrics();
   await expose({ filter });
@@ -123,16 +133,21 @@ for (let round = 0; round < ROUNDS; round += BLOCK) {
   for (let i = 0; i < BLOCK; i++) b.push(await timeIt(() => expose({ filter })));
   gc();
   for (let i = 0; i < BLOCK; i++) c.push(await timeIt(() => guard.handle(request)));
+  gc();
+  for (let i = 0; i < BLOCK; i++) d.push(await timeIt(() => plainGuard.handle(request)));
 }
 const ma = median(a);
 const ma2 = median(a2);
 const mb = median(b);
 const mc = median(c);
+const md = median(d);
 console.log(`scrape path, ${lines} sample lines (${(text.length / 1024).toFixed(0)} KiB), median of ${a.length}:`);
 console.log(`  A register.metrics()                          ${ma.toFixed(2)} ms`);
 console.log(`  A' register.metrics() + Buffer.byteLength       ${ma2.toFixed(2)} ms   (what serving it costs at least: the core sets content-length)`);
 console.log(`  B pass: JSON + redaction + filter + render    ${mb.toFixed(2)} ms   ratio B/A ${(mb / ma).toFixed(2)}   (${guarded.seriesReturned} returned, ${guarded.seriesWithheld} withheld)`);
 console.log(`  C core: basic auth (cached) + B               ${mc.toFixed(2)} ms   ratio C/A ${(mc / ma).toFixed(2)}   C/A' ${(mc / ma2).toFixed(2)}   (no caller filter: access rules are not in the core yet)`);
+
+console.log(`  D core: basic auth + default redaction only    ${md.toFixed(2)} ms   ratio D/A ${(md / ma).toFixed(2)}`);
 
 // 2. Text throughput.
 const redactor = compileRedaction(redaction);
@@ -156,3 +171,4 @@ console.log('peak RSS, 100k series (registry built, then one scrape):');
 console.log(`  register.metrics()   peak ${mib(rm.peak)} MiB (+${mib(rm.peak - rm.before)} MiB over the built registry), body ${mib(rm.bytes)} MiB`);
 console.log(`  guard pass           peak ${mib(rg.peak)} MiB (+${mib(rg.peak - rg.before)} MiB over the built registry), body ${mib(rg.bytes)} MiB`);
 await guard.close(0);
+await plainGuard.close(0);

@@ -21,6 +21,15 @@ import { upstreamSource, type UpstreamOptions } from '../src/exposition/upstream
 import { createGuard, type Guard, type GuardOptions } from '../src/guard.js';
 import type { LogFields, Logger } from '../src/log.js';
 import { testPki, type TestPki } from './helpers/pki.js';
+import { scrape } from './helpers/client.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultRedaction } from '../src/config/redaction.js';
+import { createPipeline } from '../src/exposition/pipeline.js';
+import { compileRedaction } from '../src/exposition/redact.js';
+import { toMetricsSource } from '../src/exposition/source.js';
+import { createSelfMetrics } from '../src/metrics/self.js';
 
 const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -157,6 +166,46 @@ describe('fail closed', () => {
     expect(text).toContain('scrapeguard_redactions_total{rule="drop_labels"} 1');
     expect(text).toContain('scrapeguard_secrets_detected_total{detector="url_credentials"} 1');
     expect(text).toContain('scrapeguard_source_errors_total{reason="parse"} 1');
+  });
+});
+
+describe('pipeline bookkeeping', () => {
+  it('reports returned and withheld series and counts withheld ones in self-metrics', async () => {
+    const self = new Registry();
+    const metrics = await createSelfMetrics(self);
+    const expose = createPipeline(toMetricsSource(() => 'a{team="x"} 1\na{team="y"} 2\n# TYPE b gauge\nb 3\n'), {
+      redactor: compileRedaction(defaultRedaction()),
+      metrics,
+    });
+    const out = await expose({ filter: { allowsFamily: (n) => n === 'a', labelConstraints: [{ name: 'team', matches: (v) => v === 'x' }] } });
+    expect(out.body).toBe('# TYPE a untyped\na{team="x"} 1\n');
+    expect(out.seriesReturned).toBe(1);
+    expect(out.seriesWithheld).toBe(2);
+    expect(await self.metrics()).toContain('scrapeguard_series_withheld_total 2');
+  });
+
+  it('hashes with the key file, and a changed key file reloads into new hashes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-hashkey-'));
+    const keyFile = join(dir, 'hash.key');
+    writeFileSync(keyFile, 'first-key-0123456789abcdef');
+    const file = join(dir, 'web.yml');
+    writeFileSync(file, `redaction:\n  hash_labels: [user]\n  hash_key_file: ${keyFile}\n`);
+    const logs: string[] = [];
+    const guard = await createGuard({ config: file, source: () => 'm{user="alice"} 1\n', logger: logger(logs), watch: false });
+    guards.push(guard);
+    const [bound] = await guard.listen('127.0.0.1:0');
+    const url = `http://127.0.0.1:${bound!.port}/metrics`;
+    const hashed = async () => /user="([0-9a-f]{16})"/.exec((await scrape(url)).body)?.[1];
+    const first = await hashed();
+    expect(first).toMatch(/^[0-9a-f]{16}$/);
+    expect(await hashed()).toBe(first);
+    expect(guard.config.dependsOn).toContain(keyFile);
+    writeFileSync(keyFile, 'second-key-0123456789abcdef');
+    expect(await guard.reload()).toBe(true);
+    const second = await hashed();
+    expect(second).toMatch(/^[0-9a-f]{16}$/);
+    expect(second).not.toBe(first);
+    expect(logs.join('\n')).not.toMatch(/first-key|second-key/);
   });
 });
 

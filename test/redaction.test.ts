@@ -168,6 +168,15 @@ describe("the caller's view in the same walk", () => {
     expect(report.withheld).toBe(3);
   });
 
+  it('never examines withheld series: no rule or detector work is spent on them', () => {
+    const text = '# TYPE a gauge\na{team="x",password="p",dsn="postgres://u:p@h/d"} 1\na{team="y",password="p",dsn="postgres://u:p@h/d"} 2\n';
+    const deny = run(text, { dropLabels: ['password'] }, { allowsFamily: () => false, labelConstraints: [] }).report;
+    expect(deny.rules.size + deny.detectors.size).toBe(0);
+    const one = run(text, { dropLabels: ['password'] }, { allowsFamily: () => true, labelConstraints: [constraint('team', (v) => v === 'x')] }).report;
+    expect(one.rules.get('drop_labels')).toBe(1);
+    expect(one.detectors.get('url_credentials')).toBe(1);
+  });
+
   it('asks allowsFamily with the text-format name (a counter keeps _total) for OpenMetrics input too', () => {
     const asked: string[] = [];
     run('# TYPE a counter\na_total 1\n# TYPE i info\ni_info 1\n# EOF\n', {}, { allowsFamily: (n) => (asked.push(n), true), labelConstraints: [] }, 'openmetrics');
