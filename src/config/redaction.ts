@@ -37,7 +37,11 @@ export const DEFAULT_MASK_VALUE = '[REDACTED]';
 /** Shortest accepted `hash_key_file` content, bytes (after trimming trailing whitespace). */
 export const MIN_HASH_KEY_BYTES = 16;
 
-/** The section's defaults: nothing dropped, masked or hashed; every secret detector on. */
+/**
+ * The section's defaults: nothing dropped, masked or hashed; every secret detector on.
+ * @example
+ * const redactor = compileRedaction({ ...defaultRedaction(), dropLabels: ['password|token'] });
+ */
 export function defaultRedaction(): ResolvedRedaction {
   return { dropLabels: [], maskLabels: [], maskValue: DEFAULT_MASK_VALUE, hashLabels: [], dropMetrics: [], redactHelp: [], detectSecrets: 'all' };
 }

@@ -54,6 +54,8 @@ export function parseSampleValue(token: string): number | undefined {
 /**
  * Guesses the format of exposition text served without a usable content type: OpenMetrics ends
  * with `# EOF`.
+ * @example
+ * sniffFormat('up 1\n# EOF\n'); // 'openmetrics'
  */
 export function sniffFormat(text: string): ExpositionFormat {
   let end = text.length;

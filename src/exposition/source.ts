@@ -49,7 +49,12 @@ export interface MetricsSource {
 /** Prometheus text format 0.0.4, the default for text sources. */
 export const TEXT_FORMAT_CONTENT_TYPE = TEXT_CONTENT_TYPE;
 
-/** Marks a function as a normalised {@link MetricsSource}. */
+/**
+ * Marks a function as a normalised {@link MetricsSource}: what it returns is used as it is, and a
+ * failure answers `failureStatus`.
+ * @example
+ * const source = defineMetricsSource(async () => ({ body: await fetchText(), contentType: '' }), 502, 'my exporter');
+ */
 export function defineMetricsSource(read: () => Promise<SourceOutput>, failureStatus: 500 | 502, description: string): MetricsSource {
   return Object.assign(read, { failureStatus, description, [SOURCE]: true as const });
 }
