@@ -20,6 +20,7 @@ import { textFamilyName, type MetricFamily } from '../src/exposition/model.js';
 import { parseExposition } from '../src/exposition/parse.js';
 import { fromPromClientJson } from '../src/exposition/prom-client.js';
 import { compileRedaction } from '../src/exposition/redact.js';
+import { SECRET_DETECTORS } from '../src/exposition/secrets.js';
 import { renderExposition } from '../src/exposition/render.js';
 import { familiesArb } from './helpers/exposition.js';
 
@@ -217,7 +218,7 @@ describe('redaction config', () => {
       hashKeyFile: join(dir, 'hash.key'),
       dropMetrics: ['debug_.*'],
       redactHelp: ['secret=\\S+'],
-      detectSecrets: [],
+      detectSecrets: SECRET_DETECTORS.map((d) => d.name).filter((n) => n !== 'url_credentials'),
     });
     expect(config.redaction.hashKey?.toString()).toBe('a-long-random-key-0123456789abcdef');
     expect(JSON.stringify(config)).not.toContain('a-long-random-key');
