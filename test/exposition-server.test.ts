@@ -26,7 +26,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultRedaction } from '../src/config/redaction.js';
-import { createPipeline } from '../src/exposition/pipeline.js';
+import { createPipeline, readFamilies } from '../src/exposition/pipeline.js';
 import { compileRedaction } from '../src/exposition/redact.js';
 import { toMetricsSource } from '../src/exposition/source.js';
 import { createSelfMetrics } from '../src/metrics/self.js';
@@ -182,6 +182,18 @@ describe('pipeline bookkeeping', () => {
     expect(out.seriesReturned).toBe(1);
     expect(out.seriesWithheld).toBe(2);
     expect(await self.metrics()).toContain('scrapeguard_series_withheld_total 2');
+  });
+
+  it("reads a registry through getMetricsAsJSON, never metrics(); an AggregatorRegistry through clusterMetrics()", async () => {
+    const registry = appRegistry();
+    let textCalls = 0;
+    const metrics = registry.metrics.bind(registry);
+    registry.metrics = () => (textCalls++, metrics());
+    const families = await readFamilies(toMetricsSource(registry));
+    expect(families.map((f) => f.name)).toEqual(['db_queries']);
+    expect(textCalls).toBe(0);
+    const aggregator = Object.assign(new Registry(), { clusterMetrics: async () => '# TYPE workers gauge\nworkers 4\n' });
+    expect((await readFamilies(toMetricsSource(aggregator))).map((f) => f.name)).toEqual(['workers']);
   });
 
   it('hashes with the key file, and a changed key file reloads into new hashes', async () => {

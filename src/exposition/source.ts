@@ -16,6 +16,15 @@ export interface RegistryLike {
   getMetricsAsJSON?(): Promise<readonly object[]> | readonly object[];
 }
 
+/**
+ * prom-client's `AggregatorRegistry` in a cluster primary: `clusterMetrics()` collects every
+ * worker's registry over IPC and aggregates them (its own `metrics()` and `getMetricsAsJSON()`
+ * have only the primary's).
+ */
+export interface ClusterRegistryLike extends RegistryLike {
+  clusterMetrics(): Promise<string>;
+}
+
 /** One scrape's exposition text. */
 export interface Exposition {
   /** Content type as the source gives it; without a usable one the format is sniffed. */
@@ -84,6 +93,11 @@ export function isRegistryLike(value: unknown): value is RegistryLike {
  */
 export function toMetricsSource(input: MetricsSourceInput): MetricsSource {
   if (isMetricsSource(input)) return input;
+  if (isRegistryLike(input) && typeof (input as Partial<ClusterRegistryLike>).clusterMetrics === 'function') {
+    // An AggregatorRegistry: serve what the workers have (as text: there is no JSON of the aggregate).
+    const aggregator = input as ClusterRegistryLike;
+    return defineMetricsSource(async () => ({ body: await aggregator.clusterMetrics(), contentType: aggregator.contentType }), 500, 'cluster registry');
+  }
   if (isRegistryLike(input)) {
     const json = input.getMetricsAsJSON;
     if (typeof json === 'function') {
