@@ -60,9 +60,14 @@ describe('serve --upstream', () => {
       r = await scrape(`http://127.0.0.1:${port}/metrics`);
     }
     expect(r.status).toBe(200);
-    expect(r.body).toBe('# TYPE db_up untyped\ndb_up{dsn="[REDACTED]"} 1\n');
+    expect(r.body.startsWith('# TYPE db_up untyped\ndb_up{dsn="[REDACTED]"} 1\n')).toBe(true);
     garbage = true;
     expect((await scrape(`http://127.0.0.1:${port}/metrics`)).status).toBe(502);
+    garbage = false;
+    // The sidecar's own metrics ride along with the upstream's.
+    const after = await scrape(`http://127.0.0.1:${port}/metrics`);
+    expect(after.body).toContain('scrapeguard_source_errors_total{reason="parse"} 1\n');
+    expect(after.body).toContain('scrapeguard_secrets_detected_total{detector="url_credentials"} 1\n');
     stop();
     const result = await run;
     expect(result.code).toBe(0);

@@ -1,18 +1,19 @@
 /**
  * `scrapeguard serve`: serves metrics behind the configured TLS, client-certificate policy,
  * authentication and limits. Without `--registry` it serves this process's default metrics
- * (prom-client `collectDefaultMetrics`) plus scrapeguard's own metrics. SIGHUP reloads.
+ * (prom-client `collectDefaultMetrics`) plus scrapeguard's own metrics. With `--upstream URL` it
+ * is a sidecar: it serves that exporter's metrics (parsed, redacted) plus its own. SIGHUP reloads.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createGuard } from '../guard.js';
 import { ScrapeguardError } from '../errors.js';
-import { isRegistryLike, type RegistryLike } from '../exposition/source.js';
 import { createLogfmtLogger, type LogLevel, type Logger } from '../log.js';
 import { readFile } from 'node:fs/promises';
 import { parseGoDuration } from '../config/duration.js';
 import { isLoopbackHost, upstreamSource } from '../exposition/upstream.js';
-import type { MetricsSource } from '../exposition/source.js';
+import { isRegistryLike, toMetricsSource, type MetricsSource, type MetricsSourceInput, type RegistryLike } from '../exposition/source.js';
+import { withExtraFamilies } from '../exposition/pipeline.js';
 import type { SelfMetricsRegistry } from '../metrics/self.js';
 import { flagOption, intOption, listOption, parseCommandArgs, stringOption, type ParsedArgs } from './args.js';
 import type { CliCommand, CliIo } from './io.js';
@@ -152,9 +153,23 @@ export const serveCommand: CliCommand = async (argv, io) => {
   if (upstream === undefined && Object.keys(args.values).some((k) => k.startsWith('upstream.'))) {
     throw new ScrapeguardError('USAGE', '--upstream.* options need --upstream URL');
   }
-  const registry = upstream !== undefined ? undefined : registryModule ? await loadRegistry(registryModule, io) : await defaultRegistry();
-  const source = upstream !== undefined ? await upstreamFromArgs(args, upstream, io, logger) : registry!;
-  const selfMetrics = typeof (registry as Partial<SelfMetricsRegistry> | undefined)?.registerMetric === 'function' ? (registry as unknown as SelfMetricsRegistry) : undefined;
+  let source: MetricsSourceInput;
+  let selfMetrics: SelfMetricsRegistry | undefined;
+  if (upstream !== undefined) {
+    // Sidecar: the upstream's metrics plus scrapeguard's own (source errors, redactions…) when
+    // prom-client is installed.
+    const upstreamMetrics = await upstreamFromArgs(args, upstream, io, logger);
+    const prom = await import('prom-client').catch(() => undefined);
+    if (prom) {
+      const own = new prom.Registry();
+      selfMetrics = own;
+      source = withExtraFamilies(upstreamMetrics, toMetricsSource(own));
+    } else source = upstreamMetrics;
+  } else {
+    const registry = registryModule ? await loadRegistry(registryModule, io) : await defaultRegistry();
+    source = registry;
+    if (typeof (registry as Partial<SelfMetricsRegistry>).registerMetric === 'function') selfMetrics = registry as unknown as SelfMetricsRegistry;
+  }
   if (!configFile) logger.warn('no --web.config.file: serving plain HTTP without authentication');
 
   const guard = await createGuard({

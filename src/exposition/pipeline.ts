@@ -10,12 +10,12 @@ import { gzip as gzipCallback } from 'node:zlib';
 import type { SeriesFilter } from '../access/filter.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import { ExpositionParseError, SourceError } from './failure.js';
-import type { MetricFamily } from './model.js';
+import { textFamilyName, type MetricFamily } from './model.js';
 import { acceptsGzip, negotiateFormat } from './negotiate.js';
 import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { renderExposition } from './render.js';
-import type { MetricsSource, SourceOutput } from './source.js';
+import { defineMetricsSource, type MetricsSource, type SourceOutput } from './source.js';
 
 const gzip = promisify(gzipCallback);
 
@@ -74,6 +74,26 @@ export async function readFamilies(source: MetricsSource): Promise<MetricFamily[
     }
     throw error;
   }
+}
+
+/**
+ * A source that serves `primary` plus the families of `extra` (e.g. the sidecar's own
+ * self-metrics next to the upstream's). A family name `primary` already has is not repeated;
+ * `primary`'s failure status and failures win, and a failing `extra` fails the scrape too
+ * (fail closed).
+ * @example
+ * const source = withExtraFamilies(upstreamSource({ url }), toMetricsSource(selfRegistry));
+ */
+export function withExtraFamilies(primary: MetricsSource, extra: MetricsSource): MetricsSource {
+  return defineMetricsSource(
+    async () => {
+      const [main, more] = await Promise.all([readFamilies(primary), readFamilies(extra)]);
+      const taken = new Set(main.map(textFamilyName));
+      return { families: [...main, ...more.filter((f) => !taken.has(textFamilyName(f)))] };
+    },
+    primary.failureStatus,
+    primary.description,
+  );
 }
 
 /** Adds one pass's report to the self-metrics. */
