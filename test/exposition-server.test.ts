@@ -26,7 +26,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultRedaction } from '../src/config/redaction.js';
-import { createPipeline, readFamilies } from '../src/exposition/pipeline.js';
+import { createPipeline, readFamilies, withExtraFamilies } from '../src/exposition/pipeline.js';
 import { compileRedaction } from '../src/exposition/redact.js';
 import { toMetricsSource } from '../src/exposition/source.js';
 import { createSelfMetrics } from '../src/metrics/self.js';
@@ -194,6 +194,19 @@ describe('pipeline bookkeeping', () => {
     expect(textCalls).toBe(0);
     const aggregator = Object.assign(new Registry(), { clusterMetrics: async () => '# TYPE workers gauge\nworkers 4\n' });
     expect((await readFamilies(toMetricsSource(aggregator))).map((f) => f.name)).toEqual(['workers']);
+  });
+
+  it('withExtraFamilies: adds families the primary lacks, keeps the primary on a name clash and its failure status', async () => {
+    const primary = toMetricsSource(() => '# TYPE shared gauge\nshared 1\n');
+    const extra = toMetricsSource(() => '# TYPE shared gauge\nshared 2\n# TYPE own gauge\nown 3\n');
+    const families = await readFamilies(withExtraFamilies(primary, extra));
+    expect(families.map((f) => [f.name, f.samples[0]!.value])).toEqual([
+      ['shared', 1],
+      ['own', 3],
+    ]);
+    const up = upstreamSource({ url: 'http://127.0.0.1:9/metrics', timeoutMs: 500 });
+    const error = await readFamilies(withExtraFamilies(up, extra)).catch((e: unknown) => e);
+    expect((error as { status?: number }).status).toBe(502);
   });
 
   it('hashes with the key file, and a changed key file reloads into new hashes', async () => {
