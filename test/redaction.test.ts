@@ -238,7 +238,7 @@ describe('redaction config', () => {
     writeFileSync(join(dir, 'short.key'), 'tooshort');
     writeFileSync(
       join(dir, 'web.yml'),
-      ['redaction:', '  drop_labels: ["(unclosed"]', '  detect_secrets: [url_credentialz]', '  hash_key_file: short.key', '  mask_lables: [x]', '  redact_help: [""]'].join('\n'),
+      ['redaction:', '  drop_labels: ["(unclosed"]', '  detect_secrets: [url_credentialz]', '  hash_key_file: short.key', '  mask_lables: [x]', '  redact_help: ["", "x*"]'].join('\n'),
     );
     const error = await loadConfigFile(join(dir, 'web.yml')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
@@ -249,6 +249,7 @@ describe('redaction config', () => {
       expect.stringMatching(/^4 redaction\.hash_key_file: .* holds 8 bytes; use at least 16/),
       expect.stringMatching(/^5 redaction\.mask_lables: unknown key "mask_lables"; did you mean "mask_labels"\?/),
       expect.stringMatching(/^6 redaction\.redact_help\[0\]: empty pattern/),
+      expect.stringMatching(/^6 redaction\.redact_help\[1\]: pattern "x\*" matches the empty string/),
     ]);
     expect((error as Error).message).not.toContain('tooshort');
   });

@@ -58,7 +58,12 @@ function patterns(c: Checker, value: unknown, path: KeyPath, anchored = true): R
       return;
     }
     try {
-      new RegExp(anchored ? `^(?:${p})$` : p, 'u');
+      const re = new RegExp(anchored ? `^(?:${p})$` : p, 'u');
+      // A scrubbing pattern that matches nothing at all would insert mask_value between every character.
+      if (!anchored && re.test('')) {
+        c.error([...path, i], `pattern ${quote(p)} matches the empty string; it must match some text`);
+        ok = false;
+      }
     } catch (error) {
       c.error([...path, i], `invalid regular expression ${quote(p)}: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`);
       ok = false;
