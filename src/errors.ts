@@ -23,6 +23,11 @@ export const SCRAPEGUARD_ERROR_CODES = {
   FILE_EXISTS: 'a file would be overwritten without --force',
   /** A scrape configuration cannot be generated (a referenced file is missing or unusable, a choice is impossible). */
   SCRAPE_CONFIG: 'a scrape configuration cannot be generated: a referenced file is missing or unusable, or a choice is impossible',
+
+  /** Exposition text could not be parsed; the message names the line, never its content. */
+  EXPOSITION_PARSE: 'exposition text could not be parsed; the message names line and column, never the content',
+  /** The metrics source (registry, function or upstream exporter) failed. */
+  SOURCE_FAILED: 'the metrics source (registry, function or upstream exporter) failed; a scrape answers 500 (local source) or 502 (upstream)',
 } as const;
 
 /** Every code a {@link ScrapeguardError} can carry; `switch (err.code)` narrows on it. */
@@ -73,3 +78,4 @@ export class ConfigError extends ScrapeguardError {
     this.issues = issues;
   }
 }
+

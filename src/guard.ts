@@ -22,6 +22,7 @@ import type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 import { compileTrustedProxies, type TrustedProxyOptions } from './core/trusted-proxies.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
+import { compileRedaction } from './exposition/redact.js';
 import { toMetricsSource, type MetricsSource, type MetricsSourceInput } from './exposition/source.js';
 import { createLogfmtLogger, type Logger } from './log.js';
 import { createSelfMetrics, noSelfMetrics, type SelfMetrics, type SelfMetricsRegistry } from './metrics/self.js';
@@ -40,7 +41,10 @@ export interface GuardOptions {
   config?: string | WebConfigInput;
   /** Directory for relative paths in an object config (default `process.cwd()`). */
   baseDir?: string;
-  /** Where metrics come from: a prom-client-like registry or a function returning exposition text. */
+  /**
+   * Where metrics come from: a prom-client-like registry (JSON fast path when it has
+   * `getMetricsAsJSON()`), a function returning exposition text, or `upstreamSource({ url })`.
+   */
   source: MetricsSourceInput;
   /** Path served (default `/metrics`); every other path is 404. */
   telemetryPath?: string;
@@ -115,6 +119,7 @@ function configDigest(config: ResolvedConfig): string {
     // The key is not enumerable (so it never reaches a log); a key-only change must still count.
     .update(config.tls?.keyPem ?? '')
     .update(config.jwtAuth?.secretDigest ?? '')
+    .update(config.redaction.hashKey ?? '')
     .digest('hex');
 }
 
@@ -163,7 +168,7 @@ async function buildState(
     },
     ...(config.authExcludedPaths ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
     ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
-    expose: createPipeline(source),
+    expose: createPipeline(source, { redactor: compileRedaction(config.redaction), metrics }),
   };
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
   // Keep rate-limit state across reloads when the limit itself did not change.

@@ -28,13 +28,26 @@ export type { ListeningAddress } from './adapters/server.js';
 export type { NodeRequestHandler } from './adapters/http.js';
 export {
   toMetricsSource,
+  defineMetricsSource,
+  type MetricsSource,
   type MetricsSourceInput,
   type RegistryLike,
   type ClusterRegistryLike,
   type Exposition,
+  type SourceOutput,
 } from './exposition/source.js';
 export type { TrustedProxyOptions, ForwardedClientCertificate } from './core/trusted-proxies.js';
 export type { MountableGuard, MountOptions } from './adapters/mount.js';
+export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';
+export { ExpositionParseError, SourceError, type SourceFailureReason } from './exposition/failure.js';
+export { parseExposition, sniffFormat } from './exposition/parse.js';
+export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult } from './exposition/render.js';
+export { negotiateFormat, acceptsGzip, type NegotiatedFormat } from './exposition/negotiate.js';
+export { createPipeline, type ExpositionPipeline, type ExposeOptions, type PipelineOptions, type RenderedExposition } from './exposition/pipeline.js';
+export { compileRedaction, type Redactor, type RedactionReport, type RedactionRule } from './exposition/redact.js';
+export { defaultRedaction } from './config/redaction.js';
+export { SECRET_DETECTORS, SECRET_DETECTOR_NAMES, compileSecretDetection, maskedPreview, type SecretDetector } from './exposition/secrets.js';
+export type { MetricFamily, Sample, Exemplar, MetricType, ExpositionFormat } from './exposition/model.js';
 export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
 export type { SelfMetricsRegistry } from './metrics/self.js';
 export type { ClientCertificateInfo, SubjectAltNames } from './tls/client-cert.js';

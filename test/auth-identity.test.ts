@@ -561,9 +561,10 @@ describe('client_cert_auth', () => {
     expect(a.path).toBe('/metrics');
     expect(a.status).toBe(200);
     expect(a.bytes).toBe(Buffer.byteLength(r.body));
-    // The foundation's pass does not count series yet (the exposition pass will).
-    expect(a.series_returned).toBeNull();
-    expect(a.series_withheld).toBeNull();
+    // The exposition pass counts what it wrote and what the caller's rule withheld (no rule here).
+    expect(a.series_returned).toBe(r.body.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length);
+    expect(a.series_returned).toBeGreaterThan(0);
+    expect(a.series_withheld).toBe(0);
     expect(a.duration_ms).toBeGreaterThan(0);
     expect(a.duration_ms).toBeLessThan(5000);
     expect(a.reason).toBeNull();

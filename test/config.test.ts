@@ -120,6 +120,7 @@ describe('valid configurations', () => {
         maxHeaderBytes: 16_384,
         maxConcurrentBcrypt: Math.max(1, availableParallelism() - 1),
       },
+      redaction: { dropLabels: [], maskLabels: [], maskValue: '[REDACTED]', hashLabels: [], dropMetrics: [], redactHelp: [], detectSecrets: 'all' },
       warnings: [],
     });
   });

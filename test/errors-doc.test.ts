@@ -38,7 +38,9 @@ describe('error codes', () => {
   });
 
   it('the code type is the union of the table keys and narrows on switch', () => {
-    expectTypeOf<ScrapeguardErrorCode>().toEqualTypeOf<'CONFIG_INVALID' | 'CONFIG_READ' | 'TLS_SETUP' | 'LISTEN_FAILED' | 'USAGE' | 'FILE_EXISTS' | 'SCRAPE_CONFIG'>();
+    expectTypeOf<ScrapeguardErrorCode>().toEqualTypeOf<
+      'CONFIG_INVALID' | 'CONFIG_READ' | 'TLS_SETUP' | 'LISTEN_FAILED' | 'USAGE' | 'FILE_EXISTS' | 'SCRAPE_CONFIG' | 'EXPOSITION_PARSE' | 'SOURCE_FAILED'
+    >();
     const error = new ScrapeguardError('USAGE', 'x');
     expectTypeOf(error.code).toEqualTypeOf<ScrapeguardErrorCode>();
     expect(error.name).toBe('ScrapeguardError');

@@ -56,6 +56,9 @@ function get(url: string, options: { ca: string; cert?: string; key?: string; au
   });
 }
 
+/** A made-up password that must never appear in a scrape (checked below). */
+const DEMO_DB_PASSWORD = 'demo-db-password-9f2c';
+
 async function demoRegistry() {
   const prom = await import('prom-client');
   const registry = new prom.Registry();
@@ -68,6 +71,15 @@ async function demoRegistry() {
   });
   requests.inc({ route: '/checkout', code: '200' }, 42);
   requests.inc({ route: '/checkout', code: '500' }, 3);
+  // The classic leak: a connection string with its password in an *_info label. The default
+  // redaction (secret detectors on) masks it before it leaves the process.
+  const database = new prom.Gauge({
+    name: 'demo_database_info',
+    help: 'Database pool of the demo application.',
+    labelNames: ['pool', 'dsn'],
+    registers: [registry],
+  });
+  database.set({ pool: 'main', dsn: `postgres://shop:${DEMO_DB_PASSWORD}@db.internal:5432/shop` }, 1);
   return registry;
 }
 
@@ -125,12 +137,19 @@ export const demoCommand: CliCommand = async (argv, io) => {
       { what: 'no client certificate', ok: noCert.status === undefined, got: noCert.status ? `${noCert.status}` : `refused in TLS (${noCert.error})` },
       { what: 'wrong password', ok: wrongPassword.status === 401, got: wrongPassword.status ? `${wrongPassword.status}` : wrongPassword.error },
       { what: 'no password', ok: noPassword.status === 401, got: noPassword.status ? `${noPassword.status}` : noPassword.error },
+      {
+        what: 'DSN password in a label',
+        ok: scraped.status === 200 && !scraped.body.includes(DEMO_DB_PASSWORD) && /demo_database_info\{[^}]*REDACTED/.test(scraped.body),
+        got: scraped.body.includes(DEMO_DB_PASSWORD) ? 'LEAKED' : 'masked by the secret detectors',
+      },
     ];
     out('Self-scrape:');
     for (const c of checks) out(`  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.what.padEnd(30)} → ${c.got}`);
     out();
     out('First lines of the scrape:');
     for (const line of scraped.body.split('\n').filter((l) => l.startsWith('demo_')).slice(0, 4)) out(`  ${line}`);
+    out();
+    out(`Prometheus side: ${file('scrape-config.yml')} is the matching scrape_config (promtool-checked in CI).`);
     out();
     out('Try it yourself:');
     out(`  curl --cacert ${file('ca.crt')} --cert ${file('client.crt')} --key ${file('client.key')} \\`);

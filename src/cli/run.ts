@@ -12,6 +12,8 @@ import { jwtCommand } from './jwt.js';
 import { tokenCommand } from './token.js';
 import type { CliCommand, CliIo } from './io.js';
 import { scrapeConfigCommand } from './scrape-config.js';
+
+import { redactCommand } from './redact.js';
 import { serveCommand } from './serve.js';
 
 const COMMANDS: Record<string, { run: CliCommand; summary: string }> = {
@@ -22,6 +24,8 @@ const COMMANDS: Record<string, { run: CliCommand; summary: string }> = {
   'hash-password': { run: hashPasswordCommand, summary: 'bcrypt-hash a password read from stdin' },
   token: { run: tokenCommand, summary: 'make a random bearer token and its bearer_auth entry (SHA-256 only)' },
   jwt: { run: jwtCommand, summary: 'mint a JWT for testing; "jwt keygen" makes a signing key and jwks.json' },
+
+  redact: { run: redactCommand, summary: 'redact exposition text from stdin as a scrape would (--report: what fired)' },
   demo: { run: demoCommand, summary: 'serve a fully secured endpoint and scrape it once' },
 };
 

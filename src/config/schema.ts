@@ -192,6 +192,28 @@ export interface WebConfigInput {
   auth_excluded_paths?: AuthExcludedPathInput[];
   access_rules?: AccessRulesInput;
   audit_log?: AuditLogInput;
+
+  redaction?: RedactionInput;
+}
+
+/** `redaction` (scrapeguard extension): what is removed from the exposition before it leaves. */
+export interface RedactionInput {
+  /** Anchored regexes on label names: the label is removed (series that become equal are merged). */
+  drop_labels?: string[];
+  /** Anchored regexes on label names: the value becomes `mask_value`. */
+  mask_labels?: string[];
+  /** Replacement for masked values and scrubbed HELP fragments (default `[REDACTED]`). */
+  mask_value?: string;
+  /** Anchored regexes on label names: the value becomes a keyed HMAC-SHA256 (16 hex digits). */
+  hash_labels?: string[];
+  /** File holding the HMAC key (≥ 16 bytes); without it a random per-process key is used. */
+  hash_key_file?: string;
+  /** Anchored regexes on metric family names (text-format or OpenMetrics name): the family is removed. */
+  drop_metrics?: string[];
+  /** Unanchored regexes: matches in HELP text become `mask_value`. */
+  redact_help?: string[];
+  /** Secret detectors: `true` (default, all), `false`, a list of names to run, or `{name: bool}`. */
+  detect_secrets?: boolean | string[] | Record<string, boolean>;
 }
 
 /** Facts about an X.509 certificate that the server reports and checks. */
@@ -278,6 +300,9 @@ export interface ResolvedConfig {
   accessRules?: ResolvedAccessRules;
   /** `audit_log`, absent when not configured. */
   auditLog?: ResolvedAuditLog;
+
+  /** `redaction`, with defaults (every secret detector on) when absent. */
+  redaction: ResolvedRedaction;
   /** Non-fatal findings (expired certificate, loose key file mode…), already formatted. */
   warnings: string[];
 }
@@ -358,3 +383,19 @@ export interface ResolvedAccessRules {
 export type ResolvedAuditLog =
   | { kind: 'stdout' }
   | { kind: 'file'; path: string; maxSizeBytes: number; keep: number };
+
+/** `redaction` after validation: patterns as written (each compiles), key file read. */
+export interface ResolvedRedaction {
+  dropLabels: string[];
+  maskLabels: string[];
+  maskValue: string;
+  hashLabels: string[];
+  /** Absolute path of the hash key file, when configured. */
+  hashKeyFile?: string;
+  /** The HMAC key read from `hashKeyFile`. Secret: not enumerable, so never serialized. */
+  hashKey?: Buffer;
+  dropMetrics: string[];
+  redactHelp: string[];
+  /** Detector names to run, or every detector. */
+  detectSecrets: 'all' | string[];
+}

@@ -19,6 +19,7 @@ import { checkAuthFailureBackoff } from './auth-backoff.js';
 import { checkBearerAuth } from './bearer-auth.js';
 import { checkClientCertAuth } from './client-cert-auth.js';
 import { checkJwtAuth } from './jwt-auth.js';
+import { checkRedaction } from './redaction.js';
 import { certificateFacts, checkCaBundle, parseCertificateChain, parsePrivateKey } from './certs.js';
 import {
   Checker,
@@ -66,6 +67,7 @@ const TOP_KEYS = [
   'auth_excluded_paths',
   'access_rules',
   'audit_log',
+  'redaction',
 ] as const;
 const TLS_KEYS = [
   'cert',
@@ -653,6 +655,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
   const accessRules = checkAccessRules(c, doc.access_rules);
   const auditLog = await checkAuditLog(c, doc.audit_log);
   const sections = [bearerAuth, jwtAuth, clientCertAuth, excluded, accessRules, auditLog];
+  const redaction = await checkRedaction(c, doc.redaction);
 
   if (tls !== INVALID && tls.on && http !== INVALID && http.http2 && tls.ciphers && tls.ciphers.length > 0 && tls.minVersion) {
     if (tls.minVersion !== 'TLS13' && !tls.ciphers.some((n) => HTTP2_REQUIRED.includes(n))) {
@@ -674,7 +677,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     c.warn('access_rules is set but no authentication method is: every caller is the principal "anonymous" (method none)');
   }
 
-  if (c.issues.length > 0 || top === INVALID || tls === INVALID || http === INVALID || users === INVALID || rateLimit === INVALID || limits === INVALID || sections.includes(INVALID)) {
+  if (c.issues.length > 0 || top === INVALID || tls === INVALID || http === INVALID || users === INVALID || rateLimit === INVALID || limits === INVALID || sections.includes(INVALID) || redaction === INVALID) {
     const issues = c.issues.length > 0 ? c.issues : [{ path: '', message: 'invalid configuration' }];
     throw new ConfigError(source.file !== undefined ? [...issues].sort(byPosition) : issues);
   }
@@ -694,6 +697,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     ...(excluded && excluded !== INVALID && excluded.length > 0 ? { authExcludedPaths: excluded } : {}),
     ...(accessRules && accessRules !== INVALID ? { accessRules } : {}),
     ...(auditLog && auditLog !== INVALID ? { auditLog } : {}),
+    redaction,
     warnings: c.warnings,
   };
 }

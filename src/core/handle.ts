@@ -22,6 +22,7 @@ import type { AccessRules } from '../access/rules.js';
 import type { SeriesFilter } from '../access/filter.js';
 import type { Logger } from '../log.js';
 import type { ExpositionPipeline } from '../exposition/pipeline.js';
+import { SourceError } from '../exposition/failure.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import type { ClientCertificatePolicy } from '../tls/server-options.js';
 import type { AuditRecord, AuditSink } from './audit.js';
@@ -184,10 +185,11 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
         ...(filter !== undefined ? { filter } : {}),
       });
     } catch (error) {
-      // Fail closed: a source failure is logged (without the body) and answered with 500.
+      // Fail closed: a source failure is logged (without the body) and answered with 500, or 502
+      // when the source is an upstream exporter.
       logger.error('metrics source failed', { error: error instanceof Error ? error.message : String(error) });
       facts.reason = 'source_failed';
-      return reply(500);
+      return reply(error instanceof SourceError ? error.status : 500);
     }
     if (exposition.seriesReturned !== undefined) facts.seriesReturned = exposition.seriesReturned;
     if (exposition.seriesWithheld !== undefined) facts.seriesWithheld = exposition.seriesWithheld;
@@ -202,6 +204,7 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
     return {
       status: 200,
       headers: {
+        'x-content-type-options': 'nosniff',
         ...base,
         'content-type': exposition.contentType,
         ...(exposition.contentEncoding ? { 'content-encoding': exposition.contentEncoding, vary: 'Accept-Encoding' } : {}),

@@ -1,10 +1,23 @@
 /**
- * The exposition pass every scrape goes through: read the source, keep what the caller may see,
- * redact, render in the negotiated format. The foundation passes the source's text through
- * unchanged; parsing, filtering, redaction and negotiation build on this signature.
+ * The exposition pass every scrape goes through: read the source (families from the prom-client
+ * JSON fast path, or text parsed strictly), keep what the caller may see and redact in one walk
+ * (`redact.ts`), render in the negotiated format, gzip when accepted. Fails closed: a source that
+ * fails or text that does not parse rejects with a {@link SourceError} (500 for a local source,
+ * 502 for an upstream) and nothing of it is passed on.
  */
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 import type { SeriesFilter } from '../access/filter.js';
-import type { MetricsSource } from './source.js';
+import type { SelfMetrics } from '../metrics/self.js';
+import { ExpositionParseError, SourceError } from './failure.js';
+import { textFamilyName, type MetricFamily } from './model.js';
+import { acceptsGzip, negotiateFormat } from './negotiate.js';
+import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
+import type { Redactor, RedactionReport } from './redact.js';
+import { renderExposition } from './render.js';
+import { defineMetricsSource, type MetricsSource, type SourceOutput } from './source.js';
+
+const gzip = promisify(gzipCallback);
 
 /** What one scrape asks of the pass. */
 export interface ExposeOptions {
@@ -31,10 +44,92 @@ export interface RenderedExposition {
 /** One config generation's exposition pass. */
 export type ExpositionPipeline = (options: ExposeOptions) => Promise<RenderedExposition>;
 
-/** The foundation's pass: the source's exposition as it is. */
-export function createPipeline(source: MetricsSource): ExpositionPipeline {
-  return async () => {
-    const out = await source();
-    return { contentType: out.contentType, body: out.body };
+/** Construction arguments of {@link createPipeline} beyond the source. */
+export interface PipelineOptions {
+  /** The compiled `redaction` of this config generation. */
+  redactor: Redactor;
+  /** Self-metrics to count redactions, detections, withheld series and source errors in. */
+  metrics?: SelfMetrics;
+}
+
+/**
+ * Reads one scrape's families from a source, parsing text strictly.
+ * @throws SourceError with the source's failure status (the parse error's line in the message).
+ */
+export async function readFamilies(source: MetricsSource): Promise<MetricFamily[]> {
+  let out: SourceOutput;
+  try {
+    out = await source();
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    throw new SourceError(source.failureStatus, 'source', `${source.description} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  if ('families' in out) return out.families;
+  const format = formatOfContentType(out.contentType) ?? sniffFormat(out.body);
+  try {
+    return parseExposition(out.body, format);
+  } catch (error) {
+    if (error instanceof ExpositionParseError) {
+      throw new SourceError(source.failureStatus, 'parse', `${source.description}: cannot parse its ${format === 'openmetrics' ? 'OpenMetrics' : 'text format'} output: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * A source that serves `primary` plus the families of `extra` (e.g. the sidecar's own
+ * self-metrics next to the upstream's). A family name `primary` already has is not repeated;
+ * `primary`'s failure status and failures win, and a failing `extra` fails the scrape too
+ * (fail closed).
+ * @example
+ * const source = withExtraFamilies(upstreamSource({ url }), toMetricsSource(selfRegistry));
+ */
+export function withExtraFamilies(primary: MetricsSource, extra: MetricsSource): MetricsSource {
+  return defineMetricsSource(
+    async () => {
+      const [main, more] = await Promise.all([readFamilies(primary), readFamilies(extra)]);
+      const taken = new Set(main.map(textFamilyName));
+      return { families: [...main, ...more.filter((f) => !taken.has(textFamilyName(f)))] };
+    },
+    primary.failureStatus,
+    primary.description,
+  );
+}
+
+/** Adds one pass's report to the self-metrics. */
+export function countReport(metrics: SelfMetrics, report: RedactionReport): void {
+  for (const [rule, n] of report.rules) metrics.redactions(rule, n);
+  for (const [detector, n] of report.detectors) metrics.secretsDetected(detector, n);
+  if (report.withheld > 0) metrics.seriesWithheld(report.withheld);
+}
+
+/**
+ * Builds the pass of one config generation.
+ * @example
+ * const expose = createPipeline(toMetricsSource(register), { redactor: compileRedaction(config.redaction) });
+ * const out = await expose({ accept: 'application/openmetrics-text;version=1.0.0', acceptEncoding: 'gzip' });
+ */
+export function createPipeline(source: MetricsSource, options: PipelineOptions): ExpositionPipeline {
+  const { redactor, metrics } = options;
+  return async (request) => {
+    const negotiated = negotiateFormat(request.accept);
+    let families: MetricFamily[];
+    try {
+      families = await readFamilies(source);
+    } catch (error) {
+      metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
+      throw error;
+    }
+    const { families: visible, report } = redactor.apply(families, request.filter);
+    if (metrics) countReport(metrics, report);
+    const rendered = renderExposition(visible, negotiated.format);
+    const compress = acceptsGzip(request.acceptEncoding);
+    return {
+      contentType: negotiated.contentType,
+      ...(compress ? { contentEncoding: 'gzip' } : {}),
+      body: compress ? await gzip(rendered.text) : rendered.text,
+      seriesReturned: rendered.samples,
+      seriesWithheld: report.withheld,
+    };
   };
 }

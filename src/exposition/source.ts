@@ -1,36 +1,76 @@
 /**
- * Where metrics come from. A source produces the exposition text for one scrape. This is the
- * foundation's plain pass-through; the exposition pipeline (parse, filter, redact) builds on it.
+ * Where metrics come from. A source produces one scrape's metrics either as families (the
+ * prom-client `getMetricsAsJSON()` fast path) or as exposition text with its content type (a
+ * registry without the JSON method, a function such as OpenTelemetry's Prometheus exporter, an
+ * upstream exporter, see `upstream.ts`). Text is parsed strictly by the pipeline.
  */
+import type { MetricFamily } from './model.js';
+import { fromPromClientJson, type PromClientMetricJson } from './prom-client.js';
+import { TEXT_CONTENT_TYPE } from './render.js';
 
 /** Anything shaped like a prom-client `Registry` (also `@prometheus-io/client`). */
 export interface RegistryLike {
   metrics(): Promise<string> | string;
   readonly contentType: string;
+  /** When present, the fast path: no text is rendered and parsed again. */
+  getMetricsAsJSON?(): Promise<readonly object[]> | readonly object[];
 }
 
 /**
  * prom-client's `AggregatorRegistry` in a cluster primary: `clusterMetrics()` collects every
- * worker's registry over IPC and aggregates them (its own `metrics()` has only the primary's).
+ * worker's registry over IPC and aggregates them (its own `metrics()` and `getMetricsAsJSON()`
+ * have only the primary's).
  */
 export interface ClusterRegistryLike extends RegistryLike {
   clusterMetrics(): Promise<string>;
 }
 
-/** One scrape's exposition. */
+/** One scrape's exposition text. */
 export interface Exposition {
+  /** Content type as the source gives it; without a usable one the format is sniffed. */
   contentType: string;
   body: string;
 }
 
+/** One scrape's metrics, already as families. */
+export interface FamiliesOutput {
+  families: MetricFamily[];
+}
+
+/** What a source produces for one scrape. */
+export type SourceOutput = Exposition | FamiliesOutput;
+
 /** A metrics source as the guard accepts it. */
-export type MetricsSourceInput = RegistryLike | (() => Promise<string | Exposition> | string | Exposition);
+export type MetricsSourceInput = RegistryLike | MetricsSource | (() => Promise<string | Exposition> | string | Exposition);
+
+const SOURCE = Symbol.for('scrapeguard.metricsSource');
 
 /** Normalised source: one call per scrape. */
-export type MetricsSource = () => Promise<Exposition>;
+export interface MetricsSource {
+  (): Promise<SourceOutput>;
+  /** Status a failing scrape answers: 500 for an in-process source, 502 for an upstream one. */
+  readonly failureStatus: 500 | 502;
+  /** Describes the source for log lines (never credentials). */
+  readonly description: string;
+  readonly [SOURCE]: true;
+}
 
 /** Prometheus text format 0.0.4, the default for text sources. */
-export const TEXT_FORMAT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const TEXT_FORMAT_CONTENT_TYPE = TEXT_CONTENT_TYPE;
+
+/**
+ * Marks a function as a normalised {@link MetricsSource}: what it returns is used as it is, and a
+ * failure answers `failureStatus`.
+ * @example
+ * const source = defineMetricsSource(async () => ({ body: await fetchText(), contentType: '' }), 502, 'my exporter');
+ */
+export function defineMetricsSource(read: () => Promise<SourceOutput>, failureStatus: 500 | 502, description: string): MetricsSource {
+  return Object.assign(read, { failureStatus, description, [SOURCE]: true as const });
+}
+
+function isMetricsSource(value: unknown): value is MetricsSource {
+  return typeof value === 'function' && (value as Partial<MetricsSource>)[SOURCE] === true;
+}
 
 /** Whether a value is registry-shaped. */
 export function isRegistryLike(value: unknown): value is RegistryLike {
@@ -43,24 +83,41 @@ export function isRegistryLike(value: unknown): value is RegistryLike {
 }
 
 /**
- * Turns what the user passed into a {@link MetricsSource}.
+ * Turns what the user passed into a {@link MetricsSource}: a registry (JSON fast path when it has
+ * `getMetricsAsJSON()`, else its text), a function returning text (either format; the content
+ * type it gives, else sniffed) or an already normalised source (e.g. {@link upstreamSource}).
  * @throws TypeError when `input` is neither a registry nor a function.
+ * @example
+ * const source = toMetricsSource(register);
+ * const out = await source(); // { families: [...] }
  */
 export function toMetricsSource(input: MetricsSourceInput): MetricsSource {
+  if (isMetricsSource(input)) return input;
   if (isRegistryLike(input) && typeof (input as Partial<ClusterRegistryLike>).clusterMetrics === 'function') {
-    // An AggregatorRegistry: serve what the workers have, which is what its owner means.
+    // An AggregatorRegistry: serve what the workers have (as text: there is no JSON of the aggregate).
     const aggregator = input as ClusterRegistryLike;
-    return async () => ({ body: await aggregator.clusterMetrics(), contentType: aggregator.contentType });
+    return defineMetricsSource(async () => ({ body: await aggregator.clusterMetrics(), contentType: aggregator.contentType }), 500, 'cluster registry');
   }
   if (isRegistryLike(input)) {
+    const json = input.getMetricsAsJSON;
+    if (typeof json === 'function') {
+      return defineMetricsSource(async () => ({ families: fromPromClientJson((await json.call(input)) as readonly PromClientMetricJson[]) }), 500, 'registry');
+    }
     // Read contentType per scrape: prom-client lets users switch a registry's format.
-    return async () => ({ body: await input.metrics(), contentType: input.contentType });
+    return defineMetricsSource(async () => ({ body: await input.metrics(), contentType: input.contentType }), 500, 'registry');
   }
   if (typeof input === 'function') {
-    return async () => {
-      const out = await input();
-      return typeof out === 'string' ? { body: out, contentType: TEXT_FORMAT_CONTENT_TYPE } : out;
-    };
+    const fn = input as () => Promise<string | Exposition> | string | Exposition;
+    return defineMetricsSource(
+      async () => {
+        const out = await fn();
+        if (typeof out === 'string') return { body: out, contentType: '' };
+        if (typeof out === 'object' && out !== null && typeof out.body === 'string') return out;
+        throw new TypeError('the source function must return exposition text or { body, contentType }');
+      },
+      500,
+      'function',
+    );
   }
   throw new TypeError('source must be a prom-client-like registry (metrics(), contentType) or a function returning exposition text');
 }

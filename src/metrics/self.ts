@@ -1,6 +1,6 @@
 /**
  * scrapeguard's own metrics (opt-in): auth failures, TLS handshake errors, rate-limit refusals,
- * config reloads, and the serving certificate's expiry so Prometheus can alert before it lapses.
+ * config reloads, redactions, detected secrets, withheld series, source errors, and the serving certificate's expiry so Prometheus can alert before it lapses.
  * They are registered in a prom-client registry the caller passes; without one, every call is a
  * no-op. prom-client is an optional peer dependency, loaded only when a registry is given.
  */
@@ -53,6 +53,14 @@ export interface SelfMetrics {
   request(status: number): void;
   /** One bcrypt verification ran (a cache miss), taking `seconds` on the thread pool. */
   bcrypt(seconds: number): void;
+  /** A redaction rule section (`drop_labels`, `mask_labels`, …) fired `count` times in one scrape. */
+  redactions(rule: string, count: number): void;
+  /** A secret detector masked `count` label values in one scrape. */
+  secretsDetected(detector: string, count: number): void;
+  /** The caller's view withheld `count` series in one scrape. */
+  seriesWithheld(count: number): void;
+  /** The metrics source failed (the scrape answered 500 or 502), by reason. */
+  sourceError(reason: string): void;
 }
 
 /** The part of a prom-client Registry used here. */
@@ -71,6 +79,10 @@ export const noSelfMetrics: SelfMetrics = {
   servingCertificate() {},
   request() {},
   bcrypt() {},
+  redactions() {},
+  secretsDetected() {},
+  seriesWithheld() {},
+  sourceError() {},
 };
 
 /**
@@ -145,6 +157,29 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
   });
   for (const reason of AUTH_FAILURE_REASONS) authFailures.inc({ reason }, 0);
   for (const reason of ['no_rule', 'empty']) accessDenied.inc({ reason }, 0);
+  const redactions = new prom.Counter({
+    name: 'scrapeguard_redactions_total',
+    help: 'Redactions applied to exposed series, by rule (drop_labels, mask_labels, hash_labels, drop_metrics, redact_help).',
+    labelNames: ['rule'],
+    registers,
+  });
+  const secrets = new prom.Counter({
+    name: 'scrapeguard_secrets_detected_total',
+    help: 'Label values masked because a secret detector fired, by detector.',
+    labelNames: ['detector'],
+    registers,
+  });
+  const withheld = new prom.Counter({
+    name: 'scrapeguard_series_withheld_total',
+    help: "Series left out of scrapes by the caller's access rules.",
+    registers,
+  });
+  const sourceErrors = new prom.Counter({
+    name: 'scrapeguard_source_errors_total',
+    help: 'Scrapes failed because the metrics source failed, by reason (parse, source, connect, timeout, status, too_large, content_type, tls).',
+    labelNames: ['reason'],
+    registers,
+  });
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   lastReloadOk.set(1);
   return {
@@ -166,5 +201,9 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
       bcryptRuns.inc();
       bcryptSeconds.inc(seconds);
     },
+    redactions: (rule, count) => redactions.inc({ rule }, count),
+    secretsDetected: (detector, count) => secrets.inc({ detector }, count),
+    seriesWithheld: (count) => withheld.inc(count),
+    sourceError: (reason) => sourceErrors.inc({ reason }),
   };
 }

@@ -1,0 +1,161 @@
+/**
+ * Writes the model as Prometheus text format 0.0.4 or OpenMetrics 1.0, escaping per format, so the
+ * output always parses (`promtool check metrics` finds no parse error).
+ *
+ * What does not exist in the text format is mapped, never written invalid: `_created` samples and
+ * exemplars are left out (as client_golang does), `# UNIT` is left out, an info metric `foo` is the
+ * gauge `foo_info`, a stateset is a gauge, and a gauge histogram becomes the gauges `foo_bucket`,
+ * `foo_gcount` and `foo_gsum`. In OpenMetrics a text-format `untyped` family is `unknown`, and a
+ * counter whose OpenMetrics name another family already uses is written as an `unknown` family
+ * under its text name, so no two families share a name.
+ */
+import { textFamilyName, type ExpositionFormat, type MetricFamily, type Sample } from './model.js';
+
+/** Content type of the text format 0.0.4. */
+export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+/** Content type of OpenMetrics 1.0.0. */
+export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+const LABEL_ESCAPES = /[\\"\n]/;
+
+/** A label value escaped for both formats: `\` → `\\`, `"` → `\"`, newline → `\n`. */
+export function escapeLabelValue(value: string): string {
+  if (!LABEL_ESCAPES.test(value)) return value;
+  return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/** HELP text escaped: `\` and newline in the text format, and `"` too in OpenMetrics. */
+export function escapeHelp(help: string, openMetrics: boolean): string {
+  return help.replace(openMetrics ? /[\\"\n]/g : /[\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/** A sample value as Prometheus writes it: `NaN`, `+Inf`, `-Inf` or the shortest decimal. */
+export function formatValue(value: number): string {
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return Number.isNaN(value) ? 'NaN' : String(value);
+}
+
+function labelBlock(labels: readonly string[]): string {
+  if (labels.length === 0) return '';
+  let out = '{';
+  for (let i = 0; i < labels.length; i += 2) {
+    if (i > 0) out += ',';
+    out += `${labels[i]}="${escapeLabelValue(labels[i + 1]!)}"`;
+  }
+  return out + '}';
+}
+
+/** What {@link renderExposition} wrote. */
+export interface RenderResult {
+  text: string;
+  /** Sample lines written. */
+  samples: number;
+}
+
+function textSamples(name: string, family: MetricFamily, samples: readonly Sample[], type: string, out: { text: string; samples: number }): void {
+  let text = out.text;
+  if (family.help !== undefined) text += `# HELP ${name} ${escapeHelp(family.help, false)}\n`;
+  text += `# TYPE ${name} ${type}\n`;
+  // The sample name is the family's text name for every suffix the text format folds into it.
+  const keepSuffix = family.type === 'histogram' || family.type === 'summary';
+  for (const s of samples) {
+    text += keepSuffix ? name + s.suffix : name;
+    const labels = s.labels;
+    if (labels.length > 0) {
+      text += '{';
+      for (let i = 0; i < labels.length; i += 2) {
+        if (i > 0) text += ',';
+        text += labels[i] + '="' + escapeLabelValue(labels[i + 1]!) + '"';
+      }
+      text += '}';
+    }
+    text += ' ' + formatValue(s.value);
+    if (s.timestampMs !== undefined) text += ' ' + Math.round(s.timestampMs);
+    text += '\n';
+  }
+  out.samples += samples.length;
+  out.text = text;
+}
+
+/** The samples minus `_created` (which the text format cannot carry), without copying when there are none. */
+function withoutCreated(samples: Sample[]): Sample[] {
+  for (const s of samples) if (s.suffix === '_created') return samples.filter((x) => x.suffix !== '_created');
+  return samples;
+}
+
+function renderText(families: readonly MetricFamily[]): RenderResult {
+  const out = { text: '', samples: 0 };
+  for (const f of families) {
+    switch (f.type) {
+      case 'counter':
+        textSamples(textFamilyName(f), f, withoutCreated(f.samples), 'counter', out);
+        break;
+      case 'histogram':
+      case 'summary':
+        textSamples(f.name, f, withoutCreated(f.samples), f.type, out);
+        break;
+      case 'gaugehistogram':
+        for (const suffix of ['_bucket', '_gcount', '_gsum']) {
+          const samples = f.samples.filter((s) => s.suffix === suffix);
+          if (samples.length > 0) textSamples(f.name + suffix, { ...f, type: 'gauge' }, samples.map((s) => ({ ...s, suffix: '' })), 'gauge', out);
+        }
+        break;
+      case 'info':
+        textSamples(textFamilyName(f), f, f.samples, 'gauge', out);
+        break;
+      case 'stateset':
+      case 'gauge':
+        textSamples(f.name, f, f.samples, 'gauge', out);
+        break;
+      default:
+        textSamples(f.name, f, f.samples, 'untyped', out);
+    }
+  }
+  return out;
+}
+
+function renderOpenMetrics(families: readonly MetricFamily[]): RenderResult {
+  let text = '';
+  let samples = 0;
+  const used = new Set<string>();
+  for (const family of families) {
+    let name = family.name;
+    let type: string = family.type;
+    let collided = false;
+    if (used.has(name) && family.type === 'counter') {
+      name = textFamilyName(family);
+      type = 'unknown';
+      collided = true;
+    }
+    if (used.has(name)) continue; // cannot happen for parsed input; never write a duplicate family
+    used.add(name);
+    if (family.type === 'counter' && !collided) used.add(`${name}_total`);
+    text += `# TYPE ${name} ${type}\n`;
+    if (family.help !== undefined) text += `# HELP ${name} ${escapeHelp(family.help, true)}\n`;
+    if (family.unit !== undefined && !collided && name.endsWith(`_${family.unit}`)) text += `# UNIT ${name} ${family.unit}\n`;
+    for (const s of family.samples) {
+      if (collided && s.suffix !== '_total') continue;
+      text += `${name}${collided ? '' : s.suffix}${labelBlock(s.labels)} ${formatValue(s.value)}`;
+      if (s.timestampMs !== undefined) text += ` ${formatValue(s.timestampMs / 1000)}`;
+      const e = s.exemplar;
+      if (e && !collided) {
+        text += ` # ${labelBlock(e.labels) || '{}'} ${formatValue(e.value)}`;
+        if (e.timestampSeconds !== undefined) text += ` ${formatValue(e.timestampSeconds)}`;
+      }
+      text += '\n';
+      samples++;
+    }
+  }
+  return { text: `${text}# EOF\n`, samples };
+}
+
+/**
+ * Renders families in `format`.
+ * @example
+ * renderExposition([{ name: 'up', type: 'gauge', samples: [{ suffix: '', labels: [], value: 1 }] }], 'openmetrics').text;
+ * // '# TYPE up gauge\nup 1\n# EOF\n'
+ */
+export function renderExposition(families: readonly MetricFamily[], format: ExpositionFormat): RenderResult {
+  return format === 'openmetrics' ? renderOpenMetrics(families) : renderText(families);
+}

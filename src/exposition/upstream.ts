@@ -1,0 +1,169 @@
+/**
+ * An upstream exporter as a metrics source: the sidecar mode (`scrapeguard serve --upstream URL`)
+ * that puts the guard in front of any plain exporter. Each scrape fetches the upstream over
+ * http/https with a deadline and a size cap (counted after gzip decoding, so a compressed bomb is
+ * cut off too), honours its content type, and fails with a {@link SourceError} (502) on anything
+ * unexpected. The upstream's body never reaches a log line or the scraper.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { createGunzip } from 'node:zlib';
+import { SourceError, type SourceFailureReason } from './failure.js';
+import { formatOfContentType } from './parse.js';
+import { defineMetricsSource, type MetricsSource } from './source.js';
+
+/** Upstream TLS client settings (for an https upstream). */
+export interface UpstreamTlsOptions {
+  /** CA bundle (PEM) that signs the upstream's certificate; default: the system roots. */
+  ca?: string | Buffer;
+  /** Client certificate (PEM) when the upstream requires mTLS; needs `key`. */
+  cert?: string | Buffer;
+  /** Client key (PEM). */
+  key?: string | Buffer;
+  /** Name to verify the certificate against (and send as SNI), when it differs from the URL host. */
+  serverName?: string;
+  /**
+   * Skip certificate verification. Only allowed for a loopback upstream (127.0.0.0/8, ::1,
+   * localhost), where the connection never leaves the host; refused otherwise.
+   */
+  insecureSkipVerify?: boolean;
+}
+
+/** Options of {@link upstreamSource}. */
+export interface UpstreamOptions {
+  /** `http://` or `https://` URL of the exporter's metrics (no credentials in the URL). */
+  url: string | URL;
+  /** Whole-request deadline, ms (default 10000). */
+  timeoutMs?: number;
+  /** Largest body accepted after decoding, bytes (default 64 MiB). */
+  maxBytes?: number;
+  tls?: UpstreamTlsOptions;
+}
+
+/** What the sidecar asks the upstream for: the header Prometheus sends. */
+export const UPSTREAM_ACCEPT =
+  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
+/** Whether a URL host is loopback, so traffic to it never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+/**
+ * Creates a source that scrapes an upstream exporter.
+ * @throws TypeError for a URL that is not http(s), carries credentials, or an insecure flag on a
+ * non-loopback upstream.
+ * @example
+ * const guard = await createGuard({ config: 'web-config.yml', source: upstreamSource({ url: 'http://127.0.0.1:9100/metrics' }) });
+ */
+export function upstreamSource(options: UpstreamOptions): MetricsSource {
+  let url: URL;
+  try {
+    url = new URL(String(options.url));
+  } catch {
+    throw new TypeError('upstream: url is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`upstream: url must be http:// or https://, got ${url.protocol}`);
+  if (url.username !== '' || url.password !== '') throw new TypeError('upstream: url must not carry credentials');
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new TypeError('upstream: timeoutMs must be a positive integer');
+  if (!Number.isInteger(maxBytes) || maxBytes <= 0) throw new TypeError('upstream: maxBytes must be a positive integer');
+  const tls = options.tls ?? {};
+  const https = url.protocol === 'https:';
+  if (!https && (tls.ca || tls.cert || tls.key || tls.serverName || tls.insecureSkipVerify)) {
+    throw new TypeError('upstream: TLS settings given for an http:// url; use https://');
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new TypeError('upstream: tls.cert and tls.key go together');
+  if (tls.insecureSkipVerify && !isLoopbackHost(url.hostname)) {
+    throw new TypeError('upstream: insecureSkipVerify is only allowed for a loopback upstream; give tls.ca instead');
+  }
+  const description = `upstream ${url.origin}${url.pathname}`;
+  const agent = https
+    ? new HttpsAgent({
+        keepAlive: true,
+        maxSockets: 4,
+        ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
+        ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
+        ...(tls.key !== undefined ? { key: tls.key } : {}),
+        ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
+        rejectUnauthorized: tls.insecureSkipVerify !== true,
+      })
+    : new HttpAgent({ keepAlive: true, maxSockets: 4 });
+  const request = https ? httpsRequest : httpRequest;
+  const fail = (reason: SourceFailureReason, detail: string, cause?: unknown): SourceError =>
+    new SourceError(502, reason, `${description}: ${detail}`, cause !== undefined ? { cause } : undefined);
+
+  const fetchOnce = () =>
+    new Promise<{ body: string; contentType: string }>((resolve, reject) => {
+      let settled = false;
+      const done = (error: SourceError | undefined, value?: { body: string; contentType: string }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error) {
+          req.destroy();
+          reject(error);
+        } else resolve(value!);
+      };
+      const req = request(url, {
+        agent,
+        method: 'GET',
+        headers: { accept: UPSTREAM_ACCEPT, 'accept-encoding': 'gzip', 'user-agent': 'scrapeguard' },
+        ...(https && tls.serverName !== undefined ? { servername: tls.serverName } : {}),
+      });
+      const timer = setTimeout(() => done(fail('timeout', `no complete answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        const tlsError = /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ALTNAME/i.test(error.code ?? '');
+        done(fail(tlsError ? 'tls' : 'connect', `request failed: ${error.code ?? error.message}`, error));
+      });
+      req.on('response', (res: IncomingMessage) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          return done(fail('status', `answered HTTP ${res.statusCode}`));
+        }
+        const contentType = String(res.headers['content-type'] ?? '');
+        if (contentType !== '' && formatOfContentType(contentType) === undefined) {
+          res.resume();
+          return done(fail('content_type', `unsupported content type ${JSON.stringify(contentType.split(';', 1)[0]!.trim().slice(0, 100))}`));
+        }
+        const declared = Number(res.headers['content-length']);
+        const encoding = String(res.headers['content-encoding'] ?? 'identity').toLowerCase();
+        if (encoding !== 'identity' && encoding !== 'gzip') {
+          res.resume();
+          return done(fail('content_type', `unsupported content encoding ${JSON.stringify(encoding.slice(0, 40))}`));
+        }
+        if (encoding === 'identity' && Number.isFinite(declared) && declared > maxBytes) {
+          res.resume();
+          return done(fail('too_large', `body larger than ${maxBytes} bytes`));
+        }
+        const stream = encoding === 'gzip' ? res.pipe(createGunzip()) : res;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        stream.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBytes) {
+            stream.destroy();
+            res.destroy();
+            done(fail('too_large', `body larger than ${maxBytes} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        const code = (error: Error) => (error as NodeJS.ErrnoException).code ?? 'error';
+        res.on('error', (error: Error) => done(fail('connect', `connection closed mid-body (${code(error)})`, error)));
+        if (stream !== res) stream.on('error', (error: Error) => done(fail('content_type', `gzip body could not be decoded (${code(error)})`, error)));
+        res.on('close', () => {
+          if (!res.complete) done(fail('connect', 'connection closed mid-body'));
+        });
+        stream.on('end', () => done(undefined, { body: Buffer.concat(chunks).toString('utf8'), contentType }));
+      });
+      req.end();
+    });
+
+  return defineMetricsSource(fetchOnce, 502, description);
+}
