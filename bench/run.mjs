@@ -11,11 +11,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hash } from '@node-rs/bcrypt';
 import { stringify } from 'yaml';
 import { generateCa, generateClientCert, generateServerCert } from '../dist/index.js';
+import { logLogChart } from './lib/plot.mjs';
 import { cpuSeconds, peakRssMiB, startProcess } from './lib/proc.mjs';
 import { scenarios } from './scenarios.mjs';
 
@@ -296,6 +297,12 @@ const ctx = {
     const p = join(work, name);
     writeFileSync(p, stringify(doc));
     return p;
+  },
+  /** Writes an SVG chart next to the report; returns its file name (relative to the report). */
+  writePlot(name, chart) {
+    const file = `${basename(outFile, '.md')}-${name}.svg`;
+    writeFileSync(join(dirname(outFile), file), logLogChart(chart));
+    return file;
   },
   writeFile(name, text, mode = 0o600) {
     const p = join(work, name);

@@ -1,7 +1,8 @@
 // The benchmark scenarios of `npm run bench` (issue #7). Each `run(ctx)` starts its contenders
 // through `ctx`, measures them side by side and returns a markdown section plus summary lines.
 import { join } from 'node:path';
-import { startProcess } from './lib/proc.mjs';
+import { execFile } from 'node:child_process';
+import { cpuSeconds, peakRssMiB, startProcess } from './lib/proc.mjs';
 
 /** TLS (+ client-cert verification) section of a web-config for a PKI written by run.mjs. */
 function tls(pki, { verifyClient }) {
@@ -55,6 +56,7 @@ export const scenarios = [
       const sizes = ctx.quick ? [1000, 10_000] : [1000, 10_000, 100_000];
       const parts = [];
       const summary = [];
+      const plot = { plain: [], guard: [] };
       for (const series of sizes) {
         const pki = ctx.pki.ec;
         const plain = await ctx.app('plain', series);
@@ -71,9 +73,20 @@ export const scenarios = [
         parts.push(`### ${series.toLocaleString('en')} series\n\n${ctx.table(r, 'prom-client, plain HTTP')}`);
         const g = r[SECURED_LABEL];
         const p = r['prom-client, plain HTTP'];
+        plot.plain.push([series, p.p50]);
+        plot.guard.push([series, g.p50]);
         summary.push(`${series.toLocaleString('en')} series: p50 ratio ${ctx.f(g.p50 / p.p50)}, throughput ratio ${ctx.f(g.throughput / p.throughput)}, CPU ratio ${ctx.f(g.cpuPer1000 / p.cpuPer1000)} (scrapeguard / plain prom-client)`);
       }
-      return { markdown: parts.join('\n\n'), summary };
+      const svg = ctx.writePlot('s1-latency', {
+        title: 'S1: p50 scrape latency by registry size (keep-alive)',
+        xLabel: 'series in the registry',
+        yLabel: 'p50 latency, ms',
+        series: [
+          { name: 'prom-client, plain HTTP', points: plot.plain },
+          { name: SECURED_LABEL, points: plot.guard },
+        ],
+      });
+      return { markdown: `![S1 latency against series count](${svg})\n\n${parts.join('\n\n')}`, summary };
     },
   },
   {
@@ -158,37 +171,52 @@ export const scenarios = [
     title: 'under attack: wrong-password flood + idle slow connections vs a legitimate scraper',
     async run(ctx) {
       const pki = ctx.pki.ec;
-      const guard = await ctx.app('guard', 1000, {
-        tls_server_config: tls(pki, { verifyClient: false }),
-        basic_auth_users: { [ctx.USER]: ctx.bcryptHash },
-      });
       const duration = ctx.quick ? 4000 : 15_000;
-      const legit = { ...httpsTarget(guard.port, pki, { clientCert: false, headers: ctx.basicHeader, concurrency: 4 }), rate: 10, durationMs: duration, localAddress: '127.0.0.1' };
-      const idle = await ctx.measureRounds([{ name: 'idle', processes: [guard], target: legit }], { rounds: 1, durationMs: duration, warmupMs: 300 });
-
-      const slow = await startProcess(process.execPath, [join(ctx.root, 'bench/lib/slowloris.mjs'), JSON.stringify({ port: guard.port, connections: 200, localAddress: '127.0.0.3', ca: pki.ca, byteEveryMs: 2000 })], {
-        ready: /READY/,
-        timeoutMs: 20_000,
-      });
-      const wrong = { authorization: `Basic ${Buffer.from(`${ctx.USER}:wrong-password`).toString('base64')}` };
-      const attackSpec = { url: legit.url, ca: pki.ca, headers: wrong, keepAlive: true, concurrency: 256, rate: 500, durationMs: duration + 1000, localAddress: '127.0.0.2' };
-      const { execFile } = await import('node:child_process');
-      const attack = new Promise((resolve) =>
-        execFile(process.execPath, [join(ctx.root, 'bench/lib/loadgen.mjs'), JSON.stringify(attackSpec)], (err, stdout) => resolve(err ? { error: err.message } : JSON.parse(stdout))),
-      );
-      await new Promise((r) => setTimeout(r, 500)); // let the flood reach full rate first
-      const attacked = await ctx.measureRounds([{ name: 'under attack', processes: [guard], target: legit }], { rounds: 1, durationMs: duration, warmupMs: 0 });
-      const attackResult = await attack;
-      await slow.stop();
-      const slowStats = /STATS (.*)/.exec(slow.output())?.[1];
-      await guard.stop();
-      const i = idle.idle;
-      const a = attacked['under attack'];
-      const total = a.ok + a.errors;
-      const success = total ? (a.ok / total) * 100 : 0;
+      const rows = [];
+      const summary = [];
+      const variants = [
+        ['defaults', {}],
+        ['with limits.auth_failure_backoff: {}', { limits: { auth_failure_backoff: {} } }],
+      ];
+      for (const [variant, extra] of variants) {
+        const guard = await ctx.app('guard', 1000, {
+          tls_server_config: tls(pki, { verifyClient: false }),
+          basic_auth_users: { [ctx.USER]: ctx.bcryptHash },
+          ...extra,
+        });
+        const legit = { ...httpsTarget(guard.port, pki, { clientCert: false, headers: ctx.basicHeader, concurrency: 4 }), rate: 10, localAddress: '127.0.0.1' };
+        const idle = (await ctx.measureRounds([{ name: 'idle', processes: [guard], target: legit }], { rounds: 1, durationMs: duration, warmupMs: 300 })).idle;
+        const slow = await startProcess(
+          process.execPath,
+          [join(ctx.root, 'bench/lib/slowloris.mjs'), JSON.stringify({ port: guard.port, connections: 200, localAddress: '127.0.0.3', ca: pki.ca, byteEveryMs: 2000 })],
+          { ready: /READY/, timeoutMs: 20_000 },
+        );
+        const wrong = { authorization: `Basic ${Buffer.from(`${ctx.USER}:wrong-password`).toString('base64')}` };
+        const attackSpec = { url: legit.url, ca: pki.ca, headers: wrong, keepAlive: true, concurrency: 256, rate: 500, durationMs: duration + 1000, localAddress: '127.0.0.2' };
+        const attack = new Promise((resolve) =>
+          execFile(process.execPath, [join(ctx.root, 'bench/lib/loadgen.mjs'), JSON.stringify(attackSpec)], (err, stdout) => resolve(err ? { error: err.message } : JSON.parse(stdout))),
+        );
+        await new Promise((r) => setTimeout(r, 500)); // let the flood reach full rate first
+        const cpuBefore = cpuSeconds(guard.pid);
+        const a = (await ctx.measureRounds([{ name: 'attack', processes: [guard], target: legit }], { rounds: 1, durationMs: duration, warmupMs: 0 })).attack;
+        const cpu = cpuSeconds(guard.pid) - cpuBefore;
+        const attackResult = await attack;
+        await slow.stop();
+        const slowStats = /STATS (.*)/.exec(slow.output())?.[1] ?? 'n/a';
+        const rss = peakRssMiB(guard.pid);
+        await guard.stop();
+        const rate = (r) => (r.ok + r.errors ? (r.ok / (r.ok + r.errors)) * 100 : 0);
+        rows.push(`| ${variant} | idle | ${idle.ok} | ${idle.errors} | ${ctx.f(rate(idle), 1)} | ${ctx.f(idle.p50, 2)} | ${ctx.f(idle.p99, 2)} | | | |`);
+        rows.push(
+          `| ${variant} | under attack | ${a.ok} | ${a.errors} | ${ctx.f(rate(a), 1)} | ${ctx.f(a.p50, 2)} | ${ctx.f(a.p99, 2)} | ${ctx.f(a.p99 / idle.p99)} | ${ctx.f(cpu / (duration / 1000))} | ${ctx.f(rss, 0)} |`,
+        );
+        rows.push(`| ${variant} | attacker's answers | \`${JSON.stringify(attackResult.statuses ?? attackResult)}\` | | | | | | | |`);
+        rows.push(`| ${variant} | slow connections | \`${slowStats}\` | | | | | | | |`);
+        summary.push(`${variant}: legitimate success ${ctx.f(rate(a), 1)} %, p99 ${ctx.f(a.p99, 2)} ms under attack vs ${ctx.f(idle.p99, 2)} ms idle (ratio ${ctx.f(a.p99 / idle.p99)}; target 100 %, ≤ 2)`);
+      }
       return {
-        markdown: `scrapeguard (TLS + basic auth, bcrypt cost 10, defaults) serving 1,000 series. Legitimate scraper: 10 scrapes/s from 127.0.0.1 for ${duration / 1000} s. Attack: 500 requests/s with a wrong password from 127.0.0.2 (keep-alive, up to 256 in flight) plus 200 connections from 127.0.0.3 that send one header byte every 2 s.\n\n| legitimate scraper | scrapes | failed | success % | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|\n| idle | ${i.ok} | ${i.errors} | ${ctx.f(i.ok ? (i.ok / (i.ok + i.errors)) * 100 : 0, 1)} | ${ctx.f(i.p50, 3)} | ${ctx.f(i.p99, 3)} |\n| under attack | ${a.ok} | ${a.errors} | ${ctx.f(success, 1)} | ${ctx.f(a.p50, 3)} | ${ctx.f(a.p99, 3)} |\n\np99 ratio (attack / idle): **${ctx.f(a.p99 / i.p99)}** (target ≤ 2). Attacker's answers: \`${JSON.stringify(attackResult.statuses ?? attackResult)}\`; slow connections: \`${slowStats ?? 'n/a'}\`.`,
-        summary: [`legitimate success ${ctx.f(success, 1)} %, p99 ${ctx.f(a.p99, 2)} ms under attack vs ${ctx.f(i.p99, 2)} ms idle (ratio ${ctx.f(a.p99 / i.p99)}; target 100 %, ≤ 2)`],
+        markdown: `scrapeguard (TLS + basic auth, bcrypt cost 10) serving 1,000 series, with its defaults and with the brute-force hold-off on. Legitimate scraper: 10 scrapes/s from 127.0.0.1 for ${duration / 1000} s, first alone (idle), then during the attack: 500 requests/s with a wrong password from 127.0.0.2 (keep-alive, up to 256 in flight) plus 200 connections from 127.0.0.3 that send one header byte every 2 s. Server CPU is cores busy during the attack; RSS the peak.\n\n| config | phase | scrapes | failed | success % | p50 ms | p99 ms | p99 ratio | server cores busy | peak RSS MiB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n${rows.join('\n')}`,
+        summary,
       };
     },
   },
