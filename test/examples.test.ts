@@ -99,7 +99,7 @@ const MOUNTED = [
 ];
 
 /** Every example this suite runs; a new file in examples/ must be added here (and get a test). */
-const COVERED = ['standalone.mjs', ...MOUNTED.map((m) => m.file), 'cluster.mjs', 'opentelemetry.mjs'];
+const COVERED = ['standalone.mjs', ...MOUNTED.map((m) => m.file), 'cluster.mjs', 'opentelemetry.mjs', 'sidecar.mjs'];
 
 describe('examples/', () => {
   test('every example program is run by this suite', () => {
@@ -115,6 +115,20 @@ describe('examples/', () => {
     expect(r.body).toContain('example_jobs_total 42');
     expect(r.body).toContain('process_cpu_user_seconds_total');
     expectRefused(await scrape(ex.lines.metrics!, { ca: client.ca }));
+    await expectCleanStop(ex);
+  });
+
+  test('sidecar.mjs: in front of a plain exporter, redacted over mTLS', async () => {
+    const ex = await startExample('sidecar.mjs', ['--port', '0']);
+    const client = clientOf(ex.lines.pki!);
+    const r = await scrape(ex.lines.metrics!, client);
+    expect(r.status, ex.output()).toBe(200);
+    expect(r.body).toContain('legacy_queue_depth{queue="emails"} 7');
+    expect(r.body).toMatch(/legacy_db_info\{dsn="\[REDACTED\]"\} 1/);
+    expect(r.body).not.toContain('example-db-password');
+    expectRefused(await scrape(ex.lines.metrics!, { ca: client.ca }));
+    // The exporter itself stays on loopback plain HTTP; only the sidecar's port is exposed.
+    expect(ex.lines.upstream).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     await expectCleanStop(ex);
   });
 
