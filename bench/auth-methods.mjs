@@ -9,36 +9,20 @@
 // Run: npm run bench:auth-methods   (builds first; uses dist/)
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Gauge, Registry } from 'prom-client';
+import { latencyStats, timedGet } from './lib/timed-get.mjs';
 import { createGuard, generateDevPki, silentLogger } from '../dist/index.js';
 
 const SCRAPES = Number(process.env.SCRAPES ?? 200);
 const SERIES = Number(process.env.SERIES ?? 10_000);
 const BLOCK = 10;
 
-function get(url, agent, ca, authorization) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = request(url, { agent, ca, headers: authorization ? { authorization } : {} });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`status ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const stats = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { p50: pct(s, 50), p90: pct(s, 90), p99: pct(s, 99) };
-};
+const get = timedGet;
+const stats = latencyStats;
 
 const pki = await generateDevPki();
 const registry = new Registry();

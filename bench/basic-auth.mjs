@@ -6,33 +6,17 @@
 // percentiles of each, their difference, and how many bcrypt verifications ran (self-metrics).
 //
 // Run: npm run bench:basic-auth   (builds first; uses dist/)
-import { Agent, request } from 'node:https';
-import { performance } from 'node:perf_hooks';
+import { Agent } from 'node:https';
 import { hash } from '@node-rs/bcrypt';
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client';
+import { latencyStats, timedGet } from './lib/timed-get.mjs';
 import { createGuard, generateDevPki, silentLogger } from '../dist/index.js';
 
 const SCRAPES = Number(process.env.SCRAPES ?? 200);
 const BLOCK = 20;
 
-function get(url, agent, ca, auth) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = request(url, { agent, ca, headers: auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {} });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`status ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const stats = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { p50: pct(s, 50), p90: pct(s, 90), p99: pct(s, 99), mean: xs.reduce((a, b) => a + b, 0) / xs.length };
-};
+const get = (url, agent, ca, auth) => timedGet(url, agent, ca, auth ? `Basic ${Buffer.from(auth).toString('base64')}` : undefined);
+const stats = latencyStats;
 const metricValue = async (registry, name) => (await registry.getSingleMetric(name)?.get())?.values.reduce((a, v) => a + v.value, 0) ?? 0;
 
 const pki = await generateDevPki();

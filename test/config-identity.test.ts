@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile, loadConfigObject } from '../src/config/load.js';
-import { ConfigError, type ConfigIssue } from '../src/errors.js';
+import type { ConfigIssue } from '../src/errors.js';
+import { issuesOf } from './helpers/config-issues.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 
 let pki: TestPki;
@@ -37,15 +38,6 @@ function put(name: string, contents: string): string {
 
 function write(lines: readonly string[]): string {
   return put(`web-config-${++counter}.yml`, lines.join('\n') + '\n');
-}
-
-async function issuesOf(promise: Promise<unknown>): Promise<readonly ConfigIssue[]> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the config to be refused').toBeInstanceOf(ConfigError);
-  return (err as ConfigError).issues;
 }
 
 /** Loads `lines` as a file and expects one issue at `path` on `line` whose message has each of `parts`. */

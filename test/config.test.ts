@@ -11,6 +11,7 @@ import { hashSync } from '@node-rs/bcrypt';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile, loadConfigObject, parseGoDuration } from '../src/config/load.js';
 import { ConfigError, ScrapeguardError, type ConfigIssue } from '../src/errors.js';
+import { issuesOf } from './helpers/config-issues.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 
 let pki: TestPki;
@@ -36,15 +37,6 @@ function write(lines: readonly string[], where = dir): string {
 /** YAML lines for a PEM block scalar under `key` at two-space indent. */
 function pemLines(key: string, pem: string): string[] {
   return [`  ${key}: |`, ...pem.trim().split('\n').map((l) => `    ${l}`)];
-}
-
-async function issuesOf(promise: Promise<unknown>): Promise<readonly ConfigIssue[]> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected the config to be refused').toBeInstanceOf(ConfigError);
-  return (err as ConfigError).issues;
 }
 
 /** Expects exactly one issue at `path`, whose message contains each of `parts`; returns it. */
