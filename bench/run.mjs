@@ -6,7 +6,7 @@
 // Fairness rules: each contender is its own process (kernel-accounted CPU and peak RSS, nginx
 // workers and sidecar upstreams included); contenders of one scenario are measured in
 // alternating rounds so machine noise hits them alike; ratios only compare rows of one run.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -65,11 +65,9 @@ async function waitForPort(port, timeoutMs = 15_000) {
 }
 
 function version(cmd, argv) {
-  try {
-    return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0].trim();
-  } catch (e) {
-    return `${e.stderr ?? ''}`.split('\n')[0].trim() || 'unknown';
-  }
+  // nginx -v prints on stderr, node_exporter --version on stdout: take the first line of either.
+  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim() || 'unknown';
 }
 
 // ---------------------------------------------------------------- PKI and credentials

@@ -31,6 +31,7 @@ function one() {
     s.write(head);
     timer = setInterval(() => s.write(String(i++ % 10)), spec.byteEveryMs ?? 2000);
   });
+  s.resume(); // read (and drop) the server's answer, so its close is seen
   s.on('error', () => {});
   s.on('close', () => {
     clearInterval(timer);
