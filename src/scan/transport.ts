@@ -152,6 +152,9 @@ export async function checkTransport(url: URL, options: TransportOptions): Promi
 
 function certificateFindings(url: URL, base: HandshakeResult, options: TransportOptions): Finding[] {
   const target = url.href;
+  // Certificate problems are fixed by a new certificate, not by a sidecar: the first hint (init,
+  // which issues one for the host) is the only one that applies.
+  const hints = options.hints.slice(0, 1);
   const cert = base.peerCertificate!;
   const findings: Finding[] = [];
   const now = options.now ?? new Date();
@@ -162,18 +165,18 @@ function certificateFindings(url: URL, base: HandshakeResult, options: Transport
 
   if (notAfter.getTime() < now.getTime() || notBefore.getTime() > now.getTime()) {
     const what = notAfter.getTime() < now.getTime() ? `expired on ${notAfter.toISOString()}` : `is not valid before ${notBefore.toISOString()}`;
-    findings.push(finding('transport.cert-expired', target, `the server certificate ${what}`, evidence, options.hints));
+    findings.push(finding('transport.cert-expired', target, `the server certificate ${what}`, evidence, hints));
   } else {
     const days = (notAfter.getTime() - now.getTime()) / 86_400_000;
     if (days < options.expiryDays) {
-      findings.push(finding('transport.cert-expiring', target, `the server certificate expires in ${Math.floor(days)} days (${notAfter.toISOString()})`, { ...evidence, days: Math.floor(days) }, options.hints));
+      findings.push(finding('transport.cert-expiring', target, `the server certificate expires in ${Math.floor(days)} days (${notAfter.toISOString()})`, { ...evidence, days: Math.floor(days) }, hints));
     }
   }
 
   const host = bareHost(url.hostname);
   const identityError = checkServerIdentity(host, cert);
   if (identityError) {
-    findings.push(finding('transport.cert-name-mismatch', target, `the server certificate is not valid for ${host}`, { ...evidence, host, names: cert.subjectaltname ?? '' }, options.hints));
+    findings.push(finding('transport.cert-name-mismatch', target, `the server certificate is not valid for ${host}`, { ...evidence, host, names: cert.subjectaltname ?? '' }, hints));
   }
 
   // OpenSSL reports the last verification error, so an expired certificate hides an unknown
@@ -188,7 +191,7 @@ function certificateFindings(url: URL, base: HandshakeResult, options: Transport
       finding('transport.cert-untrusted', target,
         `${selfSigned ? 'the server certificate is self-signed' : 'the server certificate does not chain to a trusted CA'} (${error})${options.credentials.ca !== undefined ? ' with the pinned --ca' : '; pass --ca to pin the issuing CA'}`,
         { ...evidence, verifyError: error, selfSigned, pinnedCa: options.credentials.ca !== undefined },
-        options.hints),
+        hints),
     );
   }
   return findings;
