@@ -47,7 +47,7 @@ const HELP_PASSWORD = 'Sup3rS3cretHelpPw';
 const BASIC_PASSWORD = 'plain-http-basic-pw-1234';
 const SECRETS = [DB_PASSWORD, GITHUB_TOKEN, HELP_PASSWORD, BASIC_PASSWORD];
 
-interface JsonFinding { id: string; severity: string; evidence: Record<string, unknown>; hints: string[] }
+interface JsonFinding { id: string; severity: string; message: string; evidence: Record<string, unknown>; hints: string[] }
 interface JsonReport { schemaVersion: number; summary: Record<string, number>; targets: { url: string; kind: string; error?: string; notes?: string[]; findings: JsonFinding[] }[] }
 
 /** Runs the scan in all three formats; checks that none leaks a secret and the SARIF is valid. */
@@ -230,6 +230,45 @@ describe('scan: HTTP/2 fact', () => {
     const { json } = await scanAll([`https://127.0.0.1:${port}/metrics`, '--ca', pki.ca.certFile]);
     expect(ids(json)).toEqual(['auth.none', 'transport.alpn']);
     expect(json.targets[0]!.findings.find((f) => f.id === 'transport.alpn')!.evidence).toMatchObject({ alpn: 'h2', http2: true, protocol: 'TLSv1.3' });
+  });
+});
+
+describe('scan: certificate lifetime, self-signed certificates, unreadable bodies', () => {
+  it('reports a certificate expiring within --expiry-days, and not with a shorter window', async () => {
+    const pki = await testPki();
+    const server = createHttpsServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'x-content-type-options': 'nosniff', 'strict-transport-security': 'max-age=31536000' });
+      res.end('# TYPE up gauge\nup 1\n');
+    });
+    const url = `https://localhost:${await listen(server)}/metrics`;
+    const long = await scanAll([url, '--ca', pki.ca.certFile, '--expiry-days', '3650']);
+    expect(ids(long.json)).toEqual(['auth.none', 'transport.alpn', 'transport.cert-expiring']);
+    expect(long.json.targets[0]!.findings.find((f) => f.id === 'transport.cert-expiring')!.evidence.days).toEqual(expect.any(Number));
+    const short = await scanAll([url, '--ca', pki.ca.certFile, '--expiry-days', '7']);
+    expect(ids(short.json)).toEqual(['auth.none', 'transport.alpn']);
+  });
+
+  it('reports a self-signed server certificate as untrusted (selfSigned: true)', async () => {
+    const self = await generateServerCert(null, { commonName: 'localhost', sans: ['localhost', '127.0.0.1'] });
+    const server = createHttpsServer({ cert: self.certPem, key: self.keyPem }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'x-content-type-options': 'nosniff', 'strict-transport-security': 'max-age=31536000' });
+      res.end('# TYPE up gauge\nup 1\n');
+    });
+    const { json } = await scanAll([`https://127.0.0.1:${await listen(server)}/metrics`]);
+    expect(ids(json)).toEqual(['auth.none', 'transport.alpn', 'transport.cert-untrusted']);
+    expect(json.targets[0]!.findings.find((f) => f.id === 'transport.cert-untrusted')!.evidence).toMatchObject({ selfSigned: true, verifyError: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+  });
+
+  it('reports a body that is not exposition text, without quoting it', async () => {
+    const url = `http://127.0.0.1:${await listen(
+      createHttpServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html', 'x-content-type-options': 'nosniff' });
+        res.end(`<html><body>login with password=${HELP_PASSWORD}</body></html>`);
+      }),
+    )}/metrics`;
+    const { json } = await scanAll([url]);
+    expect(ids(json)).toEqual(['auth.none', 'content.unparseable', 'transport.plain-http']);
+    expect(json.targets[0]!.findings.find((f) => f.id === 'content.unparseable')!.message).toMatch(/line 1/);
   });
 });
 

@@ -238,8 +238,9 @@ function describeSubject(cert: PeerCertificate): string {
 
 function isSelfSigned(cert: PeerCertificate): boolean {
   try {
+    // Not checkIssued(): it also demands keyCertSign, which a self-signed leaf usually lacks.
     const x509 = new X509Certificate(cert.raw);
-    return x509.checkIssued(x509) && x509.verify(x509.publicKey);
+    return x509.subject === x509.issuer && x509.verify(x509.publicKey);
   } catch {
     return false;
   }

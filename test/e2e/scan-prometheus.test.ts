@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanCommand } from '../../src/cli/scan.js';
 import { runCli } from '../helpers/cli.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { BASIC_PASSWORD, BASIC_USER, freePort, prometheusTools, sleep, startProcess, stopAll, waitForPort, writeWebConfigs, type RunningProcess } from './support.js';
+import { BASIC_PASSWORD, BASIC_USER, freePort, prometheusTools, sleep, startProcess, stopAll, waitForPort, writeWebConfigs, type RunningProcess, type WebConfigs } from './support.js';
 
 const NODE_EXPORTER = 'prometheus-node-exporter';
 const tools = prometheusTools('scan-prometheus.test.ts', [NODE_EXPORTER, 'prometheus']);
@@ -43,11 +43,13 @@ describe.skipIf(tools.skip)('scan: real node_exporter and Prometheus', () => {
   const servers: Server[] = [];
   let pki: TestPki;
   let work: string;
+  let configs: WebConfigs;
   beforeAll(async () => {
     tools.require();
     pki = await testPki();
     work = mkdtempSync(join(tmpdir(), 'scan-e2e-'));
     writeFileSync(join(work, 'password'), `${BASIC_PASSWORD}\n`, { mode: 0o600 });
+    configs = writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 }));
   });
   afterAll(async () => {
     await stopAll(procs);
@@ -70,7 +72,6 @@ describe.skipIf(tools.skip)('scan: real node_exporter and Prometheus', () => {
   });
 
   it('node_exporter with mTLS + basic auth + headers: only facts, with or without credentials', async () => {
-    const configs = writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 }));
     const port = await nodeExporter(['--web.config.file', configs.mtls]);
     const url = `https://localhost:${port}/metrics`;
     const full = await scanJson([url, '--ca', pki.ca.certFile, '--cert', pki.client.certFile, '--key', pki.client.keyFile, '--user', BASIC_USER, '--password-file', 'password', '--fail-on', 'low'], work);
@@ -83,7 +84,7 @@ describe.skipIf(tools.skip)('scan: real node_exporter and Prometheus', () => {
     expect(anonymous.report.targets[0]!.notes).toEqual([expect.stringContaining('content and headers not checked')]);
   });
 
-  it('Prometheus with the admin API, insecure jobs, an inline password, a TLS failure and a stored secret', async () => {
+  it('Prometheus with the admin and lifecycle APIs, insecure jobs, an inline password, a TLS failure and a stored secret', async () => {
     // A plain exporter with a password in a label (scraped with an inline basic_auth password).
     const leaky = createHttpServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
@@ -118,7 +119,7 @@ describe.skipIf(tools.skip)('scan: real node_exporter and Prometheus', () => {
       }),
     );
     const prometheus = startProcess('prometheus', tools.bin('prometheus'), [
-      `--config.file=${config}`, `--storage.tsdb.path=${join(work, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--web.enable-admin-api',
+      `--config.file=${config}`, `--storage.tsdb.path=${join(work, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--web.enable-admin-api', '--web.enable-lifecycle',
     ], work);
     procs.push(prometheus);
     await waitForPort(prometheus, promPort);
@@ -137,7 +138,7 @@ describe.skipIf(tools.skip)('scan: real node_exporter and Prometheus', () => {
     expect(report.targets[0]!.error).toBeUndefined();
     expect(ids(report)).toEqual(
       [
-        'prometheus.admin-api', 'prometheus.inline-credential', 'prometheus.job-insecure-skip-verify', 'prometheus.job-plain-http',
+        'prometheus.admin-api', 'prometheus.inline-credential', 'prometheus.lifecycle', 'prometheus.job-insecure-skip-verify', 'prometheus.job-plain-http',
         'prometheus.job-plain-http', 'prometheus.no-auth', 'prometheus.stored-secret', 'prometheus.target-tls-error', 'transport.plain-http',
       ].sort(),
     );
@@ -151,5 +152,39 @@ describe.skipIf(tools.skip)('scan: real node_exporter and Prometheus', () => {
     // The fix hints for an insecure job name the scrapeguard commands for its targets.
     expect(table).toContain(`scrapeguard serve --upstream http://127.0.0.1:${leakyPort}/metrics`);
     expect(table).toContain('prometheus --web.config.file=scrapeguard-pki/web-config.yml');
+  });
+
+  it('Prometheus behind TLS + basic auth with a pinned, file-based job: only the ALPN fact', async () => {
+    const promPort = await freePort();
+    const config = join(work, 'prometheus-secure.yml');
+    writeFileSync(
+      config,
+      stringify({
+        global: { scrape_interval: '1s' },
+        scrape_configs: [
+          {
+            job_name: 'self',
+            scheme: 'https',
+            tls_config: { ca_file: pki.ca.certFile },
+            basic_auth: { username: BASIC_USER, password_file: join(work, 'password') },
+            static_configs: [{ targets: [`localhost:${promPort}`] }],
+          },
+        ],
+      }),
+    );
+    const prometheus = startProcess('prometheus-secure', tools.bin('prometheus'), [
+      `--config.file=${config}`, `--storage.tsdb.path=${join(work, 'data-secure')}`, `--web.listen-address=127.0.0.1:${promPort}`, `--web.config.file=${configs.basicAuth}`,
+    ], work);
+    procs.push(prometheus);
+    await waitForPort(prometheus, promPort);
+    const base = `https://localhost:${promPort}`;
+    const { code, report } = await scanJson(['--prometheus', base, '--ca', pki.ca.certFile, '--user', BASIC_USER, '--password-file', 'password', '--sample', '100', '--fail-on', 'low'], work);
+    expect(report.targets[0]!.error).toBeUndefined();
+    expect(ids(report)).toEqual(['transport.alpn']);
+    expect(code).toBe(0);
+    // Without credentials the API refuses: the scan says it could not read it (exit 1).
+    const anonymous = await runCli(scanCommand, ['--prometheus', base, '--ca', pki.ca.certFile, '--format', 'json']);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/cannot read the Prometheus API: api\/v1\/status\/flags: HTTP 401/);
   });
 });
