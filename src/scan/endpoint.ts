@@ -3,7 +3,7 @@
  * and every check on their results — transport, authentication, headers, content.
  */
 import { authenticationFindings, untrustedClientCertificate } from './auth.js';
-import { isResponse, probeGet, type ProbeCredentials } from './client.js';
+import { isResponse, MAX_BODY_BYTES, probeGet, type ProbeCredentials } from './client.js';
 import { contentFindings } from './content.js';
 import { headerFindings } from './headers.js';
 import { endpointHints } from './hints.js';
@@ -51,15 +51,16 @@ export async function scanEndpoint(url: URL, options: ScanOptions): Promise<Targ
   const anyCertificate = url.protocol === 'https:' ? await probeGet(url, { ...pinned, ...(await untrustedClientCertificate()) }, options.timeoutMs) : undefined;
 
   const findings: Finding[] = [];
+  let note: string | undefined;
   findings.push(...(await checkTransport(url, { credentials: full, timeoutMs: options.timeoutMs, expiryDays: options.expiryDays, hints, ...(options.now ? { now: options.now } : {}) })));
   findings.push(
     ...authenticationFindings(url, { anonymous, credentialed, sentBasic: /^basic /i.test(options.authorization ?? ''), ...(anyCertificate !== undefined ? { anyCertificate } : {}) }, hints),
   );
-  let note: string | undefined;
   if (isResponse(credentialed) && credentialed.status >= 200 && credentialed.status < 300) {
     const anonymousServed = isResponse(anonymous) && anonymous.status >= 200 && anonymous.status < 300;
     findings.push(...headerFindings(url, credentialed, hasCredentials && !anonymousServed, hints));
-    findings.push(...contentFindings(url.href, credentialed.body, headerValue(credentialed.headers['content-type']), hints));
+    if (credentialed.truncated) note = `content not checked: the body is larger than ${MAX_BODY_BYTES} bytes`;
+    else findings.push(...contentFindings(url.href, credentialed.body, headerValue(credentialed.headers['content-type']), hints));
   } else {
     note = isResponse(credentialed)
       ? `content and headers not checked: the metrics were not served (HTTP ${credentialed.status}${hasCredentials ? ' with the given credentials' : '; pass credentials to check the content'})`

@@ -23,6 +23,7 @@ export function endpointHints(url: URL): string[] {
   upstream.hostname = '127.0.0.1';
   upstream.username = '';
   upstream.password = '';
+  upstream.search = ''; // Query parameters may hold tokens; the command is a template to adapt anyway.
   const securePort = port === 9443 ? 9444 : 9443;
   return [
     `scrapeguard init ${PKI_DIR}${san}`,

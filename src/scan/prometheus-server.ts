@@ -127,7 +127,7 @@ async function readTargets(base: URL, credentials: ProbeCredentials, timeoutMs: 
     const data = (await api(base, 'api/v1/targets?state=active', credentials, timeoutMs)) as { activeTargets?: unknown[] };
     return (data.activeTargets ?? []).map((raw) => {
       const t = raw as { scrapePool?: string; labels?: Record<string, string>; scrapeUrl?: string; health?: string; lastError?: string };
-      return { job: t.scrapePool ?? t.labels?.job ?? '', scrapeUrl: withoutUserinfo(t.scrapeUrl ?? ''), health: t.health ?? '', lastError: t.lastError ?? '' };
+      return { job: t.scrapePool ?? t.labels?.job ?? '', scrapeUrl: withoutUserinfo(t.scrapeUrl ?? ''), health: t.health ?? '', lastError: sanitizeError(t.lastError ?? '') };
     });
   } catch (error) {
     notes.push(`targets not checked: ${(error as Error).message}`);
@@ -135,15 +135,25 @@ async function readTargets(base: URL, credentials: ProbeCredentials, timeoutMs: 
   }
 }
 
+/**
+ * A URL without user info and query: scrape URLs carry a job's `params`, which may hold tokens
+ * (`?apikey=…`), and Prometheus shows them as they are.
+ */
 function withoutUserinfo(raw: string): string {
   try {
     const url = new URL(raw);
     url.username = '';
     url.password = '';
+    if (url.search !== '') url.search = '?…';
     return url.href;
   } catch {
-    return raw;
+    return raw.replace(/[?#].*$/, '');
   }
+}
+
+/** Every URL quoted in an error text (Go writes `Get "https://…": x509: …`) made safe as above. */
+function sanitizeError(text: string): string {
+  return text.replace(/https?:\/\/[^\s"']+/g, (url) => withoutUserinfo(url)).slice(0, 300);
 }
 
 /** The checks on the configuration as Prometheus shows it (`/api/v1/status/config`). */
@@ -162,6 +172,20 @@ export function configFindings(target: string, yamlText: string, urlsByJob: Read
       findings.push(finding('prometheus.job-insecure-skip-verify', target, `job ${name} sets tls_config.insecure_skip_verify: true`, { job: name }, hints));
     }
   }
+  // `params` are sent as the scrape URL's query and never masked by Prometheus: a token there is
+  // inline too (reported by name, never by value).
+  jobs.forEach((job, index) => {
+    const params = job.params as Record<string, unknown> | undefined;
+    for (const [name, values] of Object.entries(params ?? {})) {
+      const list = Array.isArray(values) ? values : [values];
+      if (list.some((v) => typeof v === 'string' && (detect(name, v) !== undefined || (labelNameSuggestsSecret(name) && v.length >= 8)))) {
+        const jobName = String(job.job_name ?? '');
+        findings.push(finding('prometheus.inline-credential', target, `job ${jobName}: params.${name} holds a credential in the scrape URL (Prometheus does not mask params)`, {
+          path: `scrape_configs.${index}.params.${name}`, job: jobName, key: name,
+        }));
+      }
+    }
+  });
   for (const path of inlineSecrets(config, [])) {
     const job = path[0] === 'scrape_configs' ? jobs[Number(path[1])]?.job_name : undefined;
     const where = job !== undefined ? `job ${String(job)}: ${path.slice(2).join('.')}` : path.join('.');

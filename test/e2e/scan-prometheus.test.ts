@@ -25,7 +25,8 @@ const tools = prometheusTools('scan-prometheus.test.ts', [NODE_EXPORTER, 'promet
 
 const DB_PASSWORD = 'E2e-Db-Passw0rd-xyz';
 const INLINE_PASSWORD = 'inline-scrape-pw-42';
-const SECRETS = [DB_PASSWORD, INLINE_PASSWORD, BASIC_PASSWORD];
+const PARAM_TOKEN = 'Qx7vK2mN9pL4rT8wZ3yB6cD1';
+const SECRETS = [DB_PASSWORD, INLINE_PASSWORD, BASIC_PASSWORD, PARAM_TOKEN];
 
 interface JsonReport { targets: { url: string; error?: string; notes?: string[]; findings: { id: string; severity: string; message: string; evidence: Record<string, unknown> }[] }[] }
 
@@ -112,7 +113,7 @@ describe.skipIf(tools.skip)('scan: real node_exporter and Prometheus', () => {
         scrape_configs: [
           { job_name: 'leaky', static_configs: [{ targets: [`127.0.0.1:${leakyPort}`] }], basic_auth: { username: 'scraper', password: INLINE_PASSWORD } },
           { job_name: 'file-creds', static_configs: [{ targets: [`127.0.0.1:${leakyPort}`] }], basic_auth: { username: 'scraper', password_file: join(work, 'password') }, metrics_path: '/other' },
-          { job_name: 'skip-verify', scheme: 'https', tls_config: { insecure_skip_verify: true }, static_configs: [{ targets: [`localhost:${tlsPort}`] }] },
+          { job_name: 'skip-verify', scheme: 'https', tls_config: { insecure_skip_verify: true }, params: { api_token: [PARAM_TOKEN] }, static_configs: [{ targets: [`localhost:${tlsPort}`] }] },
           { job_name: 'broken-tls', scheme: 'https', tls_config: { ca_file: pki.otherCa.certFile }, static_configs: [{ targets: [`localhost:${tlsPort}`] }] },
           { job_name: 'pinned', scheme: 'https', tls_config: { ca_file: pki.ca.certFile }, static_configs: [{ targets: [`localhost:${tlsPort}`] }] },
         ],
@@ -138,13 +139,18 @@ describe.skipIf(tools.skip)('scan: real node_exporter and Prometheus', () => {
     expect(report.targets[0]!.error).toBeUndefined();
     expect(ids(report)).toEqual(
       [
-        'prometheus.admin-api', 'prometheus.inline-credential', 'prometheus.lifecycle', 'prometheus.job-insecure-skip-verify', 'prometheus.job-plain-http',
+        'prometheus.admin-api', 'prometheus.inline-credential', 'prometheus.inline-credential', 'prometheus.lifecycle', 'prometheus.job-insecure-skip-verify', 'prometheus.job-plain-http',
         'prometheus.job-plain-http', 'prometheus.no-auth', 'prometheus.stored-secret', 'prometheus.target-tls-error', 'transport.plain-http',
       ].sort(),
     );
     const f = report.targets[0]!.findings;
     expect(f.filter((x) => x.id === 'prometheus.job-plain-http').map((x) => x.evidence.job).sort()).toEqual(['file-creds', 'leaky']);
-    expect(f.find((x) => x.id === 'prometheus.inline-credential')!.evidence).toMatchObject({ job: 'leaky', key: 'password', path: 'scrape_configs.0.basic_auth.password' });
+    expect(f.filter((x) => x.id === 'prometheus.inline-credential').map((x) => x.evidence)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ job: 'leaky', key: 'password', path: 'scrape_configs.0.basic_auth.password' }),
+        expect.objectContaining({ job: 'skip-verify', key: 'api_token', path: 'scrape_configs.2.params.api_token' }),
+      ]),
+    );
     expect(f.find((x) => x.id === 'prometheus.job-insecure-skip-verify')!.evidence).toMatchObject({ job: 'skip-verify' });
     expect(f.find((x) => x.id === 'prometheus.target-tls-error')!.evidence).toMatchObject({ job: 'broken-tls' });
     expect(String(f.find((x) => x.id === 'prometheus.target-tls-error')!.evidence.lastError)).toMatch(/x509|certificate/);
