@@ -7,7 +7,7 @@
  * secret appears in any output format.
  */
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -323,6 +323,13 @@ describe('scan: usage', () => {
     const run = await runCli(scanCommand, [`http://127.0.0.1:${port}/metrics`, '--format', 'json']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/not scanned: ECONNREFUSED/);
+  });
+
+  it('the README Scan table lists exactly the rules, with their severities', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Scan\n'), readme.indexOf('## Self-metrics\n'));
+    const rows = [...section.matchAll(/^\| `([a-z0-9.-]+)` \| (info|low|medium|high) \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect(rows).toEqual(SCAN_RULES.map((r) => `${r.id} ${r.severity}`));
   });
 
   it('every rule id is unique and has a title, explanation and fix', () => {
