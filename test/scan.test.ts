@@ -86,6 +86,13 @@ describe('scan: plain prom-client exporter with secrets', () => {
     new Gauge({ name: 'app_cache_entries', help: `Cache entries (connect with password=${HELP_PASSWORD})`, registers: [registry] }).set(3);
     const logins = new Counter({ name: 'app_logins', help: 'Logins per user', labelNames: ['user', 'client_ip'], registers: [registry] });
     for (let i = 0; i < 12; i++) logins.inc({ user: `user${i}@example.com`, client_ip: '10.0.0.1' });
+    // Many IPs: per-user in client_ip, infrastructure in instance (not reported).
+    const requests = new Counter({ name: 'app_requests', help: 'Requests', labelNames: ['client_ip'], registers: [registry] });
+    const peers = new Gauge({ name: 'app_peer_up', help: 'Peers', labelNames: ['instance'], registers: [registry] });
+    for (let i = 0; i < 15; i++) {
+      requests.inc({ client_ip: `192.0.2.${i + 1}` });
+      peers.set({ instance: `198.51.100.${i + 1}` }, 1);
+    }
     url = `http://127.0.0.1:${await listen(
       createHttpServer(async (_req, res) => {
         res.writeHead(200, { 'content-type': registry.contentType });
@@ -98,7 +105,7 @@ describe('scan: plain prom-client exporter with secrets', () => {
     const { json, table, jsonRun } = await scanAll([url]);
     expect(jsonRun.code).toBe(0);
     expect(ids(json)).toEqual(
-      ['auth.none', 'content.per-user-identifier', 'content.secret-help', 'content.secret-label-value', 'content.secret-label-value', 'headers.missing-nosniff', 'transport.plain-http'].sort(),
+      ['auth.none', 'content.per-user-identifier', 'content.per-user-identifier', 'content.secret-help', 'content.secret-label-value', 'content.secret-label-value', 'headers.missing-nosniff', 'transport.plain-http'].sort(),
     );
     const findings = json.targets[0]!.findings;
     const secrets = findings.filter((f) => f.id === 'content.secret-label-value').map((f) => f.evidence);
@@ -109,7 +116,12 @@ describe('scan: plain prom-client exporter with secrets', () => {
       ]),
     );
     expect(findings.find((f) => f.id === 'content.secret-help')!.evidence).toMatchObject({ metric: 'app_cache_entries', detector: 'credential_pair' });
-    expect(findings.find((f) => f.id === 'content.per-user-identifier')!.evidence).toMatchObject({ metric: 'app_logins', label: 'user', kind: 'e-mail', distinct: 12 });
+    expect(findings.filter((f) => f.id === 'content.per-user-identifier').map((f) => f.evidence)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ metric: 'app_logins', label: 'user', kind: 'e-mail', distinct: 12 }),
+        expect.objectContaining({ metric: 'app_requests', label: 'client_ip', kind: 'IP', distinct: 15, preview: '…(9 chars)' }),
+      ]),
+    );
     // Fix hints lead to scrapeguard, with this target filled in.
     const port = new URL(url).port;
     expect(findings.find((f) => f.id === 'auth.none')!.hints).toEqual([
@@ -119,7 +131,7 @@ describe('scan: plain prom-client exporter with secrets', () => {
     ]);
     expect(table.stdout).toContain('HIGH   auth.none');
     expect(table.stdout).toContain('to secure it with scrapeguard:');
-    expect(json.summary).toEqual({ info: 0, low: 1, medium: 2, high: 4 });
+    expect(json.summary).toEqual({ info: 0, low: 1, medium: 3, high: 4 });
   });
 
   it('exits 2 at or above --fail-on, 0 below it', async () => {

@@ -17,6 +17,15 @@ export const IDENTIFIER_THRESHOLD = 10;
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
+/**
+ * Labels whose IP addresses name infrastructure (scrape targets, nodes, pods, peers), not users:
+ * many distinct values there are normal. E-mail addresses count in any label.
+ */
+const INFRASTRUCTURE_IP_LABELS = new Set([
+  'instance', 'address', 'addr', 'host', 'hostname', 'node', 'node_ip', 'host_ip', 'pod_ip', 'server', 'server_ip',
+  'target', 'endpoint', 'peer', 'peer_ip', 'upstream', 'backend', 'gateway', 'nameserver', 'local_address', 'remote_address',
+]);
+
 /** Compiled once: every detector. */
 const detect = compileSecretDetection('all');
 
@@ -57,7 +66,7 @@ export function contentFindings(target: string, body: string, contentType: strin
           else secrets.set(key, { metric, label, detector, count: 1, preview: maskedPreview(value) });
           continue;
         }
-        const kind = EMAIL.test(value) ? 'e-mail' : isIP(value) !== 0 ? 'IP' : undefined;
+        const kind = EMAIL.test(value) ? 'e-mail' : isIP(value) !== 0 && !INFRASTRUCTURE_IP_LABELS.has(label) ? 'IP' : undefined;
         if (kind !== undefined) {
           const key = `${metric}\0${label}\0${kind}`;
           const entry = identifiers.get(key) ?? { metric, label, kind, values: new Set<string>() };
