@@ -330,6 +330,33 @@ describe('scan: usage', () => {
     expect((error as Error).message).toMatch(message);
   });
 
+  it('https:// on a plain HTTP server is not scanned (exit 1), not reported clean', async () => {
+    const port = await listen(createHttpServer((_req, res) => res.end('up 1\n')));
+    const run = await runCli(scanCommand, [`https://127.0.0.1:${port}/metrics`, '--format', 'sarif']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/not scanned: TLS handshake failed: .*pass --cert\/--key/);
+    const sarif = JSON.parse(run.stdout) as { runs: { invocations: { executionSuccessful: boolean; toolExecutionNotifications: unknown[] }[] }[] };
+    expect(sarif.runs[0]!.invocations[0]).toMatchObject({ executionSuccessful: false, toolExecutionNotifications: [expect.objectContaining({ level: 'error' })] });
+  });
+
+  it('a TLS 1.2 server that requires a verified client certificate: exit 1 without one, clean with one', async () => {
+    const pki = await testPki();
+    const server = createHttpsServer(
+      { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2' },
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'x-content-type-options': 'nosniff', 'strict-transport-security': 'max-age=1', 'cache-control': 'no-store' });
+        res.end('# TYPE up gauge\nup 1\n');
+      },
+    );
+    const url = `https://localhost:${await listen(server)}/metrics`;
+    const anonymous = await runCli(scanCommand, [url, '--ca', pki.ca.certFile]);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/TLS handshake failed/);
+    const { json, jsonRun } = await scanAll([url, '--ca', pki.ca.certFile, '--cert', pki.client.certFile, '--key', pki.client.keyFile, '--fail-on', 'low']);
+    expect(jsonRun.code).toBe(0);
+    expect(ids(json)).toEqual(['transport.alpn']);
+  });
+
   it('an unreachable target is exit 1 with the reason', async () => {
     const port = await freePort();
     const run = await runCli(scanCommand, [`http://127.0.0.1:${port}/metrics`, '--format', 'json']);

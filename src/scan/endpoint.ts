@@ -52,7 +52,9 @@ export async function scanEndpoint(url: URL, options: ScanOptions): Promise<Targ
 
   const findings: Finding[] = [];
   let note: string | undefined;
-  findings.push(...(await checkTransport(url, { credentials: full, timeoutMs: options.timeoutMs, expiryDays: options.expiryDays, hints, ...(options.now ? { now: options.now } : {}) })));
+  const transport = await checkTransport(url, { credentials: full, timeoutMs: options.timeoutMs, expiryDays: options.expiryDays, hints, ...(options.now ? { now: options.now } : {}) });
+  if (transport.handshakeError !== undefined) return { url: url.href, kind: 'endpoint', findings: [], error: transport.handshakeError };
+  findings.push(...transport.findings);
   findings.push(
     ...authenticationFindings(url, { anonymous, credentialed, sentBasic: /^basic /i.test(options.authorization ?? ''), ...(anyCertificate !== undefined ? { anyCertificate } : {}) }, hints),
   );

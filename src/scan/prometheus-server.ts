@@ -70,7 +70,9 @@ export async function scanPrometheus(serverUrl: URL, options: PrometheusScanOpti
   if (isResponse(anonymous) && anonymous.status === 200) {
     findings.push(finding('prometheus.no-auth', target, 'the API answered /api/v1/status/flags without any credential', { status: 200 }, SERVER_HINTS));
   }
-  findings.push(...(await checkTransport(base, { credentials: full, timeoutMs: options.timeoutMs, expiryDays: options.expiryDays, hints: SERVER_HINTS, ...(options.now ? { now: options.now } : {}) })));
+  const transport = await checkTransport(base, { credentials: full, timeoutMs: options.timeoutMs, expiryDays: options.expiryDays, hints: SERVER_HINTS, ...(options.now ? { now: options.now } : {}) });
+  if (transport.handshakeError !== undefined) return { url: target, kind: 'prometheus', findings: sortFindings(findings), error: transport.handshakeError };
+  findings.push(...transport.findings);
 
   let flags: Record<string, string>;
   try {

@@ -97,18 +97,29 @@ export function handshake(url: URL, credentials: ProbeCredentials, timeoutMs: nu
 /** Errors of the chain verification that are about time, not trust. */
 const TIME_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
+/** What {@link checkTransport} found; `handshakeError` when not even the baseline handshake completed. */
+export interface TransportResult {
+  findings: Finding[];
+  handshakeError?: string;
+}
+
 /**
  * Runs the transport checks for one URL. Plain HTTP yields one finding and nothing else; HTTPS
- * yields certificate, version, cipher findings and the ALPN fact.
+ * yields certificate, version, cipher findings and the ALPN fact — or, when the baseline handshake
+ * (with the given client certificate, if any) fails, nothing but the reason: then nothing about
+ * the transport is known and the caller reports the target as not scanned.
  */
-export async function checkTransport(url: URL, options: TransportOptions): Promise<Finding[]> {
+export async function checkTransport(url: URL, options: TransportOptions): Promise<TransportResult> {
   const target = url.href;
   if (url.protocol === 'http:') {
-    return [finding('transport.plain-http', target, 'the endpoint is served over plain HTTP', { scheme: 'http' }, options.hints)];
+    return { findings: [finding('transport.plain-http', target, 'the endpoint is served over plain HTTP', { scheme: 'http' }, options.hints)] };
   }
   const findings: Finding[] = [];
   const base = await handshake(url, options.credentials, options.timeoutMs, { ALPNProtocols: ['h2', 'http/1.1'] });
-  if (!base.ok) return findings; // The authentication checks report why the server cannot be reached.
+  if (!base.ok) {
+    const hint = options.credentials.cert === undefined ? ' (if the server requires a client certificate, pass --cert/--key)' : '';
+    return { findings, handshakeError: `TLS handshake failed: ${base.error ?? 'unknown error'}${hint}` };
+  }
 
   findings.push(
     finding('transport.alpn', target, `negotiated ${base.protocol ?? 'TLS'} with ALPN ${base.alpn === false ? '(none)' : base.alpn}`, {
@@ -147,7 +158,7 @@ export async function checkTransport(url: URL, options: TransportOptions): Promi
       }, options.hints),
     );
   }
-  return findings;
+  return { findings };
 }
 
 function certificateFindings(url: URL, base: HandshakeResult, options: TransportOptions): Finding[] {
