@@ -228,6 +228,14 @@ function parseBundle(pems: readonly string[]): X509Certificate[] {
  * by signatures only: validity times are judged separately.
  */
 function chainsToAnchor(leaf: PeerCertificate, pinnedCa: string | undefined): boolean {
+  try {
+    return walkChain(leaf, pinnedCa);
+  } catch {
+    return false; // A certificate Node cannot parse chains to nothing.
+  }
+}
+
+function walkChain(leaf: PeerCertificate, pinnedCa: string | undefined): boolean {
   const anchors = parseBundle(pinnedCa !== undefined ? [pinnedCa] : rootCertificates);
   let current: PeerCertificate | undefined = leaf;
   for (let depth = 0; current !== undefined && depth < 10; depth++) {
