@@ -14,6 +14,7 @@ import type { CliCommand, CliIo } from './io.js';
 import { scrapeConfigCommand } from './scrape-config.js';
 
 import { redactCommand } from './redact.js';
+import { scanCommand } from './scan.js';
 import { serveCommand } from './serve.js';
 
 const COMMANDS: Record<string, { run: CliCommand; summary: string }> = {
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, { run: CliCommand; summary: string }> = {
   jwt: { run: jwtCommand, summary: 'mint a JWT for testing; "jwt keygen" makes a signing key and jwks.json' },
 
   redact: { run: redactCommand, summary: 'redact exposition text from stdin as a scrape would (--report: what fired)' },
+  scan: { run: scanCommand, summary: 'audit metrics endpoints or a Prometheus server for exposed metrics and leaked secrets' },
   demo: { run: demoCommand, summary: 'serve a fully secured endpoint and scrape it once' },
 };
 
