@@ -331,7 +331,7 @@ describe('JWK Set endpoint slow', () => {
       expect((await timed(warm.url)).status).toBe(200);
       delayMs = 3000;
       await sleep(1200); // past jwks_max_age
-      const during: { status?: number; ms: number }[] = [];
+      const during: { status: number | undefined; ms: number }[] = [];
       for (let i = 0; i < 4; i++) during.push(await timed(warm.url));
       await warm.g.close(0);
       summary.add({
