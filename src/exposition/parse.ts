@@ -265,6 +265,9 @@ class Parser {
           if (!INT.test(token)) this.fail('invalid timestamp (expected integer milliseconds)', j + 1);
           timestampMs = Number(token);
         }
+        // Beyond 2^53 ms a timestamp no longer reads back as the integer written (and renders in
+        // exponent notation the text format refuses): refuse it rather than alter it.
+        if (!Number.isFinite(timestampMs) || Math.abs(timestampMs) > Number.MAX_SAFE_INTEGER) this.fail('timestamp out of range', j + 1);
         i = end;
         if (i < line.length) i = this.separator(line, i, 'exemplar');
       } else {
