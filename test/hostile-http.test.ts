@@ -120,7 +120,7 @@ describe('slowloris', () => {
     );
     for (const r of results) {
       // read_header_timeout is 1 s; Node checks every second: closed well before the 10 s give-up.
-      expect(r.closedAfterMs).toBeLessThan(4000);
+      expect(r.closedAfterMs).toBeLessThan(6000);
       expect(r.reply).not.toContain('200 OK');
       expect(r.sent).toBeLessThan(head.length);
     }
