@@ -33,6 +33,8 @@ export function escapeHelp(help: string, openMetrics: boolean): string {
 export function formatValue(value: number): string {
   if (value === Infinity) return '+Inf';
   if (value === -Infinity) return '-Inf';
+  // String(-0) is "0": keep the sign, as Go's strconv.FormatFloat does, so a parsed -0 round-trips.
+  if (value === 0) return Object.is(value, -0) ? '-0' : '0';
   return Number.isNaN(value) ? 'NaN' : String(value);
 }
 

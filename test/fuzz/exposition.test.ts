@@ -102,7 +102,18 @@ describe('regressions found by fuzzing', () => {
     expect(() => parseExposition('# TYPE m gauge\nm 1 1e300\n# EOF\n', 'openmetrics')).toThrow(/timestamp out of range/);
     expect(() => parseExposition('# TYPE m gauge\nm 1 NaN\n# EOF\n', 'openmetrics')).toThrow(ExpositionParseError);
     // The largest exact value still round-trips.
-    const families = parseExposition('m 1 9007199254740991\n', 'text');
-    expect(parseExposition(renderExposition(families, 'text').text, 'text')).toEqual(families);
+    const largest = parseExposition('m 1 9007199254740991\n', 'text');
+    expect(parseExposition(renderExposition(largest, 'text').text, 'text')).toEqual(largest);
+  });
+
+  it('a sample value of -0 (fuzz seed 1061852982) keeps its sign through render, as Go writes it', () => {
+    for (const format of ['text', 'openmetrics'] as const) {
+      const text = format === 'text' ? 'm -3.498126986910551e-1640\n' : '# TYPE m gauge\nm -0.0\n# EOF\n';
+      const families = parseExposition(text, format);
+      expect(Object.is(families[0]!.samples[0]!.value, -0)).toBe(true);
+      const rendered = renderExposition(families, format).text;
+      expect(rendered).toMatch(/^m -0$/m);
+      expect(parseExposition(rendered, format)).toEqual(families);
+    }
   });
 });
