@@ -7,6 +7,9 @@
  *  - answers a plain-HTTP request on the TLS port with Go's `400 Client sent an HTTP request to
  *    an HTTPS server.`, and
  *  - hands the socket to the TLS server of the *current* configuration generation.
+ * The HTTP layers then apply the request deadlines: Node's header/request timeouts for HTTP/1.1,
+ * and for HTTP/2 a deadline for the session's first complete request plus `max_header_bytes` on
+ * each header list (Node enforces neither for HTTP/2).
  * A reload builds a new generation (new certificate, CA, policy, protocol settings) that serves
  * new connections, while open connections finish on the generation that accepted them. No file
  * is read per request or per handshake.
