@@ -125,3 +125,31 @@ describe('insecure client auth types are warned about', () => {
     expect(config.warnings.join('\n')).toMatch(/insecure/);
   });
 });
+
+describe('secret files readable by group/others are warned about', () => {
+  it('a bearer token_file with mode 0644 → warning naming the file and chmod 600; 0600 → none', async () => {
+    const file = join(dir, 'token');
+    writeFileSync(file, 'token-file-secret-value-0123456789abcdef\n', { mode: 0o644 });
+    const { chmodSync } = await import('node:fs');
+    chmodSync(file, 0o644);
+    const shared = await loadConfigObject({ bearer_auth: { tokens: [{ name: 'p', token_file: file }] } });
+    const warning = shared.warnings.find((w) => w.includes('token file'));
+    expect(warning).toContain(file);
+    expect(warning).toContain('0644');
+    expect(warning).toContain('chmod 600');
+    expect(shared.warnings.join('\n')).not.toContain('token-file-secret-value');
+    chmodSync(file, 0o600);
+    const own = await loadConfigObject({ bearer_auth: { tokens: [{ name: 'p', token_file: file }] } });
+    expect(own.warnings.some((w) => w.includes('token file'))).toBe(false);
+  });
+
+  it('a key file with mode 0644 → warning (the check test/config.test.ts covers in detail)', async () => {
+    const pki = await testPki();
+    const { copyFileSync, chmodSync } = await import('node:fs');
+    const key = join(dir, 'shared.key');
+    copyFileSync(pki.server.keyFile, key);
+    chmodSync(key, 0o644);
+    const config = await loadConfigObject({ tls_server_config: { cert_file: pki.server.certFile, key_file: key } });
+    expect(config.warnings.join('\n')).toMatch(/key file .* is readable by group\/others \(mode 0644\); chmod 600/);
+  });
+});
