@@ -353,6 +353,8 @@ class Parser {
       const token = line.slice(i, end);
       if (!FLOAT.test(token)) this.fail('invalid exemplar timestamp', i + 1);
       out.timestampSeconds = Number(token);
+      // "1e999" matches the float syntax but is Infinity, which would render as "+Inf", not a time.
+      if (!Number.isFinite(out.timestampSeconds)) this.fail('exemplar timestamp out of range', i + 1);
       if (end < line.length) this.fail('unexpected text after the exemplar', end + 1);
     }
     return out;

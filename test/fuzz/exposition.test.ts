@@ -106,6 +106,14 @@ describe('regressions found by fuzzing', () => {
     expect(parseExposition(renderExposition(largest, 'text').text, 'text')).toEqual(largest);
   });
 
+  it('an exemplar timestamp that overflows to Infinity (fuzz seed 785433677) is refused, not rendered as +Inf', () => {
+    for (const ts of ['1e999', '-1e999']) {
+      expect(() => parseExposition(`# TYPE m counter\nm_total 1 # {trace_id="t"} 1 ${ts}\n# EOF\n`, 'openmetrics')).toThrow(/exemplar timestamp out of range/);
+    }
+    const ok = parseExposition('# TYPE m counter\nm_total 1 # {trace_id="t"} 1 1700000000.5\n# EOF\n', 'openmetrics');
+    expect(parseExposition(renderExposition(ok, 'openmetrics').text, 'openmetrics')).toEqual(ok);
+  });
+
   it('a sample value of -0 (fuzz seed 1061852982) keeps its sign through render, as Go writes it', () => {
     for (const format of ['text', 'openmetrics'] as const) {
       const text = format === 'text' ? 'm -3.498126986910551e-1640\n' : '# TYPE m gauge\nm -0.0\n# EOF\n';
