@@ -114,6 +114,15 @@ describe('regressions found by fuzzing', () => {
     expect(parseExposition(renderExposition(ok, 'openmetrics').text, 'openmetrics')).toEqual(ok);
   });
 
+  it('an OpenMetrics timestamp with sub-millisecond digits (fuzz seed -1578893395) reads back exactly', () => {
+    for (const ts of ['156040917.0817', '975732621.224', '0.005', '-0.005', '1700000000', '0.0000001', '12.5']) {
+      const families = parseExposition(`# TYPE m gauge\nm 1 ${ts}\n# EOF\n`, 'openmetrics');
+      const rendered = renderExposition(families, 'openmetrics').text;
+      expect(rendered, ts).toBe(`# TYPE m gauge\nm 1 ${ts}\n# EOF\n`);
+      expect(parseExposition(rendered, 'openmetrics')).toEqual(families);
+    }
+  });
+
   it('a sample value of -0 (fuzz seed 1061852982) keeps its sign through render, as Go writes it', () => {
     for (const format of ['text', 'openmetrics'] as const) {
       const text = format === 'text' ? 'm -3.498126986910551e-1640\n' : '# TYPE m gauge\nm -0.0\n# EOF\n';
