@@ -7,6 +7,9 @@
  *  - answers a plain-HTTP request on the TLS port with Go's `400 Client sent an HTTP request to
  *    an HTTPS server.`, and
  *  - hands the socket to the TLS server of the *current* configuration generation.
+ * The HTTP layers then apply the request deadlines: Node's header/request timeouts for HTTP/1.1,
+ * and for HTTP/2 a deadline for the session's first complete request plus `max_header_bytes` on
+ * each header list (Node enforces neither for HTTP/2).
  * A reload builds a new generation (new certificate, CA, policy, protocol settings) that serves
  * new connections, while open connections finish on the generation that accepted them. No file
  * is read per request or per handshake.
@@ -120,7 +123,7 @@ export class GuardServer {
   private buildUnchecked(state: GuardState): Generation {
     const { config } = state;
     const limits = config.limits;
-    const handler = this.track(this.handler);
+    const handler = this.track(config.tls && config.http.http2 ? this.limitHttp2HeaderList(this.handler, limits.maxHeaderBytes) : this.handler);
     const http1Options = {
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.readHeaderTimeoutMs,
@@ -155,7 +158,23 @@ export class GuardServer {
         h2.setTimeout(limits.idleTimeoutMs);
         h2.on('session', (session: Http2Session) => {
           sessions.add(session);
-          session.once('close', () => sessions.delete(session));
+          // A session must deliver one complete request (HEADERS through END_HEADERS) within
+          // read_header_timeout, like the first request of an HTTP/1.1 connection. Without this a
+          // client that stops mid-HEADERS (no CONTINUATION ever follows) or never sends a request
+          // holds the connection until the idle timeout; Node's http2 has no header deadline.
+          const firstRequestDeadline = setTimeout(() => {
+            this.logger.debug('HTTP/2 session sent no complete request in time', {
+              remote: remoteAddressOf(session.socket as Socket),
+              limit_ms: limits.readHeaderTimeoutMs,
+            });
+            session.destroy();
+          }, limits.readHeaderTimeoutMs);
+          firstRequestDeadline.unref();
+          session.once('stream', () => clearTimeout(firstRequestDeadline));
+          session.once('close', () => {
+            clearTimeout(firstRequestDeadline);
+            sessions.delete(session);
+          });
           if (this.closing) session.close();
         });
       }
@@ -192,7 +211,9 @@ export class GuardServer {
       this.logger.debug('HTTP client error', { remote: remoteAddressOf(socket), reason: error.code ?? error.message });
       // TLS servers route handshake errors (e.g. ERR_TLS_HANDSHAKE_TIMEOUT) here too and then leave
       // the socket to this listener: a socket that never completed TLS has nobody to answer.
-      if (socket.writable && error.code !== 'ECONNRESET' && transports.has(socket)) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      if (socket.writable && error.code !== 'ECONNRESET' && transports.has(socket)) {
+        socket.end(error.code === 'HPE_HEADER_OVERFLOW' ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      }
       else socket.destroy();
     });
     // These servers never listen themselves (the TCP front hands them sockets), but Node only
@@ -203,6 +224,30 @@ export class GuardServer {
     generation = { tls: config.tls !== undefined, server, sessions, transports };
     this.generations.add(generation);
     return generation;
+  }
+
+  /**
+   * Enforces `max_header_bytes` on HTTP/2 requests. The server advertises it as
+   * SETTINGS_MAX_HEADER_LIST_SIZE, but Node does not refuse a peer that ignores the setting, and
+   * HPACK lets a few wire bytes expand into a large header list (a repeated value is sent once,
+   * then by index). The size is counted as RFC 7541 §4.1 does (name + value + 32 per field), so
+   * the limit means the same as the one the HTTP/1.1 parser applies.
+   */
+  private limitHttp2HeaderList(handler: NodeRequestHandler, maxBytes: number): NodeRequestHandler {
+    return (req, res) => {
+      if (req.httpVersionMajor >= 2) {
+        const raw = req.rawHeaders;
+        let size = 0;
+        for (let i = 0; i < raw.length; i++) size += raw[i]!.length + (i % 2 === 0 ? 32 : 0);
+        if (size > maxBytes) {
+          this.logger.debug('HTTP/2 request refused: header list too large', { remote: remoteAddressOf(req.socket as Socket), bytes: size, limit: maxBytes });
+          res.statusCode = 431;
+          res.end();
+          return;
+        }
+      }
+      handler(req, res);
+    };
   }
 
   /** Counts requests in flight per socket, so close() can let them finish. */

@@ -146,8 +146,10 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
       return refuse(429, 'busy', { 'retry-after': '1' }, { method: 'basic' });
     }
     if (result === 'ok') return { ok: true, principal: { name: credentials.user, method: 'basic', groups: [] } };
-    // Same answer for an unknown user and a wrong password.
-    return refuse(401, result, { 'www-authenticate': basicChallenge }, { method: 'basic', claimedName: credentials.user });
+    // Same answer for an unknown user and a wrong password. Only a configured user name is
+    // recorded: an unknown "user name" is attacker-chosen text and, often enough, a password typed
+    // into the wrong field.
+    return refuse(401, result, { 'www-authenticate': basicChallenge }, { method: 'basic', ...(result === 'wrong_password' ? { claimedName: credentials.user } : {}) });
   }
 
   if (scheme === 'bearer' && (methods.bearer || methods.jwt)) {

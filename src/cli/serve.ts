@@ -15,6 +15,8 @@ import { isLoopbackHost, upstreamSource } from '../exposition/upstream.js';
 import { isRegistryLike, toMetricsSource, type MetricsSource, type MetricsSourceInput, type RegistryLike } from '../exposition/source.js';
 import { withExtraFamilies } from '../exposition/pipeline.js';
 import type { SelfMetricsRegistry } from '../metrics/self.js';
+import type { ResolvedConfig } from '../config/schema.js';
+import { parseListenAddress } from '../adapters/server.js';
 import { flagOption, intOption, listOption, parseCommandArgs, stringOption, type ParsedArgs } from './args.js';
 import type { CliCommand, CliIo } from './io.js';
 
@@ -23,6 +25,7 @@ const USAGE = `Usage: scrapeguard serve [--web.config.file FILE] [--web.listen-a
                         [--upstream URL [--upstream.timeout D] [--upstream.max-bytes N]
                          [--upstream.ca-file F] [--upstream.cert-file F --upstream.key-file F]
                          [--upstream.server-name NAME] [--upstream.insecure-skip-verify]]
+                        [--insecure-listen] [--allow-plaintext-credentials]
 
 Serves Prometheus metrics secured by a web-config.yml (TLS, mTLS, basic auth, limits).
 Config, certificate, key and CA files are watched and reloaded; SIGHUP reloads too.
@@ -44,6 +47,10 @@ Options:
   --upstream.key-file FILE      client key for an mTLS upstream
   --upstream.server-name NAME   name to verify the upstream certificate against
   --upstream.insecure-skip-verify  skip upstream certificate checks (loopback upstreams only)
+  --insecure-listen             without TLS, listen on non-loopback addresses anyway (refused
+                                otherwise: metrics would cross the network in clear text)
+  --allow-plaintext-credentials without TLS, accept basic_auth_users / bearer_auth / jwt_auth
+                                anyway (refused otherwise: credentials would travel in clear text)
   -h, --help                    show this help
 `;
 
@@ -120,6 +127,46 @@ async function upstreamFromArgs(args: ParsedArgs, url: string, io: CliIo, logger
   return source;
 }
 
+/**
+ * Secure defaults of `serve` (the library itself only warns, so that every web-config.yml
+ * node_exporter accepts still loads): without TLS, listening beyond loopback needs
+ * `--insecure-listen`, and credentials (basic, bearer, JWT) need `--allow-plaintext-credentials`.
+ * The opt-ins are flags, not config keys, so the web-config.yml stays loadable by Go exporters
+ * (exporter-toolkit refuses unknown keys).
+ */
+export function refuseInsecureDefaults(
+  config: ResolvedConfig,
+  addresses: readonly string[],
+  optIn: { insecureListen: boolean; allowPlaintextCredentials: boolean },
+): void {
+  if (config.tls) return;
+  if (!optIn.allowPlaintextCredentials) {
+    const methods = [
+      ...(config.basicAuthUsers.size > 0 ? ['basic_auth_users'] : []),
+      ...(config.bearerAuth ? ['bearer_auth'] : []),
+      ...(config.jwtAuth ? ['jwt_auth'] : []),
+    ];
+    if (methods.length > 0) {
+      throw new ScrapeguardError(
+        'USAGE',
+        `${methods.join(', ')} without tls_server_config: credentials would travel in clear text; configure TLS, or pass --allow-plaintext-credentials if a TLS-terminating proxy in front makes this safe`,
+      );
+    }
+  }
+  if (!optIn.insecureListen) {
+    const exposed = addresses.filter((address) => {
+      const { host } = parseListenAddress(address);
+      return host === undefined || !isLoopbackHost(host);
+    });
+    if (exposed.length > 0) {
+      throw new ScrapeguardError(
+        'USAGE',
+        `refusing to serve plain HTTP on non-loopback ${exposed.length === 1 ? 'address' : 'addresses'} ${exposed.join(', ')}: configure tls_server_config in --web.config.file, listen on 127.0.0.1, or pass --insecure-listen`,
+      );
+    }
+  }
+}
+
 /** Runs `scrapeguard serve` until stopped. */
 export const serveCommand: CliCommand = async (argv, io) => {
   const args = parseCommandArgs(argv, {
@@ -136,6 +183,8 @@ export const serveCommand: CliCommand = async (argv, io) => {
     'upstream.key-file': { type: 'string' },
     'upstream.server-name': { type: 'string' },
     'upstream.insecure-skip-verify': { type: 'boolean' },
+    'insecure-listen': { type: 'boolean' },
+    'allow-plaintext-credentials': { type: 'boolean' },
   });
   if (args.help) {
     io.stdout.write(USAGE);
@@ -179,6 +228,15 @@ export const serveCommand: CliCommand = async (argv, io) => {
     ...(selfMetrics ? { selfMetrics } : {}),
     telemetryPath: stringOption(args, 'web.telemetry-path') ?? '/metrics',
   });
+  try {
+    refuseInsecureDefaults(guard.config, addresses, {
+      insecureListen: flagOption(args, 'insecure-listen'),
+      allowPlaintextCredentials: flagOption(args, 'allow-plaintext-credentials'),
+    });
+  } catch (error) {
+    await guard.close(0);
+    throw error;
+  }
   const bound = await guard.listen(addresses);
   const path = stringOption(args, 'web.telemetry-path') ?? '/metrics';
   for (const b of bound) io.stdout.write(`listening on ${b.url}${path}\n`);

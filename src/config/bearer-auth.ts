@@ -5,6 +5,7 @@
  * revocation file reloads the guard (keep-last-good). No message ever echoes a token.
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import type { ResolvedBearerAuth, ResolvedBearerToken } from './schema.js';
 import { Checker, INVALID, quote, readMaterial, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
@@ -69,6 +70,17 @@ async function readRevoked(c: Checker, path: KeyPath, file: string): Promise<Rea
   return ok ? [...out].sort() : INVALID;
 }
 
+/** A token file is a secret like a private key: warn when group or others may read it. */
+async function warnIfShared(c: Checker, abs: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  try {
+    const mode = (await stat(abs)).mode & 0o777;
+    if (mode & 0o077) c.warn(`token file ${quote(abs)} is readable by group/others (mode ${mode.toString(8).padStart(4, '0')}); chmod 600`);
+  } catch {
+    // Just read successfully; a failing stat changes nothing about the token itself.
+  }
+}
+
 async function checkToken(c: Checker, raw: unknown, path: KeyPath): Promise<Read<ResolvedBearerToken>> {
   const m = c.mapping(raw, path, TOKEN_KEYS);
   if (m === INVALID) return INVALID;
@@ -102,6 +114,7 @@ async function checkToken(c: Checker, raw: unknown, path: KeyPath): Promise<Read
         else if (/[\s]/.test(token)) c.error([...path, 'token_file'], `${quote(got.abs)} holds whitespace inside the token (a bearer token is one token68 word, RFC 6750 §2.1)`);
         else {
           if (token.length < SHORT_TOKEN) c.warn(`${quote(got.abs)}: the token is only ${token.length} characters long; use \`scrapeguard token\` for a 256-bit one`);
+          await warnIfShared(c, got.abs);
           sha256 = tokenDigest(token);
         }
       }

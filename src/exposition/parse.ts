@@ -265,6 +265,9 @@ class Parser {
           if (!INT.test(token)) this.fail('invalid timestamp (expected integer milliseconds)', j + 1);
           timestampMs = Number(token);
         }
+        // Beyond 2^53 ms a timestamp no longer reads back as the integer written (and renders in
+        // exponent notation the text format refuses): refuse it rather than alter it.
+        if (!Number.isFinite(timestampMs) || Math.abs(timestampMs) > Number.MAX_SAFE_INTEGER) this.fail('timestamp out of range', j + 1);
         i = end;
         if (i < line.length) i = this.separator(line, i, 'exemplar');
       } else {
@@ -350,6 +353,8 @@ class Parser {
       const token = line.slice(i, end);
       if (!FLOAT.test(token)) this.fail('invalid exemplar timestamp', i + 1);
       out.timestampSeconds = Number(token);
+      // "1e999" matches the float syntax but is Infinity, which would render as "+Inf", not a time.
+      if (!Number.isFinite(out.timestampSeconds)) this.fail('exemplar timestamp out of range', i + 1);
       if (end < line.length) this.fail('unexpected text after the exemplar', end + 1);
     }
     return out;

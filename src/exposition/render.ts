@@ -33,7 +33,24 @@ export function escapeHelp(help: string, openMetrics: boolean): string {
 export function formatValue(value: number): string {
   if (value === Infinity) return '+Inf';
   if (value === -Infinity) return '-Inf';
+  // String(-0) is "0": keep the sign, as Go's strconv.FormatFloat does, so a parsed -0 round-trips.
+  if (value === 0) return Object.is(value, -0) ? '-0' : '0';
   return Number.isNaN(value) ? 'NaN' : String(value);
+}
+
+/**
+ * A millisecond timestamp as OpenMetrics seconds, by moving the decimal point in its shortest
+ * decimal form: `ms / 1000` would add binary rounding noise (156040917081.7 ms would come out as
+ * 156040917.08170003 s), so the parser would not read back the same milliseconds.
+ */
+function msAsSeconds(ms: number): string {
+  const digits = String(Math.abs(ms));
+  if (!Number.isFinite(ms) || digits.includes('e')) return formatValue(ms / 1000);
+  const [whole = '0', fraction = ''] = digits.split('.');
+  const padded = whole.padStart(4, '0');
+  const head = padded.slice(0, -3).replace(/^0+(?=\d)/, '');
+  const tail = `${padded.slice(-3)}${fraction}`.replace(/0+$/, '');
+  return `${ms < 0 ? '-' : ''}${head}${tail ? `.${tail}` : ''}`;
 }
 
 function labelBlock(labels: readonly string[]): string {
@@ -137,7 +154,7 @@ function renderOpenMetrics(families: readonly MetricFamily[]): RenderResult {
     for (const s of family.samples) {
       if (collided && s.suffix !== '_total') continue;
       text += `${name}${collided ? '' : s.suffix}${labelBlock(s.labels)} ${formatValue(s.value)}`;
-      if (s.timestampMs !== undefined) text += ` ${formatValue(s.timestampMs / 1000)}`;
+      if (s.timestampMs !== undefined) text += ` ${msAsSeconds(s.timestampMs)}`;
       const e = s.exemplar;
       if (e && !collided) {
         text += ` # ${labelBlock(e.labels) || '{}'} ${formatValue(e.value)}`;

@@ -23,6 +23,8 @@ export interface ScrapeOptions {
   servername?: string;
   /** Reuse connections. */
   agent?: HttpsAgent;
+  /** Source address to connect from (e.g. `127.0.0.2`, another loopback client). */
+  localAddress?: string;
   /** Offer only HTTP/1.1 in ALPN (default offers nothing: Node's https client speaks 1.1). */
   timeoutMs?: number;
   /** Also report the server certificate's SHA-256 fingerprint and serial (`peerFingerprint256`, `peerSerial`). */
@@ -61,6 +63,7 @@ export function scrape(url: string, options: ScrapeOptions = {}): Promise<Scrape
       path: u.pathname + u.search,
       headers,
       timeout: options.timeoutMs ?? 5000,
+      ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
     };
     let tlsFacts: Partial<ScrapeResult> = {};
     const req = isTls
