@@ -12,8 +12,11 @@ import { createServer as createHttpsServer, type ServerOptions as HttpsOptions }
 import type { AddressInfo } from 'node:net';
 import { hash } from '@node-rs/bcrypt';
 import express from 'express';
+import express4 from 'express4';
 import Fastify from 'fastify';
+import Fastify4 from 'fastify4';
 import Koa from 'koa';
+import Koa2 from 'koa2';
 import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createGuard, type Guard, type GuardOptions } from '../src/guard.js';
@@ -68,6 +71,43 @@ async function listenNode(server: Server, tls: boolean): Promise<RunningApp> {
 const nodeServer = (tls: HttpsOptions | undefined, handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
   tls ? createHttpsServer(tls, handler) : createHttpServer(handler);
 
+const expressCase = (name: string, make: typeof express): AdapterCase => ({
+  name,
+  start(guard, tls) {
+    const app = make();
+    app.use(expressMetrics(guard));
+    app.get('/hello', (_req, res) => {
+      res.type('text/plain').send(HELLO);
+    });
+    return listenNode(nodeServer(tls, app), tls !== undefined);
+  },
+});
+
+const koaCase = (name: string, Make: typeof Koa): AdapterCase => ({
+  name,
+  start(guard, tls) {
+    const app = new Make();
+    app.use(koaMetrics(guard));
+    app.use((ctx) => {
+      if (ctx.path === '/hello') ctx.body = HELLO;
+    });
+    return listenNode(nodeServer(tls, app.callback()), tls !== undefined);
+  },
+});
+
+const fastifyCase = (name: string, make: typeof Fastify): AdapterCase => ({
+  name,
+  async start(guard, tls) {
+    // One instance type for both shapes: the HTTPS one (fastify's types split on the option).
+    const app = (tls ? make({ https: tls }) : make()) as ReturnType<typeof Fastify>;
+    await app.register(fastifyMetrics, { guard });
+    app.get('/hello', async () => HELLO);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    return { base: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, close: () => app.close() };
+  },
+});
+
 const ADAPTERS: AdapterCase[] = [
   {
     name: 'node:http',
@@ -79,40 +119,13 @@ const ADAPTERS: AdapterCase[] = [
       return listenNode(nodeServer(tls, metricsHandler(guard, { next: app as never })), tls !== undefined);
     },
   },
-  {
-    name: 'express 5',
-    start(guard, tls) {
-      const app = express();
-      app.use(expressMetrics(guard));
-      app.get('/hello', (_req, res) => {
-        res.type('text/plain').send(HELLO);
-      });
-      return listenNode(nodeServer(tls, app), tls !== undefined);
-    },
-  },
-  {
-    name: 'koa 3',
-    start(guard, tls) {
-      const app = new Koa();
-      app.use(koaMetrics(guard));
-      app.use((ctx) => {
-        if (ctx.path === '/hello') ctx.body = HELLO;
-      });
-      return listenNode(nodeServer(tls, app.callback()), tls !== undefined);
-    },
-  },
-  {
-    name: 'fastify 5',
-    async start(guard, tls) {
-      // One instance type for both shapes: the HTTPS one (fastify's types split on the option).
-      const app = (tls ? Fastify({ https: tls }) : Fastify()) as ReturnType<typeof Fastify>;
-      await app.register(fastifyMetrics, { guard });
-      app.get('/hello', async () => HELLO);
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      const { port } = app.server.address() as AddressInfo;
-      return { base: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, close: () => app.close() };
-    },
-  },
+  expressCase('express 5', express),
+  // The previous majors (npm aliases express4, koa2, fastify4): the peer ranges we declare.
+  expressCase('express 4', express4),
+  koaCase('koa 3', Koa),
+  koaCase('koa 2', Koa2),
+  fastifyCase('fastify 5', Fastify),
+  fastifyCase('fastify 4', Fastify4 as unknown as typeof Fastify),
 ];
 
 let pki: TestPki;
