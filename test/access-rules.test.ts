@@ -119,6 +119,32 @@ describe('developers / ops / compliance', () => {
   });
 });
 
+describe('methods: a rule limited to how the caller proved its name', () => {
+  const ADMIN: WebConfigInput = {
+    access_rules: {
+      rules: [
+        { principals: ['alice'], methods: ['client_cert'], allow_metrics: ['.*'] },
+        { principals: ['alice'], allow_metrics: ['app_.*'] },
+      ],
+    },
+  };
+
+  test('the same name through another method falls to the next rule', async () => {
+    const { rules } = await rulesOf(ADMIN);
+    expect(rules.decide(who('alice', [], 'client_cert'))).toMatchObject({ decision: 'allow', rule: 0 });
+    // A JWT whose sub is "alice" (or a basic user named alice) is not the certificate's alice.
+    expect(rules.decide(who('alice', [], 'jwt'))).toMatchObject({ decision: 'allow', rule: 1 });
+    expect(rules.decide(who('alice', [], 'basic'))).toMatchObject({ decision: 'allow', rule: 1 });
+  });
+
+  test('unknown or empty method lists are refused at load', async () => {
+    await expect(loadConfigObject({ access_rules: { rules: [{ principals: ['a'], methods: ['kerberos'] }] } })).rejects.toThrow(
+      /access_rules\.rules\[0\]\.methods\[0\]: unknown method "kerberos"; expected one of: basic, bearer, jwt, client_cert, none/,
+    );
+    await expect(loadConfigObject({ access_rules: { rules: [{ principals: ['a'], methods: [] }] } })).rejects.toThrow(/an empty list matches no caller/);
+  });
+});
+
 describe('two tenants with enforce_labels', () => {
   test('each tenant keeps only series carrying its labels; platform sees everything', async () => {
     const { rules } = await rulesOf(TENANTS);

@@ -17,6 +17,8 @@ export type AccessDecision =
 interface CompiledRule {
   readonly principals: ReadonlySet<string>;
   readonly groups: ReadonlySet<string>;
+  /** Methods the rule is limited to; absent: any. */
+  readonly methods?: ReadonlySet<string>;
   readonly decision: AccessDecision;
 }
 
@@ -72,6 +74,7 @@ export class AccessRules {
     this.rules = config.rules.map((rule, i) => ({
       principals: new Set(rule.principals),
       groups: new Set(rule.groups),
+      ...(rule.methods ? { methods: new Set<string>(rule.methods) } : {}),
       decision: Object.freeze({ decision: 'allow' as const, filter: compileRuleFilter(rule), rule: i }),
     }));
     this.fallback = config.default === 'allow' ? ALLOW_ALL : DENY;
@@ -99,6 +102,7 @@ export class AccessRules {
 
   private match(principal: Principal): AccessDecision {
     for (const rule of this.rules) {
+      if (rule.methods && !rule.methods.has(principal.method)) continue;
       if (rule.principals.has(principal.name)) return rule.decision;
       for (const g of principal.groups) if (rule.groups.has(g)) return rule.decision;
     }

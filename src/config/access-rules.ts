@@ -5,13 +5,14 @@
  * compiled here once, anchored as `^(?:re)$`, so a bad one is a config error with its line;
  * `access/rules.ts` compiles the validated rules for serving.
  */
-import type { ResolvedAccessRule, ResolvedAccessRules, ResolvedLabelMatch } from './schema.js';
+import type { AuthMethodName, ResolvedAccessRule, ResolvedAccessRules, ResolvedLabelMatch } from './schema.js';
 import { checkGroups } from './bearer-auth.js';
 import { Checker, INVALID, isMapping, kind, quote, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
 
 const KEYS = ['rules', 'default', 'on_empty'] as const;
-const RULE_KEYS = ['principals', 'groups', 'allow_metrics', 'deny_metrics', 'enforce_labels'] as const;
+const RULE_KEYS = ['principals', 'groups', 'methods', 'allow_metrics', 'deny_metrics', 'enforce_labels'] as const;
+const METHODS: readonly AuthMethodName[] = ['basic', 'bearer', 'jwt', 'client_cert', 'none'];
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Compiles `source` anchored (`^(?:source)$`), as Prometheus anchors relabel regexes. */
@@ -73,6 +74,24 @@ function checkLabels(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedLabe
   return ok ? out : INVALID;
 }
 
+/** `methods`: a non-empty list of known authentication methods. */
+function checkMethods(c: Checker, raw: unknown, path: KeyPath): Read<AuthMethodName[]> {
+  const list = c.textList(raw, path);
+  if (list === undefined || list === INVALID) return list;
+  if (list.length === 0) {
+    c.error(path, 'an empty list matches no caller; leave methods out to match any method');
+    return INVALID;
+  }
+  let ok = true;
+  list.forEach((m, i) => {
+    if (!(METHODS as readonly string[]).includes(m)) {
+      c.error([...path, i], `unknown method ${JSON.stringify(m)}; expected one of: ${METHODS.join(', ')}`);
+      ok = false;
+    }
+  });
+  return ok ? (list as AuthMethodName[]) : INVALID;
+}
+
 function checkRule(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedAccessRule> {
   const m = c.mapping(raw, path, RULE_KEYS);
   if (m === INVALID) return INVALID;
@@ -83,18 +102,20 @@ function checkRule(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedAccess
   const before = c.issues.length;
   const principals = checkGroups(c, m.principals, [...path, 'principals']);
   const groups = checkGroups(c, m.groups, [...path, 'groups']);
+  const methods = checkMethods(c, m.methods, [...path, 'methods']);
   const allow = checkRegexList(c, m.allow_metrics, [...path, 'allow_metrics']);
   const deny = checkRegexList(c, m.deny_metrics, [...path, 'deny_metrics']);
   const labels = checkLabels(c, m.enforce_labels, [...path, 'enforce_labels']);
   if (principals !== INVALID && groups !== INVALID && (principals ?? []).length === 0 && (groups ?? []).length === 0) {
     c.error(path, 'a rule needs principals or groups (a rule for everyone is `default: allow`)');
   }
-  if (c.issues.length > before || principals === INVALID || groups === INVALID || allow === INVALID || deny === INVALID || labels === INVALID) {
+  if (c.issues.length > before || principals === INVALID || groups === INVALID || methods === INVALID || allow === INVALID || deny === INVALID || labels === INVALID) {
     return INVALID;
   }
   return {
     principals: principals ?? [],
     groups: groups ?? [],
+    ...(methods !== undefined ? { methods } : {}),
     ...(allow !== undefined ? { allowMetrics: allow } : {}),
     denyMetrics: deny ?? [],
     enforceLabels: labels ?? [],

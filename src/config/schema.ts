@@ -152,6 +152,12 @@ export interface AccessRuleInput {
   principals?: string[];
   /** Groups this rule applies to (exact); a caller in any of them matches. */
   groups?: string[];
+  /**
+   * Authentication methods the rule is limited to (`basic`, `bearer`, `jwt`, `client_cert`, `none`);
+   * absent: any. Names are shared across methods — a basic user, a token name and a JWT `sub` may
+   * all be `alice` — so a rule for a powerful principal should say which method proves it.
+   */
+  methods?: string[];
   /** Anchored regexes on the metric family name; absent: every family. */
   allow_metrics?: string[];
   /** Anchored regexes on the metric family name, applied after allow_metrics. */
@@ -366,11 +372,16 @@ export type ResolvedLabelMatch = { name: string; value: string } | { name: strin
 export interface ResolvedAccessRule {
   principals: string[];
   groups: string[];
+  /** Methods the rule is limited to; absent: any. */
+  methods?: AuthMethodName[];
   /** Absent: every family. */
   allowMetrics?: string[];
   denyMetrics: string[];
   enforceLabels: ResolvedLabelMatch[];
 }
+
+/** Authentication methods as access rules name them (see `auth/principal.ts`). */
+export type AuthMethodName = 'basic' | 'bearer' | 'jwt' | 'client_cert' | 'none';
 
 /** `access_rules` resolved. */
 export interface ResolvedAccessRules {
