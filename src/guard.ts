@@ -68,6 +68,12 @@ export interface GuardOptions {
    * logged. Absent: no forwarding header is ever believed.
    */
   trustedProxies?: TrustedProxyOptions;
+  /**
+   * A last say over each configuration before it takes effect, at start and on every reload
+   * (`serve` refuses plaintext credentials with it). Throwing refuses the config: `createGuard`
+   * rejects, a reload keeps the last good configuration and logs the error's message.
+   */
+  acceptConfig?: (config: ResolvedConfig) => void;
 }
 
 /** A configured guard. */
@@ -220,10 +226,14 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   const logger = options.logger ?? createLogfmtLogger();
   const metrics: SelfMetrics = options.selfMetrics ? await createSelfMetrics(options.selfMetrics) : noSelfMetrics;
   const configInput = options.config;
-  const load = (): Promise<ResolvedConfig> =>
-    typeof configInput === 'string'
-      ? loadConfigFile(configInput)
-      : loadConfigObject(configInput ?? {}, options.baseDir !== undefined ? { baseDir: options.baseDir } : {});
+  const load = async (): Promise<ResolvedConfig> => {
+    const config =
+      typeof configInput === 'string'
+        ? await loadConfigFile(configInput)
+        : await loadConfigObject(configInput ?? {}, options.baseDir !== undefined ? { baseDir: options.baseDir } : {});
+    options.acceptConfig?.(config);
+    return config;
+  };
 
   const cache = new BasicAuthCache();
   let state = await buildState(await load(), source, cache, metrics, telemetryPath);

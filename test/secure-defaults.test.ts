@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash } from '@node-rs/bcrypt';
 import { describe, expect, it } from 'vitest';
-import { serveCommand } from '../src/cli/serve.js';
+import { refuseInsecureDefaults, serveCommand } from '../src/cli/serve.js';
+import { createGuard } from '../src/guard.js';
+import { silentLogger } from '../src/log.js';
 import { loadConfigObject } from '../src/config/load.js';
 import { ScrapeguardError } from '../src/errors.js';
 import { runCli } from './helpers/cli.js';
@@ -103,6 +105,33 @@ describe('serve refuses credentials over plain HTTP unless --allow-plaintext-cre
     const file = yamlFile('basic2.yml', cases[0]![2]);
     expect((await serve(['--web.config.file', file, '--web.listen-address', '0.0.0.0:0', '--allow-plaintext-credentials'])).error?.message).toContain('--insecure-listen');
     expect((await serve(['--web.config.file', file, '--web.listen-address', '0.0.0.0:0', '--allow-plaintext-credentials', '--insecure-listen'])).code).toBe(0);
+  });
+
+  it('a reload that drops TLS but keeps the credentials is refused like the same file at start', async () => {
+    const pki = await testPki();
+    const tlsPart = `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n`;
+    const users = `basic_auth_users:\n  prometheus: ${HASH}\n`;
+    const file = yamlFile('reload-drops-tls.yml', tlsPart + users);
+    const addresses = ['127.0.0.1:0'];
+    // What serve passes: its start-time rule, applied to every later config too.
+    const guard = await createGuard({
+      config: file,
+      source: () => 'up 1\n',
+      logger: silentLogger,
+      watch: false,
+      acceptConfig: (config) => refuseInsecureDefaults(config, addresses, { insecureListen: false, allowPlaintextCredentials: false }),
+    });
+    try {
+      expect(guard.config.tls).toBeDefined();
+      writeFileSync(file, users);
+      expect(await guard.reload()).toBe(false);
+      expect(guard.config.tls).toBeDefined(); // the last good (TLS) config keeps serving
+      writeFileSync(file, tlsPart + users + 'http_server_config:\n  http2: false\n');
+      expect(await guard.reload()).toBe(true);
+      expect(guard.config.http.http2).toBe(false);
+    } finally {
+      await guard.close(0);
+    }
   });
 
   it('the library still loads such files (exporter-toolkit accepts users_noTLS.good), with a warning', async () => {

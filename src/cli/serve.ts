@@ -221,22 +221,20 @@ export const serveCommand: CliCommand = async (argv, io) => {
   }
   if (!configFile) logger.warn('no --web.config.file: serving plain HTTP without authentication');
 
+  const optIn = {
+    insecureListen: flagOption(args, 'insecure-listen'),
+    allowPlaintextCredentials: flagOption(args, 'allow-plaintext-credentials'),
+  };
   const guard = await createGuard({
     ...(configFile ? { config: resolve(io.cwd, configFile) } : {}),
     source,
     logger,
     ...(selfMetrics ? { selfMetrics } : {}),
     telemetryPath: stringOption(args, 'web.telemetry-path') ?? '/metrics',
+    // At start and on every reload: an edit that drops TLS but keeps credentials (or exposes plain
+    // HTTP beyond loopback) is refused like the same file at start; the last good config serves.
+    acceptConfig: (config) => refuseInsecureDefaults(config, addresses, optIn),
   });
-  try {
-    refuseInsecureDefaults(guard.config, addresses, {
-      insecureListen: flagOption(args, 'insecure-listen'),
-      allowPlaintextCredentials: flagOption(args, 'allow-plaintext-credentials'),
-    });
-  } catch (error) {
-    await guard.close(0);
-    throw error;
-  }
   const bound = await guard.listen(addresses);
   const path = stringOption(args, 'web.telemetry-path') ?? '/metrics';
   for (const b of bound) io.stdout.write(`listening on ${b.url}${path}\n`);
