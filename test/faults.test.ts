@@ -324,8 +324,9 @@ describe('JWK Set endpoint slow', () => {
       await cold.g.close(0);
       expect(first.status).toBe(503);
       expect(first.ms).toBeLessThan(2000);
-      // 2. Fast at first, then slow after the keys went stale: the cached keys keep verifying and
-      //    no scrape waits for the slow endpoint beyond jwks_timeout.
+      // 2. Fast at first, then slow after the keys went stale: the cached keys keep verifying at
+      //    once while the refresh runs in the background (stale-while-revalidate): no scrape waits
+      //    for the slow endpoint, not even jwks_timeout (500 ms).
       delayMs = 0;
       const warm = await start();
       expect((await timed(warm.url)).status).toBe(200);
@@ -340,7 +341,7 @@ describe('JWK Set endpoint slow', () => {
       });
       for (const d of during) {
         expect(d.status).toBe(200);
-        expect(d.ms).toBeLessThan(1500);
+        expect(d.ms).toBeLessThan(400);
       }
     } finally {
       jwks.closeAllConnections();

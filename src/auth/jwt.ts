@@ -113,19 +113,39 @@ export class JwtAuthenticator {
     // When a refresh fails (IdP down, network), keep verifying with the last key set fetched
     // rather than refusing every scrape: those keys were trusted a moment ago. Only with no key
     // set at all does an outage refuse (503).
-    let staleSource: unknown;
+    let staleSource: string | undefined;
     let stale: KeyGetter | undefined;
+    const lastKeys = (): KeyGetter | undefined => {
+      const cached = remote.jwks();
+      if (!cached) return undefined;
+      const text = JSON.stringify(cached);
+      if (staleSource !== text) {
+        staleSource = text;
+        stale = createLocalJWKSet(cached);
+      }
+      return stale;
+    };
     const withFallback: KeyGetter = async (header, token) => {
+      // Keys past jwks_max_age: verify with them now and refresh in the background
+      // (stale-while-revalidate), so a slow IdP never holds a scrape for jwks_timeout. Only a
+      // kid the old set lacks waits for a fetch (below), as on first use.
+      if (!remote.fresh) {
+        const keys = lastKeys();
+        if (keys) {
+          if (!remote.reloading) remote.reload().catch(() => undefined); // a failure keeps the old keys
+          try {
+            return await keys(header, token);
+          } catch (error) {
+            if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+          }
+        }
+      }
       try {
         return await remote(header, token);
       } catch (error) {
-        const cached = remote.jwks();
-        if (!cached || !isUnavailable(error)) throw error;
-        if (staleSource !== cached) {
-          staleSource = cached;
-          stale = createLocalJWKSet(cached);
-        }
-        return stale!(header, token);
+        const keys = lastKeys();
+        if (!keys || !isUnavailable(error)) throw error;
+        return keys(header, token);
       }
     };
     return new JwtAuthenticator(config, withFallback, id);
