@@ -190,6 +190,20 @@ describe('compileTrustedProxies', () => {
     expect(out.headers).toEqual({ authorization: 'Basic eA==' });
   });
 
+  test("a trusted proxy's own client certificate never stands for its client when certificates are forwarded", () => {
+    const resolve = compileTrustedProxies({ addresses: ['10.0.0.1'], clientCertificate: 'xfcc' }, logger([]));
+    // The proxy authenticated to us with its own certificate (say CN=proxy, signed by client_ca).
+    const proxyTls = { protocol: 'TLSv1.3', clientCertificate: { subject: 'CN=proxy' } as never, clientCertificateVerified: true };
+    const bare = { protocol: 'TLSv1.3', clientCertificateVerified: false };
+    // Its client showed no certificate: no XFCC, or only X-Forwarded-For, or an unreadable one.
+    expect(resolve(req('10.0.0.1', {}, proxyTls), pki.ca.certPem).tls).toEqual(bare);
+    expect(resolve(req('10.0.0.1', { 'x-forwarded-for': '203.0.113.5' }, proxyTls), pki.ca.certPem).tls).toEqual(bare);
+    expect(resolve(req('10.0.0.1', { 'x-forwarded-client-cert': 'Cert="not-a-certificate"' }, proxyTls), pki.ca.certPem).tls).toEqual(bare);
+    // Without certificate forwarding configured, the proxy is the client and its certificate counts.
+    const plain = compileTrustedProxies({ addresses: ['10.0.0.1'] }, logger([]));
+    expect(plain(req('10.0.0.1', { 'x-forwarded-for': '203.0.113.5' }, proxyTls), pki.ca.certPem).tls).toEqual(proxyTls);
+  });
+
   test('X-Forwarded-For: the right-most address that is not one of our proxies', () => {
     const resolve = compileTrustedProxies({ addresses: ['10.0.0.0/8'] }, logger([]));
     expect(resolve(req('10.0.0.1', { 'x-forwarded-for': '198.51.100.1, 203.0.113.5, 10.0.0.2' }), undefined).remoteAddress).toBe('203.0.113.5');

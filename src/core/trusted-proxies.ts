@@ -236,6 +236,11 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
     return { info: entry.info, verified: proxyVerified && entry.chainOk };
   };
 
+  const withoutSocketCertificate = (request: ScrapeRequest): ScrapeRequest => ({
+    ...request,
+    tls: { protocol: request.tls!.protocol, clientCertificateVerified: false },
+  });
+
   const withoutIdentityHeaders = (headers: ScrapeRequest['headers']): ScrapeRequest['headers'] => {
     const copy: Record<string, string | string[] | undefined> = {};
     for (const [k, v] of Object.entries(headers)) if (!identitySet.has(k)) copy[k] = v;
@@ -252,7 +257,12 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
       }
     }
     // The common case (no forwarding headers at all) costs one loop over a handful of names.
-    if (present === undefined) return request;
+    if (present === undefined) {
+      // With a certificate header configured, a trusted proxy's own certificate never stands for
+      // its client: a client that showed none must not be signed in as the proxy.
+      if (certHeader && request.tls?.clientCertificate && isTrusted(trusted, request.remoteAddress)) return withoutSocketCertificate(request);
+      return request;
+    }
 
     if (!isTrusted(trusted, request.remoteAddress)) {
       logger.warn('ignored forwarding headers from a peer that is not a trusted proxy', { remote: request.remoteAddress, header: present });
@@ -279,8 +289,9 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
     const forwardedTls = proto === 'https' || (proto === undefined && typeof cert === 'object');
     let tls: ScrapeRequest['tls'];
     if (proto === undefined && typeof cert !== 'object') {
-      // The proxy forwarded neither scheme nor certificate: the connection itself is all we know.
-      tls = request.tls;
+      // The proxy forwarded neither scheme nor certificate: the connection's TLS is all we know,
+      // but not its certificate when certificates are forwarded (that one is the proxy's).
+      tls = certHeader && request.tls ? { protocol: request.tls.protocol, clientCertificateVerified: false } : request.tls;
     } else if (forwardedTls) {
       tls = {
         protocol: 'forwarded',
