@@ -796,6 +796,11 @@ describe('refused: HTTP headers', () => {
     issueAt(issues, 'http_server_config.headers.Strict-Transport-Security', 'empty value');
     issueAt(issues, 'http_server_config.headers.Content-Security-Policy', 'control character');
   });
+
+  it('a value outside Latin-1 (Node cannot write it: every scrape would fail)', async () => {
+    const issues = await issuesOf(loadConfigObject({ http_server_config: { headers: { 'Content-Security-Policy': "default-src 'self' https://€.example" } } }));
+    issueAt(issues, 'http_server_config.headers.Content-Security-Policy', 'outside Latin-1');
+  });
 });
 
 describe('refused: basic auth users', () => {

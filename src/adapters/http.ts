@@ -73,13 +73,22 @@ export function metricsHandler(guard: MountableGuard, options: MetricsHandlerOpt
  */
 export function toNodeHandler(handle: ScrapeHandler, logger: Logger): NodeRequestHandler {
   return (req, res) => {
-    handle(toScrapeRequest(req)).then(
-      (out) => writeBack(res, out),
-      (error: unknown) => {
+    // One catch for the handler and the write-back: a header value Node refuses to write must end
+    // this exchange, never become an unhandled rejection that takes the process down.
+    handle(toScrapeRequest(req))
+      .then((out) => writeBack(res, out))
+      .catch((error: unknown) => {
         logger.error('request failed', { error: error instanceof Error ? error.message : String(error) });
-        if (!res.headersSent) (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end('Internal Server Error\n');
-      },
-    );
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        try {
+          (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end('Internal Server Error\n');
+        } catch {
+          res.destroy();
+        }
+      });
   };
 }

@@ -472,6 +472,10 @@ function checkHttp(c: Checker, raw: unknown): { http2: boolean; headers: Record<
       } else if (/[\0-\x08\x0a-\x1f\x7f]/.test(value)) {
         c.error(path, `the value of ${name} contains a control character, which HTTP header values cannot carry`);
         ok = false;
+      } else if (/[^\t\x20-\xff]/.test(value)) {
+        // Node refuses to write such a header (ERR_INVALID_CHAR): it would fail every scrape.
+        c.error(path, `the value of ${name} contains a character outside Latin-1, which HTTP header values cannot carry; percent-encode it`);
+        ok = false;
       } else {
         headers[name] = value;
       }
