@@ -113,17 +113,25 @@ export class JwtAuthenticator {
     // When a refresh fails (IdP down, network), keep verifying with the last key set fetched
     // rather than refusing every scrape: those keys were trusted a moment ago. Only with no key
     // set at all does an outage refuse (503).
-    let staleSource: string | undefined;
+    // The last fetched key set as a local verifier, rebuilt only after a fetch (not per request).
     let stale: KeyGetter | undefined;
+    let lastFailedReload = -Infinity;
     const lastKeys = (): KeyGetter | undefined => {
-      const cached = remote.jwks();
-      if (!cached) return undefined;
-      const text = JSON.stringify(cached);
-      if (staleSource !== text) {
-        staleSource = text;
+      if (!stale) {
+        const cached = remote.jwks();
+        if (!cached) return undefined;
         stale = createLocalJWKSet(cached);
       }
       return stale;
+    };
+    const refreshInBackground = (): void => {
+      // At most one refresh in flight, and after a failure none before the cooldown has passed:
+      // an IdP outage costs one fetch per cooldown, not one per scrape.
+      if (remote.reloading || Date.now() - lastFailedReload < config.jwksCooldownMs) return;
+      remote.reload().then(
+        () => (stale = undefined), // rebuilt from the new set on next use
+        () => (lastFailedReload = Date.now()), // keep the old keys
+      );
     };
     const withFallback: KeyGetter = async (header, token) => {
       // Keys past jwks_max_age: verify with them now and refresh in the background
@@ -132,7 +140,7 @@ export class JwtAuthenticator {
       if (!remote.fresh) {
         const keys = lastKeys();
         if (keys) {
-          if (!remote.reloading) remote.reload().catch(() => undefined); // a failure keeps the old keys
+          refreshInBackground();
           try {
             return await keys(header, token);
           } catch (error) {
@@ -141,7 +149,9 @@ export class JwtAuthenticator {
         }
       }
       try {
-        return await remote(header, token);
+        const key = await remote(header, token);
+        stale = undefined; // the remote set may have been refetched: rebuild the fallback from it when needed
+        return key;
       } catch (error) {
         const keys = lastKeys();
         if (!keys || !isUnavailable(error)) throw error;
