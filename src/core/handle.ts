@@ -221,7 +221,15 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
     const arrived = new Date(now());
     const started = performance.now();
     const facts: Facts = {};
-    const response = await serve(request, state, facts);
+    let response: ScrapeResponse | undefined;
+    let failure: unknown;
+    try {
+      response = await serve(request, state, facts);
+    } catch (error) {
+      // Audited too (one record per request); the guard answers it with 500.
+      failure = error;
+      facts.reason = 'internal_error';
+    }
     const record: AuditRecord = {
       time: arrived.toISOString(),
       principal: facts.principal?.name ?? null,
@@ -232,8 +240,8 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       client_cert_subject: request.tls?.clientCertificate?.subject ?? null,
       method: request.method,
       path: request.path,
-      status: response.status,
-      bytes: typeof response.body === 'string' ? Buffer.byteLength(response.body) : response.body.length,
+      status: response?.status ?? 500,
+      bytes: response === undefined ? 0 : typeof response.body === 'string' ? Buffer.byteLength(response.body) : response.body.length,
       series_returned: facts.seriesReturned ?? null,
       series_withheld: facts.seriesWithheld ?? null,
       duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
@@ -246,6 +254,7 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       metrics.auditWriteError();
       logger.error('audit sink threw', { error: error instanceof Error ? error.message : String(error) });
     }
+    if (response === undefined) throw failure;
     return response;
   };
 }
