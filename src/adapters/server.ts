@@ -302,6 +302,9 @@ export class GuardServer {
         return;
       }
       raw.unshift(chunk);
+      // Counted from the hand-over, not from the end of the handshake: a reload during a handshake
+      // must not retire (and stop the deadline timer of) the generation this connection will use.
+      this.addTransport(generation, raw);
       generation.server.emit('connection', raw);
     });
     raw.resume();
