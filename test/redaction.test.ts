@@ -78,6 +78,14 @@ describe('label rules', () => {
     expect(om).toContain('mode{mode="b"} 0');
   });
 
+  it('a secret in a stateset state value is still masked by the detectors (the label itself stays)', () => {
+    const leak = 'postgres://app:stateset-secret-pw@db/app';
+    const om = run(`# TYPE conn stateset\nconn{conn="${leak}"} 1\nconn{conn="idle"} 0\n# EOF\n`, {}, undefined, 'openmetrics').text;
+    expect(om).not.toContain('stateset-secret-pw');
+    expect(om).toContain('conn{conn="[REDACTED]"} 1');
+    expect(om).toContain('conn{conn="idle"} 0');
+  });
+
   it('redacts exemplar labels too', () => {
     const out = run('# TYPE c counter\nc_total{a="1"} 1 # {token="abc",trace_id="t"} 1\n# EOF\n', { dropLabels: ['token'] }, undefined, 'openmetrics').text;
     expect(out).toBe('# TYPE c counter\nc_total{a="1"} 1 # {trace_id="t"} 1\n# EOF\n');

@@ -45,6 +45,8 @@ interface Generation {
   readonly sessions: Set<Http2Session>;
   /** Sockets the HTTP layer sees (TLS sockets, or raw ones for plain HTTP) on this generation. */
   readonly transports: Set<Socket>;
+  /** Raw sockets handed to this generation's TLS server, from the hand-over until they close. */
+  readonly handedOver: Set<Socket>;
 }
 
 const PLAIN_HTTP_TO_TLS = 'HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n';
@@ -88,15 +90,20 @@ export class GuardServer {
     const previous = this.current;
     this.current = this.build(state);
     this.limits = state.config.limits;
-    if (previous.transports.size === 0) this.retire(previous);
+    if (this.unused(previous)) this.retire(previous);
   }
 
-  private addTransport(generation: Generation, socket: Socket): void {
-    generation.transports.add(socket);
+  private addTransport(generation: Generation, socket: Socket, set: Set<Socket> = generation.transports): void {
+    set.add(socket);
     socket.once('close', () => {
-      generation.transports.delete(socket);
-      if (generation !== this.current && generation.transports.size === 0) this.retire(generation);
+      set.delete(socket);
+      if (generation !== this.current && this.unused(generation)) this.retire(generation);
     });
+  }
+
+  /** No connection uses the generation any more, including one still in its TLS handshake. */
+  private unused(generation: Generation): boolean {
+    return generation.transports.size === 0 && generation.handedOver.size === 0;
   }
 
   /**
@@ -221,7 +228,7 @@ export class GuardServer {
     // server emits 'listening'. Without this, a client could hold a connection open forever by
     // sending headers slowly.
     server.emit('listening');
-    generation = { tls: config.tls !== undefined, server, sessions, transports };
+    generation = { tls: config.tls !== undefined, server, sessions, transports, handedOver: new Set() };
     this.generations.add(generation);
     return generation;
   }
@@ -304,7 +311,7 @@ export class GuardServer {
       raw.unshift(chunk);
       // Counted from the hand-over, not from the end of the handshake: a reload during a handshake
       // must not retire (and stop the deadline timer of) the generation this connection will use.
-      this.addTransport(generation, raw);
+      this.addTransport(generation, raw, generation.handedOver);
       generation.server.emit('connection', raw);
     });
     raw.resume();

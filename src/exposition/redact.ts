@@ -248,18 +248,38 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
       let withheld = 0;
       let merged = 0;
       let collide = false;
+      const noteDetection = (detector: string, name: string) => {
+        found.set(detector, (found.get(detector) ?? 0) + 1);
+        let on = foundOn.get(detector);
+        if (!on) foundOn.set(detector, (on = new Set()));
+        on.add(name);
+      };
       const note = (rule: number, name: string) => {
         hits[rule]!++;
         (hitNames[rule] ??= new Set()).add(name);
       };
 
       /** Redacts a label array in place (the pass owns it): values replaced, dropped pairs removed. */
-      const redactLabels = (labels: string[], structural: string | undefined): void => {
+      const redactLabels = (labels: string[], structural: string | undefined, identity = true): void => {
+        // Exemplar labels are no part of a series' identity: changing them can never make two series equal.
+        const collidedBefore = collide;
         let w = 0;
         for (let r = 0; r < labels.length; r += 2) {
           const name = labels[r]!;
           let value = labels[r + 1]!;
-          if (name !== structural) {
+          if (name === structural && structural !== 'le' && structural !== 'quantile') {
+            // A stateset's state label: structural (it stays), but its value is free text the
+            // parser does not constrain (unlike le/quantile, which must be numbers), so the
+            // detectors still look at it and a secret is masked.
+            if (detect && value !== '') {
+              const detector = detect(name, value);
+              if (detector !== undefined) {
+                noteDetection(detector, name);
+                value = maskValue;
+                collide = true;
+              }
+            }
+          } else if (name !== structural) {
             const entry = entryFor(name);
             const a = entry.action;
             if (a === null) {
@@ -269,10 +289,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
                   boundedSet(entry.clean);
                   entry.clean.add(value);
                 } else {
-                  found.set(detector, (found.get(detector) ?? 0) + 1);
-                  let on = foundOn.get(detector);
-                  if (!on) foundOn.set(detector, (on = new Set()));
-                  on.add(name);
+                  noteDetection(detector, name);
                   value = maskValue;
                   collide = true;
                 }
@@ -294,6 +311,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
           w += 2;
         }
         if (w !== labels.length) labels.length = w;
+        if (!identity) collide = collidedBefore;
       };
 
       const result: MetricFamily[] = [];
@@ -326,10 +344,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
           const detector = detect(HELP_LABEL, family.help);
           if (detector !== undefined) {
             family.help = maskValue;
-            found.set(detector, (found.get(detector) ?? 0) + 1);
-            let on = foundOn.get(detector);
-            if (!on) foundOn.set(detector, (on = new Set()));
-            on.add(`HELP of ${textName}`);
+            noteDetection(detector, `HELP of ${textName}`);
           }
         }
         const before = family.samples.length;
@@ -355,7 +370,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
         collide = false;
         for (const s of samples) {
           redactLabels(s.labels, structuralLabel(family, s));
-          if (s.exemplar) redactLabels(s.exemplar.labels, undefined);
+          if (s.exemplar) redactLabels(s.exemplar.labels, undefined, false);
         }
         if (collide) {
           const m = merge(family, samples);
