@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type Guard } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
 import { testPki, type TestPki } from './helpers/pki.js';
-import { AttackSummary, LegitScraper, MemorySampler, rawExchange, sleep, type RawReply } from './helpers/attack.js';
+import { AttackSummary, LegitScraper, MemorySampler, rawExchange, sleep, underAttack as underAttackWith, type RawReply } from './helpers/attack.js';
 import { scrape } from './helpers/client.js';
 
 const USER = 'prometheus';
@@ -62,27 +62,12 @@ afterAll(async () => {
   summary.print();
 });
 
-/**
- * Runs one attack between two marks of the legitimate scraper and the memory sampler, then
- * asserts the common outcome: the legitimate scraper never failed, memory stayed bounded and the
- * server still serves.
- */
-async function underAttack<T>(attack: string, run: () => Promise<T>, describeOutcome: (r: T) => string): Promise<T> {
-  legit.mark();
-  memory.reset();
-  const result = await run();
-  await legit.atLeast(3);
-  const window = legit.window();
-  const mem = memory.growth();
-  summary.add({ attack, outcome: describeOutcome(result), legit: { ok: window.ok, attempts: window.attempts, p99Ms: window.p99Ms }, memory: mem });
-  expect(window.failures, `legitimate scrapes failed during ${attack}`).toEqual([]);
-  expect(window.ok).toBeGreaterThanOrEqual(3);
-  // Generous: a handful of attack connections must not cost the process hundreds of MiB.
-  expect(mem.rssMiB).toBeLessThan(150);
-  const after = await scrape(url, { ca: pki.ca.certPem, headers: { authorization: basicHeader } });
-  expect(after.status).toBe(200);
-  return result;
-}
+/** One attack under measurement; afterwards a normal scrape must still succeed. */
+const underAttack = <T>(attack: string, run: () => Promise<T>, describeOutcome: (r: T) => string): Promise<T> =>
+  underAttackWith({ legit, memory, summary }, attack, run, describeOutcome, async () => {
+    const after = await scrape(url, { ca: pki.ca.certPem, headers: { authorization: basicHeader } });
+    expect(after.status).toBe(200);
+  });
 
 const tlsRaw = (chunks: (string | Buffer)[], timeoutMs = 5000) => rawExchange(port, chunks, { ca: pki.ca.certPem, timeoutMs });
 const isCleanRefusal = (r: RawReply) => (r.status !== undefined && r.status >= 400 && r.status < 500) || (r.status === undefined && r.closed);

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type Guard } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
-import { AttackSummary, LegitScraper, MemorySampler, rawExchange, sleep } from './helpers/attack.js';
+import { AttackSummary, LegitScraper, MemorySampler, rawExchange, sleep, underAttack as underAttackWith } from './helpers/attack.js';
 import { scrape, type ScrapeResult } from './helpers/client.js';
 
 const MAX_CONNECTIONS = 48;
@@ -67,27 +67,17 @@ afterAll(async () => {
   summary.print();
 });
 
-async function underAttack<T>(attack: string, run: () => Promise<T>, describeOutcome: (r: T) => string): Promise<T> {
-  legit.mark();
-  memory.reset();
-  const result = await run();
-  await legit.atLeast(3);
-  const window = legit.window();
-  const mem = memory.growth();
-  summary.add({ attack, outcome: describeOutcome(result), legit: { ok: window.ok, attempts: window.attempts, p99Ms: window.p99Ms }, memory: mem });
-  expect(window.failures, `legitimate scrapes failed during ${attack}`).toEqual([]);
-  expect(window.ok).toBeGreaterThanOrEqual(3);
-  expect(mem.rssMiB).toBeLessThan(150);
-  // A fresh connection is served again once the attack is over (connection slots freed).
-  let fresh: ScrapeResult | undefined;
-  for (let i = 0; i < 100; i++) {
-    fresh = await scrape(url, { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem });
-    if (fresh.status === 200) break;
-    await sleep(50);
-  }
-  expect(fresh?.status).toBe(200);
-  return result;
-}
+/** One attack under measurement; afterwards a fresh connection must be served (slots freed). */
+const underAttack = <T>(attack: string, run: () => Promise<T>, describeOutcome: (r: T) => string): Promise<T> =>
+  underAttackWith({ legit, memory, summary }, attack, run, describeOutcome, async () => {
+    let fresh: ScrapeResult | undefined;
+    for (let i = 0; i < 100; i++) {
+      fresh = await scrape(url, { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem });
+      if (fresh.status === 200) break;
+      await sleep(50);
+    }
+    expect(fresh?.status).toBe(200);
+  });
 
 /** Runs `tasks` with at most `concurrency` at once. */
 async function pool<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {

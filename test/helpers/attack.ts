@@ -6,6 +6,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { expect } from 'vitest';
 import { scrape, type ScrapeOptions } from './client.js';
 
 /** Outcomes of the background scraper between two marks. */
@@ -217,3 +218,38 @@ export function round(n: number): number {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** What {@link underAttack} measures with. */
+export interface AttackBench {
+  legit: LegitScraper;
+  memory: MemorySampler;
+  summary: AttackSummary;
+}
+
+/**
+ * Runs one attack between two marks of the legitimate scraper and the memory sampler, records the
+ * outcome, and asserts what every attack must leave intact: the legitimate scraper never failed
+ * (at least 3 scrapes in the window) and memory grew by less than 150 MiB. `after` then checks the
+ * server still serves, in the way the suite needs.
+ */
+export async function underAttack<T>(
+  bench: AttackBench,
+  attack: string,
+  run: () => Promise<T>,
+  describeOutcome: (r: T) => string,
+  after: () => Promise<void>,
+): Promise<T> {
+  bench.legit.mark();
+  bench.memory.reset();
+  const result = await run();
+  await bench.legit.atLeast(3);
+  const window = bench.legit.window();
+  const mem = bench.memory.growth();
+  bench.summary.add({ attack, outcome: describeOutcome(result), legit: { ok: window.ok, attempts: window.attempts, p99Ms: window.p99Ms }, memory: mem });
+  expect(window.failures, `legitimate scrapes failed during ${attack}`).toEqual([]);
+  expect(window.ok).toBeGreaterThanOrEqual(3);
+  // Generous: a handful of attack connections must not cost the process hundreds of MiB.
+  expect(mem.rssMiB).toBeLessThan(150);
+  await after();
+  return result;
+}
