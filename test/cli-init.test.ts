@@ -7,7 +7,6 @@
  */
 import { spawn } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { hostname, tmpdir } from 'node:os';
@@ -17,7 +16,7 @@ import { parse, stringify } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initCommand } from '../src/cli/init.js';
 import { runCli, type CliResult } from './helpers/cli.js';
-import { freePort } from './e2e/support.js';
+import { freePort, runProcess } from './e2e/support.js';
 
 const FILES = ['ca.crt', 'ca.key', 'client.crt', 'client.key', 'password', 'scrape-config.yml', 'server.crt', 'server.key', 'web-config.yml'];
 const MODES: Record<string, number> = {
@@ -316,23 +315,15 @@ describe.skipIf(skipInterop)('scrapeguard init with real Prometheus tools', () =
   });
 
   it('promtool check web-config accepts it', async () => {
-    const child = spawn(bin('promtool'), ['check', 'web-config', legacyConfig], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const [code] = (await once(child, 'exit')) as [number];
-    expect(output).toContain('SUCCESS');
-    expect(code).toBe(0);
+    const r = await runProcess(bin('promtool'), ['check', 'web-config', legacyConfig]);
+    expect(r.stdout + r.stderr).toContain('SUCCESS');
+    expect(r.code).toBe(0);
   });
 
   it('promtool check config accepts scrape-config.yml, with every file it references present', async () => {
-    const child = spawn(bin('promtool'), ['check', 'config', join(dir, 'scrape-config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const [code] = (await once(child, 'exit')) as [number];
-    expect(output).toContain('SUCCESS');
-    expect(code).toBe(0);
+    const r = await runProcess(bin('promtool'), ['check', 'config', join(dir, 'scrape-config.yml')]);
+    expect(r.stdout + r.stderr).toContain('SUCCESS');
+    expect(r.code).toBe(0);
   });
 
   it('node_exporter serves it: the client certificate and password from init get in, no password gets 401', async () => {
