@@ -3,6 +3,7 @@
  * report, so any CI log reader can tell how many tests ran without parsing vitest's output.
  */
 import type { Reporter, TestModule } from 'vitest/node';
+import { propertySeed } from './setup/seed.js';
 
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
@@ -19,6 +20,7 @@ export default class SummaryReporter implements Reporter {
       // A file that failed to load has no tests but must count as a failure.
       if (module.state() === 'failed' && [...module.children.allTests()].length === 0) failed++;
     }
+    process.stdout.write(`\nproperty tests ran with seed ${propertySeed()} (replay or vary with FC_SEED=<n>)\n`);
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
 }
