@@ -83,7 +83,7 @@ interface Client {
 }
 
 /** Sessions reset past the bounds this often are sent GOAWAY (as Node does past maxSessionRejectedStreams). */
-const HTTP2_MAX_CALM_RESETS = 100;
+const HTTP2_MAX_CALM_RESETS = 20;
 
 const PLAIN_HTTP_TO_TLS = 'HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n';
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -395,10 +395,12 @@ export class GuardServer {
     if (session && !session.destroyed) {
       const resets = (this.calmResets.get(session) ?? 0) + 1;
       this.calmResets.set(session, resets);
-      if (resets >= HTTP2_MAX_CALM_RESETS) {
+      if (resets === HTTP2_MAX_CALM_RESETS) {
         this.metrics.http2Reset('session_goaway');
         this.logger.warn('HTTP/2 stream reset', { remote: conn.address, reason: 'session_goaway', limit: HTTP2_MAX_CALM_RESETS });
-        session.destroy(undefined, http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        session.goaway(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        // Let the GOAWAY frame go out before the connection closes.
+        setImmediate(() => session.destroy());
       }
     }
     return false;
