@@ -49,7 +49,7 @@ export const CONNECTION_REFUSAL_REASONS: readonly ConnectionRefusalReason[] = ['
 
 /**
  * Why the standalone server reset an HTTP/2 stream with ENHANCE_YOUR_CALM: the address already
- * had `max_connections_per_client` requests in service, the server had `max_connections`, the
+ * had `http2_max_streams_per_client` streams in service, the server had `max_connections`, the
  * response was not delivered within `request_timeout` (a peer that does not read), or the
  * session kept opening streams past the bounds and was sent GOAWAY.
  */
