@@ -39,7 +39,7 @@ beforeAll(async () => {
     config: {
       tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile },
       http_server_config: { http2: true },
-      limits: { read_header_timeout: '2s', request_timeout: '5s', ...(process.env.SG_PC ? { http2_max_streams_per_client: Number(process.env.SG_PC) } : {}) },
+      limits: { read_header_timeout: '2s', request_timeout: '5s' },
     },
     source: registry,
     logger: silentLogger,
@@ -67,9 +67,17 @@ interface FloodResult {
   goaways: Record<string, number>;
 }
 
-/** Runs test/helpers/h2-flood.mjs from the attacker's address. */
-const flood = (durationMs: number, parallel: number) =>
-  runChild<FloodResult>('h2-flood.mjs', { port, host: '127.0.0.1', localAddress: ATTACKER, caFile: pki.ca.certFile, durationMs, parallel }, durationMs + 15_000, { lowPriority: true });
+/** Runs test/helpers/h2-flood.mjs from `localAddress` (default: the attacker's). */
+const flood = (durationMs: number, parallel: number, extra: { localAddress?: string; maxStreamsPerSession?: number; sessionsTotal?: number } = {}) =>
+  runChild<FloodResult>('h2-flood.mjs', { port, host: '127.0.0.1', localAddress: ATTACKER, caFile: pki.ca.certFile, durationMs, parallel, ...extra }, durationMs + 15_000, { lowPriority: true });
+
+/** scrapeguard_http2_streams_reset_total by reason. */
+async function resetsByReason(): Promise<Record<string, number>> {
+  const r = await scrape(url, { ca: pki.ca.certPem });
+  const out: Record<string, number> = {};
+  for (const m of r.body.matchAll(/^scrapeguard_http2_streams_reset_total\{reason="([a-z_]+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
 
 describe('HTTP/2 stream flood (acceptance figure B)', () => {
   it('one client opening streams as fast as it can and never reading: RSS growth < 64 MiB, the scraper keeps 100 % success and p99 ≤ 2× idle', async () => {
@@ -111,4 +119,25 @@ describe('HTTP/2 stream flood (acceptance figure B)', () => {
     const after = await scrapeHttp2(url, { ca: pki.ca.certPem });
     expect(after.status).toBe(200);
   }, 60_000);
+
+  it('a stream whose response is not read within request_timeout is reset with ENHANCE_YOUR_CALM, counted as stalled', async () => {
+    const before = await resetsByReason();
+    // One session, 4 requests, reads the socket but never grants window: every response stalls.
+    const result = await flood(8000, 1, { localAddress: '127.0.0.5', maxStreamsPerSession: 4, sessionsTotal: 1 });
+    const after = await resetsByReason();
+    summary.add({ attack: 'HTTP/2 session with 4 unread responses (request_timeout 5 s)', outcome: `RST_STREAM codes ${JSON.stringify(result.resets)}; stalled resets ${after.stalled! - before.stalled!}` });
+    expect(result.resets[String(h2.NGHTTP2_ENHANCE_YOUR_CALM)]).toBe(4);
+    expect(after.stalled! - before.stalled!).toBe(4);
+  }, 30_000);
+
+  it(`streams beyond http2_max_streams_per_client (8) are reset with ENHANCE_YOUR_CALM; after 20 such resets the session gets GOAWAY ENHANCE_YOUR_CALM`, async () => {
+    const before = await resetsByReason();
+    const result = await flood(3000, 1, { localAddress: '127.0.0.6', maxStreamsPerSession: 40, sessionsTotal: 1 });
+    const after = await resetsByReason();
+    summary.add({ attack: 'HTTP/2 session opening 40 streams at once, never reading', outcome: `RST_STREAM codes ${JSON.stringify(result.resets)}; GOAWAY codes ${JSON.stringify(result.goaways)}` });
+    expect(after.per_client_limit! - before.per_client_limit!).toBeGreaterThanOrEqual(20);
+    expect(after.session_goaway! - before.session_goaway!).toBe(1);
+    expect(result.goaways[String(h2.NGHTTP2_ENHANCE_YOUR_CALM)]).toBe(1);
+    expect(result.resets[String(h2.NGHTTP2_ENHANCE_YOUR_CALM)]).toBeGreaterThanOrEqual(20);
+  }, 30_000);
 });

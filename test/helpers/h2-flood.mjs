@@ -4,7 +4,9 @@
  * address, `parallel` at a time, until the deadline; each sends HEADERS for GET /metrics as fast
  * as the socket takes them and never a WINDOW_UPDATE. Even-numbered sessions parse what arrives
  * (to count RST_STREAM and GOAWAY codes) without granting window; odd ones do not read the TCP
- * socket at all. Prints one JSON line with the tally and exits.
+ * socket at all. With `maxStreamsPerSession`, a session sends that many requests and then waits,
+ * connected and not reading, until the deadline; with `sessionsTotal`, no more sessions are opened
+ * after that many. Prints one JSON line with the tally and exits.
  *
  * Usage: node h2-flood.mjs '{"port":..,"host":"127.0.0.1","localAddress":"127.0.0.2","caFile":"..","durationMs":10000,"parallel":4}'
  */
@@ -48,13 +50,16 @@ function session(reading) {
       socket.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0)]));
       if (!reading) socket.pause();
       let stream = 1;
+      const limit = options.maxStreamsPerSession ?? Infinity;
+      let sent = 0;
       const pump = () => {
         if (socket.destroyed || Date.now() > deadline || stream > 2 ** 31 - 200) {
           socket.destroy();
           return;
         }
+        if (sent >= limit) return;
         const batch = [];
-        for (let i = 0; i < 64; i++, stream += 2) batch.push(frame(HEADERS, END_STREAM_END_HEADERS, stream, GET_METRICS));
+        for (let i = 0; i < 64 && sent < limit; i++, sent++, stream += 2) batch.push(frame(HEADERS, END_STREAM_END_HEADERS, stream, GET_METRICS));
         out.streamsSent += batch.length;
         if (socket.write(Buffer.concat(batch))) setImmediate(pump);
         else socket.once('drain', pump);
@@ -86,7 +91,7 @@ function session(reading) {
 let index = 0;
 await Promise.all(
   Array.from({ length: options.parallel }, async () => {
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && index < (options.sessionsTotal ?? Infinity)) {
       await session(index++ % 2 === 0);
       await new Promise((r) => setTimeout(r, 20));
     }
