@@ -204,7 +204,7 @@ export class GuardServer {
     let generation!: Generation;
     let server: AnyServer;
     if (config.tls) {
-      const tlsOptions = { ...tlsServerOptions(config.tls), handshakeTimeout: limits.readHeaderTimeoutMs };
+      const tlsOptions = { ...tlsServerOptions(config.tls), handshakeTimeout: limits.handshakeTimeoutMs };
       server = config.http.http2
         ? createSecureServer(
             {
