@@ -234,3 +234,42 @@ describe('eviction order and deadlines (small limits)', () => {
     expect(counted.handshake_timeout).toBe(1);
   });
 });
+
+describe('addresses', () => {
+  it('IPv4-mapped IPv6 peers count as their IPv4 address: one budget across an IPv4 and an IPv4-mapped listener', async () => {
+    const remotes: string[] = [];
+    const registry = new Registry();
+    const guard = await createGuard({
+      config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile }, limits: { max_connections_per_client: 2 } },
+      source: registry,
+      logger: { debug() {}, info() {}, error() {}, warn: (message, fields) => message === 'connection refused' && remotes.push(`${String(fields?.reason)} ${String(fields?.remote)}`) },
+      watch: false,
+    });
+    try {
+      // Bound to the IPv4-mapped form of a loopback address: the kernel reports IPv4 peers as ::ffff:a.b.c.d.
+      // One listener sees the peer as 127.0.0.2, the other as ::ffff:127.0.0.2: one budget.
+      const [plain, mapped] = await guard.listen(['127.0.0.1:0', '[::ffff:127.0.0.1]:0']);
+      const open = (port: number, localAddress: string) =>
+        new Promise<import('node:net').Socket>((resolve) => {
+          const socket = netConnect({ port, host: '127.0.0.1', localAddress }, () => resolve(socket));
+          socket.on('error', () => undefined);
+        });
+      const held = [await open(plain!.port, '127.0.0.2'), await open(mapped!.port, '127.0.0.2')];
+      await sleep(100);
+      const third = await open(mapped!.port, '127.0.0.2');
+      const closed = await new Promise<boolean>((resolve) => {
+        third.on('close', () => resolve(true));
+        setTimeout(() => resolve(false), 2000).unref();
+      });
+      expect(closed).toBe(true);
+      expect(remotes).toEqual(['per_client_limit 127.0.0.2']);
+      // Another address is unaffected.
+      const other = await scrape(`https://127.0.0.1:${mapped!.port}/metrics`, { ca: pki.ca.certPem, localAddress: '127.0.0.3' });
+      expect(other.status).toBe(200);
+      for (const socket of held) socket.destroy();
+    } finally {
+      await guard.close(0);
+    }
+  });
+});
+
