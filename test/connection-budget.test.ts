@@ -271,5 +271,28 @@ describe('addresses', () => {
       await guard.close(0);
     }
   });
-});
 
+  it('plain HTTP (no tls_server_config) has the same per-address cap', async () => {
+    const guard = await createGuard({ config: { limits: { max_connections_per_client: 2 } }, source: new Registry(), logger: countingLogger().logger, watch: false });
+    try {
+      const [bound] = await guard.listen('127.0.0.1:0');
+      const open = () =>
+        new Promise<import('node:net').Socket>((resolve) => {
+          const socket = netConnect({ port: bound!.port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => resolve(socket));
+          socket.on('error', () => undefined);
+        });
+      const held = [await open(), await open()];
+      await sleep(100);
+      const third = await open();
+      const closed = await new Promise<boolean>((resolve) => {
+        third.on('close', () => resolve(true));
+        setTimeout(() => resolve(false), 2000).unref();
+      });
+      expect(closed).toBe(true);
+      expect((await scrape(`http://127.0.0.1:${bound!.port}/metrics`, { localAddress: '127.0.0.3' })).status).toBe(200);
+      for (const socket of held) socket.destroy();
+    } finally {
+      await guard.close(0);
+    }
+  });
+});
