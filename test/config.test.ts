@@ -106,6 +106,10 @@ describe('valid configurations', () => {
       basicAuthUsers: new Map(),
       limits: {
         maxConnections: 512,
+        maxConnectionsPerClient: 32,
+        handshakeTimeoutMs: 5000,
+        http2MaxConcurrentStreams: 100,
+        http2MaxStreamsPerClient: 8,
         readHeaderTimeoutMs: 10_000,
         requestTimeoutMs: 30_000,
         idleTimeoutMs: 120_000,
@@ -368,6 +372,10 @@ describe('valid configurations', () => {
     expect(config.limits).toEqual({
       perClientRateLimit: { intervalMs: 100, burst: 5 },
       maxConnections: 64,
+      maxConnectionsPerClient: 32,
+      handshakeTimeoutMs: 5000,
+      http2MaxConcurrentStreams: 100,
+      http2MaxStreamsPerClient: 8,
       readHeaderTimeoutMs: 5000,
       requestTimeoutMs: 60_000,
       idleTimeoutMs: 1500,

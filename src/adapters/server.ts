@@ -3,7 +3,9 @@
  * (HTTP/2 with HTTP/1.1 fallback, or HTTP/1.1 only) or plain HTTP.
  *
  * Each accepted connection is first held by a plain TCP listener, which
- *  - enforces the connection cap and a deadline for the first byte,
+ *  - enforces the connection budget (see {@link GuardServer.accept}): a cap per client address, a
+ *    global cap that makes room by evicting the oldest connections that never completed a request,
+ *    and a deadline from accept to the end of the TLS handshake,
  *  - answers a plain-HTTP request on the TLS port with Go's `400 Client sent an HTTP request to
  *    an HTTPS server.`, and
  *  - hands the socket to the TLS server of the *current* configuration generation.
@@ -16,12 +18,12 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
+import { constants as http2Constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
 import { createServer as createNetServer, isIPv6, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { GuardState } from '../core/handle.js';
 import type { Logger } from '../log.js';
-import type { SelfMetrics } from '../metrics/self.js';
+import type { ConnectionRefusalReason, Http2ResetReason, SelfMetrics } from '../metrics/self.js';
 import { tlsServerOptions, verdictForSocket } from '../tls/server-options.js';
 import { ScrapeguardError } from '../errors.js';
 import type { NodeRequestHandler } from './http.js';
@@ -49,8 +51,52 @@ interface Generation {
   readonly handedOver: Set<Socket>;
 }
 
+/**
+ * One accepted TCP connection, from accept until it closes. A connection is *proven* once it has
+ * been served a request with a status below 400; until then (handshaking, connected without a
+ * request, or only refused requests) and while no request is in flight it is *idle-unproven*:
+ * the kind of connection the global limit may evict.
+ */
+interface Conn {
+  readonly raw: Socket;
+  readonly address: string;
+  /** {@link endpointKey} of the raw socket (computed at accept: a closed socket forgets its endpoints). */
+  readonly key: string;
+  /** When it (re)joined its address's idle queue: a counter, so the oldest is unambiguous. */
+  idleSince: number;
+  /** TLS handshake completed (always true for plain HTTP). */
+  secured: boolean;
+  proven: boolean;
+  /** Requests (HTTP/2 streams) in flight on this connection. */
+  busy: number;
+  deadline?: NodeJS.Timeout;
+}
+
+/** Per client address: its open connections and requests in service. */
+interface Client {
+  open: number;
+  /** Requests in service (any protocol), and those of them that are HTTP/2 streams. */
+  inService: number;
+  http2InService: number;
+  /** Idle-unproven connections, oldest first (a Set keeps insertion order). */
+  readonly idle: Set<Conn>;
+}
+
+/** Sessions reset past the bounds this often are sent GOAWAY (as Node does past maxSessionRejectedStreams). */
+const HTTP2_MAX_CALM_RESETS = 20;
+
 const PLAIN_HTTP_TO_TLS = 'HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n';
 const TLS_HANDSHAKE_RECORD = 0x16;
+
+/** A TCP connection's endpoints: the same for a raw socket and the TLS socket wrapping it. */
+function endpointKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}|${socket.localAddress ?? ''}|${socket.localPort ?? ''}`;
+}
+
+function first<T>(set: ReadonlySet<T>): T | undefined {
+  for (const item of set) return item;
+  return undefined;
+}
 
 /** Parses `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces, as Go). */
 export function parseListenAddress(address: string): { host: string | undefined; port: number } {
@@ -72,6 +118,19 @@ export class GuardServer {
   /** Accepted sockets still waiting for their first byte. */
   private readonly pending = new Set<Socket>();
   private readonly inflight = new Map<Socket, number>();
+  /** Connection budget: raw socket → connection, address → client, TLS socket → connection. */
+  private readonly conns = new Map<Socket, Conn>();
+  private readonly clients = new Map<string, Client>();
+  private readonly byTransport = new WeakMap<Socket, Conn>();
+  /**
+   * TLS connections by TCP endpoints: how a TLS socket, or the proxy an HTTP/2 session exposes as
+   * its socket, finds the raw socket's connection.
+   */
+  private readonly byEndpoint = new Map<string, Conn>();
+  /** Requests in service across all connections. */
+  private inService = 0;
+  private readonly calmResets = new WeakMap<Http2Session, number>();
+  private idleClock = 0;
   private readonly generations = new Set<Generation>();
   private closing = false;
 
@@ -145,10 +204,22 @@ export class GuardServer {
     let generation!: Generation;
     let server: AnyServer;
     if (config.tls) {
-      const tlsOptions = { ...tlsServerOptions(config.tls), handshakeTimeout: limits.readHeaderTimeoutMs };
+      const tlsOptions = { ...tlsServerOptions(config.tls), handshakeTimeout: limits.handshakeTimeoutMs };
       server = config.http.http2
         ? createSecureServer(
-            { ...tlsOptions, allowHTTP1: true, settings: { maxHeaderListSize: limits.maxHeaderBytes } },
+            {
+              ...tlsOptions,
+              allowHTTP1: true,
+              settings: { maxHeaderListSize: limits.maxHeaderBytes, maxConcurrentStreams: limits.http2MaxConcurrentStreams },
+              // Node's defaults, set explicitly so they are documented and cannot drift: nghttp2's
+              // own memory per session (headers, frames, stream state; MB), streams refused for
+              // exceeding maxConcurrentStreams and invalid frames tolerated before GOAWAY, PINGs
+              // awaiting an answer. Response bodies are bounded by track(), not by these.
+              maxSessionMemory: 10,
+              maxSessionRejectedStreams: 100,
+              maxSessionInvalidFrames: 100,
+              maxOutstandingPings: 10,
+            },
             handler,
           )
         : createHttpsServer({ ...tlsOptions, ...http1Options }, handler);
@@ -201,6 +272,7 @@ export class GuardServer {
         }
       });
       server.on('secureConnection', (socket: TLSSocket) => {
+        this.secured(socket);
         // Verified against this generation's client CA at the handshake: the core may trust it.
         markOwnSocket(socket);
         this.addTransport(generation, socket);
@@ -257,12 +329,42 @@ export class GuardServer {
     };
   }
 
-  /** Counts requests in flight per socket, so close() can let them finish. */
+  /**
+   * Counts requests in flight per socket, so close() can let them finish; keeps the connection
+   * budget (requests in service per address, proven connections); bounds HTTP/2 streams.
+   */
   private track(handler: NodeRequestHandler): NodeRequestHandler {
     return (req, res) => {
       const socket = req.socket as Socket;
+      const h2 = req.httpVersionMajor >= 2 ? (req as Http2ServerRequest) : undefined;
+      const conn = h2
+        ? this.byEndpoint.get(endpointKey(h2.stream.session?.socket as Socket))
+        : (this.byTransport.get(socket) ?? this.conns.get(socket));
+      if (h2 && conn && !this.admitStream(h2, conn)) return;
       this.inflight.set(socket, (this.inflight.get(socket) ?? 0) + 1);
+      const release = conn ? this.requestStarted(conn, h2 !== undefined) : undefined;
+      // An HTTP/2 response is rendered whole and then delivered only as fast as the peer's
+      // flow-control window allows, so a peer that never reads pins it in memory. It must be
+      // delivered within request_timeout, or the stream is reset. Until then it stays charged to
+      // the address even if the peer resets the stream or drops the connection: otherwise a client
+      // could have responses rendered without limit by abandoning them and reconnecting.
+      const stall = h2
+        ? setTimeout(() => {
+            this.resetStream(h2, 'stalled');
+            release?.(false);
+          }, this.limits.requestTimeoutMs).unref()
+        : undefined;
+      let finished = false;
+      res.once('finish', () => (finished = true));
       res.once('close', () => {
+        // HTTP/2 compat responses emit 'finish' on any stream close, and a stream dropped with its
+        // session has no error code: the stream's own writable side tells whether nghttp2 took
+        // every byte of the response.
+        const delivered = h2 ? h2.stream.writableFinished : finished;
+        if (!h2 || delivered) {
+          clearTimeout(stall);
+          release?.(delivered && res.statusCode < 400);
+        }
         const left = (this.inflight.get(socket) ?? 1) - 1;
         if (left > 0) this.inflight.set(socket, left);
         else {
@@ -274,16 +376,164 @@ export class GuardServer {
     };
   }
 
+  /**
+   * HTTP/2 lets one connection ask for many responses at once, each rendered in full and held until
+   * the peer reads it. An address is therefore served at most `http2_max_streams_per_client`
+   * HTTP/2 requests at once, and the server at most `max_connections` requests (what as many
+   * HTTP/1.1 connections could ask); a stream beyond that is reset with ENHANCE_YOUR_CALM before
+   * any work is done, and a session that keeps trying is sent GOAWAY (ENHANCE_YOUR_CALM) and closed.
+   */
+  private admitStream(req: Http2ServerRequest, conn: Conn): boolean {
+    const { http2MaxStreamsPerClient, maxConnections } = this.limits;
+    const client = this.clients.get(conn.address);
+    let reason: Http2ResetReason | undefined;
+    if (http2MaxStreamsPerClient > 0 && client && client.http2InService >= http2MaxStreamsPerClient) reason = 'per_client_limit';
+    else if (this.inService >= maxConnections) reason = 'global_limit';
+    if (reason === undefined) return true;
+    this.resetStream(req, reason);
+    const session = req.stream.session;
+    if (session && !session.destroyed) {
+      const resets = (this.calmResets.get(session) ?? 0) + 1;
+      this.calmResets.set(session, resets);
+      if (resets === HTTP2_MAX_CALM_RESETS) {
+        this.metrics.http2Reset('session_goaway');
+        this.logger.warn('HTTP/2 stream reset', { remote: conn.address, reason: 'session_goaway', limit: HTTP2_MAX_CALM_RESETS });
+        session.goaway(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        // Let the GOAWAY frame go out before the connection closes.
+        setImmediate(() => session.destroy());
+      }
+    }
+    return false;
+  }
+
+  private resetStream(req: Http2ServerRequest, reason: Http2ResetReason): void {
+    const stream = req.stream;
+    if (stream.destroyed || stream.closed) return;
+    this.metrics.http2Reset(reason);
+    this.logger.warn('HTTP/2 stream reset', { remote: remoteAddressOf(stream.session?.socket as Socket | undefined), reason });
+    stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+
+  /** A request started on `conn`; the returned function (idempotent) ends it, `served` if it proved the connection. */
+  private requestStarted(conn: Conn, http2: boolean): (served: boolean) => void {
+    conn.busy++;
+    this.inService++;
+    const client = this.clients.get(conn.address);
+    if (client) {
+      client.inService++;
+      if (http2) client.http2InService++;
+      client.idle.delete(conn);
+    }
+    let ended = false;
+    return (served) => {
+      if (ended) return;
+      ended = true;
+      conn.busy--;
+      this.inService--;
+      if (served) conn.proven = true;
+      if (!client) return;
+      client.inService--;
+      if (http2) client.http2InService--;
+      // Back to the end of its address's idle queue: its idle age starts now.
+      if (conn.busy === 0 && !conn.proven && this.conns.has(conn.raw)) {
+        conn.idleSince = ++this.idleClock;
+        client.idle.add(conn);
+      }
+      if (client.open === 0 && client.inService === 0 && this.clients.get(conn.address) === client) this.clients.delete(conn.address);
+    };
+  }
+
+  /** The TLS handshake of a connection completed: its deadline no longer applies. */
+  private secured(socket: TLSSocket): void {
+    const conn = this.byEndpoint.get(endpointKey(socket));
+    if (!conn) return;
+    conn.secured = true;
+    clearTimeout(conn.deadline);
+    this.byTransport.set(socket, conn);
+  }
+
+  /** Closes a connection for `reason`, counted and logged (one stable message, the reason a field). */
+  private refuse(raw: Socket, address: string, reason: ConnectionRefusalReason, limit: number): void {
+    this.metrics.connectionRefused(reason);
+    this.logger.warn('connection refused', { remote: address, reason, limit });
+    raw.destroy();
+  }
+
+  /** Drops a connection from the budget; idempotent (an eviction forgets before the close event). */
+  private forget(conn: Conn): void {
+    if (!this.conns.delete(conn.raw)) return;
+    this.sockets.delete(conn.raw);
+    clearTimeout(conn.deadline);
+    if (this.byEndpoint.get(conn.key) === conn) this.byEndpoint.delete(conn.key);
+    const client = this.clients.get(conn.address);
+    if (!client) return;
+    client.open--;
+    client.idle.delete(conn);
+    if (client.open === 0 && client.inService === 0) this.clients.delete(conn.address);
+  }
+
+  /**
+   * The connection to close so that a new one from `address` fits under `max_connections`, or
+   * none (the new one is refused). Only idle-unproven connections are candidates: in the
+   * handshake, connected without a request, or served only refusals, and no request in flight.
+   * A proven connection (a scraper's keep-alive) is never closed for a newcomer. A newcomer at or
+   * above its fair share (max_connections / addresses) is refused; otherwise the candidate idle
+   * longest among addresses above their share goes first, failing that the one idle longest anywhere.
+   */
+  private evictionVictim(address: string, maxConnections: number): Conn | undefined {
+    const addresses = this.clients.size + (this.clients.has(address) ? 0 : 1);
+    const share = Math.max(1, Math.floor(maxConnections / addresses));
+    if ((this.clients.get(address)?.open ?? 0) >= share) return undefined;
+    let overShare: Conn | undefined;
+    let anywhere: Conn | undefined;
+    for (const client of this.clients.values()) {
+      const oldest = first(client.idle);
+      if (!oldest) continue;
+      if (client.open > share && (!overShare || oldest.idleSince < overShare.idleSince)) overShare = oldest;
+      if (!anywhere || oldest.idleSince < anywhere.idleSince) anywhere = oldest;
+    }
+    return overShare ?? anywhere;
+  }
+
+  /**
+   * Admits a TCP connection under the connection budget:
+   *  - an address with `max_connections_per_client` open connections gets no more;
+   *  - at `max_connections`, an idle-unproven connection is closed to make room
+   *    ({@link evictionVictim}); a newcomer is refused only when none may be closed for it;
+   *  - a TLS connection must finish its handshake within `handshake_timeout` of being accepted
+   *    (an absolute deadline: trickling bytes does not extend it).
+   * Refusals and evictions are counted and logged at warn with a `reason`.
+   */
   private accept(raw: Socket): void {
-    const { maxConnections, readHeaderTimeoutMs: firstByteTimeoutMs } = this.limits;
-    if (this.closing || this.sockets.size >= maxConnections) {
-      this.logger.debug('connection refused: limit reached', { remote: remoteAddressOf(raw), limit: maxConnections });
+    const { maxConnections, maxConnectionsPerClient, handshakeTimeoutMs } = this.limits;
+    raw.on('error', () => raw.destroy());
+    if (this.closing) {
       raw.destroy();
       return;
     }
+    const address = remoteAddressOf(raw);
+    const client = this.clients.get(address);
+    if (maxConnectionsPerClient > 0 && client && client.open >= maxConnectionsPerClient) {
+      this.refuse(raw, address, 'per_client_limit', maxConnectionsPerClient);
+      return;
+    }
+    if (this.sockets.size >= maxConnections) {
+      const victim = this.evictionVictim(address, maxConnections);
+      if (!victim) {
+        this.refuse(raw, address, 'global_limit', maxConnections);
+        return;
+      }
+      this.forget(victim);
+      this.refuse(victim.raw, victim.address, 'evicted', maxConnections);
+    }
+    const conn: Conn = { raw, address, key: endpointKey(raw), idleSince: ++this.idleClock, secured: !this.current.tls, proven: false, busy: 0 };
+    const entry = this.clients.get(address) ?? { open: 0, inService: 0, http2InService: 0, idle: new Set<Conn>() };
+    this.clients.set(address, entry);
+    entry.open++;
+    entry.idle.add(conn);
+    this.conns.set(raw, conn);
     this.sockets.add(raw);
-    raw.once('close', () => this.sockets.delete(raw));
-    raw.on('error', () => raw.destroy());
+    raw.once('close', () => this.forget(conn));
     if (!this.current.tls) {
       // Plain HTTP needs no peeking: node's HTTP parser reads the socket's handle directly (and
       // would miss unshifted bytes); its headers timeout covers the first-byte deadline.
@@ -294,11 +544,17 @@ export class GuardServer {
     }
     this.pending.add(raw);
     raw.once('close', () => this.pending.delete(raw));
-    raw.setTimeout(firstByteTimeoutMs, () => raw.destroy());
+    this.byEndpoint.set(conn.key, conn);
+    // Covers the first byte and the whole handshake (it replaces the first-byte inactivity timeout).
+    conn.deadline = setTimeout(() => {
+      if (conn.secured || raw.destroyed) return;
+      this.forget(conn);
+      this.refuse(raw, address, 'handshake_timeout', handshakeTimeoutMs);
+    }, handshakeTimeoutMs);
+    conn.deadline.unref();
     raw.once('data', (chunk: Buffer) => {
       this.pending.delete(raw);
       raw.pause();
-      raw.setTimeout(0);
       const generation = this.current;
       if (generation.tls && chunk[0] !== TLS_HANDSHAKE_RECORD) {
         // Go answers plain HTTP on a TLS port with this exact response and closes; anything else

@@ -53,6 +53,21 @@ export interface LimitsInput {
   per_client_rate_limit?: RateLimitInput;
   /** Connections served at once across all listeners (default 512). */
   max_connections?: number;
+  /**
+   * Connections open at once from one client address (default 32; 0: no per-address cap). IPv4-mapped
+   * IPv6 addresses count as their IPv4 address. Behind a load balancer every client shares its address:
+   * raise this there.
+   */
+  max_connections_per_client?: number;
+  /** Time from accepting a connection to the end of its TLS handshake (default 5s, or read_header_timeout if shorter). */
+  handshake_timeout?: GoDuration;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to HTTP/2 clients (default 100). */
+  http2_max_concurrent_streams?: number;
+  /**
+   * HTTP/2 requests served at once to one client address, across its connections (default 8; 0: no
+   * per-address cap). A stream beyond it is reset with ENHANCE_YOUR_CALM before any work is done.
+   */
+  http2_max_streams_per_client?: number;
   /** Time allowed to receive the request headers (default 10s). */
   read_header_timeout?: GoDuration;
   /** Time allowed for a whole request (default 30s). */
@@ -286,6 +301,12 @@ export interface ResolvedConfig {
   limits: {
     perClientRateLimit?: RateLimit;
     maxConnections: number;
+    /** 0: no per-address cap. */
+    maxConnectionsPerClient: number;
+    handshakeTimeoutMs: number;
+    http2MaxConcurrentStreams: number;
+    /** 0: no per-address cap. */
+    http2MaxStreamsPerClient: number;
     readHeaderTimeoutMs: number;
     requestTimeoutMs: number;
     idleTimeoutMs: number;

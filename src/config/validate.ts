@@ -89,6 +89,10 @@ const RATE_KEYS = ['interval', 'burst'] as const;
 const LIMIT_KEYS = [
   'per_client_rate_limit',
   'max_connections',
+  'max_connections_per_client',
+  'handshake_timeout',
+  'http2_max_concurrent_streams',
+  'http2_max_streams_per_client',
   'read_header_timeout',
   'request_timeout',
   'idle_timeout',
@@ -121,6 +125,18 @@ const HTTP2_REQUIRED = ['TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 'TLS_ECDHE_ECDS
 
 const DEFAULT_LIMITS = {
   maxConnections: 512,
+  // One Prometheus uses one keep-alive connection per target; 32 leaves room for HA pairs, agents
+  // and operators behind one NAT, while one address can take at most 1/16 of max_connections.
+  maxConnectionsPerClient: 32,
+  // A handshake takes a few round trips; 5 s covers a slow WAN with retransmits, and bounds how long
+  // a stalled handshake holds a slot (read_header_timeout, 10 s, applies once TLS is up).
+  handshakeTimeoutMs: 5_000,
+  // nginx 128, Go 250, Node unlimited: a scraper needs one or two streams.
+  http2MaxConcurrentStreams: 100,
+  // Each HTTP/2 request is rendered whole and held until the peer reads it: this many per address
+  // bounds what one client can pin (measured: 8 keep a never-reading flood under 64 MiB with
+  // 440 KiB responses). A scraper needs one at a time.
+  http2MaxStreamsPerClient: 8,
   readHeaderTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 120_000,
@@ -563,6 +579,12 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
 
   const perClient = checkRateLimit(c, m.per_client_rate_limit, at('per_client_rate_limit'));
   const maxConnections = c.int(m.max_connections, at('max_connections'), 1);
+  const maxConnectionsPerClient = c.int(m.max_connections_per_client, at('max_connections_per_client'), 0);
+  const http2Streams = c.int(m.http2_max_concurrent_streams, at('http2_max_concurrent_streams'), 1);
+  const http2StreamsPerClient = c.int(m.http2_max_streams_per_client, at('http2_max_streams_per_client'), 0);
+  if (typeof http2Streams === 'number' && http2Streams > 2 ** 31 - 1) {
+    c.error(at('http2_max_concurrent_streams'), `too large: at most ${2 ** 31 - 1} (HTTP/2 stream identifiers are 31 bits), got ${http2Streams}`);
+  }
   const maxHeaderBytes = c.int(m.max_header_bytes, at('max_header_bytes'), 1);
   const maxConcurrentBcrypt = c.int(m.max_concurrent_bcrypt, at('max_concurrent_bcrypt'), 1);
   // Off unless configured: a file node_exporter accepts must behave as it does there (no lockout).
@@ -591,6 +613,7 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
   const readHeader = timeout('read_header_timeout', DEFAULT_LIMITS.readHeaderTimeoutMs);
   const request = timeout('request_timeout', DEFAULT_LIMITS.requestTimeoutMs);
   const idle = timeout('idle_timeout', DEFAULT_LIMITS.idleTimeoutMs);
+  const handshake = timeout('handshake_timeout', DEFAULT_LIMITS.handshakeTimeoutMs);
   if (readHeader && readHeader !== INVALID && request && request !== INVALID && readHeader.ms > request.ms) {
     // Node's http server refuses a headers timeout longer than the request timeout.
     c.error(
@@ -598,13 +621,21 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
       `read_header_timeout (${readHeader.text}) must not exceed request_timeout (${request.text})`,
     );
   }
-  if (c.issues.length > before || perClient === INVALID || backoff === INVALID || readHeader === INVALID || request === INVALID || idle === INVALID) {
+  if (c.issues.length > before || perClient === INVALID || backoff === INVALID || readHeader === INVALID || request === INVALID || idle === INVALID || handshake === INVALID) {
     return INVALID;
   }
   const num = (v: Read<number>, fallback: number): number => (typeof v === 'number' ? v : fallback);
   return {
     ...(perClient ? { perClientRateLimit: perClient } : {}),
     maxConnections: num(maxConnections, DEFAULT_LIMITS.maxConnections),
+    maxConnectionsPerClient: num(maxConnectionsPerClient, DEFAULT_LIMITS.maxConnectionsPerClient),
+    // Unset: 5 s, or read_header_timeout when that is shorter (it bounded the handshake before).
+    handshakeTimeoutMs:
+      m.handshake_timeout !== undefined && m.handshake_timeout !== null
+        ? (handshake?.ms ?? DEFAULT_LIMITS.handshakeTimeoutMs)
+        : Math.min(DEFAULT_LIMITS.handshakeTimeoutMs, readHeader?.ms ?? DEFAULT_LIMITS.readHeaderTimeoutMs),
+    http2MaxConcurrentStreams: num(http2Streams, DEFAULT_LIMITS.http2MaxConcurrentStreams),
+    http2MaxStreamsPerClient: num(http2StreamsPerClient, DEFAULT_LIMITS.http2MaxStreamsPerClient),
     readHeaderTimeoutMs: readHeader?.ms ?? DEFAULT_LIMITS.readHeaderTimeoutMs,
     requestTimeoutMs: request?.ms ?? DEFAULT_LIMITS.requestTimeoutMs,
     idleTimeoutMs: idle?.ms ?? DEFAULT_LIMITS.idleTimeoutMs,

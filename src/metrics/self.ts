@@ -36,6 +36,28 @@ export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
   'no_identity',
 ];
 
+/**
+ * Why the standalone server closed a connection before serving it: the address was at
+ * `max_connections_per_client`, the server was at `max_connections` with nothing evictable,
+ * an older idle connection that never completed a request made room for a new one, or the TLS
+ * handshake did not finish within `handshake_timeout`.
+ */
+export type ConnectionRefusalReason = 'per_client_limit' | 'global_limit' | 'evicted' | 'handshake_timeout';
+
+/** Every {@link ConnectionRefusalReason}, pre-set to 0. */
+export const CONNECTION_REFUSAL_REASONS: readonly ConnectionRefusalReason[] = ['per_client_limit', 'global_limit', 'evicted', 'handshake_timeout'];
+
+/**
+ * Why the standalone server reset an HTTP/2 stream with ENHANCE_YOUR_CALM: the address already
+ * had `http2_max_streams_per_client` streams in service, the server had `max_connections`, the
+ * response was not delivered within `request_timeout` (a peer that does not read), or the
+ * session kept opening streams past the bounds and was sent GOAWAY.
+ */
+export type Http2ResetReason = 'per_client_limit' | 'global_limit' | 'stalled' | 'session_goaway';
+
+/** Every {@link Http2ResetReason}, pre-set to 0. */
+export const HTTP2_RESET_REASONS: readonly Http2ResetReason[] = ['per_client_limit', 'global_limit', 'stalled', 'session_goaway'];
+
 /** Why an authenticated request was refused by `access_rules`. */
 export type AccessDenialReason = 'no_rule' | 'empty';
 
@@ -61,6 +83,10 @@ export interface SelfMetrics {
   seriesWithheld(count: number): void;
   /** The metrics source failed (the scrape answered 500 or 502), by reason. */
   sourceError(reason: string): void;
+  /** The standalone server refused or closed a connection, by reason. */
+  connectionRefused(reason: ConnectionRefusalReason): void;
+  /** The standalone server reset an HTTP/2 stream (or sent GOAWAY) with ENHANCE_YOUR_CALM, by reason. */
+  http2Reset(reason: Http2ResetReason): void;
 }
 
 /** The part of a prom-client Registry used here. */
@@ -83,6 +109,8 @@ export const noSelfMetrics: SelfMetrics = {
   secretsDetected() {},
   seriesWithheld() {},
   sourceError() {},
+  connectionRefused() {},
+  http2Reset() {},
 };
 
 /**
@@ -180,6 +208,20 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
     labelNames: ['reason'],
     registers,
   });
+  const connectionsRefused = new prom.Counter({
+    name: 'scrapeguard_connections_refused_total',
+    help: 'Connections refused or closed before serving a request, by reason (per_client_limit, global_limit, evicted, handshake_timeout).',
+    labelNames: ['reason'],
+    registers,
+  });
+  const http2Resets = new prom.Counter({
+    name: 'scrapeguard_http2_streams_reset_total',
+    help: 'HTTP/2 streams reset (or sessions sent GOAWAY) with ENHANCE_YOUR_CALM, by reason (per_client_limit, global_limit, stalled, session_goaway).',
+    labelNames: ['reason'],
+    registers,
+  });
+  for (const reason of CONNECTION_REFUSAL_REASONS) connectionsRefused.inc({ reason }, 0);
+  for (const reason of HTTP2_RESET_REASONS) http2Resets.inc({ reason }, 0);
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   lastReloadOk.set(1);
   return {
@@ -205,5 +247,7 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
     secretsDetected: (detector, count) => secrets.inc({ detector }, count),
     seriesWithheld: (count) => withheld.inc(count),
     sourceError: (reason) => sourceErrors.inc({ reason }),
+    connectionRefused: (reason) => connectionsRefused.inc({ reason }),
+    http2Reset: (reason) => http2Resets.inc({ reason }),
   };
 }
