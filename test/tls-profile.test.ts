@@ -32,8 +32,8 @@ afterAll(async () => {
   await Promise.all(guards.splice(0).map((g) => g.close(0)));
 });
 
-async function start(tls: TlsServerConfigInput): Promise<{ guard: Guard; port: number }> {
-  const guard = await createGuard({ config: { tls_server_config: tls }, source: new Registry(), logger: silentLogger, watch: false });
+async function start(tls: TlsServerConfigInput, http2 = true): Promise<{ guard: Guard; port: number }> {
+  const guard = await createGuard({ config: { tls_server_config: tls, http_server_config: { http2 } }, source: new Registry(), logger: silentLogger, watch: false });
   guards.push(guard);
   const [bound] = await guard.listen('127.0.0.1:0');
   return { guard, port: bound!.port };
@@ -204,5 +204,185 @@ describe('what the server really accepts without cipher_suites / curve_preferenc
       }
     }
     console.log(`TLS-PROFILE ${known.size} groups known to OpenSSL tried under TLS 1.3 and 1.2; accepted: ${expected.join(' ')}`);
+  });
+});
+
+/** Asks for a TLS 1.2 renegotiation on an established connection; resolves with the outcome. */
+function renegotiate(port: number, ca: string): Promise<string> {
+  return new Promise((resolve) => {
+    void handshake(port, { ca, maxVersion: 'TLSv1.2' }, true).then((o) => {
+      const socket = o.socket;
+      if (!socket) return resolve(`no-connection:${o.detail}`);
+      socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      socket.on('close', () => resolve('closed'));
+      const asked = socket.renegotiate({ rejectUnauthorized: false }, (error) => {
+        socket.destroy();
+        resolve(error ? `refused:${(error as NodeJS.ErrnoException).code ?? error.message}` : 'renegotiated');
+      });
+      if (!asked) resolve('not-sent');
+      setTimeout(() => {
+        socket.destroy();
+        resolve('timeout');
+      }, 5000).unref();
+    });
+  });
+}
+
+describe('renegotiation and compression', () => {
+  test('client-initiated TLS 1.2 renegotiation is refused (a plain Node server accepts it: the probe works)', async () => {
+    const { port } = await start({ cert_file: pki.server.certFile, key_file: pki.server.keyFile });
+    const results = await Promise.all([1, 2, 3].map(() => renegotiate(port, pki.ca.certPem)));
+    for (const r of results) expect(r).not.toBe('renegotiated');
+    // Control: Node's own default server allows it, so the refusal above is the profile's doing.
+    const plain = createTlsServer({ cert: pki.server.certPem, key: pki.server.keyPem });
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    plain.on('secureConnection', (s) => s.on('error', () => undefined));
+    try {
+      expect(await renegotiate((plain.address() as AddressInfo).port, pki.ca.certPem)).toBe('renegotiated');
+    } finally {
+      plain.close();
+    }
+    console.log(`TLS-PROFILE renegotiation: ${results.join(', ')}`);
+  });
+
+  test('openssl s_client: TLS 1.2 session without compression, renegotiation request answered with refusal', async () => {
+    const { port } = await start({ cert_file: pki.server.certFile, key_file: pki.server.keyFile });
+    const out = await new Promise<string>((resolve) => {
+      const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-CAfile', pki.ca.certFile, '-servername', 'localhost'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('error', () => resolve('no openssl'));
+      child.on('close', () => resolve(text));
+      // "R" asks s_client to renegotiate; then end input.
+      setTimeout(() => child.stdin.write('R\n'), 300);
+      setTimeout(() => child.stdin.end(), 1200);
+      setTimeout(() => child.kill(), 8000).unref();
+    });
+    if (out === 'no openssl') return;
+    expect(out).toMatch(/Compression: NONE/);
+    expect(out).toMatch(/Protocol *: TLSv1\.2/);
+    expect(out).toMatch(/RENEGOTIATING/);
+    expect(out).toMatch(/no renegotiation/i);
+  });
+});
+
+describe('session tickets', () => {
+  test('TLS 1.3 and 1.2: a second connection resumes with the ticket of the first', async () => {
+    const { port } = await start({ cert_file: pki.server.certFile, key_file: pki.server.keyFile });
+    for (const version of ['TLSv1.3', 'TLSv1.2'] as SecureVersion[]) {
+      const session = await firstSession(port, version);
+      const second = await handshake(port, { ca: pki.ca.certPem, maxVersion: version, minVersion: version, session }, true);
+      expect(second.ok, version).toBe(true);
+      expect(second.socket!.isSessionReused(), version).toBe(true);
+      second.socket!.destroy();
+    }
+  });
+
+  test('after a rotation the old ticket no longer resumes and new tickets do (rotateTicketKeys, short period)', async () => {
+    const server = createTlsServer({ cert: pki.server.certPem, key: pki.server.keyPem });
+    server.on('secureConnection', (s) => s.on('error', () => undefined));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const before = activeTicketKeyRotations();
+    const stop = rotateTicketKeys(server, 150);
+    expect(activeTicketKeyRotations()).toBe(before + 1);
+    try {
+      const keys = server.getTicketKeys();
+      const old = await firstSession(port, 'TLSv1.3');
+      await expect.poll(() => server.getTicketKeys().equals(keys), { timeout: 5000 }).toBe(false);
+      const stale = await handshake(port, { ca: pki.ca.certPem, session: old }, true);
+      expect(stale.socket!.isSessionReused()).toBe(false);
+      stale.socket!.destroy();
+      const fresh = await firstSession(port, 'TLSv1.3');
+      // The next rotation may land in between: retry a few times, bounded.
+      let reused = false;
+      for (let i = 0; i < 5 && !reused; i++) {
+        const again = await handshake(port, { ca: pki.ca.certPem, session: i === 0 ? fresh : await firstSession(port, 'TLSv1.3') }, true);
+        reused = again.socket!.isSessionReused();
+        again.socket!.destroy();
+      }
+      expect(reused).toBe(true);
+    } finally {
+      stop();
+      server.close();
+    }
+    expect(activeTicketKeyRotations()).toBe(before);
+  });
+
+  test('each server generation has its own rotation timer, released by close()', async () => {
+    const before = activeTicketKeyRotations();
+    const guard = await createGuard({ config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile } }, source: new Registry(), logger: silentLogger, watch: false });
+    await guard.listen('127.0.0.1:0');
+    expect(activeTicketKeyRotations()).toBe(before + 1);
+    await guard.close(0);
+    // The server emits 'close' on the next tick.
+    await expect.poll(() => activeTicketKeyRotations()).toBe(before);
+  });
+});
+
+/** The session (ticket) a first full handshake receives. */
+function firstSession(port: number, version: SecureVersion): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', servername: 'localhost', ca: pki.ca.certPem, minVersion: version, maxVersion: version });
+    socket.once('session', (session: Buffer) => {
+      socket.destroy();
+      resolve(session);
+    });
+    socket.once('error', reject);
+    setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no session ticket'));
+    }, 5000).unref();
+  });
+}
+
+describe('explicit settings keep exporter-toolkit\'s meaning', () => {
+  test('cipher_suites with an ECDHE CBC suite (outside the profile) enables exactly that suite', async () => {
+    const { port } = await start({ cert_file: pki.server.certFile, key_file: pki.server.keyFile, max_version: 'TLS12', cipher_suites: ['TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA'] }, false);
+    expect(await handshake(port, { ca: pki.ca.certPem, ciphers: 'ECDHE-ECDSA-AES128-SHA' })).toMatchObject({ ok: true, detail: 'ECDHE-ECDSA-AES128-SHA' });
+    expect((await handshake(port, { ca: pki.ca.certPem, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' })).ok).toBe(false);
+  });
+
+  test('curve_preferences [CurveP521] enables P-521 (and only it)', async () => {
+    const { port } = await start({ cert_file: pki.server.certFile, key_file: pki.server.keyFile, curve_preferences: ['CurveP521'] });
+    expect(await handshake(port, { ca: pki.ca.certPem, ecdhCurve: 'P-521' })).toMatchObject({ ok: true, group: 'secp521r1' });
+    expect((await handshake(port, { ca: pki.ca.certPem, ecdhCurve: 'X25519' })).ok).toBe(false);
+  });
+});
+
+describe('the profile as published', () => {
+  test('scrapeguard check prints the default profile, and "custom" with a warning for weaker explicit choices', async () => {
+    const dir = pki.dir;
+    const file = join(dir, 'profile-default.yml');
+    writeFileSync(file, `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n`);
+    const r = await runCli(checkCommand, ['--web.config.file', file]);
+    expect(r.code).toBe(0);
+    const suites = DEFAULT_TLS_PROFILE.tls12CipherSuites.map((s) => s.go).join(', ');
+    const groups = DEFAULT_TLS_PROFILE.groups.map((g) => g.go).join(', ');
+    expect(r.stdout).toContain(`TLS profile: mozilla-intermediate (versions TLS12-TLS13; TLS 1.2 suites ${suites}; groups ${groups}; no renegotiation, no compression)`);
+    expect(r.stderr).toBe('');
+
+    const weak = join(dir, 'profile-weak.yml');
+    writeFileSync(weak, `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n`);
+    const w = await runCli(checkCommand, ['--web.config.file', weak]);
+    expect(w.code).toBe(0);
+    expect(w.stdout).toContain('TLS profile: custom (versions TLS12-TLS13; TLS 1.2 suites TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;');
+    expect(w.stderr).toMatch(/warning: tls_server_config: cipher_suites enables TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA \(CBC, no AEAD\)/);
+  });
+
+  test('docs/tls.md lists exactly the profile\'s suites and groups', () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'tls.md'), 'utf8');
+    expect(doc).toContain(DEFAULT_TLS_PROFILE.name);
+    for (const s of [...DEFAULT_TLS_PROFILE.tls12CipherSuites, ...DEFAULT_TLS_PROFILE.tls13CipherSuites]) {
+      expect(doc, s.go).toContain(`\`${s.go}\``);
+      expect(doc, s.openssl).toContain(`\`${s.openssl}\``);
+    }
+    for (const g of DEFAULT_TLS_PROFILE.groups) expect(doc, g.go).toContain(`\`${g.go}\``);
+    // The profile table lists no suite the profile does not accept.
+    const table = doc.slice(doc.indexOf('<!-- profile:start -->'), doc.indexOf('<!-- profile:end -->'));
+    const listed = [...table.matchAll(/`(TLS_ECDHE_[A-Z0-9_]+)`/g)].map((m) => m[1]);
+    expect(new Set(listed)).toEqual(new Set(DEFAULT_TLS_PROFILE.tls12CipherSuites.map((s) => s.go)));
+    expect(doc).toContain(`${DEFAULT_TLS_PROFILE.sessionTickets.keyRotationSeconds / 60} minutes`);
   });
 });
