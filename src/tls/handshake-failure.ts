@@ -3,17 +3,14 @@
  * `scrapeguard_tls_handshake_errors_total{reason}` and the documentation, so that a log aggregator
  * can group refusals by a stable message and reason.
  *
- * Refusals come from two places:
- *  - Node itself, for `RequireAndVerifyClientCert`: OpenSSL sends a `certificate_required`
- *    (TLS 1.3) / `handshake_failure` (TLS 1.2) alert when no certificate arrives; a presented
- *    certificate that fails verification is accepted by OpenSSL (Node's verify callback accepts
- *    every certificate by design) and Node destroys the socket right after the handshake, setting
- *    `authorizationError`. The server then reports `tlsClientError` with the socket already
- *    released, so the certificate itself can no longer be read.
- *  - scrapeguard's policy (other client_auth_type values, `client_allowed_sans`), decided right
- *    after the handshake with the certificate at hand.
- * In both post-handshake cases the handshake has completed, and Node has no API to send a TLS
- * alert afterwards: the client sees the connection close (see docs/tls.md).
+ * Every client certificate policy, RequireAndVerifyClientCert included, is decided by
+ * scrapeguard right after the handshake (`verdictForSocket`), with the peer address and the
+ * certificate at hand: Node's own rejection (`rejectUnauthorized`) happens at the same moment
+ * (Node's OpenSSL verify callback accepts every certificate, by design), sends no alert either,
+ * and releases the socket before the server can read the address or the certificate. After the
+ * handshake Node has no API to send a TLS alert, so the client sees the connection close
+ * (docs/tls.md). `refusalFromHandshakeError` still maps Node's own refusals, should a server
+ * be configured with `rejectUnauthorized`.
  */
 import type { LogFields } from '../log.js';
 import { allSanValues, type ClientCertificateInfo } from './client-cert.js';

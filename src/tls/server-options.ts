@@ -42,9 +42,13 @@ export function tlsServerOptions(tls: ResolvedTls): TlsOptions {
     maxVersion: TLS_VERSIONS[tls.maxVersion],
     honorCipherOrder: tls.preferServerCipherSuites,
     requestCert,
-    // Only RequireAndVerifyClientCert fails the handshake inside OpenSSL; the other policies
-    // need to see unverified certificates and are decided in clientCertificateVerdict.
-    rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert',
+    // Every policy, RequireAndVerifyClientCert included, is decided by the compiled policy right
+    // after the handshake (verdictForSocket), never by Node. Node's own rejection happens at the
+    // same moment (its OpenSSL verify callback accepts every certificate, so no TLS alert is sent
+    // either way), but it releases the socket before the server can read the peer address or the
+    // certificate, and the refusal could not be logged with them. The one case OpenSSL could
+    // refuse with an alert, "no certificate", is given up for that (see docs/tls.md).
+    rejectUnauthorized: false,
     ciphers,
     ecdhCurve: groups.join(':'),
     secureOptions: TLS_SECURE_OPTIONS,
