@@ -7,6 +7,9 @@
  */
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type SecureVersion } from 'node:tls';
 import { Registry } from 'prom-client';
@@ -232,5 +235,84 @@ describe('openssl s_client and curl', () => {
     if (sClient) expect(sClient.out).not.toMatch(/HTTP\/1\.1/);
     await expect.poll(() => refusals(s.logs).filter((l) => l.fields.reason === 'expired').length).toBe((curl ? 1 : 0) + (sClient ? 1 : 0));
     console.log(`TLS-REFUSAL expired certificate: curl exit ${curl?.code} "${curl?.out.trim()}"; s_client: "${sClient?.out.trim().split('\n').at(-1)}"`);
+  });
+});
+
+/** Connects (optionally resuming `session`), sends a request; resolves with the outcome, reuse flag and any ticket received. */
+function attemptWithSession(port: number, version: SecureVersion, cert: TestCert, session?: Buffer): Promise<{ seen: string; reused: boolean; ticket?: Buffer }> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', servername: 'localhost', ca: pki.ca.certPem, minVersion: version, maxVersion: version, cert: cert.certPem, key: cert.keyPem, ...(session ? { session } : {}) });
+    let ticket: Buffer | undefined;
+    let reused = false;
+    let done = false;
+    const finish = (seen: string) => {
+      if (done) return;
+      done = true;
+      socket.destroy();
+      resolve({ seen, reused, ...(ticket ? { ticket } : {}) });
+    };
+    socket.on('session', (s: Buffer) => (ticket = s));
+    socket.on('secureConnect', () => {
+      reused = socket.isSessionReused();
+      socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    });
+    let status: string | undefined;
+    // Read until the server closes (Connection: close), so the TLS 1.3 ticket, sent after the
+    // handshake, is in.
+    socket.on('data', (d: Buffer) => (status ??= /^HTTP\/1\.1 (\d{3})/.exec(d.toString('latin1'))?.[1]));
+    socket.on('error', (e: NodeJS.ErrnoException) => finish(status ?? e.code ?? e.message));
+    socket.on('close', () => finish(status ?? 'closed'));
+    setTimeout(() => finish('timeout'), 8000).unref();
+  });
+}
+
+describe('session resumption does not bypass the policy', () => {
+  test.each(VERSIONS)('%s: a good client resumes and is served; a refused client resuming with any ticket it got is refused again', async (version) => {
+    const s = await start({ client_auth_type: 'RequireAndVerifyClientCert', client_allowed_sans: ['prometheus'] });
+    const first = await attemptWithSession(s.port, version, pki.client);
+    expect(first.seen).toBe('200');
+    expect(first.ticket).toBeDefined();
+    const again = await attemptWithSession(s.port, version, pki.client, first.ticket);
+    expect(again).toMatchObject({ seen: '200', reused: true });
+
+    const retried: string[] = [];
+    for (const bad of [pki.clientExpired, pki.clientWrongSan]) {
+      const refused = await attemptWithSession(s.port, version, bad);
+      expect(refused.seen).not.toMatch(/^\d{3}$/);
+      if (refused.ticket) {
+        const retry = await attemptWithSession(s.port, version, bad, refused.ticket);
+        expect(retry.seen).not.toMatch(/^\d{3}$/);
+        retried.push(`reused=${retry.reused}`);
+      }
+    }
+    console.log(`TLS-REFUSAL ${version}: refused clients that got a ticket and retried with it: ${retried.join(', ') || 'none (no ticket reached them)'}`);
+    const reasons = refusals(s.logs).map((l) => l.fields.reason);
+    expect(reasons.filter((r) => r === 'expired').length).toBeGreaterThanOrEqual(1);
+    expect(reasons.filter((r) => r === 'san_not_allowed').length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('tickets do not outlive a configuration', () => {
+  test('after a reload that drops the client\'s SAN, its ticket from before does not resume and the full handshake is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scrapeguard-tickets-'));
+    const file = join(dir, 'web.yml');
+    const write = (san: string) =>
+      writeFileSync(file, `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ${pki.ca.certFile}\n  client_allowed_sans: [${san}]\n`);
+    write('prometheus');
+    const logs: LogLine[] = [];
+    const at = (level: LogLine['level']) => (message: string, fields?: LogFields) => logs.push({ level, message, fields: fields ?? {} });
+    const guard = await createGuard({ config: file, source: new Registry(), logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, watch: false });
+    guards.push(guard);
+    const [bound] = await guard.listen('127.0.0.1:0');
+    const port = bound!.port;
+    const first = await attemptWithSession(port, 'TLSv1.3', pki.client);
+    expect(first.seen).toBe('200');
+    expect((await attemptWithSession(port, 'TLSv1.3', pki.client, first.ticket)).reused).toBe(true);
+    write('someone-else');
+    expect(await guard.reload()).toBe(true);
+    const after = await attemptWithSession(port, 'TLSv1.3', pki.client, first.ticket);
+    expect(after.reused).toBe(false);
+    expect(after.seen).not.toMatch(/^\d{3}$/);
+    expect(refusals(logs).at(-1)?.fields.reason).toBe('san_not_allowed');
   });
 });
