@@ -51,6 +51,8 @@ export type { MetricFamily, Sample, Exemplar, MetricType, ExpositionFormat } fro
 export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
 export type { SelfMetricsRegistry } from './metrics/self.js';
 export type { ClientCertificateInfo, SubjectAltNames } from './tls/client-cert.js';
+export { DEFAULT_TLS_PROFILE, type TlsProfile, type TlsName } from './tls/profile.js';
+export { CLIENT_CERT_REFUSED_MESSAGE, CLIENT_CERT_REFUSAL_REASONS, type ClientCertRefusalReason } from './tls/handshake-failure.js';
 export {
   generateCa,
   generateServerCert,

@@ -189,11 +189,12 @@ describe('help, version and unknown commands', () => {
 });
 
 describe('check', () => {
-  it('a valid file (from init) prints "FILE SUCCESS" and exits 0', async () => {
+  it('a valid file (from init) prints the TLS profile in force and "FILE SUCCESS", and exits 0', async () => {
+    const expected = /^TLS profile: mozilla-intermediate \(versions TLS12-TLS13; TLS 1\.2 suites [^)]*\)\npki\/web-config\.yml SUCCESS\n$/;
     const r = await main(['check', '--web.config.file', 'pki/web-config.yml'], cwd);
-    expect(r).toEqual({ code: 0, stdout: 'pki/web-config.yml SUCCESS\n', stderr: '' });
+    expect(r).toEqual({ code: 0, stdout: expect.stringMatching(expected), stderr: '' });
     const child = await runChild(['check', '--web.config.file', 'pki/web-config.yml'], cwd);
-    expect(child).toEqual({ code: 0, stdout: 'pki/web-config.yml SUCCESS\n', stderr: '' });
+    expect(child).toEqual({ code: 0, stdout: expect.stringMatching(expected), stderr: '' });
   });
 
   const tls = (extra = '') => `tls_server_config:\n  cert_file: ${join('pki', 'server.crt')}\n  key_file: ${join('pki', 'server.key')}\n${extra}`;

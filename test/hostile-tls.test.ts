@@ -253,5 +253,15 @@ describe('bad client certificates in bulk', () => {
       .filter((l) => l.startsWith('scrapeguard_tls_handshake_errors_total{'))
       .reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
     expect(counted).toBeGreaterThanOrEqual(kinds.length * 25);
+    // Each refusal is counted under its reason (the vocabulary of the warn line).
+    const byReason = (reason: string) =>
+      Number(metrics.body.split('\n').find((l) => l.startsWith(`scrapeguard_tls_handshake_errors_total{reason="${reason}"}`))?.split(' ').at(-1) ?? 0);
+    expect({ expired: byReason('expired'), not_yet_valid: byReason('not_yet_valid'), unknown_ca: byReason('unknown_ca'), san_not_allowed: byReason('san_not_allowed'), no_certificate: byReason('no_certificate') }).toEqual({
+      expired: 25,
+      not_yet_valid: 25,
+      unknown_ca: 50,
+      san_not_allowed: 25,
+      no_certificate: 25,
+    });
   });
 });

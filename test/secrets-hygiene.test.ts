@@ -130,7 +130,7 @@ describe('secrets hygiene with every feature on', () => {
       expect(hits).toEqual([]);
       // And the run did log and audit what it should (the scan is not vacuous).
       expect(logs.some((l) => /reload failed/.test(l))).toBe(true);
-      expect(logs.some((l) => /TLS client refused/.test(l))).toBe(true);
+      expect(logs.some((l) => /TLS client certificate refused/.test(l))).toBe(true);
       expect(metricsText).toMatch(/scrapeguard_auth_failures_total/);
     } catch (error) {
       errors.push(String(error));

@@ -246,9 +246,10 @@ describe('client_auth_type × client certificate (Go crypto/tls semantics)', () 
     const s = await start({ tls_server_config: tlsConfig({ client_auth_type: 'VerifyClientCertIfGiven', client_ca_file: pki.ca.certFile }) });
     const r = await scrape(s.url, withClientCert(pki.clientOtherCa));
     expectRefused(r);
-    const refused = s.logs.find((l) => l.message === 'TLS client refused');
+    const refused = s.logs.find((l) => l.message === 'TLS client certificate refused');
     expect(refused?.level).toBe('warn');
-    expect(String(refused?.fields.reason)).toMatch(/client certificate rejected/);
+    expect(refused?.fields.reason).toBe('unknown_ca');
+    expect(String(refused?.fields.detail)).toMatch(/client certificate rejected/);
     expect(String(refused?.fields.subject)).toContain('CN=prometheus');
     // The same server still serves a good client afterwards.
     expectServed(await scrape(s.url, withClientCert(pki.client)));
@@ -273,9 +274,10 @@ describe('client_allowed_sans', () => {
     expectServed(await scrape(s.url, withClientCert(pki.client)));
     const r = await scrape(s.url, withClientCert(pki.clientWrongSan));
     expectRefused(r);
-    const line = s.logs.find((l) => l.message === 'TLS client refused');
+    const line = s.logs.find((l) => l.message === 'TLS client certificate refused');
     expect(line, JSON.stringify(s.logs)).toBeDefined();
-    const reason = String(line!.fields.reason);
+    expect(line!.fields.reason).toBe('san_not_allowed');
+    const reason = String(line!.fields.detail);
     expect(reason).toContain('could not find allowed SANs in client cert, found: [intruder]');
     // exporter-toolkit prints the allowed list here; scrapeguard prints what the client had.
     expect(reason).not.toContain('prometheus');
@@ -284,7 +286,7 @@ describe('client_allowed_sans', () => {
   test('the common name is not a SAN: CN=scraper is not matched', async () => {
     const s = await start(sansConfig(['scraper']));
     expectRefused(await scrape(s.url, withClientCert(pki.clientMultiSan)));
-    const reason = String(s.logs.find((l) => l.message === 'TLS client refused')?.fields.reason);
+    const reason = String(s.logs.find((l) => l.message === 'TLS client certificate refused')?.fields.detail);
     expect(reason).toContain('found: [scraper@example.com 10.0.0.7 spiffe://cluster/ns/monitoring/sa/prometheus]');
   });
 
@@ -310,7 +312,7 @@ describe('client_allowed_sans', () => {
 
     const other = await start(sansConfig(['2001:db8::8']));
     expectRefused(await scrape(other.url, withClientCert(clientIpv6)));
-    const reason = String(other.logs.find((l) => l.message === 'TLS client refused')?.fields.reason);
+    const reason = String(other.logs.find((l) => l.message === 'TLS client certificate refused')?.fields.detail);
     expect(reason).toContain('found: [2001:db8::7]');
   });
 
@@ -323,7 +325,7 @@ describe('client_allowed_sans', () => {
     expectServed(await scrape(s.url, withClientCert(cert)));
     const other = await start(sansConfig(['10.0.0.9']));
     expectRefused(await scrape(other.url, withClientCert(cert)));
-    expect(String(other.logs.find((l) => l.message === 'TLS client refused')?.fields.reason)).toContain('found: [10.0.0.8]');
+    expect(String(other.logs.find((l) => l.message === 'TLS client certificate refused')?.fields.detail)).toContain('found: [10.0.0.8]');
   });
 
   test('without a certificate the allow-list fails closed under VerifyClientCertIfGiven', async () => {
@@ -827,14 +829,14 @@ describe('self-metrics', () => {
     expect(await counterValue(self, 'scrapeguard_requests_total', { code: '200' })).toBe(1);
   });
 
-  test('VerifyClientCertIfGiven refusal is counted as untrusted_client_cert', async () => {
+  test('VerifyClientCertIfGiven refusal of an expired certificate is counted as expired', async () => {
     const self = new Registry();
     const s = await start(
       { tls_server_config: tlsConfig({ client_auth_type: 'VerifyClientCertIfGiven', client_ca_file: pki.ca.certFile }) },
       { selfMetrics: self },
     );
     expectRefused(await scrape(s.url, withClientCert(pki.clientExpired)));
-    await expect.poll(() => counterValue(self, 'scrapeguard_tls_handshake_errors_total', { reason: 'untrusted_client_cert' })).toBe(1);
+    await expect.poll(() => counterValue(self, 'scrapeguard_tls_handshake_errors_total', { reason: 'expired' })).toBe(1);
   });
 
   test('rate-limit refusals are counted by scope', async () => {

@@ -20,11 +20,13 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer } from 'node:https';
 import { constants as http2Constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
 import { createServer as createNetServer, isIPv6, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { TLSSocket, Server as TlsServer } from 'node:tls';
 import type { GuardState } from '../core/handle.js';
 import type { Logger } from '../log.js';
 import type { ConnectionRefusalReason, Http2ResetReason, SelfMetrics } from '../metrics/self.js';
 import { tlsServerOptions, verdictForSocket } from '../tls/server-options.js';
+import { rotateTicketKeys } from '../tls/session-tickets.js';
+import { CLIENT_CERT_REFUSED_MESSAGE, handshakeErrorLabel, refusalFromHandshakeError, refusalLogFields } from '../tls/handshake-failure.js';
 import { ScrapeguardError } from '../errors.js';
 import type { NodeRequestHandler } from './http.js';
 import { markOwnSocket, remoteAddressOf } from './tls-info.js';
@@ -256,6 +258,8 @@ export class GuardServer {
           if (this.closing) session.close();
         });
       }
+      // Ticket keys replaced hourly; the timer stops when retire()/close() closes this server.
+      rotateTicketKeys(server as TlsServer);
       const policy = state.clientCertificatePolicy;
       // Prepended so the decision runs before the HTTP layer sees the connection.
       server.prependListener('secureConnection', (socket: TLSSocket) => {
@@ -263,11 +267,7 @@ export class GuardServer {
         const verdict = verdictForSocket(policy, socket);
         if (!verdict.ok) {
           this.metrics.tlsHandshakeError(verdict.reason);
-          this.logger.warn('TLS client refused', {
-            remote: remoteAddressOf(socket),
-            reason: verdict.detail,
-            ...(verdict.client ? { subject: verdict.client.subject } : {}),
-          });
+          this.logger.warn(CLIENT_CERT_REFUSED_MESSAGE, refusalLogFields(remoteAddressOf(socket), verdict.reason, verdict.client, verdict.detail));
           socket.destroy();
         }
       });
@@ -278,9 +278,17 @@ export class GuardServer {
         this.addTransport(generation, socket);
       });
       server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
-        const reason = error.code ?? 'unknown';
+        // RequireAndVerifyClientCert refusals decided by Node/OpenSSL arrive here (the socket is
+        // already released, so only the reason is known); anything else stays at debug.
+        const refusal = refusalFromHandshakeError(error.code, socket.authorizationError);
+        if (refusal) {
+          this.metrics.tlsHandshakeError(refusal);
+          this.logger.warn(CLIENT_CERT_REFUSED_MESSAGE, refusalLogFields(remoteAddressOf(socket), refusal, undefined, socket.authorizationError ? String(socket.authorizationError) : error.code));
+          return;
+        }
+        const reason = handshakeErrorLabel(error.code);
         this.metrics.tlsHandshakeError(reason);
-        this.logger.debug('TLS handshake error', { remote: remoteAddressOf(socket), reason: error.message });
+        this.logger.debug('TLS handshake error', { remote: remoteAddressOf(socket), reason, detail: error.message });
       });
     } else {
       server = createHttpServer(http1Options, handler);

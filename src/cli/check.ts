@@ -8,6 +8,7 @@ import { loadConfigFile } from '../config/load.js';
 import { ScrapeguardError } from '../errors.js';
 import { parseCommandArgs, stringOption } from './args.js';
 import type { CliCommand } from './io.js';
+import { effectiveTlsProfile } from '../tls/profile.js';
 
 const USAGE = `Usage: scrapeguard check --web.config.file FILE
 
@@ -15,7 +16,9 @@ Validates a web-config.yml (exporter-toolkit format plus scrapeguard's extension
 unknown keys, certificates and keys (readable, matching, not expired), client CA, bcrypt hashes,
 TLS versions, ciphers, curves, headers and limits, and the identity sections (bearer_auth tokens
 and revocation file, jwt_auth keys and algorithms, client_cert_auth, auth_excluded_paths,
-access_rules regexes, audit_log). Exit 0 and "FILE SUCCESS" when valid.
+access_rules regexes, audit_log). Exit 0 and "FILE SUCCESS" when valid. With TLS, prints the
+TLS profile in force ("mozilla-intermediate" by default, or the explicit settings) and warns
+about explicit choices weaker than that profile.
 
 Options:
   --web.config.file FILE   configuration to check (required)
@@ -33,6 +36,12 @@ export const checkCommand: CliCommand = async (argv, io) => {
   if (!file) throw new ScrapeguardError('USAGE', '--web.config.file is required');
   const config = await loadConfigFile(resolve(io.cwd, file));
   for (const warning of config.warnings) io.stderr.write(`warning: ${warning}\n`);
+  if (config.tls) {
+    const profile = effectiveTlsProfile(config.tls);
+    const suites = profile.tls12CipherSuites.length > 0 ? `; TLS 1.2 suites ${profile.tls12CipherSuites.join(', ')}` : '';
+    io.stdout.write(`TLS profile: ${profile.name} (versions ${profile.versions}${suites}; groups ${profile.groups.join(', ')}; no renegotiation, no compression)\n`);
+    for (const weaker of profile.weaker) io.stderr.write(`warning: tls_server_config: ${weaker}\n`);
+  }
   io.stdout.write(`${file} SUCCESS\n`);
   return 0;
 };

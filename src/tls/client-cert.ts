@@ -26,6 +26,8 @@ export interface ClientCertificateInfo {
   sans: SubjectAltNames;
   fingerprint256: string;
   notAfter: Date;
+  /** Serial number in hex, as OpenSSL prints it; for log lines. */
+  serialNumber?: string;
 }
 
 /**
@@ -128,6 +130,7 @@ export function describeClientCertificate(cert: X509Certificate): ClientCertific
     sans: subjectAltNames(cert),
     fingerprint256: cert.fingerprint256,
     notAfter: new Date(cert.validTo),
+    serialNumber: cert.serialNumber,
   };
 }
 

@@ -4,27 +4,37 @@
  * VerifyClientCertIfGiven, client_allowed_sans) are enforced per connection by
  * {@link clientCertificateVerdict}, right after the handshake and before any request is read.
  */
+import { constants as cryptoConstants } from 'node:crypto';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { ResolvedTls } from '../config/schema.js';
 import { CURVES, SECURE_TLS12_CIPHERS, TLS_VERSIONS } from './names.js';
 import { compileAllowedSans, describeClientCertificate, allSanValues, type ClientCertificateInfo } from './client-cert.js';
+import { DEFAULT_TLS_PROFILE, TLS13_SUITES } from './profile.js';
+import { reasonForVerifyError, type ClientCertRefusalReason } from './handshake-failure.js';
 
-// Go always enables all three TLS 1.3 suites; Node disables TLS 1.3 when a `ciphers` string
-// names none, so they are always appended.
-const TLS13_SUITES = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
+/**
+ * OpenSSL options set on every server context. No renegotiation of any kind (Node otherwise lets
+ * a client renegotiate TLS 1.2 three times per connection; Go never does), no TLS compression
+ * (CRIME; OpenSSL 3 leaves it off unless built with zlib, this makes it explicit).
+ */
+export const TLS_SECURE_OPTIONS = cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION;
 
 /** Node TLS server options for a resolved config. */
 export function tlsServerOptions(tls: ResolvedTls): TlsOptions {
   const requestCert = tls.clientAuth !== 'NoClientCert';
   const legacy = tls.minVersion === 'TLS10' || tls.minVersion === 'TLS11';
-  let ciphers: string | undefined;
-  if (tls.cipherSuites.length > 0) {
-    const tls12 = tls.cipherSuites.map((name) => SECURE_TLS12_CIPHERS[name]).filter((c): c is string => c !== undefined);
-    ciphers = [...tls12, TLS13_SUITES].join(':');
-  }
+  // Go always enables all three TLS 1.3 suites; Node disables TLS 1.3 when a `ciphers` string
+  // names none, so they are always appended.
+  const tls12 =
+    tls.cipherSuites.length > 0
+      ? tls.cipherSuites.map((name) => SECURE_TLS12_CIPHERS[name]).filter((c): c is string => c !== undefined)
+      : DEFAULT_TLS_PROFILE.tls12CipherSuites.map((s) => s.openssl);
+  let ciphers = [...tls12, TLS13_SUITES].join(':');
   // OpenSSL 3 refuses TLS 1.0/1.1 at the default security level; an explicit min_version of
-  // TLS10/TLS11 is the operator asking for them, as it is in Go.
-  if (legacy) ciphers = `${ciphers ?? 'DEFAULT'}:@SECLEVEL=0`;
+  // TLS10/TLS11 is the operator asking for them, as it is in Go. Without cipher_suites they get
+  // OpenSSL's DEFAULT list, as before: the profile's suites do not exist before TLS 1.2.
+  if (legacy) ciphers = `${tls.cipherSuites.length > 0 ? ciphers : 'DEFAULT'}:@SECLEVEL=0`;
+  const groups = tls.curvePreferences.length > 0 ? tls.curvePreferences.map((c) => CURVES[c]) : DEFAULT_TLS_PROFILE.groups.map((g) => g.openssl);
   const options: TlsOptions = {
     cert: tls.certPem,
     key: tls.keyPem,
@@ -32,12 +42,18 @@ export function tlsServerOptions(tls: ResolvedTls): TlsOptions {
     maxVersion: TLS_VERSIONS[tls.maxVersion],
     honorCipherOrder: tls.preferServerCipherSuites,
     requestCert,
-    // Only RequireAndVerifyClientCert fails the handshake inside OpenSSL; the other policies
-    // need to see unverified certificates and are decided in clientCertificateVerdict.
-    rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert',
+    // Every policy, RequireAndVerifyClientCert included, is decided by the compiled policy right
+    // after the handshake (verdictForSocket), never by Node. Node's own rejection happens at the
+    // same moment (its OpenSSL verify callback accepts every certificate, so no TLS alert is sent
+    // either way), but it releases the socket before the server can read the peer address or the
+    // certificate, and the refusal could not be logged with them. The one case OpenSSL could
+    // refuse with an alert, "no certificate", is given up for that (see docs/tls.md).
+    rejectUnauthorized: false,
+    ciphers,
+    ecdhCurve: groups.join(':'),
+    secureOptions: TLS_SECURE_OPTIONS,
+    sessionTimeout: DEFAULT_TLS_PROFILE.sessionTickets.lifetimeSeconds,
   };
-  if (ciphers !== undefined) options.ciphers = ciphers;
-  if (tls.curvePreferences.length > 0) options.ecdhCurve = tls.curvePreferences.map((c) => CURVES[c]).join(':');
   if (requestCert && tls.clientCaPem !== undefined) options.ca = tls.clientCaPem;
   return options;
 }
@@ -45,7 +61,7 @@ export function tlsServerOptions(tls: ResolvedTls): TlsOptions {
 /** Outcome of the client certificate policy for one connection or request. */
 export type ClientCertificateVerdict =
   | { ok: true; client?: ClientCertificateInfo; verified: boolean }
-  | { ok: false; reason: 'no_client_cert' | 'untrusted_client_cert' | 'san_not_allowed'; detail: string; client?: ClientCertificateInfo };
+  | { ok: false; reason: ClientCertRefusalReason; detail: string; client?: ClientCertificateInfo };
 
 /** The policy of one config, compiled once: decides from a certificate's facts. */
 export type ClientCertificatePolicy = (
@@ -68,12 +84,12 @@ export function compileClientCertificatePolicy(tls: ResolvedTls): ClientCertific
     if (policy === 'NoClientCert') return { ok: true, verified: false };
     if (!client) {
       // A SAN allow-list cannot be satisfied without a certificate: fail closed.
-      if (requireCert || sansAllowed) return { ok: false, reason: 'no_client_cert', detail: 'client sent no certificate' };
+      if (requireCert || sansAllowed) return { ok: false, reason: 'no_certificate', detail: 'client sent no certificate' };
       return { ok: true, verified: false };
     }
     if (mustVerify && !verified) {
       const why = authorizationError ?? 'not verified against client_ca';
-      return { ok: false, reason: 'untrusted_client_cert', detail: `client certificate rejected: ${why}`, client };
+      return { ok: false, reason: reasonForVerifyError(authorizationError), detail: `client certificate rejected: ${why}`, client };
     }
     if (sansAllowed && !sansAllowed(client.sans)) {
       const found = allSanValues(client.sans);
