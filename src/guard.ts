@@ -31,6 +31,9 @@ import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './adapters/server.js';
 import { generateScrapeConfig, type GeneratedScrapeConfig, type ScrapeConfigOptions } from './scrape-config/generate.js';
+import { checkOptions } from './options.js';
+import { GUARD_OPTIONS, SCRAPE_CONFIG_OPTIONS } from './api-options.js';
+import { listenAddresses, type ListenAddresses } from './adapters/listen.js';
 
 /** Options of {@link createGuard}. */
 export interface GuardOptions {
@@ -92,9 +95,12 @@ export interface Guard {
   readonly nodeHandler: NodeRequestHandler;
   /**
    * Serves on scrapeguard's own server (HTTPS when the config has TLS). Call once or more;
-   * each call binds more addresses (`HOST:PORT`, `[::1]:PORT`, `:PORT`; port 0 picks one).
+   * each call binds more addresses (`HOST:PORT`, `[::1]:PORT`, `:PORT`; port 0 picks one). A bare
+   * port number binds every interface when the config has TLS and `127.0.0.1` when it has not
+   * (what `scrapeguard serve` does without `--web.listen-address`).
+   * @throws TypeError for anything that is not an address, before anything is bound.
    */
-  listen(addresses: string | readonly string[]): Promise<ListeningAddress[]>;
+  listen(addresses: ListenAddresses): Promise<ListeningAddress[]>;
   /**
    * The Prometheus scrape job that matches the configuration in force, for the given targets
    * (see {@link generateScrapeConfig}).
@@ -219,7 +225,9 @@ function plainAnswer(state: GuardState, status: number, method: string, text: st
  * await guard.listen('0.0.0.0:9443');
  */
 export async function createGuard(options: GuardOptions): Promise<Guard> {
-  if (typeof options !== 'object' || options === null) throw new TypeError('createGuard: options must be an object');
+  checkOptions('createGuard', options, GUARD_OPTIONS);
+  // A copy: later reads (watch, baseDir, acceptConfig) must not see changes the caller makes.
+  options = { ...options };
   const telemetryPath = options.telemetryPath ?? '/metrics';
   if (!telemetryPath.startsWith('/')) throw new TypeError(`createGuard: telemetryPath must start with "/", got ${JSON.stringify(telemetryPath)}`);
   const source = toMetricsSource(options.source);
@@ -364,12 +372,14 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     nodeHandler,
     async listen(addresses) {
       if (closed) throw new TypeError('listen: the guard is closed');
+      const wanted = listenAddresses(addresses, state.config.tls !== undefined);
       server ??= new GuardServer(nodeHandler, logger, metrics, state);
-      const bound = await server.listen(typeof addresses === 'string' ? [addresses] : addresses);
+      const bound = await server.listen(wanted);
       for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
       return bound;
     },
-    scrapeConfig(scrapeOptions) {
+    async scrapeConfig(scrapeOptions) {
+      checkOptions('scrapeConfig', scrapeOptions, SCRAPE_CONFIG_OPTIONS);
       // The guard's own base directory resolves relative credential paths of object configs.
       return generateScrapeConfig(state.config, {
         ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
@@ -381,6 +391,9 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       auditLog?.reopen();
     },
     async close(graceMs = 5000) {
+      if (typeof graceMs !== 'number' || !(graceMs >= 0) || graceMs === Infinity) {
+        throw new TypeError(`close: graceMs must be a non-negative number of milliseconds, got ${typeof graceMs === 'number' ? graceMs : typeof graceMs}`);
+      }
       closed = true;
       watcher?.close();
       watcher = undefined;

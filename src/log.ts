@@ -3,6 +3,8 @@
  * line per event to stderr (the format Prometheus components use); callers can pass any object
  * with the same four methods (pino, winston and console all fit).
  */
+import { checkOptions } from './options.js';
+import { LOGFMT_LOGGER_OPTIONS } from './api-options.js';
 
 /** Key/value context of a log line. Never put a secret in it. */
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
@@ -38,6 +40,7 @@ export function formatLogfmt(level: LogLevel, message: string, fields?: LogField
  * const logger = createLogfmtLogger({ level: 'debug' });
  */
 export function createLogfmtLogger(options: { level?: LogLevel; write?: (line: string) => void } = {}): Logger {
+  checkOptions('createLogfmtLogger', options, LOGFMT_LOGGER_OPTIONS);
   const min = RANK[options.level ?? 'info'];
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const at = (level: LogLevel) => (message: string, fields?: LogFields) => {

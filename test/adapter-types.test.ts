@@ -60,7 +60,7 @@ describe('adapter arguments are checked at construction', () => {
 
   it('a non-guard or a relative path throws TypeError naming the adapter', () => {
     expect(() => expressMetrics({} as Guard)).toThrow(new TypeError('expressMetrics: the first argument must be a guard from createGuard()'));
-    expect(() => koaMetrics(guard, { path: 'metrics' })).toThrow(new TypeError('koaMetrics: path must start with "/", got "metrics"'));
+    expect(() => koaMetrics(guard, { path: 'metrics' })).toThrow(new TypeError('koaMetrics: option `path` must be a path starting with "/", got "metrics"'));
     expect(() => metricsHandler(guard, { next: 'app' as never })).toThrow(TypeError);
     expect(() => metricsHandler(undefined as never)).toThrow('metricsHandler: the first argument must be a guard');
   });

@@ -6,6 +6,8 @@
  */
 import type { FastifyPluginCallback, HTTPMethods } from 'fastify';
 import { mountPath, routedScrape, type MountableGuard, type MountOptions } from './mount.js';
+import { checkOptions } from '../options.js';
+import { FASTIFY_METRICS_OPTIONS, FASTIFY_REGISTER_KEYS } from '../api-options.js';
 
 export type { MountableGuard, MountOptions } from './mount.js';
 
@@ -27,8 +29,18 @@ const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH']
  * await app.register(fastifyMetrics, { guard });
  */
 export const fastifyMetrics: FastifyPluginCallback<FastifyMetricsOptions> = (fastify, options, done) => {
-  const guard = options.guard;
-  const path = mountPath('fastifyMetrics', guard, options);
+  let guard: MountableGuard;
+  let path: string;
+  try {
+    // Checked before the guard is read, so a missing or misspelled `guard` is named as such.
+    checkOptions('fastifyMetrics', options, FASTIFY_METRICS_OPTIONS, { foreign: FASTIFY_REGISTER_KEYS });
+    guard = options.guard;
+    path = mountPath('fastifyMetrics', guard, options, FASTIFY_METRICS_OPTIONS, FASTIFY_REGISTER_KEYS);
+  } catch (error) {
+    // A callback plugin reports through done(): a throw would escape fastify's boot as an uncaught exception.
+    done(error as Error);
+    return;
+  }
   fastify.route({
     method: METHODS,
     url: path,

@@ -10,6 +10,7 @@ import type { ScrapeResponse } from '../core/request.js';
 import type { Logger } from '../log.js';
 import { mountPath, routedScrape, type MountableGuard, type MountOptions } from './mount.js';
 import { pathOf, toScrapeRequest } from './node-request.js';
+import { METRICS_HANDLER_OPTIONS } from '../api-options.js';
 
 export type { MountableGuard, MountOptions } from './mount.js';
 export { toScrapeRequest } from './node-request.js';
@@ -53,7 +54,7 @@ export interface MetricsHandlerOptions extends MountOptions {
  * https.createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: false }, metrics).listen(8443);
  */
 export function metricsHandler(guard: MountableGuard, options: MetricsHandlerOptions = {}): NodeRequestHandler {
-  const path = mountPath('metricsHandler', guard, options);
+  const path = mountPath('metricsHandler', guard, options, METRICS_HANDLER_OPTIONS);
   const next = options.next;
   if (next !== undefined && typeof next !== 'function') throw new TypeError('metricsHandler: next must be a (req, res) handler');
   return (req, res) => {

@@ -12,6 +12,8 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { ScrapeHandler } from '../core/handle.js';
 import type { ScrapeRequest } from '../core/request.js';
 import { toScrapeRequest } from './node-request.js';
+import { checkOptions, type OptionSpec } from '../options.js';
+import { MOUNT_OPTIONS } from '../api-options.js';
 
 /** The part of a {@link Guard} an adapter needs (any object with these two members works). */
 export interface MountableGuard {
@@ -27,11 +29,21 @@ export interface MountOptions {
   path?: string;
 }
 
-/** Validates the adapter's arguments once, at construction; returns the path it claims. */
-export function mountPath(adapter: string, guard: MountableGuard, options: MountOptions | undefined): string {
+/**
+ * Validates the adapter's arguments once, at construction (unknown option keys and wrong types
+ * throw, see `options.ts`); returns the path it claims. `foreign`: keys the framework adds.
+ */
+export function mountPath(
+  adapter: string,
+  guard: MountableGuard,
+  options: MountOptions | undefined,
+  spec: OptionSpec = MOUNT_OPTIONS,
+  foreign: readonly string[] = [],
+): string {
   if (typeof guard !== 'object' || guard === null || typeof guard.handle !== 'function' || typeof guard.telemetryPath !== 'string') {
     throw new TypeError(`${adapter}: the first argument must be a guard from createGuard()`);
   }
+  if (options !== undefined) checkOptions(adapter, options, spec, { foreign });
   const path = options?.path ?? guard.telemetryPath;
   if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError(`${adapter}: path must start with "/", got ${JSON.stringify(path)}`);
   return path;

@@ -30,6 +30,7 @@ import { CLIENT_CERT_REFUSED_MESSAGE, handshakeErrorLabel, refusalFromHandshakeE
 import { ScrapeguardError } from '../errors.js';
 import type { NodeRequestHandler } from './http.js';
 import { markOwnSocket, remoteAddressOf } from './tls-info.js';
+import { http1ParseErrorResponse, strictHttp1 } from './strict-http1.js';
 
 /** A bound listen address. */
 export interface ListeningAddress {
@@ -191,7 +192,7 @@ export class GuardServer {
   private buildUnchecked(state: GuardState): Generation {
     const { config } = state;
     const limits = config.limits;
-    const handler = this.track(config.tls && config.http.http2 ? this.limitHttp2HeaderList(this.handler, limits.maxHeaderBytes) : this.handler);
+    const handler = this.track(strictHttp1(config.tls && config.http.http2 ? this.limitHttp2HeaderList(this.handler, limits.maxHeaderBytes) : this.handler, this.logger));
     const http1Options = {
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.readHeaderTimeoutMs,
@@ -199,6 +200,8 @@ export class GuardServer {
       keepAliveTimeout: limits.idleTimeoutMs,
       // Node checks header/request deadlines on this interval (default 30 s): tighten it.
       connectionsCheckingInterval: Math.min(1000, limits.readHeaderTimeoutMs),
+      // strictHttp1 answers a missing Host itself, with Go's text (and also on the h2 fallback).
+      requireHostHeader: false,
     };
     const sessions = new Set<Http2Session>();
     const transports = new Set<Socket>();
@@ -299,7 +302,7 @@ export class GuardServer {
       // TLS servers route handshake errors (e.g. ERR_TLS_HANDSHAKE_TIMEOUT) here too and then leave
       // the socket to this listener: a socket that never completed TLS has nobody to answer.
       if (socket.writable && error.code !== 'ECONNRESET' && transports.has(socket)) {
-        socket.end(error.code === 'HPE_HEADER_OVERFLOW' ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+        socket.end(http1ParseErrorResponse(error));
       }
       else socket.destroy();
     });

@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ScrapeguardError } from '../errors.js';
+import { closestKey } from '../options.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -15,10 +16,34 @@ export interface ParsedArgs {
 }
 
 /**
+ * The one-line refusal of a flag the command does not know, with the closest known flag:
+ * `unknown flag --web.listen-adress (did you mean --web.listen-address?)`. A Go-style single-dash
+ * long flag (`-web.listen-address`, which Go's flag package accepts) is pointed at its `--` form.
+ */
+export function unknownFlagMessage(flag: string, options: Options): string {
+  const name = flag.replace(/^-+/, '');
+  const longs = [...Object.keys(options), 'help'];
+  const near = closestKey(name, longs);
+  return `unknown flag ${flag}${near !== undefined ? ` (did you mean --${near}?)` : ' (see --help)'}`;
+}
+
+/** A `-long.name` argument (single dash, more than one letter) that is not a group of known short flags. */
+function singleDashLong(arg: string, options: Options): boolean {
+  if (!/^-[^-]{2,}/.test(arg)) return false;
+  const shorts = new Set(['h', ...Object.values(options).flatMap((o) => (o.short ? [o.short] : []))]);
+  const letters = arg.slice(1).split('=', 1)[0]!;
+  return ![...letters].every((c) => shorts.has(c));
+}
+
+/**
  * Parses `argv` strictly against `options` (plus `--help`/`-h`).
- * Unknown options and missing values become a `USAGE` error naming the option.
+ * Unknown options (with the closest known one) and missing values become a `USAGE` error naming the option.
  */
 export function parseCommandArgs(argv: readonly string[], options: Options, allowPositionals = false): ParsedArgs {
+  const end = argv.indexOf('--');
+  for (const arg of end === -1 ? argv : argv.slice(0, end)) {
+    if (singleDashLong(arg, options)) throw new ScrapeguardError('USAGE', unknownFlagMessage(arg.split('=', 1)[0]!, options));
+  }
   try {
     const { values, positionals } = parseArgs({
       args: [...argv],
@@ -30,6 +55,11 @@ export function parseCommandArgs(argv: readonly string[], options: Options, allo
     delete values.help;
     return { values: values as ParsedArgs['values'], positionals, help };
   } catch (error) {
+    const code = (error as { code?: string }).code;
+    const flag = /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag !== undefined) {
+      throw new ScrapeguardError('USAGE', unknownFlagMessage(flag, options), { cause: error });
+    }
     // parseArgs messages are already one line and name the option; drop the hint about '--'.
     const message = (error as Error).message.split('\n')[0] ?? String(error);
     throw new ScrapeguardError('USAGE', message.replace(/\. To specify a positional argument.*$/, ''), { cause: error });

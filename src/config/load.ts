@@ -9,6 +9,8 @@ import { ScrapeguardError } from '../errors.js';
 import { parseYaml } from './locate.js';
 import type { ResolvedConfig } from './schema.js';
 import { validateConfig } from './validate.js';
+import { checkOptions } from '../options.js';
+import { LOAD_OPTIONS } from '../api-options.js';
 
 export { parseGoDuration } from './duration.js';
 
@@ -69,7 +71,7 @@ export async function loadConfigFile(path: string): Promise<ResolvedConfig> {
  * }, { baseDir: '/etc/myapp' });
  */
 export async function loadConfigObject(input: unknown, options: LoadOptions = {}): Promise<ResolvedConfig> {
-  if (typeof options !== 'object' || options === null) throw new TypeError('loadConfigObject: options must be an object');
+  checkOptions('loadConfigObject', options, LOAD_OPTIONS);
   const { baseDir } = options;
   if (baseDir !== undefined && (typeof baseDir !== 'string' || baseDir === '')) {
     throw new TypeError('loadConfigObject: options.baseDir must be a non-empty string');

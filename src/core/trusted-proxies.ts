@@ -88,6 +88,11 @@ function compileAddresses(addresses: readonly string[]): BlockList {
     if (family === 0 || extra !== undefined || (prefix !== undefined && !(Number.isInteger(prefix) && prefix >= 0 && prefix <= maxBits && bits !== ''))) {
       throw new TypeError(`trustedProxies.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR range`);
     }
+    if (prefix === 0) {
+      // Every address would be a "proxy": any client could claim TLS (X-Forwarded-Proto) and so
+      // pass the TLS requirement of the config over plain HTTP.
+      throw new TypeError(`trustedProxies.addresses: ${JSON.stringify(entry)} trusts every address; list the proxies' own addresses or ranges`);
+    }
     const type = family === 6 ? 'ipv6' : 'ipv4';
     if (prefix === undefined) list.addAddress(ip, type);
     else list.addSubnet(ip, prefix, type);

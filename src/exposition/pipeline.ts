@@ -16,6 +16,8 @@ import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { renderExposition } from './render.js';
 import { defineMetricsSource, type MetricsSource, type SourceOutput } from './source.js';
+import { checkOptions } from '../options.js';
+import { PIPELINE_OPTIONS } from '../api-options.js';
 
 const gzip = promisify(gzipCallback);
 
@@ -110,6 +112,7 @@ export function countReport(metrics: SelfMetrics, report: RedactionReport): void
  * const out = await expose({ accept: 'application/openmetrics-text;version=1.0.0', acceptEncoding: 'gzip' });
  */
 export function createPipeline(source: MetricsSource, options: PipelineOptions): ExpositionPipeline {
+  checkOptions('createPipeline', options, PIPELINE_OPTIONS);
   const { redactor, metrics } = options;
   return async (request) => {
     const negotiated = negotiateFormat(request.accept);

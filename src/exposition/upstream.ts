@@ -12,6 +12,8 @@ import { createGunzip } from 'node:zlib';
 import { SourceError, type SourceFailureReason } from './failure.js';
 import { formatOfContentType } from './parse.js';
 import { defineMetricsSource, type MetricsSource } from './source.js';
+import { checkOptions } from '../options.js';
+import { UPSTREAM_OPTIONS } from '../api-options.js';
 
 /** Upstream TLS client settings (for an https upstream). */
 export interface UpstreamTlsOptions {
@@ -61,6 +63,7 @@ export function isLoopbackHost(hostname: string): boolean {
  * const guard = await createGuard({ config: 'web-config.yml', source: upstreamSource({ url: 'http://127.0.0.1:9100/metrics' }) });
  */
 export function upstreamSource(options: UpstreamOptions): MetricsSource {
+  checkOptions('upstreamSource', options, UPSTREAM_OPTIONS);
   let url: URL;
   try {
     url = new URL(String(options.url));

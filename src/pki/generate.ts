@@ -6,6 +6,8 @@
 import { createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
+import { checkOptions } from '../options.js';
+import { CERTIFICATE_OPTIONS, DEV_PKI_OPTIONS } from '../api-options.js';
 
 /** A certificate and its private key, both PEM. */
 export interface CertificateAndKey {
@@ -82,6 +84,7 @@ function keyOptions(keyType: KeyType = 'ec') {
  * const ca = await generateCa({ commonName: 'scrapeguard dev CA' });
  */
 export async function generateCa(opts: CertificateOptions): Promise<CertificateAndKey> {
+  checkOptions('generateCa', opts, CERTIFICATE_OPTIONS);
   const pems = await generate(subject(opts), {
     ...keyOptions(opts.keyType),
     ...validity(opts, 3650),
@@ -99,6 +102,7 @@ async function leaf(
   usage: 'server' | 'client',
   issuer: CertificateAndKey | undefined,
 ): Promise<CertificateAndKey> {
+  checkOptions(usage === 'server' ? 'generateServerCert' : 'generateClientCert', opts, CERTIFICATE_OPTIONS);
   const sans = (opts.sans ?? []).map(sanEntry);
   if (issuer) {
     // selfsigned imports the CA key with the leaf's algorithm, so the two must match.
@@ -163,6 +167,7 @@ export interface DevPkiOptions {
  * const { ca, server, client } = await generateDevPki({ serverSans: ['localhost', 'metrics.internal'] });
  */
 export async function generateDevPki(opts: DevPkiOptions = {}): Promise<DevPki> {
+  checkOptions('generateDevPki', opts, DEV_PKI_OPTIONS);
   const keyType = opts.keyType ?? 'ec';
   const ca = await generateCa({ commonName: 'scrapeguard development CA', keyType });
   const serverSans = opts.serverSans ?? ['localhost', '127.0.0.1', '::1'];

@@ -11,6 +11,8 @@ import { planScrape, type CredentialFiles, type ScrapePlan } from './plan.js';
 import { prometheusYaml, renderPrometheusJob, type PrometheusScrapeJob } from './prometheus.js';
 import { deriveRequirements, type RequirementOptions, type ScrapeRequirements } from './requirements.js';
 import { DEFAULT_PROMETHEUS_VERSION, formatVersion, parsePrometheusVersion, type PrometheusVersion } from './versions.js';
+import { checkOptions } from '../options.js';
+import { OPERATOR_MANIFEST_OPTIONS, REQUIREMENT_OPTIONS, SCRAPE_CONFIG_OPTIONS } from '../api-options.js';
 
 /** Options shared by both output formats. */
 export interface ScrapeOptionsBase extends RequirementOptions {
@@ -111,7 +113,12 @@ function planOptions(options: ScrapeOptionsBase, targets: readonly string[], fal
 }
 
 function checkOptionsObject(name: string, options: unknown): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`${name}: options must be an object`);
+  checkOptions(name, options, name === 'generateOperatorManifests' ? OPERATOR_MANIFEST_OPTIONS : SCRAPE_CONFIG_OPTIONS);
+}
+
+/** The part of the options {@link deriveRequirements} reads (it refuses keys it does not know). */
+function requirementOptions(options: RequirementOptions): RequirementOptions {
+  return Object.fromEntries(Object.keys(REQUIREMENT_OPTIONS).filter((k) => Object.hasOwn(options, k)).map((k) => [k, options[k as keyof RequirementOptions]]));
 }
 
 function headerComment(source: string | undefined, v: PrometheusVersion, format: 'prometheus' | 'operator'): string {
@@ -165,7 +172,7 @@ export async function scrapeConfigFromRequirements(
  */
 export async function generateScrapeConfig(config: ResolvedConfig, options: ScrapeConfigOptions): Promise<GeneratedScrapeConfig> {
   checkOptionsObject('generateScrapeConfig', options);
-  const requirements = deriveRequirements(config, options);
+  const requirements = deriveRequirements(config, requirementOptions(options));
   return scrapeConfigFromRequirements(requirements, options, {
     ...(config.file !== undefined ? { file: config.file, fallbackDir: dirname(config.file) } : {}),
   });
@@ -221,7 +228,7 @@ export async function operatorManifestsFromRequirements(
  */
 export async function generateOperatorManifests(config: ResolvedConfig, options: OperatorManifestOptions): Promise<GeneratedOperatorManifests> {
   checkOptionsObject('generateOperatorManifests', options);
-  const requirements = deriveRequirements(config, options);
+  const requirements = deriveRequirements(config, requirementOptions(options));
   return operatorManifestsFromRequirements(requirements, options, {
     ...(config.file !== undefined ? { file: config.file, fallbackDir: dirname(config.file) } : {}),
   });

@@ -8,6 +8,8 @@
  */
 import type { ClientAuthType, ResolvedConfig, TlsVersionName } from '../config/schema.js';
 import { ScrapeguardError } from '../errors.js';
+import { checkOptions } from '../options.js';
+import { REQUIREMENT_OPTIONS } from '../api-options.js';
 
 /** How the server treats client certificates, from the scraper's point of view. */
 export type ClientCertDemand =
@@ -122,6 +124,7 @@ const VERIFIED: ReadonlySet<ClientAuthType> = new Set(['VerifyClientCertIfGiven'
  * req.auth?.kind;  // 'basic'
  */
 export function deriveRequirements(config: ResolvedConfig, options: RequirementOptions = {}): ScrapeRequirements {
+  checkOptions('deriveRequirements', options, REQUIREMENT_OPTIONS);
   const tls = config.tls;
   const requirements: ScrapeRequirements = {
     scheme: tls ? 'https' : 'http',

@@ -16,11 +16,19 @@
  * the EXPECTED_ONLY rows. A newer node_exporter (SCRAPEGUARD_PROMETHEUS_DIR) serves them, and then
  * those rows are compared with it like all the others.
  *
+ * The strict-HTTP/1 rows send exact bytes on a raw connection (TLS with ALPN `http/1.1`, or plain
+ * TCP for the `plainHttp` config, which both serve without TLS): a missing, duplicate or malformed
+ * `Host` and request lines claiming another protocol version. Their class includes Go's body
+ * text. One row differs on purpose (SCRAPEGUARD_DIFFERS): Go serves `HTTP/1.2` as HTTP/1.1, Node's
+ * parser cannot read it, and scrapeguard answers Go's `505` for it.
+ *
  * Outcome details that differ on purpose and are not part of the class:
  *  - 401: scrapeguard sends `WWW-Authenticate: Basic realm="metrics"`, node_exporter bare `Basic`.
  *  - 429: scrapeguard adds `Retry-After` (exporter-toolkit sends none).
  */
 import { hash } from '@node-rs/bcrypt';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrape, scrapeHttp2, type ScrapeOptions, type ScrapeResult } from '../helpers/client.js';
 import { testPki, type TestCert, type TestPki } from '../helpers/pki.js';
@@ -36,6 +44,7 @@ import {
   runProcess,
   waitForPort,
   waitForPortOrExit,
+  writeConfig,
   writeWebConfigs,
   type RunningProcess,
   type WebConfigs,
@@ -62,6 +71,7 @@ function outcomeClass(r: ScrapeResult): string {
     }
     if (r.status === 400) return r.body.trim() === PLAIN_HTTP_BODY ? `400 "${PLAIN_HTTP_BODY}"` : `400 ${JSON.stringify(r.body.slice(0, 80))}`;
     if (r.status === 200) return /^# (HELP|TYPE) /m.test(r.body) ? '200 metrics' : '200 without exposition text';
+    if (r.status === 505) return `505 ${JSON.stringify(r.body.trim().slice(0, 80))}`;
     return String(r.status);
   }
   const code = r.error ?? 'ERROR';
@@ -73,7 +83,8 @@ function outcomeClass(r: ScrapeResult): string {
 // ---------------------------------------------------------------------------------------------
 // The table
 
-type ConfigName = keyof WebConfigs;
+/** `plainHttp`: a web-config.yml without TLS (both serve plain HTTP; no credentials). */
+type ConfigName = keyof WebConfigs | 'plainHttp';
 
 /**
  * Configs with keys exporter-toolkit 0.8 (node_exporter 1.5) does not know: it refuses them at
@@ -98,6 +109,8 @@ interface Req {
   path?: string;
   /** HTTP/2 over ALPN instead of HTTP/1.1. */
   http2?: true;
+  /** Exact request bytes on a fresh connection (TLS with ALPN http/1.1 unless `scheme: 'http'`). */
+  raw?: string;
 }
 
 interface Row {
@@ -107,12 +120,20 @@ interface Row {
   requests: Req[];
   /** The outcome both must give (for configs node_exporter 1.5 refuses: what exporter-toolkit ≥ 0.10 gives). */
   expected: string;
+  /** A deliberate difference: node_exporter gives `expected`, scrapeguard this (the reason is in the row's name). */
+  scrapeguardDiffers?: string;
 }
 
 const RIGHT = `${BASIC_USER}:${BASIC_PASSWORD}`;
 const OK = '200 metrics';
 const CHALLENGE = '401 WWW-Authenticate: Basic';
 const PLAIN_400 = `400 "${PLAIN_HTTP_BODY}"`;
+// Go's net/http answers to HTTP/1 requests it refuses (status, then the body it writes).
+const NO_HOST = '400 "400 Bad Request: missing required Host header"';
+const BAD_HOST = '400 "400 Bad Request: malformed Host header"';
+const BAD_REQUEST = '400 "400 Bad Request"';
+const VERSION_505 = '505 "505 HTTP Version Not Supported: unsupported protocol version"';
+const rawGet = (version: string, ...headers: string[]) => `GET /metrics ${version}\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`;
 
 const ROWS: Row[] = [
   // TLS only, no auth.
@@ -154,6 +175,40 @@ const ROWS: Row[] = [
   { config: 'mtlsAllowedSans', name: 'no client certificate', requests: [{ auth: RIGHT }], expected: REFUSED },
   { config: 'mtlsAllowedSans', name: 'certificate from another CA with an allowed SAN', requests: [{ client: 'clientOtherCa', auth: RIGHT }], expected: REFUSED },
 
+  // Strict HTTP/1, plain HTTP (no TLS in the config).
+  { config: 'plainHttp', name: 'plain HTTP, no TLS configured', requests: [{ scheme: 'http' }], expected: OK },
+  { config: 'plainHttp', name: 'HTTP/1.1 without Host', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1') }], expected: NO_HOST },
+  { config: 'plainHttp', name: 'HTTP/1.0 without Host', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.0') }], expected: OK },
+  { config: 'plainHttp', name: 'HTTP/1.1 with Host', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1', 'Host: localhost') }], expected: OK },
+  { config: 'plainHttp', name: 'two Host headers', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1', 'Host: a', 'Host: b') }], expected: BAD_REQUEST },
+  { config: 'plainHttp', name: 'two Host headers on HTTP/1.0', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.0', 'Host: a', 'Host: b') }], expected: BAD_REQUEST },
+  { config: 'plainHttp', name: 'Host with a space', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1', 'Host: a b') }], expected: BAD_HOST },
+  { config: 'plainHttp', name: 'Host with user info', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1', 'Host: user@a') }], expected: BAD_HOST },
+  { config: 'plainHttp', name: 'request line HTTP/2.0', requests: [{ scheme: 'http', raw: rawGet('HTTP/2.0', 'Host: a') }], expected: VERSION_505 },
+  { config: 'plainHttp', name: 'request line HTTP/0.9', requests: [{ scheme: 'http', raw: rawGet('HTTP/0.9', 'Host: a') }], expected: VERSION_505 },
+  { config: 'plainHttp', name: 'request line HTTP/3.0', requests: [{ scheme: 'http', raw: rawGet('HTTP/3.0', 'Host: a') }], expected: VERSION_505 },
+  { config: 'plainHttp', name: 'request line HTTP/2 (malformed version)', requests: [{ scheme: 'http', raw: rawGet('HTTP/2', 'Host: a') }], expected: BAD_REQUEST },
+  {
+    config: 'plainHttp',
+    name: 'request line HTTP/1.2 (SCRAPEGUARD_DIFFERS: Go serves it as 1.1, Node cannot parse it: Go\'s 505)',
+    requests: [{ scheme: 'http', raw: rawGet('HTTP/1.2', 'Host: a') }],
+    expected: OK,
+    scrapeguardDiffers: VERSION_505,
+  },
+  // Strict HTTP/1 over TLS (HTTP/2 server, HTTP/1.1 by ALPN), before authentication.
+  { config: 'tlsOnly', name: 'TLS, HTTP/1.1 without Host', requests: [{ raw: rawGet('HTTP/1.1') }], expected: NO_HOST },
+  { config: 'tlsOnly', name: 'TLS, two Host headers', requests: [{ raw: rawGet('HTTP/1.1', 'Host: a', 'Host: b') }], expected: BAD_REQUEST },
+  { config: 'tlsOnly', name: 'TLS, request line HTTP/2.0', requests: [{ raw: rawGet('HTTP/2.0', 'Host: a') }], expected: VERSION_505 },
+  { config: 'tlsOnly', name: 'TLS, request line HTTP/3.0', requests: [{ raw: rawGet('HTTP/3.0', 'Host: a') }], expected: VERSION_505 },
+  { config: 'tlsOnly', name: 'TLS, HTTP/1.0 without Host', requests: [{ raw: rawGet('HTTP/1.0') }], expected: OK },
+  { config: 'basicAuth', name: 'TLS, HTTP/1.1 without Host, no credentials (refused before authentication)', requests: [{ raw: rawGet('HTTP/1.1') }], expected: NO_HOST },
+  {
+    config: 'basicAuth',
+    name: 'TLS, two Host headers with the right password',
+    requests: [{ raw: rawGet('HTTP/1.1', 'Host: a', 'Host: b', `Authorization: Basic ${Buffer.from(RIGHT).toString('base64')}`) }],
+    expected: BAD_REQUEST,
+  },
+
   // EXPECTED_ONLY: node_exporter 1.5 refuses rate_limit; exporter-toolkit ≥ 0.10 answers 429
   // once the single token is spent. Must stay the only row on this config (the bucket is shared).
   { config: 'rateLimit', name: 'burst 1, interval 1m: two requests', requests: [{}, {}], expected: `${OK} → 429` },
@@ -168,7 +223,7 @@ interface Pair {
 
 describe.skipIf(tools.skip)('node_exporter 1.5 and scrapeguard serve give the same outcome for the same web-config.yml', () => {
   let pki: TestPki;
-  let configs: WebConfigs;
+  let configs: Record<ConfigName, string>;
   let nodeExporterVersion = 'unknown';
   const pairs = new Map<ConfigName, Pair>();
   const procs: RunningProcess[] = [];
@@ -180,7 +235,7 @@ describe.skipIf(tools.skip)('node_exporter 1.5 and scrapeguard serve give the sa
     const version = await runProcess(tools.bin(NODE_EXPORTER), ['--version']);
     nodeExporterVersion = /version (\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
     pki = await testPki();
-    configs = writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 }));
+    configs = { ...writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 })), plainHttp: writeConfig(pki, 'plain-http.yml', {}) };
 
     await Promise.all(
       (Object.keys(configs) as ConfigName[]).map(async (name) => {
@@ -227,9 +282,42 @@ describe.skipIf(tools.skip)('node_exporter 1.5 and scrapeguard serve give the sa
     };
   }
 
+  /** Writes `req.raw` on a fresh connection; the reply until the server closes (at most 5 s). */
+  function rawExchange(port: number, req: Req): Promise<ScrapeResult> {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      const socket =
+        req.scheme === 'http'
+          ? netConnect({ host: '127.0.0.1', port })
+          : tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] });
+      socket.once(req.scheme === 'http' ? 'connect' : 'secureConnect', () => socket.write(Buffer.from(req.raw!, 'latin1')));
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      let error: string | undefined;
+      socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? 'ERROR'));
+      const timer = setTimeout(() => socket.destroy(), 5000);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        const text = Buffer.concat(chunks).toString('latin1');
+        const [head = '', ...body] = text.split('\r\n\r\n');
+        const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
+        if (status === undefined) return resolve({ headers: {}, body: '', error: error ?? 'ECONNRESET' });
+        const headers: Record<string, string> = {};
+        for (const line of head.split('\r\n').slice(1)) {
+          const colon = line.indexOf(':');
+          if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+        }
+        resolve({ status: Number(status), headers, body: body.join('\r\n\r\n') });
+      });
+    });
+  }
+
   async function outcome(port: number, requests: readonly Req[]): Promise<string> {
     const classes: string[] = [];
     for (const req of requests) {
+      if (req.raw !== undefined) {
+        classes.push(outcomeClass(await rawExchange(port, req)));
+        continue;
+      }
       const url = `${req.scheme ?? 'https'}://127.0.0.1:${port}${req.path ?? '/metrics'}`;
       classes.push(outcomeClass(await (req.http2 ? scrapeHttp2 : scrape)(url, options(req))));
     }
@@ -262,6 +350,12 @@ describe.skipIf(tools.skip)('node_exporter 1.5 and scrapeguard serve give the sa
     }
     const ne = await outcome(pair.nodeExporter.port, row.requests);
     report.push({ row: `${row.config}: ${row.name}`, nodeExporter: ne, scrapeguard: sg });
+    if (row.scrapeguardDiffers !== undefined) {
+      // A deliberate difference: each is held to its own expectation.
+      expect(ne, `node_exporter output:\n${pair.nodeExporter.proc.output()}`).toBe(row.expected);
+      expect(sg, `scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(row.scrapeguardDiffers);
+      return;
+    }
     // Parity first, then that the shared outcome is the intended one (not, say, both down).
     expect(sg, `scrapeguard differs from node_exporter; scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(ne);
     expect(ne, `node_exporter output:\n${pair.nodeExporter.proc.output()}`).toBe(row.expected);

@@ -1,0 +1,164 @@
+/**
+ * The rule table of every options object of the public API, for {@link checkOptions}. One table per
+ * TypeScript options type; `test/api-options.test.ts` reads those types with the compiler API and
+ * fails when a table's keys and its type's properties differ, so an option cannot be added to a
+ * type without being checked here.
+ */
+import { is, isObject, required, type OptionRule, type OptionSpec } from './options.js';
+
+const logger: OptionRule = {
+  expected: 'a logger with debug, info, warn and error functions',
+  test: (v) => isObject(v) && ['debug', 'info', 'warn', 'error'].every((level) => typeof v[level] === 'function'),
+};
+
+const metricsSource: OptionRule = {
+  expected: 'a prom-client-like registry (metrics(), contentType) or a function returning exposition text',
+  test: (v) => typeof v === 'function' || (isObject(v) && typeof v.metrics === 'function' && typeof v.contentType === 'string'),
+};
+
+/** `TrustedProxyOptions`. */
+export const TRUSTED_PROXY_OPTIONS: OptionSpec = {
+  addresses: required(is.stringList),
+  clientCertificate: is.either(is.oneOf('xfcc'), is.shape({ header: required(is.nonEmptyString), verifyHeader: is.nonEmptyString }, '{ header, verifyHeader? }')),
+};
+
+/** `GuardOptions` of `createGuard`. */
+export const GUARD_OPTIONS: OptionSpec = {
+  // `config: undefined` (an unset environment variable) must not mean "plain HTTP, no auth".
+  config: { ...is.either(is.nonEmptyString, is.object), expected: 'a web-config.yml path or a config object', noUndefined: true },
+  baseDir: is.nonEmptyString,
+  source: required(metricsSource),
+  telemetryPath: { expected: 'a path starting with "/"', test: (v) => typeof v === 'string' && v.startsWith('/'), echo: true },
+  logger,
+  selfMetrics: { expected: 'a prom-client registry (registerMetric())', test: (v) => isObject(v) && typeof v.registerMetric === 'function' },
+  watch: is.boolean,
+  watchPollMs: is.nonNegativeInteger,
+  audit: is.function,
+  trustedProxies: is.shape(TRUSTED_PROXY_OPTIONS, '{ addresses, clientCertificate? }'),
+  acceptConfig: is.function,
+};
+
+/** `UpstreamTlsOptions`. */
+export const UPSTREAM_TLS_OPTIONS: OptionSpec = {
+  ca: is.pem,
+  cert: is.pem,
+  key: is.pem,
+  serverName: is.nonEmptyString,
+  insecureSkipVerify: is.boolean,
+};
+
+/** `UpstreamOptions` of `upstreamSource`. */
+export const UPSTREAM_OPTIONS: OptionSpec = {
+  url: required({ expected: 'a URL string or URL', test: (v) => typeof v === 'string' || v instanceof URL }),
+  timeoutMs: is.positiveInteger,
+  maxBytes: is.positiveInteger,
+  tls: is.shape(UPSTREAM_TLS_OPTIONS),
+};
+
+/** `MountOptions` of `expressMetrics` and `koaMetrics`. */
+export const MOUNT_OPTIONS: OptionSpec = {
+  path: { expected: 'a path starting with "/"', test: (v) => typeof v === 'string' && v.startsWith('/'), echo: true },
+};
+
+/** `MetricsHandlerOptions` of `metricsHandler`. */
+export const METRICS_HANDLER_OPTIONS: OptionSpec = { ...MOUNT_OPTIONS, next: is.function };
+
+/** `FastifyMetricsOptions` of the `fastifyMetrics` plugin. */
+export const FASTIFY_METRICS_OPTIONS: OptionSpec = {
+  ...MOUNT_OPTIONS,
+  guard: required({ expected: 'a guard from createGuard()', test: (v) => isObject(v) && typeof v.handle === 'function' && typeof v.telemetryPath === 'string' }),
+};
+
+/** Keys fastify itself puts into a plugin's options (`register(plugin, { prefix })`). */
+export const FASTIFY_REGISTER_KEYS: readonly string[] = ['prefix', 'logLevel', 'logSerializers'];
+
+/** `LoadOptions` of `loadConfigObject`. */
+export const LOAD_OPTIONS: OptionSpec = { baseDir: is.nonEmptyString };
+
+/** `PipelineOptions` of `createPipeline`. */
+export const PIPELINE_OPTIONS: OptionSpec = {
+  redactor: required({ expected: 'a compiled redaction (compileRedaction())', test: (v) => isObject(v) && typeof v.apply === 'function' }),
+  metrics: is.object,
+};
+
+/** The options object of `createLogfmtLogger`. */
+export const LOGFMT_LOGGER_OPTIONS: OptionSpec = {
+  level: is.oneOf('debug', 'info', 'warn', 'error'),
+  write: is.function,
+};
+
+/** `OAuth2Options`. */
+export const OAUTH2_OPTIONS: OptionSpec = {
+  tokenUrl: required(is.nonEmptyString),
+  clientId: required(is.nonEmptyString),
+  scopes: is.stringList,
+  endpointParams: is.stringRecord,
+};
+
+/** `RequirementOptions` of `deriveRequirements`. */
+export const REQUIREMENT_OPTIONS: OptionSpec = {
+  auth: is.oneOf('basic', 'bearer', 'jwt', 'none'),
+  labelDrops: is.stringList,
+  username: is.nonEmptyString,
+  oauth2: is.shape(OAUTH2_OPTIONS, '{ tokenUrl, clientId, scopes?, endpointParams? }'),
+};
+
+/** `CredentialFiles`. */
+export const CREDENTIAL_FILES_OPTIONS: OptionSpec = {
+  caFile: is.nonEmptyString,
+  certFile: is.nonEmptyString,
+  keyFile: is.nonEmptyString,
+  passwordFile: is.nonEmptyString,
+  credentialsFile: is.nonEmptyString,
+  clientSecretFile: is.nonEmptyString,
+};
+
+/** `ScrapeOptionsBase`. */
+const SCRAPE_OPTIONS_BASE: OptionSpec = {
+  ...REQUIREMENT_OPTIONS,
+  metricsPath: is.nonEmptyString,
+  serverName: is.nonEmptyString,
+  credentialsDir: is.nonEmptyString,
+  files: is.shape(CREDENTIAL_FILES_OPTIONS),
+  prometheusVersion: is.either(is.string, is.shape({ major: required(is.nonNegativeInteger), minor: required(is.nonNegativeInteger) }, '{ major, minor }')),
+  baseDir: is.nonEmptyString,
+  now: is.date,
+};
+
+/** `ScrapeConfigOptions` of `generateScrapeConfig` and `Guard.scrapeConfig`. */
+export const SCRAPE_CONFIG_OPTIONS: OptionSpec = {
+  ...SCRAPE_OPTIONS_BASE,
+  targets: required(is.stringList),
+  jobName: is.nonEmptyString,
+  scrapeInterval: is.nonEmptyString,
+};
+
+/** `OperatorManifestOptions` of `generateOperatorManifests`. */
+export const OPERATOR_MANIFEST_OPTIONS: OptionSpec = {
+  ...SCRAPE_OPTIONS_BASE,
+  kind: is.oneOf('ServiceMonitor', 'PodMonitor'),
+  name: is.nonEmptyString,
+  namespace: is.nonEmptyString,
+  selector: required(is.stringRecord),
+  port: is.nonEmptyString,
+  interval: is.nonEmptyString,
+  embedSecrets: is.boolean,
+  secretName: is.nonEmptyString,
+};
+
+/** `CertificateOptions` of `generateCa`, `generateServerCert`, `generateClientCert`. */
+export const CERTIFICATE_OPTIONS: OptionSpec = {
+  commonName: required(is.nonEmptyString),
+  sans: is.stringList,
+  keyType: is.oneOf('ec', 'rsa'),
+  notBefore: is.date,
+  notAfter: is.date,
+  organizationalUnit: is.nonEmptyString,
+};
+
+/** `DevPkiOptions` of `generateDevPki`. */
+export const DEV_PKI_OPTIONS: OptionSpec = {
+  serverSans: is.stringList,
+  clientName: is.nonEmptyString,
+  keyType: is.oneOf('ec', 'rsa'),
+};
