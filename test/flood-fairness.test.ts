@@ -5,7 +5,7 @@
  * - figure C: a 10 s flood from 127.0.0.2 writes at most 20 lines at the default level (info),
  *   and self-metrics count every attempt the attacker got an answer to;
  * - figure D: with a cold success cache, the right password from 127.0.0.1 succeeds ≥ 99 % with
- *   p99 ≤ 2 s, measured two ways: 20 first logins (30 configured users sharing one hash, each login
+ *   p99 ≤ 2 s, measured two ways: 20 first logins (20 configured users sharing one hash, each login
  *   a different user, so each is a cache miss that must queue for bcrypt) in one guard, and the very
  *   first login of several freshly created guards, each followed by repeated (cached) logins.
  *
