@@ -207,3 +207,37 @@ describe('aggregateLogs', () => {
     expect(() => aggregateLogs(logger, { maxKeys: 0 })).toThrow(TypeError);
   });
 });
+
+describe('the guard aggregates what peers can repeat', () => {
+  it('a peer sending forwarding headers 100 times: one line, a summary on close(), every event counted, no timer left', async () => {
+    vi.useRealTimers();
+    const { createGuard } = await import('../src/guard.js');
+    const { Registry } = await import('prom-client');
+    const { logger, lines } = recorder();
+    const registry = new Registry();
+    const guard = await createGuard({ source: () => 'up 1\n', logger, selfMetrics: registry, watch: false, trustedProxies: { addresses: ['10.0.0.1'] } });
+    // Intervals created and cleared from here on (the aggregator's timer is unref'd, so
+    // process.getActiveResourcesInfo() would not list it).
+    const created = vi.spyOn(globalThis, 'setInterval');
+    const cleared = vi.spyOn(globalThis, 'clearInterval');
+    const pending = () => created.mock.results.map((r) => r.value as unknown).filter((t) => !cleared.mock.calls.some(([c]) => c === t)).length;
+    const request = { method: 'GET', path: '/metrics', headers: { 'x-forwarded-for': '192.0.2.1' }, remoteAddress: '127.0.0.2' };
+    for (let i = 0; i < 100; i++) expect((await guard.handle(request)).status).toBe(200);
+    const ignored = lines.filter((l) => l.message === 'ignored forwarding headers from a peer that is not a trusted proxy');
+    expect(ignored).toEqual([
+      { level: 'warn', message: 'ignored forwarding headers from a peer that is not a trusted proxy', fields: { remote: '127.0.0.2', header: 'x-forwarded-for' } },
+    ]);
+    expect(pending()).toBe(1);
+    await guard.close(0);
+    const after = lines.filter((l) => l.message === 'ignored forwarding headers from a peer that is not a trusted proxy');
+    expect(after).toHaveLength(2);
+    expect(after[1]!.fields).toEqual({ remote: '127.0.0.2', header: 'x-forwarded-for', suppressed: 99, interval: '10s' });
+    expect(pending()).toBe(0);
+    created.mockRestore();
+    cleared.mockRestore();
+    const counted = (await registry.getSingleMetricAsString('scrapeguard_forwarded_headers_ignored_total')).match(/reason="untrusted_peer"} (\d+)/)?.[1];
+    expect(Number(counted)).toBe(100);
+    // The guard's own life-cycle lines are not aggregated (each reload, each address, is told).
+    expect(lines.filter((l) => l.message === 'TLS is disabled: metrics and any credentials travel in clear text')).toHaveLength(1);
+  });
+});
