@@ -25,6 +25,7 @@ import { createPipeline } from './exposition/pipeline.js';
 import { compileRedaction } from './exposition/redact.js';
 import { toMetricsSource, type MetricsSource, type MetricsSourceInput } from './exposition/source.js';
 import { createLogfmtLogger, type Logger } from './log.js';
+import { aggregateLogs } from './log-aggregate.js';
 import { createSelfMetrics, noSelfMetrics, type SelfMetrics, type SelfMetricsRegistry } from './metrics/self.js';
 import { compileClientCertificatePolicy } from './tls/server-options.js';
 import { createPeerVerifier } from './tls/verify-chain.js';
@@ -232,6 +233,9 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   if (!telemetryPath.startsWith('/')) throw new TypeError(`createGuard: telemetryPath must start with "/", got ${JSON.stringify(telemetryPath)}`);
   const source = toMetricsSource(options.source);
   const logger = options.logger ?? createLogfmtLogger();
+  // What peers can make the guard repeat goes through the aggregator (docs/logging.md); the
+  // guard's own life-cycle lines (listening, reloads, config warnings) are written as they come.
+  const requestLogger = aggregateLogs(logger);
   const metrics: SelfMetrics = options.selfMetrics ? await createSelfMetrics(options.selfMetrics) : noSelfMetrics;
   const configInput = options.config;
   const load = async (): Promise<ResolvedConfig> => {
@@ -253,7 +257,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     const wanted = config.auditLog;
     if (auditLog && wanted && JSON.stringify(auditLog.config) === JSON.stringify(wanted)) return;
     void auditLog?.close();
-    auditLog = wanted ? new AuditLog(wanted, { logger, metrics }) : undefined;
+    auditLog = wanted ? new AuditLog(wanted, { logger: requestLogger, metrics }) : undefined;
   };
   applyAuditConfig(state.config);
   const writeToLog = (record: AuditRecord) => auditLog?.write(record);
@@ -270,8 +274,8 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   };
   announce(state.config);
 
-  const core = createScrapeHandler({ telemetryPath, logger, metrics, audit: currentAudit }, () => state);
-  const forwarded = compileTrustedProxies(options.trustedProxies, logger);
+  const core = createScrapeHandler({ telemetryPath, logger: requestLogger, metrics, audit: currentAudit }, () => state);
+  const forwarded = compileTrustedProxies(options.trustedProxies, requestLogger, metrics);
   const verifyPeer = createPeerVerifier();
   // What the core sees: the client's view (forwarded by a trusted proxy, or the socket's), with
   // "verified" decided against this config's client_ca, not the serving socket's trust store.
@@ -288,11 +292,11 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     // Never rejects, so no adapter needs its own error path: an unexpected failure is logged and
     // answered with 500 (nothing of the request or of a credential goes into the line).
     return inflight.track(() => core(identify(request))).catch((error: unknown) => {
-      logger.error('scrape failed', { error: error instanceof Error ? error.message : String(error) });
+      requestLogger.error('scrape failed', { error: error instanceof Error ? error.message : String(error) });
       return plainAnswer(state, 500, request.method, 'Internal Server Error\n');
     });
   };
-  const nodeHandler = toNodeHandler(handle, logger);
+  const nodeHandler = toNodeHandler(handle, requestLogger);
 
   const startWatching = () => {
     watcher?.close();
@@ -373,7 +377,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     async listen(addresses) {
       if (closed) throw new TypeError('listen: the guard is closed');
       const wanted = listenAddresses(addresses, state.config.tls !== undefined);
-      server ??= new GuardServer(nodeHandler, logger, metrics, state);
+      server ??= new GuardServer(nodeHandler, requestLogger, metrics, state);
       const bound = await server.listen(wanted);
       for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
       return bound;
@@ -400,6 +404,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       await running;
       await Promise.all([server?.close(graceMs), inflight.drain(graceMs)]);
       await auditLog?.close();
+      requestLogger.close();
     },
   };
 }

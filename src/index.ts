@@ -49,6 +49,7 @@ export { defaultRedaction } from './config/redaction.js';
 export { SECRET_DETECTORS, SECRET_DETECTOR_NAMES, compileSecretDetection, maskedPreview, type SecretDetector } from './exposition/secrets.js';
 export type { MetricFamily, Sample, Exemplar, MetricType, ExpositionFormat } from './exposition/model.js';
 export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
+export { aggregateLogs, type AggregatingLogger, type LogAggregationOptions } from './log-aggregate.js';
 export type { SelfMetricsRegistry } from './metrics/self.js';
 export type { ClientCertificateInfo, SubjectAltNames } from './tls/client-cert.js';
 export { DEFAULT_TLS_PROFILE, type TlsProfile, type TlsName } from './tls/profile.js';

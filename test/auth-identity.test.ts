@@ -503,6 +503,35 @@ describe('jwt_auth with a JWK Set URL', () => {
     expect(r.headers['retry-after']).toBe('5');
     expect(g.audit[0]?.reason).toBe('jwks_unavailable');
   });
+
+  test('IdP failing: a flood of unknown kids costs at most one fetch per cooldown, and known kids keep verifying', async () => {
+    const k1 = await signingKey('k1');
+    let up = true;
+    let fetches = 0;
+    const server = createServer((_req, res) => {
+      fetches++;
+      res.writeHead(up ? 200 : 500, { 'content-type': 'application/json' });
+      res.end(up ? JSON.stringify({ keys: [k1.jwk] }) : '{}');
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/jwks.json`;
+    const g = await start({
+      tls_server_config: tls(),
+      jwt_auth: { jwks_url: url, issuer: 'https://issuer.example', audience: 'metrics', jwks_cooldown: '1s', jwks_timeout: '1s' },
+    });
+    expectServed(await get(g.url, bearer(await mint(k1))));
+    expect(fetches).toBe(1);
+    up = false;
+    // Past the cooldown an unknown kid may trigger one refetch; it fails, and the next 19 must not
+    // each start another (jose's cooldown counts from the last success only).
+    await new Promise((r) => setTimeout(r, 1100));
+    for (let i = 0; i < 20; i++) {
+      expectInvalidToken(await get(g.url, bearer(await mint(k1, { kid: `bogus-${i}` }))));
+      if (i % 5 === 0) expectServed(await get(g.url, bearer(await mint(k1))));
+    }
+    expect(fetches).toBe(2);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

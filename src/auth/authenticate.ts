@@ -140,7 +140,8 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   if (scheme === 'basic' && methods.basic) {
     const credentials = parseBasicAuthorization(header);
     if (!credentials) return refuse(401, 'malformed', { 'www-authenticate': basicChallenge }, { method: 'basic' });
-    const result = await methods.basic.verify(credentials.user, credentials.password);
+    // The client's address (already resolved through trusted proxies): bcrypt is queued fairly by it.
+    const result = await methods.basic.verify(credentials.user, credentials.password, request.remoteAddress);
     if (result === 'busy') {
       logger.warn('authentication queue full; refusing request', { remote: request.remoteAddress });
       return refuse(429, 'busy', { 'retry-after': '1' }, { method: 'basic' });

@@ -4,6 +4,9 @@
  * - bcrypt runs on libuv's thread pool (@node-rs/bcrypt async), at most `maxConcurrent` at once;
  *   further checks wait in a bounded queue, and beyond that are refused as "busy" instead of
  *   piling up. There is no global lock: checks run in parallel up to the bound.
+ * - The queue is fair between source addresses ({@link FairGate}): each address waits in its own
+ *   small queue and free slots go round-robin over the addresses, so a flood from one address
+ *   costs another address at most one bcrypt run per competing address, never a `busy`.
  * - Successful checks are cached. The cache key is an HMAC (with a per-process random key) over
  *   the length-prefixed user, stored hash and password, so it binds all three unambiguously
  *   (CVE-2022-46146 was a cache keyed by plain concatenation) and holds no plaintext password.
@@ -13,6 +16,7 @@
  *   the response time does not reveal which users exist.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { hash as bcryptHash, verify as bcryptVerify } from '@node-rs/bcrypt';
 
 /** Outcome of a basic-auth check. */
@@ -24,6 +28,8 @@ export interface BasicAuthenticatorOptions {
   maxConcurrent?: number;
   /** Checks allowed to wait for a slot before new ones are refused as busy (default 64). */
   maxQueued?: number;
+  /** Checks one source address may have waiting (default {@link DEFAULT_MAX_QUEUED_PER_SOURCE}; at most `maxQueued`). */
+  maxQueuedPerSource?: number;
   /** Successful results remembered (default 1024); the oldest is evicted first. */
   cacheSize?: number;
   /** Told after each bcrypt verification with its wall time on the pool, in seconds. */
@@ -36,31 +42,132 @@ export function bcryptCost(hash: string): number {
   return m ? Number(m[1]) : 10;
 }
 
-/** Bounded concurrency gate with a bounded wait queue. */
-class Gate {
+/** Default bound on the checks one source address may have waiting (see {@link FairGate}). */
+export const DEFAULT_MAX_QUEUED_PER_SOURCE = 8;
+
+/**
+ * The queue a client address waits in: IPv4 addresses (also IPv4-mapped IPv6) as they are, IPv6
+ * addresses by their /64 prefix — one host usually holds a whole /64, so per-address fairness
+ * would let it take as many places as it likes. Anything else (no address) is its own source.
+ * @example
+ * fairQueueSource('2001:db8:1:2:aaaa::7') // '2001:db8:1:2::/64'
+ */
+export function fairQueueSource(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (isIP(address) !== 6) return address;
+  const bare = address.replace(/%.*$/, '');
+  const [head = '', tail] = bare.split('::');
+  const groups = (part: string): string[] => (part === '' ? [] : part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])));
+  const h = groups(head);
+  const all = tail === undefined ? h : [...h, ...Array<string>(Math.max(0, 8 - h.length - groups(tail).length)).fill('0'), ...groups(tail)];
+  return `${all.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+}
+
+/** A waiting check: told `true` when it got a slot, `false` when it was pushed out (busy). */
+type Waiter = (granted: boolean) => void;
+
+/**
+ * Bounded concurrency with a bounded wait queue that is fair between sources (client addresses).
+ *
+ * - At most `max` tasks run at once.
+ * - Each source has its own FIFO queue of at most `maxQueuedPerSource` waiters; a source over
+ *   its cap is refused (busy) for its own excess only.
+ * - All queues together hold at most `maxQueued`. When they are full, a newcomer from a source
+ *   that holds fewer waiters than the longest queue takes the place of that queue's newest
+ *   waiter (which is refused): a flood never pushes a quieter source out, a quieter source can
+ *   push the flood back to its fair share.
+ * - A freed slot goes to the source next in round-robin order (sources rotate in the order they
+ *   started waiting), so with `n` sources waiting, each waits for at most `n - 1` other tasks
+ *   per own task, however many the others queued.
+ *
+ * Deterministic: no timers; the order depends only on the order of `run()` calls and completions.
+ */
+export class FairGate {
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private queued = 0;
+  /** Waiters per source; Map order is the round-robin order (the next source to serve is first). */
+  private readonly queues = new Map<string, Waiter[]>();
+  private readonly perSource: number;
+
   constructor(
     private readonly max: number,
     private readonly maxQueued: number,
-  ) {}
+    maxQueuedPerSource = DEFAULT_MAX_QUEUED_PER_SOURCE,
+  ) {
+    this.perSource = Math.min(maxQueuedPerSource, maxQueued);
+  }
 
-  /** Runs `task` when a slot is free; returns undefined when the queue is full. */
-  async run<T>(task: () => Promise<T>): Promise<T | undefined> {
+  /** Tasks running now. */
+  get active(): number {
+    return this.running;
+  }
+
+  /** Waiters now, in total or for one source. */
+  waiting(source?: string): number {
+    return source === undefined ? this.queued : (this.queues.get(source)?.length ?? 0);
+  }
+
+  /** Runs `task` for `source` when a slot is free; resolves undefined (busy) when it cannot wait. */
+  async run<T>(source: string, task: () => Promise<T>): Promise<T | undefined> {
     if (this.running >= this.max) {
-      if (this.waiting.length >= this.maxQueued) return undefined;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      const granted = await this.wait(source);
+      if (!granted) return undefined;
     } else {
       this.running++;
     }
     try {
       return await task();
     } finally {
-      const next = this.waiting.shift();
-      // Hand the slot straight to the next waiter; otherwise release it.
-      if (next) next();
-      else this.running--;
+      this.release();
     }
+  }
+
+  private wait(source: string): Promise<boolean> {
+    const own = this.queues.get(source);
+    const ownLength = own?.length ?? 0;
+    if (ownLength >= this.perSource) return Promise.resolve(false);
+    if (this.queued >= this.maxQueued && !this.evictFor(ownLength)) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      if (own) own.push(resolve);
+      else this.queues.set(source, [resolve]);
+      this.queued++;
+    });
+  }
+
+  /** Refuses the newest waiter of the longest queue if it is longer than `ownLength + 1`; true when a place was freed. */
+  private evictFor(ownLength: number): boolean {
+    let longest: Waiter[] | undefined;
+    let longestSource = '';
+    for (const [source, queue] of this.queues) {
+      if (!longest || queue.length > longest.length) {
+        longest = queue;
+        longestSource = source;
+      }
+    }
+    // Only a queue that would still be longer than the newcomer's after giving up one place.
+    if (!longest || longest.length <= ownLength + 1) return false;
+    const evicted = longest.pop()!;
+    this.queued--;
+    if (longest.length === 0) this.queues.delete(longestSource);
+    evicted(false);
+    return true;
+  }
+
+  private release(): void {
+    // Hand the slot straight to the next source in rotation; otherwise free it.
+    const next = this.queues.entries().next();
+    if (next.done) {
+      this.running--;
+      return;
+    }
+    const [source, queue] = next.value;
+    const waiter = queue.shift()!;
+    this.queued--;
+    // Served: this source goes to the back of the rotation (or leaves it when its queue is empty).
+    this.queues.delete(source);
+    if (queue.length > 0) this.queues.set(source, queue);
+    waiter(true);
   }
 }
 
@@ -117,7 +224,7 @@ export class BasicAuthCache {
 
 /** Verifies basic-auth credentials against one generation of `basic_auth_users`. */
 export class BasicAuthenticator {
-  private readonly gate: Gate;
+  private readonly gate: FairGate;
   private readonly onBcrypt: ((seconds: number) => void) | undefined;
 
   private constructor(
@@ -126,7 +233,7 @@ export class BasicAuthenticator {
     private readonly cache: BasicAuthCache,
     options: BasicAuthenticatorOptions,
   ) {
-    this.gate = new Gate(options.maxConcurrent ?? 4, options.maxQueued ?? 64);
+    this.gate = new FairGate(options.maxConcurrent ?? 4, options.maxQueued ?? 64, options.maxQueuedPerSource);
     this.onBcrypt = options.onBcrypt;
   }
 
@@ -150,14 +257,18 @@ export class BasicAuthenticator {
     return this.users.size;
   }
 
-  /** Checks a user/password pair. Never throws for bad credentials. */
-  async verify(user: string, password: string): Promise<BasicAuthResult> {
+  /**
+   * Checks a user/password pair. Never throws for bad credentials. `source` is the client's
+   * address (after trusted-proxy resolution): bcrypt work is queued fairly between sources, so
+   * one address's flood cannot starve another's check. Checks without a source share one queue.
+   */
+  async verify(user: string, password: string, source = ''): Promise<BasicAuthResult> {
     const stored = this.users.get(user);
     const known = stored !== undefined;
     const hash = stored ?? this.decoy;
     const digest = this.cache.digest(user, hash, password);
     if (known && this.cache.has(digest)) return 'ok';
-    const matched = await this.gate.run(async () => {
+    const matched = await this.gate.run(fairQueueSource(source), async () => {
       const started = performance.now();
       try {
         return await bcryptVerify(password, hash);

@@ -1,7 +1,9 @@
 /**
  * JWT bearer tokens (`jwt_auth`) verified with jose. Keys come from a local JWK Set
  * (`jwks_file`), a remote one (`jwks_url`: cached, refetched on an unknown `kid` no more often than
- * the cooldown, each fetch bounded by a timeout), or an HMAC secret for HS* (only when configured).
+ * the cooldown — also after a failed fetch — at most one fetch in flight, each bounded by a
+ * timeout), or an HMAC secret for HS* (only when configured). A token whose `kid` is known never
+ * waits for a fetch, so a flood of unknown `kid`s cannot hold up anyone else's scrape.
  * `jwtVerify` checks the signature, `alg` against the allowed list (so `alg: none` and an HS* token
  * signed with a public key are refused), `exp` (required) and `nbf` with the clock tolerance, issuer
  * and audience;
@@ -148,11 +150,21 @@ export class JwtAuthenticator {
           }
         }
       }
+      // A fetch failed less than a cooldown ago: no new one for this token either. jose's own
+      // cooldown counts from the last successful fetch only, so during an outage every token with
+      // an unknown kid (or every token while no key set was ever fetched) would start another
+      // fetch: a flood of such tokens would turn into a stream of requests to the IdP.
+      if (Date.now() - lastFailedReload < config.jwksCooldownMs) {
+        const keys = lastKeys();
+        if (!keys) throw new joseErrors.JWKSTimeout('the JSON Web Key Set could not be fetched; not retrying before jwks_cooldown has passed');
+        return keys(header, token);
+      }
       try {
         const key = await remote(header, token);
         stale = undefined; // the remote set may have been refetched: rebuild the fallback from it when needed
         return key;
       } catch (error) {
+        if (isUnavailable(error)) lastFailedReload = Date.now();
         const keys = lastKeys();
         if (!keys || !isUnavailable(error)) throw error;
         return keys(header, token);

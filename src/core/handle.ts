@@ -117,12 +117,14 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       // The standalone server already enforced this at the handshake; adapters mounted on other
       // servers may not have, so the core holds every request to the same rules.
       if (!request.tls) {
+        metrics.transportRefusal('no_tls');
         logger.warn('refused request that did not arrive over TLS', { remote: request.remoteAddress });
         facts.reason = 'no_tls';
         return reply(421, {}, 'This endpoint requires TLS.\n');
       }
       const verdict = state.clientCertificatePolicy?.(request.tls.clientCertificate, request.tls.clientCertificateVerified);
       if (verdict && !verdict.ok) {
+        metrics.transportRefusal('client_cert_policy');
         logger.warn('refused request by client certificate policy', { remote: request.remoteAddress, reason: verdict.detail });
         facts.reason = 'client_cert_policy';
         return reply(403);

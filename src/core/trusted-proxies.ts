@@ -13,6 +13,7 @@
 import { X509Certificate } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from '../log.js';
+import { noSelfMetrics, type SelfMetrics } from '../metrics/self.js';
 import { describeClientCertificate, type ClientCertificateInfo } from '../tls/client-cert.js';
 import { pemBlocks } from '../config/certs.js';
 import { caBundleParser, chainsTo } from '../tls/verify-chain.js';
@@ -166,7 +167,7 @@ export function decodeForwardedCertificates(value: string): X509Certificate[] {
  * Compiles the trusted-proxy policy once (addresses into a BlockList).
  * @throws TypeError when an address is not an IP or CIDR range, or a header name is empty.
  */
-export function compileTrustedProxies(options: TrustedProxyOptions | undefined, logger: Logger): ForwardedResolver {
+export function compileTrustedProxies(options: TrustedProxyOptions | undefined, logger: Logger, metrics: SelfMetrics = noSelfMetrics): ForwardedResolver {
   if (options === undefined) return (request) => request;
   if (typeof options !== 'object' || options === null) throw new TypeError('trustedProxies must be an object { addresses, clientCertificate? }');
   const trusted = compileAddresses(options.addresses);
@@ -270,6 +271,7 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
     }
 
     if (!isTrusted(trusted, request.remoteAddress)) {
+      metrics.forwardedHeadersIgnored('untrusted_peer');
       logger.warn('ignored forwarding headers from a peer that is not a trusted proxy', { remote: request.remoteAddress, header: present });
       return { ...request, headers: withoutIdentityHeaders(headers) };
     }
@@ -289,6 +291,7 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
     const proto = lastValue(headers[PROTO])?.toLowerCase();
     const cert = forwardedCertificate(request, clientCaPem);
     if (cert === 'invalid') {
+      metrics.forwardedHeadersIgnored('unreadable_certificate');
       logger.warn('trusted proxy forwarded a client certificate that cannot be read; treating it as absent', { remote: remoteAddress, proxy: request.remoteAddress });
     }
     const forwardedTls = proto === 'https' || (proto === undefined && typeof cert === 'object');

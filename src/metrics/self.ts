@@ -61,6 +61,12 @@ export const HTTP2_RESET_REASONS: readonly Http2ResetReason[] = ['per_client_lim
 /** Why an authenticated request was refused by `access_rules`. */
 export type AccessDenialReason = 'no_rule' | 'empty';
 
+/** Why forwarding headers were ignored: sent by a peer that is not a trusted proxy, or a forwarded client certificate that cannot be read. */
+export type ForwardedIgnoredReason = 'untrusted_peer' | 'unreadable_certificate';
+
+/** Why the core refused a request before authentication: it did not arrive over TLS, or the client certificate policy refused it. */
+export type TransportRefusalReason = 'no_tls' | 'client_cert_policy';
+
 /** The counters and gauges the guard updates. */
 export interface SelfMetrics {
   authFailure(reason: AuthFailureReason): void;
@@ -87,6 +93,10 @@ export interface SelfMetrics {
   connectionRefused(reason: ConnectionRefusalReason): void;
   /** The standalone server reset an HTTP/2 stream (or sent GOAWAY) with ENHANCE_YOUR_CALM, by reason. */
   http2Reset(reason: Http2ResetReason): void;
+  /** Forwarding headers were ignored (the request went on without them), by reason. */
+  forwardedHeadersIgnored(reason: ForwardedIgnoredReason): void;
+  /** A request was refused by the TLS requirement or the client certificate policy, by reason. */
+  transportRefusal(reason: TransportRefusalReason): void;
 }
 
 /** The part of a prom-client Registry used here. */
@@ -111,6 +121,8 @@ export const noSelfMetrics: SelfMetrics = {
   sourceError() {},
   connectionRefused() {},
   http2Reset() {},
+  forwardedHeadersIgnored() {},
+  transportRefusal() {},
 };
 
 /**
@@ -222,6 +234,20 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
   });
   for (const reason of CONNECTION_REFUSAL_REASONS) connectionsRefused.inc({ reason }, 0);
   for (const reason of HTTP2_RESET_REASONS) http2Resets.inc({ reason }, 0);
+  const forwardedIgnored = new prom.Counter({
+    name: 'scrapeguard_forwarded_headers_ignored_total',
+    help: 'Requests whose forwarding headers were ignored, by reason (untrusted_peer: not a trusted proxy; unreadable_certificate: a forwarded client certificate that cannot be read).',
+    labelNames: ['reason'],
+    registers,
+  });
+  const transportRefusals = new prom.Counter({
+    name: 'scrapeguard_transport_refusals_total',
+    help: 'Requests refused before authentication, by reason (no_tls: did not arrive over TLS; client_cert_policy: refused by the client certificate policy).',
+    labelNames: ['reason'],
+    registers,
+  });
+  for (const reason of ['untrusted_peer', 'unreadable_certificate']) forwardedIgnored.inc({ reason }, 0);
+  for (const reason of ['no_tls', 'client_cert_policy']) transportRefusals.inc({ reason }, 0);
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   lastReloadOk.set(1);
   return {
@@ -249,5 +275,7 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
     sourceError: (reason) => sourceErrors.inc({ reason }),
     connectionRefused: (reason) => connectionsRefused.inc({ reason }),
     http2Reset: (reason) => http2Resets.inc({ reason }),
+    forwardedHeadersIgnored: (reason) => forwardedIgnored.inc({ reason }),
+    transportRefusal: (reason) => transportRefusals.inc({ reason }),
   };
 }
