@@ -189,11 +189,14 @@ describe('help, version and unknown commands', () => {
 });
 
 describe('check', () => {
-  it('a valid file (from init) prints "FILE SUCCESS" and exits 0', async () => {
+  it('a valid file (from init) prints "FILE SUCCESS", the releases that can read it, and exits 0', async () => {
+    const stdout =
+      'pki/web-config.yml SUCCESS\n' +
+      'readable by: scrapeguard, exporter-toolkit >= v0.10.0 (node_exporter >= 1.6.0; for tls_server_config.client_allowed_sans)\n';
     const r = await main(['check', '--web.config.file', 'pki/web-config.yml'], cwd);
-    expect(r).toEqual({ code: 0, stdout: 'pki/web-config.yml SUCCESS\n', stderr: '' });
+    expect(r).toEqual({ code: 0, stdout, stderr: '' });
     const child = await runChild(['check', '--web.config.file', 'pki/web-config.yml'], cwd);
-    expect(child).toEqual({ code: 0, stdout: 'pki/web-config.yml SUCCESS\n', stderr: '' });
+    expect(child).toEqual({ code: 0, stdout, stderr: '' });
   });
 
   const tls = (extra = '') => `tls_server_config:\n  cert_file: ${join('pki', 'server.crt')}\n  key_file: ${join('pki', 'server.key')}\n${extra}`;
