@@ -273,7 +273,7 @@ export interface WebConfigs {
   mtls: string;
   /** `mtls` + `client_allowed_sans: [prometheus]` (exporter-toolkit ≥ 0.10; node_exporter 1.5 refuses the key). */
   mtlsAllowedSans: string;
-  /** TLS + `rate_limit` {interval 1m, burst 1} (exporter-toolkit ≥ 0.10; node_exporter 1.5 refuses the key). */
+  /** TLS + `rate_limit` {interval 1m, burst 1} (exporter-toolkit ≥ 0.15, node_exporter ≥ 1.11; node_exporter 1.5 refuses the key). */
   rateLimit: string;
 }
 
