@@ -12,7 +12,7 @@ import { request } from 'node:https';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseOptions, verify } from '@node-rs/bcrypt';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initCommand } from '../src/cli/init.js';
 import { runCli, type CliResult } from './helpers/cli.js';
@@ -241,6 +241,108 @@ describe('scrapeguard init (options)', () => {
   });
 });
 
+describe('scrapeguard init (--target, --compat and the readable-by comment)', () => {
+  it('states in the default web-config.yml which releases read it, and prints the same line', async () => {
+    const cwd = tmp();
+    const result = await runCli(initCommand, [], { cwd });
+    expect(result.code).toBe(0);
+    const line = 'readable by: scrapeguard, exporter-toolkit >= v0.10.0 (node_exporter >= 1.6.0; for tls_server_config.client_allowed_sans)';
+    const text = read(join(cwd, 'scrapeguard-pki'), 'web-config.yml');
+    expect(text).toContain(`# ${line}\n`);
+    expect(text).toContain('# For an older exporter, run: scrapeguard init --compat node_exporter-X.Y\n');
+    expect(result.stdout).toContain(`web-config.yml ${line}\n`);
+  });
+
+  it('--target puts HOST:PORT in scrape-config.yml and the next steps, and its host in the server certificate', async () => {
+    const cwd = tmp();
+    const result = await runCli(initCommand, ['pki', '--target', 'metrics.example.internal:9100'], { cwd });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const dir = join(cwd, 'pki');
+    const job = (parse(read(dir, 'scrape-config.yml')) as { scrape_configs: { static_configs: { targets: string[] }[]; tls_config: Record<string, unknown> }[] }).scrape_configs[0];
+    expect(job?.static_configs).toEqual([{ targets: ['metrics.example.internal:9100'] }]);
+    expect(job?.tls_config.server_name).toBeUndefined();
+    expect(new X509Certificate(read(dir, 'server.crt')).subjectAltName?.split(', ')).toContain('DNS:metrics.example.internal');
+    expect(result.stdout).toContain('--web.listen-address metrics.example.internal:9100\n');
+    expect(result.stdout).toContain('https://metrics.example.internal:9100/metrics');
+  });
+
+  it('--target accepts an IPv6 address in brackets and adds it as an IP SAN', async () => {
+    const cwd = tmp();
+    const result = await runCli(initCommand, ['pki', '--target', '[::1]:9443'], { cwd });
+    expect(result.code).toBe(0);
+    const dir = join(cwd, 'pki');
+    const job = (parse(read(dir, 'scrape-config.yml')) as { scrape_configs: { static_configs: unknown }[] }).scrape_configs[0];
+    expect(job?.static_configs).toEqual([{ targets: ['[::1]:9443'] }]);
+    const names = new X509Certificate(read(dir, 'server.crt')).subjectAltName?.split(', ') ?? [];
+    expect(names.filter((n) => n === 'IP Address:0:0:0:0:0:0:0:1')).toHaveLength(1);
+  });
+
+  it('--compat node_exporter-1.5 leaves out client_allowed_sans, says what protection is lost, and is readable by 1.3+', async () => {
+    const cwd = tmp();
+    const result = await runCli(initCommand, ['pki', '--compat', 'node_exporter-1.5'], { cwd });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const dir = join(cwd, 'pki');
+    const text = read(dir, 'web-config.yml');
+    const config = parse(text) as { tls_server_config: Record<string, unknown>; http_server_config?: unknown };
+    expect(config.tls_server_config).toEqual({
+      cert_file: 'server.crt',
+      key_file: 'server.key',
+      client_ca_file: 'ca.crt',
+      client_auth_type: 'RequireAndVerifyClientCert',
+      min_version: 'TLS12',
+    });
+    expect(config.http_server_config).toBeDefined();
+    const line = 'readable by: scrapeguard, exporter-toolkit >= v0.7.0 (node_exporter >= 1.3.0; for http_server_config.headers)';
+    expect(text).toContain(`# ${line}\n# Written for node_exporter 1.5.0 (--compat).\n`);
+    expect(text).toMatch(/No client_allowed_sans: node_exporter 1\.5\.0 cannot read it,\n# so any client certificate signed by ca\.crt is accepted/);
+    expect(result.stdout).toContain(`web-config.yml ${line}\n`);
+    expect(result.stdout).toMatch(
+      /^  node_exporter 1\.5\.0 cannot read client_allowed_sans; left out, so every client certificate signed by ca\.crt is accepted, not only the one for "prometheus"/m,
+    );
+    expect(result.stdout).toMatch(/^  0600  pki\/web-config\.yml +web config for node_exporter 1\.5\.0: mTLS \+ basic auth \+ security headers$/m);
+  });
+
+  it('--compat node_exporter-1.2 also leaves out the security headers (exporter-toolkit < v0.7.0)', async () => {
+    const cwd = tmp();
+    const result = await runCli(initCommand, ['pki', '--compat', 'node_exporter-1.2'], { cwd });
+    expect(result.code).toBe(0);
+    const config = parse(read(join(cwd, 'pki'), 'web-config.yml')) as Record<string, unknown>;
+    expect(Object.keys(config)).toEqual(['tls_server_config', 'basic_auth_users']);
+    expect(result.stdout).toContain('readable by: scrapeguard, exporter-toolkit >= v0.1.0 (node_exporter >= 1.1.0)');
+    expect(result.stdout).toMatch(/cannot read http_server_config\.headers; left out, so responses carry no Strict-Transport-Security/);
+  });
+
+  it('--compat with a release that already reads everything writes the full config', async () => {
+    const cwd = tmp();
+    const result = await runCli(initCommand, ['pki', '--compat', 'node_exporter-1.6'], { cwd });
+    expect(result.code).toBe(0);
+    const config = parse(read(join(cwd, 'pki'), 'web-config.yml')) as { tls_server_config: Record<string, unknown> };
+    expect(config.tls_server_config.client_allowed_sans).toEqual(['prometheus']);
+    expect(result.stdout).not.toContain('cannot read');
+  });
+
+  it.each([
+    [['--target', ''], /--target must be HOST:PORT/],
+    [['--target', 'metrics.internal'], /--target "metrics.internal" is not HOST:PORT/],
+    [['--target', 'https://metrics.internal:9443'], /is not HOST:PORT/],
+    [['--target', 'metrics.internal:0'], /is not HOST:PORT/],
+    [['--target', 'metrics.internal:65536'], /is not HOST:PORT/],
+    [['--target', '::1:9443'], /is not HOST:PORT/],
+    [['--target', '[zz::1]:9443'], /is not HOST:PORT/],
+    [['--target', 'bad!name:9443'], /"bad!name" is not a DNS name or IP address/],
+    [['--compat', 'node_exporter-1.0'], /--compat node_exporter 1\.0\.0 predates exporter-toolkit/],
+    [['--compat', 'prometheus-2.42'], /--compat "prometheus-2.42" is not a known target/],
+    [['--compat'], /--compat/],
+    [['--targte', '127.0.0.1:9443'], /--targte/],
+  ])('rejects %j with a one-line error, writing nothing', async (argv, pattern) => {
+    const cwd = tmp();
+    expectOneLineError(await runCli(initCommand, argv, { cwd }), pattern);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+});
+
 describe('scrapeguard init (existing files)', () => {
   it('refuses to overwrite and changes nothing', async () => {
     const cwd = tmp();
@@ -302,16 +404,13 @@ if (skipInterop) {
 describe.skipIf(skipInterop)('scrapeguard init with real Prometheus tools', () => {
   const bin = (name: string) => join(prometheusDir ?? '', name);
   let dir: string;
-  /** The generated config minus `client_allowed_sans`, which exporter-toolkit < 0.10 (promtool 2.42, node_exporter 1.5) does not know. */
+  /** `init --compat node_exporter-1.5`: without `client_allowed_sans`, which exporter-toolkit < 0.10 (promtool 2.42, node_exporter 1.5) does not know. */
   let legacyConfig: string;
   beforeAll(async () => {
     if (!toolsPresent) throw new Error('CI=true but SCRAPEGUARD_PROMETHEUS_DIR has no promtool/prometheus-node-exporter; run scripts/fetch-prometheus.sh');
     dir = join(tmp(), 'pki');
-    expect((await runCli(initCommand, [dir])).code).toBe(0);
-    const config = parse(read(dir, 'web-config.yml')) as { tls_server_config: Record<string, unknown> };
-    delete config.tls_server_config.client_allowed_sans;
-    legacyConfig = join(dir, 'web-config-legacy.yml');
-    writeFileSync(legacyConfig, stringify(config));
+    expect((await runCli(initCommand, [dir, '--compat', 'node_exporter-1.5'])).code).toBe(0);
+    legacyConfig = join(dir, 'web-config.yml');
   });
 
   it('promtool check web-config accepts it', async () => {

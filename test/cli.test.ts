@@ -189,8 +189,12 @@ describe('help, version and unknown commands', () => {
 });
 
 describe('check', () => {
-  it('a valid file (from init) prints the TLS profile in force and "FILE SUCCESS", and exits 0', async () => {
-    const expected = /^TLS profile: mozilla-intermediate \(versions TLS12-TLS13; TLS 1\.2 suites [^)]*\)\npki\/web-config\.yml SUCCESS\n$/;
+  it('a valid file (from init) prints the TLS profile in force, "FILE SUCCESS", the releases that can read it, and exits 0', async () => {
+    const expected = new RegExp(
+      '^TLS profile: mozilla-intermediate \\(versions TLS12-TLS13; TLS 1\\.2 suites [^)]*\\)\n' +
+        'pki/web-config\\.yml SUCCESS\n' +
+        'readable by: scrapeguard, exporter-toolkit >= v0\\.10\\.0 \\(node_exporter >= 1\\.6\\.0; for tls_server_config\\.client_allowed_sans\\)\n$',
+    );
     const r = await main(['check', '--web.config.file', 'pki/web-config.yml'], cwd);
     expect(r).toEqual({ code: 0, stdout: expect.stringMatching(expected), stderr: '' });
     const child = await runChild(['check', '--web.config.file', 'pki/web-config.yml'], cwd);

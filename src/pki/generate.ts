@@ -1,13 +1,15 @@
 /**
  * Development PKI: a CA, server certificates and client certificates made with `selfsigned`.
  * Used by `scrapeguard init`, `scrapeguard demo` and the test suites (which generate every
- * certificate they use at run time; none is committed).
+ * certificate they use at run time; none is committed). Every certificate carries subject and
+ * authority key identifiers, so verifiers tell CAs apart by key, not only by name.
  */
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 import { checkOptions } from '../options.js';
 import { CERTIFICATE_OPTIONS, DEV_PKI_OPTIONS } from '../api-options.js';
+import { addKeyIdentifiers } from './key-identifiers.js';
 
 /** A certificate and its private key, both PEM. */
 export interface CertificateAndKey {
@@ -94,7 +96,7 @@ export async function generateCa(opts: CertificateOptions): Promise<CertificateA
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ],
   });
-  return { certPem: pems.cert, keyPem: pems.private };
+  return { certPem: addKeyIdentifiers(pems.cert, pems.private), keyPem: pems.private };
 }
 
 async function leaf(
@@ -124,7 +126,8 @@ async function leaf(
       ...(sans.length > 0 ? [{ name: 'subjectAltName' as const, altNames: sans }] : []),
     ],
   });
-  return { certPem: pems.cert, keyPem: pems.private };
+  const certPem = issuer ? addKeyIdentifiers(pems.cert, issuer.keyPem, issuer.certPem) : addKeyIdentifiers(pems.cert, pems.private);
+  return { certPem, keyPem: pems.private };
 }
 
 /**
@@ -152,6 +155,15 @@ export interface DevPki {
   client: CertificateAndKey;
 }
 
+/**
+ * A CA common name unique to one run: `scrapeguard development CA 3f9c0a1b2d4e`. The suffix is a
+ * random identifier, not a secret; it makes two runs' CAs differ by name as well as by key, so a
+ * certificate from another run is reported as from an unknown CA.
+ */
+export function uniqueDevCaName(): string {
+  return `scrapeguard development CA ${randomBytes(6).toString('hex')}`;
+}
+
 /** Options of {@link generateDevPki}. */
 export interface DevPkiOptions {
   /** Server SANs (default: localhost, 127.0.0.1, ::1). */
@@ -169,7 +181,7 @@ export interface DevPkiOptions {
 export async function generateDevPki(opts: DevPkiOptions = {}): Promise<DevPki> {
   checkOptions('generateDevPki', opts, DEV_PKI_OPTIONS);
   const keyType = opts.keyType ?? 'ec';
-  const ca = await generateCa({ commonName: 'scrapeguard development CA', keyType });
+  const ca = await generateCa({ commonName: uniqueDevCaName(), keyType });
   const serverSans = opts.serverSans ?? ['localhost', '127.0.0.1', '::1'];
   const server = await generateServerCert(ca, { commonName: serverSans[0] ?? 'localhost', sans: serverSans, keyType });
   const clientName = opts.clientName ?? 'prometheus';

@@ -57,6 +57,32 @@ export function prometheusTools(suite: string, binaries: readonly string[]): Pro
   };
 }
 
+/**
+ * Locates Debian sid's Prometheus 3.5 / promtool 3.5 / node_exporter 1.11 binaries:
+ * `$SCRAPEGUARD_PROMETHEUS3_DIR`, else `.cache/prometheus3/usr/bin` (filled by
+ * `scripts/fetch-prometheus.sh`). Same skip/fail rules as {@link prometheusTools}: a visible skip
+ * locally, a failure under CI.
+ */
+export function prometheus3Tools(suite: string, binaries: readonly string[]): PrometheusTools {
+  const fromEnv = process.env.SCRAPEGUARD_PROMETHEUS3_DIR;
+  const dir = fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(repoRoot, '.cache', 'prometheus3', 'usr', 'bin');
+  const bin = (name: string) => join(dir, name);
+  const missing = binaries.filter((b) => !existsSync(bin(b)));
+  const where = fromEnv ? `SCRAPEGUARD_PROMETHEUS3_DIR=${fromEnv}` : `${dir} (SCRAPEGUARD_PROMETHEUS3_DIR is not set)`;
+  const message = `${suite}: ${missing.join(', ')} (Debian sid) not found in ${where}; run \`bash scripts/fetch-prometheus.sh\``;
+  const skip = missing.length > 0 && !inCi;
+  if (skip) console.warn(`${message}. SKIPPING this suite (under CI it fails).`);
+  return {
+    dir,
+    bin,
+    missing,
+    skip,
+    require() {
+      if (missing.length > 0) throw new Error(`${message}. CI is set, so a missing binary is a failure, not a skip.`);
+    },
+  };
+}
+
 /** What a finished process printed. */
 export interface ProcessResult {
   code: number | null;
@@ -247,7 +273,7 @@ export interface WebConfigs {
   mtls: string;
   /** `mtls` + `client_allowed_sans: [prometheus]` (exporter-toolkit ≥ 0.10; node_exporter 1.5 refuses the key). */
   mtlsAllowedSans: string;
-  /** TLS + `rate_limit` {interval 1m, burst 1} (exporter-toolkit ≥ 0.10; node_exporter 1.5 refuses the key). */
+  /** TLS + `rate_limit` {interval 1m, burst 1} (exporter-toolkit ≥ 0.15, node_exporter ≥ 1.11; node_exporter 1.5 refuses the key). */
   rateLimit: string;
 }
 
