@@ -26,7 +26,7 @@ function links(markdown: string): string[] {
 }
 
 /** GitHub's anchor for a heading: text as rendered, lower case, punctuation removed, spaces → '-'. */
-export function githubSlug(heading: string): string {
+function githubSlug(heading: string): string {
   // Code spans keep their content verbatim; elsewhere links keep their text, and emphasis markers
   // go (underscores only at word boundaries: `auth_failure_backoff` is not emphasis).
   const rendered = heading
