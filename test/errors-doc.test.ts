@@ -1,7 +1,7 @@
 /**
- * Docs, types and code agree on error codes (in the spirit of fastify's errors test): the README
- * table lists exactly the codes of SCRAPEGUARD_ERROR_CODES with the same meaning, and every code
- * is raised somewhere in src/.
+ * Docs, types and code agree on error codes (in the spirit of fastify's errors test): the table in
+ * docs/troubleshooting.md lists exactly the codes of SCRAPEGUARD_ERROR_CODES with the same meaning,
+ * and every code is raised somewhere in src/.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,11 +18,12 @@ function sources(dir: string): string[] {
 }
 
 describe('error codes', () => {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Errors'), readme.indexOf('\n## ', readme.indexOf('## Errors') + 1));
+  const page = readFileSync(join(root, 'docs', 'troubleshooting.md'), 'utf8');
+  const start = page.indexOf('## Error codes');
+  const section = page.slice(start, page.indexOf('\n## ', start + 1));
   const documented = new Map([...section.matchAll(/^\| `([A-Z_]+)` \| (.+) \|$/gm)].map((m) => [m[1]!, m[2]!]));
 
-  it('README documents exactly the codes in SCRAPEGUARD_ERROR_CODES, with the same meaning', () => {
+  it('docs/troubleshooting.md documents exactly the codes in SCRAPEGUARD_ERROR_CODES, with the same meaning', () => {
     expect(Object.fromEntries(documented)).toEqual(SCRAPEGUARD_ERROR_CODES);
   });
 
