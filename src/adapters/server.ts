@@ -30,7 +30,7 @@ import { CLIENT_CERT_REFUSED_MESSAGE, handshakeErrorLabel, refusalFromHandshakeE
 import { ScrapeguardError } from '../errors.js';
 import type { NodeRequestHandler } from './http.js';
 import { markOwnSocket, remoteAddressOf } from './tls-info.js';
-import { http1ParseErrorResponse, strictHttp1 } from './strict-http1.js';
+import { http1ParseErrorResponse, isHttp2, strictHttp1 } from './strict-http1.js';
 
 /** A bound listen address. */
 export interface ListeningAddress {
@@ -192,6 +192,8 @@ export class GuardServer {
   private buildUnchecked(state: GuardState): Generation {
     const { config } = state;
     const limits = config.limits;
+    // track() sees every request, so it tells HTTP/2 by its stream (isHttp2), never by the version
+    // an HTTP/1 request line claims; strictHttp1 then refuses such lines with Go's answers.
     const handler = this.track(strictHttp1(config.tls && config.http.http2 ? this.limitHttp2HeaderList(this.handler, limits.maxHeaderBytes) : this.handler, this.logger));
     const http1Options = {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -325,7 +327,7 @@ export class GuardServer {
    */
   private limitHttp2HeaderList(handler: NodeRequestHandler, maxBytes: number): NodeRequestHandler {
     return (req, res) => {
-      if (req.httpVersionMajor >= 2) {
+      if (isHttp2(req)) {
         const raw = req.rawHeaders;
         let size = 0;
         for (let i = 0; i < raw.length; i++) size += raw[i]!.length + (i % 2 === 0 ? 32 : 0);
@@ -347,7 +349,7 @@ export class GuardServer {
   private track(handler: NodeRequestHandler): NodeRequestHandler {
     return (req, res) => {
       const socket = req.socket as Socket;
-      const h2 = req.httpVersionMajor >= 2 ? (req as Http2ServerRequest) : undefined;
+      const h2 = isHttp2(req) ? req : undefined;
       const conn = h2
         ? this.byEndpoint.get(endpointKey(h2.stream.session?.socket as Socket))
         : (this.byTransport.get(socket) ?? this.conns.get(socket));
@@ -380,7 +382,7 @@ export class GuardServer {
         if (left > 0) this.inflight.set(socket, left);
         else {
           this.inflight.delete(socket);
-          if (this.closing && !(req.httpVersionMajor >= 2)) socket.end();
+          if (this.closing && !isHttp2(req)) socket.end();
         }
       });
       handler(req, res);

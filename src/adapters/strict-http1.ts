@@ -67,7 +67,11 @@ export function http1ParseErrorResponse(error: Error & { code?: string }): strin
   return goErrorResponse(400, 'Bad Request');
 }
 
-function isHttp2(req: IncomingMessage | Http2ServerRequest): boolean {
+/**
+ * A request that arrived over HTTP/2 (it has a stream). Never judge by `httpVersionMajor`: an
+ * HTTP/1 client can write `HTTP/2.0` in its request line and the HTTP/1 parser reports major 2.
+ */
+export function isHttp2(req: IncomingMessage | Http2ServerRequest): req is Http2ServerRequest {
   return (req as Partial<Http2ServerRequest>).stream !== undefined;
 }
 
