@@ -115,7 +115,12 @@ export function probeGet(url: URL, credentials: ProbeCredentials, timeoutMs: num
     req.on('socket', (socket) => {
       if (https) socket.once('secureConnect', () => (handshakeDone = true));
     });
-    req.on('error', (error) => done(failure(error, !handshakeDone || isTlsError(error))));
+    // A server that refuses a client certificate may do so after the handshake completed (TLS 1.3
+    // sends the alert after the client's Finished; Node-based servers, scrapeguard among them,
+    // decide right after the handshake and close): a connection closed before any response
+    // byte, right after the handshake, counts as refused at TLS.
+    const closedBeforeResponse = (error: Error) => https && ['ECONNRESET', 'EPIPE'].includes((error as NodeJS.ErrnoException).code ?? '');
+    req.on('error', (error) => done(failure(error, !handshakeDone || isTlsError(error) || closedBeforeResponse(error))));
     const timer = setTimeout(() => {
       req.destroy();
       done({ code: 'ETIMEDOUT', message: `no response within ${timeoutMs} ms`, tlsFailure: false });
