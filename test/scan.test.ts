@@ -300,7 +300,7 @@ describe('scan: scrapeguard serve with init defaults (acceptance)', () => {
     }
     try {
       const full = await scanAll([url, '--ca', 'pki/ca.crt', '--cert', 'pki/client.crt', '--key', 'pki/client.key', '--user', 'prometheus', '--password-file', 'pki/password', '--fail-on', 'medium'], cwd);
-      expect(full.jsonRun.code).toBe(0);
+      expect(full.jsonRun.code, full.jsonRun.stderr + JSON.stringify(full.json.targets[0]?.findings.map((f) => [f.id, f.severity]))).toBe(0);
       expect(full.json.targets[0]!.findings.filter((f) => f.severity !== 'info' && f.severity !== 'low')).toEqual([]);
       expect(full.json.targets[0]!.notes).toBeUndefined();
       const anonymous = await scanAll([url, '--ca', 'pki/ca.crt', '--fail-on', 'medium'], cwd);

@@ -239,7 +239,7 @@ describe.skipIf(skip)('init output on real node_exporter 1.5 and 1.11', () => {
     writeFileSync(file, stringify(doc()), { mode: 0o600 });
     const check = await runCli(checkCommand, ['--web.config.file', file]);
     expect(check.code, check.stderr).toBe(0);
-    const line = check.stdout.split('\n')[1] ?? '';
+    const line = check.stdout.split('\n').find((l) => l.startsWith('readable by:')) ?? '';
     const floor = /exporter-toolkit >= (v[\d.]+)/.exec(line)?.[1];
     const scrapeguardOnly = line.startsWith('readable by: scrapeguard only');
     expect(floor !== undefined || scrapeguardOnly, line).toBe(true);

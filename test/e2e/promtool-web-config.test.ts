@@ -267,8 +267,11 @@ describe.skipIf(tools.skip)('promtool check web-config and scrapeguard check agr
       expect(promtool.code).toBe(1);
       expect(pOut).toMatch(row.promtoolSays!);
     }
-    // A valid file with TLS is preceded by the TLS profile in force (one line).
-    if (row.scrapeguard === 'pass') expect(scrapeguard.stdout.replace(/^TLS profile: [^\n]*\n/, '')).toBe(`${file} SUCCESS\n`);
+    // A valid file with TLS is preceded by the TLS profile in force and followed by the releases
+    // that can read it (one line each).
+    if (row.scrapeguard === 'pass') {
+      expect(scrapeguard.stdout.replace(/^TLS profile: [^\n]*\n/, '')).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} SUCCESS\nreadable by: [^\n]+\n$`));
+    }
     else {
       expect(scrapeguard.code).toBe(1);
       expect(scrapeguard.stdout).toBe('');
