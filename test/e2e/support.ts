@@ -32,18 +32,20 @@ export interface PrometheusTools {
 /** `CI` set to anything but an explicit false (`CI=true`, `CI=1`, GitHub's `CI=true`…). */
 export const inCi = process.env.CI !== undefined && process.env.CI !== '' && !/^(false|0|no)$/i.test(process.env.CI);
 
-/**
- * Locates the Prometheus binaries: `$SCRAPEGUARD_PROMETHEUS_DIR`, else the cache that
- * `scripts/fetch-prometheus.sh` fills (`.cache/prometheus/usr/bin` in the repository). Locally a
- * missing binary skips the suite with a visible warning; under CI it fails the suite.
- */
-export function prometheusTools(suite: string, binaries: readonly string[]): PrometheusTools {
-  const fromEnv = process.env.SCRAPEGUARD_PROMETHEUS_DIR;
-  const dir = fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(repoRoot, '.cache', 'prometheus', 'usr', 'bin');
+/** Where one generation of the Debian binaries lives, and how to say so in messages. */
+interface BinarySet {
+  envVar: 'SCRAPEGUARD_PROMETHEUS_DIR' | 'SCRAPEGUARD_PROMETHEUS3_DIR';
+  cacheDir: string;
+  label: string;
+}
+
+function locateTools(set: BinarySet, suite: string, binaries: readonly string[]): PrometheusTools {
+  const fromEnv = process.env[set.envVar];
+  const dir = fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(repoRoot, '.cache', set.cacheDir, 'usr', 'bin');
   const bin = (name: string) => join(dir, name);
   const missing = binaries.filter((b) => !existsSync(bin(b)));
-  const where = fromEnv ? `SCRAPEGUARD_PROMETHEUS_DIR=${fromEnv}` : `${dir} (SCRAPEGUARD_PROMETHEUS_DIR is not set)`;
-  const message = `${suite}: ${missing.join(', ')} not found in ${where}; run \`bash scripts/fetch-prometheus.sh\``;
+  const where = fromEnv ? `${set.envVar}=${fromEnv}` : `${dir} (${set.envVar} is not set)`;
+  const message = `${suite}: ${missing.join(', ')}${set.label} not found in ${where}; run \`bash scripts/fetch-prometheus.sh\``;
   const skip = missing.length > 0 && !inCi;
   if (skip) console.warn(`${message}. SKIPPING this suite (under CI it fails).`);
   return {
@@ -58,29 +60,22 @@ export function prometheusTools(suite: string, binaries: readonly string[]): Pro
 }
 
 /**
+ * Locates Debian bookworm's Prometheus 2.42 / promtool / node_exporter 1.5 binaries:
+ * `$SCRAPEGUARD_PROMETHEUS_DIR`, else the cache that `scripts/fetch-prometheus.sh` fills
+ * (`.cache/prometheus/usr/bin` in the repository). Locally a missing binary skips the suite with a
+ * visible warning; under CI it fails the suite.
+ */
+export function prometheusTools(suite: string, binaries: readonly string[]): PrometheusTools {
+  return locateTools({ envVar: 'SCRAPEGUARD_PROMETHEUS_DIR', cacheDir: 'prometheus', label: '' }, suite, binaries);
+}
+
+/**
  * Locates Debian sid's Prometheus 3.5 / promtool 3.5 / node_exporter 1.11 binaries:
- * `$SCRAPEGUARD_PROMETHEUS3_DIR`, else `.cache/prometheus3/usr/bin` (filled by
- * `scripts/fetch-prometheus.sh`). Same skip/fail rules as {@link prometheusTools}: a visible skip
- * locally, a failure under CI.
+ * `$SCRAPEGUARD_PROMETHEUS3_DIR`, else `.cache/prometheus3/usr/bin`. Same skip/fail rules as
+ * {@link prometheusTools}.
  */
 export function prometheus3Tools(suite: string, binaries: readonly string[]): PrometheusTools {
-  const fromEnv = process.env.SCRAPEGUARD_PROMETHEUS3_DIR;
-  const dir = fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(repoRoot, '.cache', 'prometheus3', 'usr', 'bin');
-  const bin = (name: string) => join(dir, name);
-  const missing = binaries.filter((b) => !existsSync(bin(b)));
-  const where = fromEnv ? `SCRAPEGUARD_PROMETHEUS3_DIR=${fromEnv}` : `${dir} (SCRAPEGUARD_PROMETHEUS3_DIR is not set)`;
-  const message = `${suite}: ${missing.join(', ')} (Debian sid) not found in ${where}; run \`bash scripts/fetch-prometheus.sh\``;
-  const skip = missing.length > 0 && !inCi;
-  if (skip) console.warn(`${message}. SKIPPING this suite (under CI it fails).`);
-  return {
-    dir,
-    bin,
-    missing,
-    skip,
-    require() {
-      if (missing.length > 0) throw new Error(`${message}. CI is set, so a missing binary is a failure, not a skip.`);
-    },
-  };
+  return locateTools({ envVar: 'SCRAPEGUARD_PROMETHEUS3_DIR', cacheDir: 'prometheus3', label: ' (Debian sid)' }, suite, binaries);
 }
 
 /** What a finished process printed. */
