@@ -18,7 +18,7 @@ export default defineConfig([
     splitting: true,
   },
   {
-    entry: { cli: 'src/cli/main.ts' },
+    entry: { cli: 'src/tools/cli/main.ts' },
     format: ['esm'],
     sourcemap: true,
     target: 'node20',

@@ -13,13 +13,13 @@ import { BearerAuthenticator } from './auth/bearer.js';
 import { ClientCertIdentity } from './auth/identity.js';
 import { JwtAuthenticator } from './auth/jwt.js';
 import { AccessRules } from './access/rules.js';
-import { AuditLog, type AuditRecord, type AuditSink } from './core/audit.js';
+import { AuditLog, type AuditRecord, type AuditSink } from './audit/audit.js';
 import { AuthFailureBackoff } from './core/auth-backoff.js';
 import { ConfigError } from './errors.js';
 import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core/handle.js';
 import { InflightScrapes } from './core/inflight.js';
 import type { ScrapeRequest, ScrapeResponse } from './core/request.js';
-import { compileTrustedProxies, type TrustedProxyOptions } from './core/trusted-proxies.js';
+import { compileTrustedProxies, type TrustedProxyOptions } from './net/trusted-proxies.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
 import { compileRedaction } from './exposition/redact.js';
@@ -30,11 +30,11 @@ import { createSelfMetrics, noSelfMetrics, type SelfMetrics, type SelfMetricsReg
 import { compileClientCertificatePolicy } from './tls/server-options.js';
 import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
-import { GuardServer, type ListeningAddress } from './adapters/server.js';
-import { generateScrapeConfig, type GeneratedScrapeConfig, type ScrapeConfigOptions } from './scrape-config/generate.js';
+import { GuardServer, type ListeningAddress } from './server/server.js';
+import { generateScrapeConfig, type GeneratedScrapeConfig, type ScrapeConfigOptions } from './tools/scrape-config/generate.js';
 import { checkOptions } from './options.js';
 import { GUARD_OPTIONS, SCRAPE_CONFIG_OPTIONS } from './api-options.js';
-import { listenAddresses, type ListenAddresses } from './adapters/listen.js';
+import { listenAddresses, type ListenAddresses } from './server/listen.js';
 
 /** Options of {@link createGuard}. */
 export interface GuardOptions {

@@ -24,7 +24,7 @@ export {
 } from './errors.js';
 export type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 export type { ScrapeHandler } from './core/handle.js';
-export type { ListeningAddress } from './adapters/server.js';
+export type { ListeningAddress } from './server/server.js';
 export type { NodeRequestHandler } from './adapters/http.js';
 export {
   toMetricsSource,
@@ -36,7 +36,7 @@ export {
   type Exposition,
   type SourceOutput,
 } from './exposition/source.js';
-export type { TrustedProxyOptions, ForwardedClientCertificate } from './core/trusted-proxies.js';
+export type { TrustedProxyOptions, ForwardedClientCertificate } from './net/trusted-proxies.js';
 export type { MountableGuard, MountOptions } from './adapters/mount.js';
 export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';
 export { ExpositionParseError, SourceError, type SourceFailureReason } from './exposition/failure.js';
@@ -64,8 +64,8 @@ export {
   type DevPki,
   type DevPkiOptions,
   type KeyType,
-} from './pki/generate.js';
-export type { AuditRecord, AuditSink } from './core/audit.js';
+} from './tools/pki/generate.js';
+export type { AuditRecord, AuditSink } from './audit/audit.js';
 export type { Principal, AuthMethod } from './auth/principal.js';
 export type { SeriesFilter, LabelConstraint } from './access/filter.js';
 
@@ -79,7 +79,7 @@ export {
   type ScrapeOptionsBase,
   type GeneratedScrapeConfig,
   type GeneratedOperatorManifests,
-} from './scrape-config/generate.js';
+} from './tools/scrape-config/generate.js';
 export {
   deriveRequirements,
   type ScrapeRequirements,
@@ -90,8 +90,8 @@ export {
   type OAuth2Options,
   type AuthChoice,
   type KnownBearerToken,
-} from './scrape-config/requirements.js';
-export { CREDENTIAL_FILE_NAMES, type CredentialFiles, type ScrapePlan, type PlannedTls, type PlannedAuth } from './scrape-config/plan.js';
-export type { PrometheusScrapeJob, PrometheusTlsConfig } from './scrape-config/prometheus.js';
-export type { MonitorKind } from './scrape-config/operator.js';
-export { parsePrometheusVersion, FIELD_SINCE, DEFAULT_PROMETHEUS_VERSION, type PrometheusVersion } from './scrape-config/versions.js';
+} from './tools/scrape-config/requirements.js';
+export { CREDENTIAL_FILE_NAMES, type CredentialFiles, type ScrapePlan, type PlannedTls, type PlannedAuth } from './tools/scrape-config/plan.js';
+export type { PrometheusScrapeJob, PrometheusTlsConfig } from './tools/scrape-config/prometheus.js';
+export type { MonitorKind } from './tools/scrape-config/operator.js';
+export { parsePrometheusVersion, FIELD_SINCE, DEFAULT_PROMETHEUS_VERSION, type PrometheusVersion } from './tools/scrape-config/versions.js';

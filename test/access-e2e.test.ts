@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { AuditRecord } from '../src/core/audit.js';
+import type { AuditRecord } from '../src/audit/audit.js';
 import { createGuard, type Guard } from '../src/guard.js';
 import { silentLogger } from '../src/log.js';
 import { scrape } from './helpers/client.js';

@@ -12,7 +12,7 @@ import { BearerAuthenticator } from '../src/auth/bearer.js';
 import { loadConfigObject } from '../src/config/load.js';
 import { tokenDigest } from '../src/config/bearer-auth.js';
 import type { ResolvedConfig, WebConfigInput } from '../src/config/schema.js';
-import type { AuditRecord } from '../src/core/audit.js';
+import type { AuditRecord } from '../src/audit/audit.js';
 import { createScrapeHandler, type GuardState } from '../src/core/handle.js';
 import type { ExposeOptions, RenderedExposition } from '../src/exposition/pipeline.js';
 import { silentLogger } from '../src/log.js';

@@ -25,14 +25,14 @@ import { toMetricsSource } from '../src/exposition/source.js';
 import { upstreamSource } from '../src/exposition/upstream.js';
 import { createLogfmtLogger, silentLogger } from '../src/log.js';
 import { noSelfMetrics } from '../src/metrics/self.js';
-import { generateCa, generateClientCert, generateDevPki, generateServerCert } from '../src/pki/generate.js';
-import { generateOperatorManifests, generateScrapeConfig } from '../src/scrape-config/generate.js';
-import { deriveRequirements } from '../src/scrape-config/requirements.js';
+import { generateCa, generateClientCert, generateDevPki, generateServerCert } from '../src/tools/pki/generate.js';
+import { generateOperatorManifests, generateScrapeConfig } from '../src/tools/scrape-config/generate.js';
+import { deriveRequirements } from '../src/tools/scrape-config/requirements.js';
 import { metricsHandler } from '../src/adapters/http.js';
 import { expressMetrics } from '../src/adapters/express.js';
 import { koaMetrics } from '../src/adapters/koa.js';
 import { fastifyMetrics } from '../src/adapters/fastify.js';
-import { listenAddresses } from '../src/adapters/listen.js';
+import { listenAddresses } from '../src/server/listen.js';
 import * as specs from '../src/api-options.js';
 import { checkOptions, closestKey, type OptionSpec } from '../src/options.js';
 
@@ -165,7 +165,7 @@ const ENTRIES: Entry[] = [
   },
   {
     fn: 'scrapeConfig',
-    type: { file: 'src/scrape-config/generate.ts', interface: 'ScrapeConfigOptions' },
+    type: { file: 'src/tools/scrape-config/generate.ts', interface: 'ScrapeConfigOptions' },
     spec: specs.SCRAPE_CONFIG_OPTIONS,
     base: { targets: ['127.0.0.1:9443'] },
     samples: { ...scrapeSamples, targets: ['127.0.0.1:9443'], jobName: 'api', scrapeInterval: '30s' },
@@ -180,7 +180,7 @@ const ENTRIES: Entry[] = [
   },
   {
     fn: 'generateScrapeConfig',
-    type: { file: 'src/scrape-config/generate.ts', interface: 'ScrapeConfigOptions' },
+    type: { file: 'src/tools/scrape-config/generate.ts', interface: 'ScrapeConfigOptions' },
     spec: specs.SCRAPE_CONFIG_OPTIONS,
     base: { targets: ['127.0.0.1:9443'] },
     samples: { ...scrapeSamples, targets: ['127.0.0.1:9443'], jobName: 'api', scrapeInterval: '30s' },
@@ -188,7 +188,7 @@ const ENTRIES: Entry[] = [
   },
   {
     fn: 'generateOperatorManifests',
-    type: { file: 'src/scrape-config/generate.ts', interface: 'OperatorManifestOptions' },
+    type: { file: 'src/tools/scrape-config/generate.ts', interface: 'OperatorManifestOptions' },
     spec: specs.OPERATOR_MANIFEST_OPTIONS,
     base: { selector: { app: 'api' } },
     samples: { ...scrapeSamples, kind: 'PodMonitor', name: 'api', namespace: 'shop', selector: { app: 'api' }, port: 'metrics', interval: '30s', embedSecrets: false, secretName: 'api-scrape' },
@@ -196,7 +196,7 @@ const ENTRIES: Entry[] = [
   },
   {
     fn: 'deriveRequirements',
-    type: { file: 'src/scrape-config/requirements.ts', interface: 'RequirementOptions' },
+    type: { file: 'src/tools/scrape-config/requirements.ts', interface: 'RequirementOptions' },
     spec: specs.REQUIREMENT_OPTIONS,
     base: {},
     samples: { auth: 'none', labelDrops: ['x'], username: 'prometheus', oauth2: scrapeSamples.oauth2 },
@@ -283,7 +283,7 @@ const ENTRIES: Entry[] = [
   },
   {
     fn: 'generateCa',
-    type: { file: 'src/pki/generate.ts', interface: 'CertificateOptions' },
+    type: { file: 'src/tools/pki/generate.ts', interface: 'CertificateOptions' },
     spec: specs.CERTIFICATE_OPTIONS,
     base: { commonName: 'x' },
     samples: certSamples,
@@ -291,7 +291,7 @@ const ENTRIES: Entry[] = [
   },
   {
     fn: 'generateServerCert',
-    type: { file: 'src/pki/generate.ts', interface: 'CertificateOptions' },
+    type: { file: 'src/tools/pki/generate.ts', interface: 'CertificateOptions' },
     spec: specs.CERTIFICATE_OPTIONS,
     base: { commonName: 'x' },
     samples: certSamples,
@@ -299,7 +299,7 @@ const ENTRIES: Entry[] = [
   },
   {
     fn: 'generateClientCert',
-    type: { file: 'src/pki/generate.ts', interface: 'CertificateOptions' },
+    type: { file: 'src/tools/pki/generate.ts', interface: 'CertificateOptions' },
     spec: specs.CERTIFICATE_OPTIONS,
     base: { commonName: 'x' },
     samples: certSamples,
@@ -307,7 +307,7 @@ const ENTRIES: Entry[] = [
   },
   {
     fn: 'generateDevPki',
-    type: { file: 'src/pki/generate.ts', interface: 'DevPkiOptions' },
+    type: { file: 'src/tools/pki/generate.ts', interface: 'DevPkiOptions' },
     spec: specs.DEV_PKI_OPTIONS,
     base: {},
     samples: { serverSans: ['localhost'], clientName: 'prometheus', keyType: 'ec' },

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { AuditLog, type AuditRecord } from '../src/core/audit.js';
+import { AuditLog, type AuditRecord } from '../src/audit/audit.js';
 import { createGuard, type Guard } from '../src/guard.js';
 import type { LogFields, Logger } from '../src/log.js';
 import { noSelfMetrics, type SelfMetrics } from '../src/metrics/self.js';

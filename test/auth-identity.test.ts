@@ -17,9 +17,9 @@ import { Counter, Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createGuard, type Guard, type GuardOptions } from '../src/guard.js';
 import type { WebConfigInput, TlsServerConfigInput } from '../src/config/schema.js';
-import type { AuditRecord } from '../src/core/audit.js';
+import type { AuditRecord } from '../src/audit/audit.js';
 import type { LogFields, Logger } from '../src/log.js';
-import { generateClientCert } from '../src/pki/generate.js';
+import { generateClientCert } from '../src/tools/pki/generate.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
 import { scrape, scrapeHttp2, type ScrapeOptions, type ScrapeResult } from './helpers/client.js';
 

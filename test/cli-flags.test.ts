@@ -5,7 +5,7 @@
  * The flags are taken from each command's own --help, so a new flag is covered when it is documented.
  */
 import { describe, expect, it } from 'vitest';
-import { runMain } from '../src/cli/run.js';
+import { runMain } from '../src/tools/cli/run.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 
 const COMMANDS = ['serve', 'check', 'init', 'scrape-config', 'hash-password', 'token', 'jwt', 'jwt keygen', 'redact', 'scan', 'demo'];

@@ -5,7 +5,7 @@
 import { PassThrough } from 'node:stream';
 import { parseOptions, verify } from '@node-rs/bcrypt';
 import { describe, expect, it, vi } from 'vitest';
-import { hashPasswordCommand, PromptAbortedError, readHiddenLine } from '../src/cli/hash-password.js';
+import { hashPasswordCommand, PromptAbortedError, readHiddenLine } from '../src/tools/cli/hash-password.js';
 import { runCli } from './helpers/cli.js';
 
 const HASH_LINE = /^\$2b\$(\d\d)\$[./A-Za-z0-9]{53}\n$/;

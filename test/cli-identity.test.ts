@@ -10,7 +10,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { Counter, Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { runMain } from '../src/cli/run.js';
+import { runMain } from '../src/tools/cli/run.js';
 import { createGuard, type Guard } from '../src/guard.js';
 import { silentLogger } from '../src/log.js';
 import { testPki, type TestPki } from './helpers/pki.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseOptions, verify } from '@node-rs/bcrypt';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initCommand } from '../src/cli/init.js';
+import { initCommand } from '../src/tools/cli/init.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 import { freePort, runProcess } from './e2e/support.js';
 

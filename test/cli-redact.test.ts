@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { redactCommand } from '../src/cli/redact.js';
-import { runMain } from '../src/cli/run.js';
+import { redactCommand } from '../src/tools/cli/redact.js';
+import { runMain } from '../src/tools/cli/run.js';
 import { parseExposition } from '../src/exposition/parse.js';
 import { runCli } from './helpers/cli.js';
 

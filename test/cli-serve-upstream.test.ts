@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { serveCommand } from '../src/cli/serve.js';
+import { serveCommand } from '../src/tools/cli/serve.js';
 import { ScrapeguardError } from '../src/errors.js';
 import { scrape } from './helpers/client.js';
 import { runCli } from './helpers/cli.js';

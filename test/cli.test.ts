@@ -13,9 +13,9 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initCommand } from '../src/cli/init.js';
-import type { CliIo } from '../src/cli/io.js';
-import { runMain } from '../src/cli/run.js';
+import { initCommand } from '../src/tools/cli/init.js';
+import type { CliIo } from '../src/tools/cli/io.js';
+import { runMain } from '../src/tools/cli/run.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 import { scrape } from './helpers/client.js';
 

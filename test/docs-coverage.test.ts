@@ -6,7 +6,7 @@
  * Nothing here lists keys, flags or codes by hand: they are read from the source with the
  * TypeScript compiler API (the `WebConfigInput` interface in src/config/schema.ts and the
  * validators' allowed-key lists in src/config/, the option objects passed to `parseCommandArgs`
- * in src/cli/, the `ScrapeguardErrorCode` union in src/errors.ts), so a key, flag or code added
+ * in src/tools/cli/, the `ScrapeguardErrorCode` union in src/errors.ts), so a key, flag or code added
  * to the code fails this test until the docs say what it is. Each collector is also checked to
  * find known entries, so the test cannot pass by finding nothing.
  */
@@ -124,26 +124,26 @@ function validatorKeyNames(): Set<string> {
 // ---------------------------------------------------------------------------------------------
 // CLI flags
 
-/** Command name → source file, from the COMMANDS table in src/cli/run.ts and its imports. */
+/** Command name → source file, from the COMMANDS table in src/tools/cli/run.ts and its imports. */
 function commandFiles(): Map<string, string> {
-  const source = parse('src/cli/run.ts');
+  const source = parse('src/tools/cli/run.ts');
   const imports = new Map<string, string>();
   for (const statement of source.statements) {
     if (!ts.isImportDeclaration(statement) || !ts.isStringLiteral(statement.moduleSpecifier)) continue;
     const bindings = statement.importClause?.namedBindings;
     if (bindings && ts.isNamedImports(bindings)) {
-      for (const el of bindings.elements) imports.set(el.name.text, `src/cli/${basename(statement.moduleSpecifier.text).replace(/\.js$/, '.ts')}`);
+      for (const el of bindings.elements) imports.set(el.name.text, `src/tools/cli/${basename(statement.moduleSpecifier.text).replace(/\.js$/, '.ts')}`);
     }
   }
   const table = constInitializer('COMMANDS', source);
-  if (!table || !ts.isObjectLiteralExpression(table)) throw new Error('src/cli/run.ts: COMMANDS object not found');
+  if (!table || !ts.isObjectLiteralExpression(table)) throw new Error('src/tools/cli/run.ts: COMMANDS object not found');
   const out = new Map<string, string>();
   for (const property of table.properties) {
     if (!ts.isPropertyAssignment(property) || !ts.isObjectLiteralExpression(property.initializer)) continue;
     const command = ts.isIdentifier(property.name) || ts.isStringLiteral(property.name) ? property.name.text : undefined;
     const run = property.initializer.properties.find((p): p is ts.PropertyAssignment => ts.isPropertyAssignment(p) && p.name.getText(source) === 'run');
     const file = run && ts.isIdentifier(run.initializer) ? imports.get(run.initializer.text) : undefined;
-    if (!command || !file) throw new Error(`src/cli/run.ts: cannot tell the file of command ${property.name.getText(source)}`);
+    if (!command || !file) throw new Error(`src/tools/cli/run.ts: cannot tell the file of command ${property.name.getText(source)}`);
     out.set(command, file);
   }
   return out;
@@ -170,8 +170,8 @@ function optionNames(node: ts.Expression, source: ts.SourceFile, where: string):
 function cliFlags(): Map<string, string[]> {
   const files = commandFiles();
   const byFile = new Map<string, string[]>();
-  for (const name of readdirSync(join(root, 'src/cli')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
-    const path = `src/cli/${name}`;
+  for (const name of readdirSync(join(root, 'src/tools/cli')).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
+    const path = `src/tools/cli/${name}`;
     const source = parse(path);
     const found = calls(source, (c) => ts.isIdentifier(c.expression) && c.expression.text === 'parseCommandArgs');
     if (found.length > 0) byFile.set(path, found.flatMap((c) => optionNames(c.arguments[1]!, source, path)).map((n) => `--${n}`));
@@ -181,7 +181,7 @@ function cliFlags(): Map<string, string[]> {
     out.set(command, [...new Set([...(byFile.get(file) ?? []), '--help'])]);
     byFile.delete(file);
   }
-  if (byFile.size > 0) throw new Error(`parseCommandArgs called in files no command in src/cli/run.ts maps to: ${[...byFile.keys()].join(', ')}`);
+  if (byFile.size > 0) throw new Error(`parseCommandArgs called in files no command in src/tools/cli/run.ts maps to: ${[...byFile.keys()].join(', ')}`);
   return out;
 }
 

@@ -13,8 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ScrapeguardError } from '../src/errors.js';
-import { generateCa, generateClientCert, generateDevPki, type DevPki } from '../src/pki/generate.js';
-import { writeDevPki, writeSecretFile } from '../src/pki/write.js';
+import { generateCa, generateClientCert, generateDevPki, type DevPki } from '../src/tools/pki/generate.js';
+import { writeDevPki, writeSecretFile } from '../src/tools/pki/write.js';
 import { runProcess } from './e2e/support.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';

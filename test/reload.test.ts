@@ -13,7 +13,7 @@ import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type Guard } from '../src/guard.js';
 import type { LogFields, Logger } from '../src/log.js';
-import { generateServerCert, type CertificateAndKey } from '../src/pki/generate.js';
+import { generateServerCert, type CertificateAndKey } from '../src/tools/pki/generate.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 import { scrape, type ScrapeResult } from './helpers/client.js';
 

@@ -14,9 +14,9 @@ import { hash } from '@node-rs/bcrypt';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../src/config/load.js';
-import { generateOperatorManifests, operatorManifestsFromRequirements, type OperatorManifestOptions } from '../src/scrape-config/generate.js';
-import type { ScrapeRequirements } from '../src/scrape-config/requirements.js';
-import { scrapeConfigCommand } from '../src/cli/scrape-config.js';
+import { generateOperatorManifests, operatorManifestsFromRequirements, type OperatorManifestOptions } from '../src/tools/scrape-config/generate.js';
+import type { ScrapeRequirements } from '../src/tools/scrape-config/requirements.js';
+import { scrapeConfigCommand } from '../src/tools/cli/scrape-config.js';
 import { runCli } from './helpers/cli.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 
@@ -191,7 +191,7 @@ describe('CLI --format servicemonitor / podmonitor', () => {
       ['--port', '9443', /not a port name/],
       ['--selector', 'bad key=x', /not a valid Kubernetes label name/],
     ] as const) {
-      const { runMain } = await import('../src/cli/run.js');
+      const { runMain } = await import('../src/tools/cli/run.js');
       const bad = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'mtls-basic.yml', '--format', 'servicemonitor', '--selector', 'app=api', '--credentials-dir', creds, flag, value], { cwd: dir });
       expect(bad.code, `${flag} ${value}`).toBe(1);
       expect(bad.stderr).toMatch(pattern);

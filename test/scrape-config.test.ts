@@ -17,19 +17,19 @@ import { loadConfigFile } from '../src/config/load.js';
 import type { ResolvedConfig } from '../src/config/schema.js';
 import { ScrapeguardError } from '../src/errors.js';
 import { createGuard } from '../src/guard.js';
-import { generateServerCert } from '../src/pki/generate.js';
+import { generateServerCert } from '../src/tools/pki/generate.js';
 import {
   generateScrapeConfig,
   operatorManifestsFromRequirements,
   scrapeConfigFromRequirements,
   type GeneratedScrapeConfig,
   type ScrapeConfigOptions,
-} from '../src/scrape-config/generate.js';
-import { parseTarget } from '../src/scrape-config/plan.js';
-import { checkPrometheusJob, type PrometheusScrapeJob } from '../src/scrape-config/prometheus.js';
-import { deriveRequirements, type ScrapeRequirements } from '../src/scrape-config/requirements.js';
-import { parsePrometheusVersion, supports } from '../src/scrape-config/versions.js';
-import { scrapeConfigCommand } from '../src/cli/scrape-config.js';
+} from '../src/tools/scrape-config/generate.js';
+import { parseTarget } from '../src/tools/scrape-config/plan.js';
+import { checkPrometheusJob, type PrometheusScrapeJob } from '../src/tools/scrape-config/prometheus.js';
+import { deriveRequirements, type ScrapeRequirements } from '../src/tools/scrape-config/requirements.js';
+import { parsePrometheusVersion, supports } from '../src/tools/scrape-config/versions.js';
+import { scrapeConfigCommand } from '../src/tools/cli/scrape-config.js';
 import { silentLogger } from '../src/log.js';
 import { runCli } from './helpers/cli.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
@@ -445,7 +445,7 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
     expect(result.stderr).toBe('');
     const job = (parse(result.stdout) as { scrape_configs: PrometheusScrapeJob[] }).scrape_configs[0]!;
     expect(job.metric_relabel_configs).toEqual([{ action: 'labeldrop', regex: 'user_email|session_.*' }]);
-    const { runMain } = await import('../src/cli/run.js');
+    const { runMain } = await import('../src/tools/cli/run.js');
     const bad = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'token'], { cwd: dir });
     expect(bad.stderr).toMatch(/^scrapeguard scrape-config: --auth must be basic, bearer, jwt or none, got "token"\n$/);
     const none = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'bearer'], { cwd: dir });
@@ -586,7 +586,7 @@ describe('scrapeguard scrape-config (CLI)', () => {
     [['--web.config.file', 'web-config.yml', '--target', 'x:1', '--oauth2-token-url', 'https://i/t'], /go together/],
     [['--web.config.file', 'web-config.yml', '--target', 'x'], /is not HOST:PORT/],
   ])('refuses %j with a one-line error', async (argv, pattern) => {
-    const { runMain } = await import('../src/cli/run.js');
+    const { runMain } = await import('../src/tools/cli/run.js');
     const result = await runCli((a, io) => runMain(['scrape-config', ...a], io), argv, { cwd: dir });
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');

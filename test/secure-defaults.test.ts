@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash } from '@node-rs/bcrypt';
 import { describe, expect, it } from 'vitest';
-import { refuseInsecureDefaults, serveCommand } from '../src/cli/serve.js';
+import { refuseInsecureDefaults, serveCommand } from '../src/tools/cli/serve.js';
 import { createGuard } from '../src/guard.js';
 import { silentLogger } from '../src/log.js';
 import { loadConfigObject } from '../src/config/load.js';

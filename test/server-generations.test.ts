@@ -5,7 +5,7 @@
  */
 import { Agent } from 'node:https';
 import { afterEach, expect, it } from 'vitest';
-import { GuardServer } from '../src/adapters/server.js';
+import { GuardServer } from '../src/server/server.js';
 import { toNodeHandler } from '../src/adapters/http.js';
 import { createScrapeHandler, type GuardState } from '../src/core/handle.js';
 import { loadConfigObject } from '../src/config/load.js';

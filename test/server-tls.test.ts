@@ -16,7 +16,7 @@ import { createGuard, type Guard, type GuardOptions } from '../src/guard.js';
 import type { WebConfigInput, TlsServerConfigInput } from '../src/config/schema.js';
 import type { LogFields, Logger } from '../src/log.js';
 import { canonicalIp, compileAllowedSans, splitSubjectAltName, subjectAltNames } from '../src/tls/client-cert.js';
-import { generateClientCert } from '../src/pki/generate.js';
+import { generateClientCert } from '../src/tools/pki/generate.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
 import { scrape, scrapeHttp2, type ScrapeOptions, type ScrapeResult } from './helpers/client.js';
 

@@ -11,7 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGuard, type Guard } from '../src/guard.js';
 import { silentLogger } from '../src/log.js';
-import { http1Refusal } from '../src/adapters/strict-http1.js';
+import { http1Refusal } from '../src/server/strict-http1.js';
 import { scrapeHttp2 } from './helpers/client.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 

@@ -17,7 +17,7 @@ import type { TlsServerConfigInput } from '../src/config/schema.js';
 import { silentLogger } from '../src/log.js';
 import { DEFAULT_TLS_PROFILE } from '../src/tls/profile.js';
 import { activeTicketKeyRotations, rotateTicketKeys } from '../src/tls/session-tickets.js';
-import { checkCommand } from '../src/cli/check.js';
+import { checkCommand } from '../src/tools/cli/check.js';
 import { runCli } from './helpers/cli.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
 

@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { compileTrustedProxies, decodeForwardedCertificates, parseXfcc, type TrustedProxyOptions } from '../src/core/trusted-proxies.js';
+import { compileTrustedProxies, decodeForwardedCertificates, parseXfcc, type TrustedProxyOptions } from '../src/net/trusted-proxies.js';
 import { chainsTo, createPeerVerifier } from '../src/tls/verify-chain.js';
 import type { ScrapeRequest } from '../src/core/request.js';
 import { createServer } from 'node:https';
@@ -15,7 +15,7 @@ import { createGuard } from '../src/guard.js';
 import { metricsHandler } from '../src/adapters/http.js';
 import { scrape } from './helpers/client.js';
 import type { LogFields, Logger } from '../src/log.js';
-import { generateCa, generateClientCert, type CertificateAndKey } from '../src/pki/generate.js';
+import { generateCa, generateClientCert, type CertificateAndKey } from '../src/tools/pki/generate.js';
 import { generate } from 'selfsigned';
 import { testPki, type TestPki } from './helpers/pki.js';
 

@@ -25,7 +25,7 @@ import type { ExpositionPipeline } from '../exposition/pipeline.js';
 import { SourceError } from '../exposition/failure.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import type { ClientCertificatePolicy } from '../tls/server-options.js';
-import type { AuditRecord, AuditSink } from './audit.js';
+import type { AuditRecord, AuditSink } from '../audit/audit.js';
 import type { AuthFailureBackoff } from './auth-backoff.js';
 import { KeyedRateLimiter, TokenBucket, retryAfterSeconds } from './rate-limit.js';
 import type { ScrapeRequest, ScrapeResponse } from './request.js';

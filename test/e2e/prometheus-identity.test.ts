@@ -15,7 +15,7 @@ import { Counter, Registry } from 'prom-client';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGuard, type Guard } from '../../src/guard.js';
-import type { AuditRecord } from '../../src/core/audit.js';
+import type { AuditRecord } from '../../src/audit/audit.js';
 import { silentLogger } from '../../src/log.js';
 import { testPki } from '../helpers/pki.js';
 import { freePort, prometheusTools, sleep, startProcess, stopAll, waitForPort, type RunningProcess } from './support.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { hash } from '@node-rs/bcrypt';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanCommand } from '../../src/cli/scan.js';
+import { scanCommand } from '../../src/tools/cli/scan.js';
 import { runCli } from '../helpers/cli.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { BASIC_PASSWORD, BASIC_USER, freePort, prometheusTools, sleep, startProcess, stopAll, waitForPort, writeWebConfigs, type RunningProcess, type WebConfigs } from './support.js';

@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import type { CliCommand, CliIo } from '../../src/cli/io.js';
+import type { CliCommand, CliIo } from '../../src/tools/cli/io.js';
 
 /** Options of {@link runCli}. */
 export interface RunCliOptions {

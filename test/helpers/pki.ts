@@ -10,7 +10,7 @@ import {
   generateClientCert,
   generateServerCert,
   type CertificateAndKey,
-} from '../../src/pki/generate.js';
+} from '../../src/tools/pki/generate.js';
 
 /** A certificate with its PEMs and the paths it was written to. */
 export interface TestCert extends CertificateAndKey {
