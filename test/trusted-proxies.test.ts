@@ -7,7 +7,8 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { compileTrustedProxies, decodeForwardedCertificates, parseXfcc, type TrustedProxyOptions } from '../src/net/trusted-proxies.js';
-import { chainsTo, createPeerVerifier } from '../src/tls/verify-chain.js';
+import { createPeerVerifier } from '../src/tls/verify-chain.js';
+import { verifyChain } from '../src/tls/x509.js';
 import type { ScrapeRequest } from '../src/core/request.js';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -100,7 +101,8 @@ describe('decodeForwardedCertificates', () => {
   });
 });
 
-describe('chainsTo', () => {
+describe('verifyChain, tls-client mode', () => {
+  const chainsTo = (leaf: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[]): boolean => verifyChain(leaf, intermediates, roots, { mode: 'tls-client' });
   const x = (pem: string) => new X509Certificate(pem);
 
   test('a leaf signed by a root of the bundle', () => {

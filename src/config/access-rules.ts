@@ -6,8 +6,7 @@
  * `access/rules.ts` compiles the validated rules for serving.
  */
 import type { AuthMethodName, ResolvedAccessRule, ResolvedAccessRules, ResolvedLabelMatch } from './schema.js';
-import { checkGroups } from './bearer-auth.js';
-import { Checker, INVALID, isMapping, kind, quote, type Read } from './checker.js';
+import { checkGroups, Checker, INVALID, isMapping, kind, quote, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
 
 const KEYS = ['rules', 'default', 'on_empty'] as const;

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { ResolvedBearerAuth, ResolvedBearerToken } from './schema.js';
-import { Checker, INVALID, quote, readMaterial, type Read } from './checker.js';
+import { checkGroups, Checker, INVALID, quote, readMaterial, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
 
 const KEYS = ['tokens', 'revoked_sha256_file'] as const;
@@ -38,19 +38,6 @@ export function parseRfc3339(text: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/** Group names: non-empty strings. */
-export function checkGroups(c: Checker, raw: unknown, path: KeyPath): Read<string[]> {
-  const groups = c.textList(raw, path);
-  if (groups === INVALID || groups === undefined) return groups;
-  let ok = true;
-  groups.forEach((g, i) => {
-    if (g === '') {
-      c.error([...path, i], 'empty group name');
-      ok = false;
-    }
-  });
-  return ok ? groups : INVALID;
-}
 
 /** Reads a revocation file: one digest per line, blank lines and `#` comments ignored. */
 async function readRevoked(c: Checker, path: KeyPath, file: string): Promise<Read<string[]>> {

@@ -6,28 +6,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { CertificateFacts } from './schema.js';
 import { splitSubjectAltName } from '../tls/client-cert.js';
-
-/** One `-----BEGIN X-----` … `-----END X-----` block. */
-export interface PemBlock {
-  /** 1-based position among the blocks of the text. */
-  index: number;
-  label: string;
-  /** The whole block, armour included. */
-  text: string;
-}
-
-const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
-const BEGIN = /-----BEGIN [A-Z0-9 ]+-----/g;
-
-/** Splits `text` into PEM blocks; `unterminated` counts BEGIN lines without a matching END. */
-export function pemBlocks(text: string): { blocks: PemBlock[]; unterminated: number } {
-  const blocks: PemBlock[] = [];
-  for (const match of text.matchAll(BLOCK)) {
-    blocks.push({ index: blocks.length + 1, label: match[1] ?? '', text: match[0] });
-  }
-  const begins = text.match(BEGIN)?.length ?? 0;
-  return { blocks, unterminated: Math.max(0, begins - blocks.length) };
-}
+import { pemBlocks } from '../tls/x509.js';
 
 const isKeyLabel = (label: string): boolean => label.endsWith('PRIVATE KEY');
 

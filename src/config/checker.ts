@@ -7,10 +7,26 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ConfigIssue } from '../errors.js';
 import { parseGoDuration } from './duration.js';
-import type { KeyPath } from './locate.js';
-import type { ConfigSource } from './validate.js';
+import type { KeyPath, Position } from './locate.js';
 
 /** Marks a value that was present but wrong (already reported): dependent checks are skipped. */
+/** Where the value being validated came from. */
+export interface ConfigSource {
+  /** Absolute path of the config file; absent for in-code objects. */
+  file?: string;
+  /** Permission bits of the config file, for warnings. */
+  fileMode?: number;
+  /** Directory against which relative file paths are resolved. */
+  baseDir: string;
+  /** Problems found before validation (YAML syntax); when any, validation is skipped. */
+  syntaxIssues?: readonly { position?: Position; message: string }[];
+  /** Position of the key at `path` (or of its nearest ancestor); nothing for objects. */
+  locate(path: KeyPath): Position | undefined;
+  /** Source text of the scalar at `path`; nothing for objects. */
+  scalarText(path: KeyPath): string | undefined;
+}
+
+
 export const INVALID = Symbol('invalid');
 export type Read<T> = T | undefined | typeof INVALID;
 export type Mapping = Record<string, unknown>;
@@ -231,3 +247,16 @@ export async function readMaterial(
   }
 }
 
+/** Group names: non-empty strings. */
+export function checkGroups(c: Checker, raw: unknown, path: KeyPath): Read<string[]> {
+  const groups = c.textList(raw, path);
+  if (groups === INVALID || groups === undefined) return groups;
+  let ok = true;
+  groups.forEach((g, i) => {
+    if (g === '') {
+      c.error([...path, i], 'empty group name');
+      ok = false;
+    }
+  });
+  return ok ? groups : INVALID;
+}

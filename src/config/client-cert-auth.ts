@@ -5,8 +5,7 @@
  * an unverified certificate is only a claim.
  */
 import type { ClientAuthType, PrincipalSource, ResolvedClientCertAuth } from './schema.js';
-import { checkGroups } from './bearer-auth.js';
-import { Checker, INVALID, isMapping, kind, quote, type Read } from './checker.js';
+import { checkGroups, Checker, INVALID, isMapping, kind, quote, type Read } from './checker.js';
 
 const KEYS = ['principal_from', 'groups_from'] as const;
 const SOURCES: readonly PrincipalSource[] = ['san_dns', 'san_uri', 'san_email', 'cn'];

@@ -36,24 +36,9 @@ import {
 } from './checker.js';
 import type { KeyPath, Position } from './locate.js';
 
-export { formatPath } from './checker.js';
+import type { ConfigSource } from './checker.js';
+export { formatPath, type ConfigSource } from './checker.js';
 import type { ClientAuthType, RateLimit, ResolvedConfig, ResolvedTls, TlsVersionName } from './schema.js';
-
-/** Where the value being validated came from. */
-export interface ConfigSource {
-  /** Absolute path of the config file; absent for in-code objects. */
-  file?: string;
-  /** Permission bits of the config file, for warnings. */
-  fileMode?: number;
-  /** Directory against which relative file paths are resolved. */
-  baseDir: string;
-  /** Problems found before validation (YAML syntax); when any, validation is skipped. */
-  syntaxIssues?: readonly { position?: Position; message: string }[];
-  /** Position of the key at `path` (or of its nearest ancestor); nothing for objects. */
-  locate(path: KeyPath): Position | undefined;
-  /** Source text of the scalar at `path`; nothing for objects. */
-  scalarText(path: KeyPath): string | undefined;
-}
 
 const TOP_KEYS = [
   'tls_server_config',

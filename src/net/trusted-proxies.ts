@@ -15,8 +15,8 @@ import { BlockList, isIP } from 'node:net';
 import type { Logger } from '../log.js';
 import { noSelfMetrics, type SelfMetrics } from '../metrics/self.js';
 import { describeClientCertificate, type ClientCertificateInfo } from '../tls/client-cert.js';
-import { pemBlocks } from '../config/certs.js';
-import { caBundleParser, chainsTo } from '../tls/verify-chain.js';
+import { pemBlocks, verifyChain } from '../tls/x509.js';
+import { caBundleParser } from '../tls/verify-chain.js';
 import type { ScrapeRequest } from '../core/request.js';
 
 /** How a proxy forwards the client certificate it received. */
@@ -224,7 +224,7 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
         const leaf = certs[0];
         if (leaf) {
           const chain = [...certs.slice(1), ...(chainText !== undefined ? decodeForwardedCertificates(chainText) : [])];
-          entry = { ...entry, info: describeClientCertificate(leaf), chainOk: chainsTo(leaf, chain, rootsFor(clientCaPem), now) };
+          entry = { ...entry, info: describeClientCertificate(leaf), chainOk: verifyChain(leaf, chain, rootsFor(clientCaPem), { mode: 'tls-client', now }) };
         }
       } catch {
         // Undecodable: remembered as such, so garbage is not parsed again on every request.

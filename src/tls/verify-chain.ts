@@ -8,40 +8,8 @@
  * Revocation is not checked (nor is it by Go's crypto/tls or OpenSSL without a CRL).
  */
 import { X509Certificate } from 'node:crypto';
-import { pemBlocks } from '../config/certs.js';
+import { pemBlocks, verifyChain } from './x509.js';
 import type { ScrapeRequest } from '../core/request.js';
-
-/** Extended key usages that allow TLS client authentication (RFC 5280 §4.2.1.12). */
-const CLIENT_AUTH_USAGES = new Set(['1.3.6.1.5.5.7.3.2', '2.5.29.37.0']);
-const MAX_DEPTH = 8;
-
-function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
-}
-
-function timeValid(cert: X509Certificate, now: number): boolean {
-  return Date.parse(cert.validFrom) <= now && now <= Date.parse(cert.validTo);
-}
-
-/**
- * Whether `leaf` chains, through `intermediates` (in any order), to one of `roots`.
- * @example
- * chainsTo(new X509Certificate(clientPem), [], [new X509Certificate(caPem)]); // true when the CA signed it
- */
-export function chainsTo(leaf: X509Certificate, intermediates: readonly X509Certificate[], roots: readonly X509Certificate[], now = Date.now()): boolean {
-  if (roots.length === 0) return false;
-  const usages = leaf.keyUsage;
-  if (usages && usages.length > 0 && !usages.some((u) => CLIENT_AUTH_USAGES.has(u))) return false;
-  let current = leaf;
-  for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    if (!timeValid(current, now)) return false;
-    if (roots.some((root) => root.ca && timeValid(root, now) && issuedBy(current, root))) return true;
-    const next = intermediates.find((c) => c !== current && c.ca && c.fingerprint256 !== current.fingerprint256 && issuedBy(current, c));
-    if (!next) return false;
-    current = next;
-  }
-  return false;
-}
 
 /** The certificates of a CA bundle, parsed once per distinct PEM (one config generation). */
 export function caBundleParser(): (pem: string | undefined) => readonly X509Certificate[] {
@@ -72,7 +40,7 @@ export function createPeerVerifier(): (request: ScrapeRequest, clientCaPem: stri
     if (!tls || !leaf) return request;
     let entry = memo.get(leaf);
     if (!entry || entry.pem !== clientCaPem) {
-      entry = { pem: clientCaPem, verified: chainsTo(leaf, chain.slice(1), roots(clientCaPem)) };
+      entry = { pem: clientCaPem, verified: verifyChain(leaf, chain.slice(1), roots(clientCaPem), { mode: 'tls-client' }) };
       memo.set(leaf, entry);
     }
     return entry.verified === tls.clientCertificateVerified ? request : { ...request, tls: { ...tls, clientCertificateVerified: entry.verified } };

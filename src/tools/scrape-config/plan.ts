@@ -20,13 +20,13 @@ import { formatVersion, supports, type PrometheusVersion } from './versions.js';
 import {
   allowsClientAuth,
   certificateCovers,
-  chainVerifies,
+  chainSignedBy,
   describeNames,
   isSelfSigned,
   keyMatches,
   parseCertificates,
   serverNames,
-} from './x509.js';
+} from '../../tls/x509.js';
 
 /** Files the scraper presents, each given explicitly (it must then exist). */
 export interface CredentialFiles {
@@ -338,7 +338,7 @@ async function planTls(
     if (inDir) {
       caFile = inDir.path;
       caExists = true;
-    } else if (req.clientCaFile !== undefined && chainVerifies(chain, parseCertificates(req.clientCaPem ?? ''))) {
+    } else if (req.clientCaFile !== undefined && chainSignedBy(chain, parseCertificates(req.clientCaPem ?? ''))) {
       // One CA for both directions (what `init` writes): the server's client CA file verifies it.
       caFile = req.clientCaFile;
       caExists = await isFile(caFile);
@@ -361,7 +361,7 @@ async function planTls(
       const roots = parseCertificates(await readFile(caFile, 'utf8'));
       if (roots.length === 0) {
         warnings.push(`CA file ${q(caFile)} holds no PEM certificate: Prometheus refuses the job ("unable to use specified CA cert")`);
-      } else if (!chainVerifies(chain, roots)) {
+      } else if (!chainSignedBy(chain, roots)) {
         // A leaf-only chain whose issuer is nowhere to be found: most likely a missing intermediate.
         const leafOnly = chain.length === 1 && !roots.some((r) => r.subject === leaf.issuer);
         warnings.push(
@@ -369,7 +369,7 @@ async function planTls(
             (leafOnly ? '; the server sends no intermediate certificate: if an intermediate CA issued it, append it to the server\'s cert_file' : ''),
         );
       } else {
-        for (const root of roots) if (chainVerifies([leaf, ...chain.slice(1)], [root])) validity(root, `CA certificate in ${q(caFile)}`, now, warnings);
+        for (const root of roots) if (chainSignedBy([leaf, ...chain.slice(1)], [root])) validity(root, `CA certificate in ${q(caFile)}`, now, warnings);
       }
     }
   }
@@ -479,7 +479,7 @@ async function checkClientCert(certFile: string, keyFile: string, req: NonNullab
   if (!allowsClientAuth(cert)) {
     warnings.push(`client certificate ${q(certFile)} does not allow client authentication (extended key usage): the server refuses it`);
   }
-  if (req.clientCertVerified && req.clientCaPem !== undefined && !chainVerifies(certs, parseCertificates(req.clientCaPem))) {
+  if (req.clientCertVerified && req.clientCaPem !== undefined && !chainSignedBy(certs, parseCertificates(req.clientCaPem))) {
     warnings.push(
       `client certificate ${q(certFile)} (issuer ${cert.issuer.replaceAll('\n', ', ')}) was not signed by the server's client CA: the handshake fails ("tls: bad certificate")`,
     );
