@@ -21,6 +21,7 @@ const NOT_UNIT = [
   'test/examples.test.ts',
   'test/lifecycle.test.ts',
   'test/package.test.ts',
+  'test/import-cost.test.ts',
 ];
 
 const unitOnly = process.env.SCRAPEGUARD_TEST_TIER === 'unit';

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Gauge, Registry } from 'prom-client';
 import { latencyStats, timedGet } from './lib/timed-get.mjs';
-import { createGuard, generateDevPki, silentLogger } from '../dist/index.js';
+import { createGuard, silentLogger } from '../dist/index.js';
+import { generateDevPki } from '../dist/pki.js';
 
 const SCRAPES = Number(process.env.SCRAPES ?? 200);
 const SERIES = Number(process.env.SERIES ?? 10_000);

@@ -10,7 +10,8 @@ import { Agent } from 'node:https';
 import { hash } from '@node-rs/bcrypt';
 import { Registry, Counter, collectDefaultMetrics } from 'prom-client';
 import { latencyStats, timedGet } from './lib/timed-get.mjs';
-import { createGuard, generateDevPki, silentLogger } from '../dist/index.js';
+import { createGuard, silentLogger } from '../dist/index.js';
+import { generateDevPki } from '../dist/pki.js';
 
 const SCRAPES = Number(process.env.SCRAPES ?? 200);
 const BLOCK = 20;

@@ -18,16 +18,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { hash } from '@node-rs/bcrypt';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import {
-  compileRedaction,
-  createGuard,
-  createPipeline,
-  defaultRedaction,
-  parseExposition,
-  renderExposition,
-  silentLogger,
-  toMetricsSource,
-} from '../dist/index.js';
+import { createGuard, silentLogger } from '../dist/index.js';
+import { compileRedaction, createPipeline, defaultRedaction, parseExposition, renderExposition, toMetricsSource } from '../dist/exposition.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 40);
 const BLOCK = 10;

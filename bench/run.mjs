@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hash } from '@node-rs/bcrypt';
 import { stringify } from 'yaml';
-import { generateCa, generateClientCert, generateServerCert } from '../dist/index.js';
+import { generateCa, generateClientCert, generateServerCert } from '../dist/pki.js';
 import { logLogChart } from './lib/plot.mjs';
 import { cpuSeconds, peakRssMiB, startProcess } from './lib/proc.mjs';
 import { scenarios } from './scenarios.mjs';

@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { hash } from '@node-rs/bcrypt';
-import { generateDevPki, generateScrapeConfig, loadConfigFile } from '../dist/index.js';
+import { loadConfigFile } from '../dist/index.js';
+import { generateDevPki } from '../dist/pki.js';
+import { generateScrapeConfig } from '../dist/scrape-config.js';
 
 const RUNS = Number(process.env.RUNS ?? 30);
 const dir = mkdtempSync(join(tmpdir(), 'scrapeguard-bench-sc-'));

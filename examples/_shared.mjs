@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateDevPki } from 'scrapeguard';
+import { generateDevPki } from 'scrapeguard/pki';
 
 /** `--port N` (default given by the example; 0 picks a free one) and `--pki DIR`. */
 export function exampleArgs(defaultPort) {

@@ -31,9 +31,8 @@ import { compileClientCertificatePolicy } from './tls/server-options.js';
 import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './server/server.js';
-import { generateScrapeConfig, type GeneratedScrapeConfig, type ScrapeConfigOptions } from './tools/scrape-config/generate.js';
 import { checkOptions } from './options.js';
-import { GUARD_OPTIONS, SCRAPE_CONFIG_OPTIONS } from './api-options.js';
+import { GUARD_OPTIONS } from './api-options.js';
 import { listenAddresses, type ListenAddresses } from './server/listen.js';
 
 /** Options of {@link createGuard}. */
@@ -102,13 +101,6 @@ export interface Guard {
    * @throws TypeError for anything that is not an address, before anything is bound.
    */
   listen(addresses: ListenAddresses): Promise<ListeningAddress[]>;
-  /**
-   * The Prometheus scrape job that matches the configuration in force, for the given targets
-   * (see {@link generateScrapeConfig}).
-   * @example
-   * const { yaml, warnings } = await guard.scrapeConfig({ targets: ['api.internal:9443'], credentialsDir: '/etc/prometheus/api' });
-   */
-  scrapeConfig(options: ScrapeConfigOptions): Promise<GeneratedScrapeConfig>;
   /** Reloads now. Resolves true when a new config is in force, false when the last good one was kept. */
   reload(): Promise<boolean>;
   /** Reopens the `audit_log` file at its path (after logrotate moved it); `serve` calls it on SIGHUP. */
@@ -381,14 +373,6 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       const bound = await server.listen(wanted);
       for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
       return bound;
-    },
-    async scrapeConfig(scrapeOptions) {
-      checkOptions('scrapeConfig', scrapeOptions, SCRAPE_CONFIG_OPTIONS);
-      // The guard's own base directory resolves relative credential paths of object configs.
-      return generateScrapeConfig(state.config, {
-        ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
-        ...scrapeOptions,
-      });
     },
     reload,
     reopenAuditLog() {

@@ -164,21 +164,6 @@ const ENTRIES: Entry[] = [
     },
   },
   {
-    fn: 'scrapeConfig',
-    type: { file: 'src/tools/scrape-config/generate.ts', interface: 'ScrapeConfigOptions' },
-    spec: specs.SCRAPE_CONFIG_OPTIONS,
-    base: { targets: ['127.0.0.1:9443'] },
-    samples: { ...scrapeSamples, targets: ['127.0.0.1:9443'], jobName: 'api', scrapeInterval: '30s' },
-    call: async (o) => {
-      const guard = await createGuard({ source: () => '', logger: silentLogger, watch: false });
-      try {
-        await accepted(() => guard.scrapeConfig(o as never));
-      } finally {
-        await guard.close();
-      }
-    },
-  },
-  {
     fn: 'generateScrapeConfig',
     type: { file: 'src/tools/scrape-config/generate.ts', interface: 'ScrapeConfigOptions' },
     spec: specs.SCRAPE_CONFIG_OPTIONS,
@@ -353,7 +338,7 @@ function renamed(samples: Record<string, unknown>, path: readonly string[], to: 
 describe('every public options type is checked key by key', () => {
   test('the table covers every function of the public API that takes an options object', () => {
     const covered = new Set(ENTRIES.map((e) => e.fn));
-    for (const fn of ['createGuard', 'upstreamSource', 'metricsHandler', 'expressMetrics', 'koaMetrics', 'fastifyMetrics', 'scrapeConfig', 'generateScrapeConfig', 'generateOperatorManifests', 'deriveRequirements', 'loadConfigObject', 'createPipeline', 'createLogfmtLogger', 'generateCa', 'generateServerCert', 'generateClientCert', 'generateDevPki']) {
+    for (const fn of ['createGuard', 'upstreamSource', 'metricsHandler', 'expressMetrics', 'koaMetrics', 'fastifyMetrics', 'generateScrapeConfig', 'generateOperatorManifests', 'deriveRequirements', 'loadConfigObject', 'createPipeline', 'createLogfmtLogger', 'generateCa', 'generateServerCert', 'generateClientCert', 'generateDevPki']) {
       expect(covered.has(fn), fn).toBe(true);
     }
   });

@@ -601,14 +601,14 @@ describe('scrapeguard scrape-config (CLI)', () => {
   });
 });
 
-describe('guard.scrapeConfig', () => {
+describe('generateScrapeConfig(guard.config)', () => {
   it('generates from the configuration in force', async () => {
     const dir = serverDir(() => ({ tls_server_config: mtlsSection }));
     mkdirSync(join(dir, 'scraper'));
     const guard = await createGuard({ config: join(dir, 'web-config.yml'), source: () => 'up 1\n', logger: silentLogger, watch: false });
     try {
       const creds = credentialsDir({ ca: pki.ca, client: pki.client });
-      const out = await guard.scrapeConfig({ targets: ['localhost:9443'], credentialsDir: creds });
+      const out = await generateScrapeConfig(guard.config, { targets: ['localhost:9443'], credentialsDir: creds });
       expect(out.job.tls_config).toEqual({ ca_file: join(creds, 'ca.crt'), cert_file: join(creds, 'client.crt'), key_file: join(creds, 'client.key'), min_version: 'TLS12' });
       expect(out.warnings).toEqual([]);
     } finally {
