@@ -1,7 +1,8 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
 // Library entries get ESM + CJS + types; the CLI is one ESM file with a shebang.
-export default defineConfig([
+// SCRAPEGUARD_BUILD=cli builds the CLI alone (scripts/build-cli.mjs, for `npm run demo`).
+const configs: Options[] = [
   {
     entry: {
       index: 'src/index.ts',
@@ -28,4 +29,6 @@ export default defineConfig([
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
   },
-]);
+];
+
+export default defineConfig(process.env.SCRAPEGUARD_BUILD === 'cli' ? configs.slice(1) : configs);

@@ -27,7 +27,8 @@ import { toMetricsSource, type MetricsSource, type MetricsSourceInput } from './
 import { createLogfmtLogger, type Logger } from './log.js';
 import { aggregateLogs } from './log-aggregate.js';
 import { createSelfMetrics, noSelfMetrics, type SelfMetrics, type SelfMetricsRegistry } from './metrics/self.js';
-import { compileClientCertificatePolicy } from './tls/server-options.js';
+import type { TlsOptions } from 'node:tls';
+import { compileClientCertificatePolicy, tlsServerOptions } from './tls/server-options.js';
 import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './server/server.js';
@@ -101,6 +102,18 @@ export interface Guard {
    * @throws TypeError for anything that is not an address, before anything is bound.
    */
   listen(addresses: ListenAddresses): Promise<ListeningAddress[]>;
+  /**
+   * TLS options for a server you create yourself (mounted mode), from the config in force: its
+   * certificate and key, the client CA, `requestCert` when `client_auth_type` asks for a
+   * certificate (the guard cannot see one the server never asked for), the TLS profile's versions,
+   * suites and groups. `rejectUnauthorized` is false: the guard decides the client-certificate
+   * policy itself, on every request. `undefined` when the config has no TLS. A fresh object per
+   * call: after a certificate rotation (`reload()` resolving true), hand the new one to
+   * `server.setSecureContext()`.
+   * @example
+   * https.createServer(guard.tlsOptions(), metricsHandler(guard, { next: app })).listen(8443);
+   */
+  tlsOptions(): TlsOptions | undefined;
   /** Reloads now. Resolves true when a new config is in force, false when the last good one was kept. */
   reload(): Promise<boolean>;
   /** Reopens the `audit_log` file at its path (after logrotate moved it); `serve` calls it on SIGHUP. */
@@ -373,6 +386,9 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       const bound = await server.listen(wanted);
       for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
       return bound;
+    },
+    tlsOptions() {
+      return state.config.tls ? tlsServerOptions(state.config.tls) : undefined;
     },
     reload,
     reopenAuditLog() {

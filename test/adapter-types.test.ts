@@ -1,11 +1,12 @@
 /** Type regressions of the adapters' public signatures (vitest's expectTypeOf; checked by tsc). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Middleware } from 'koa';
-import type { RequestHandler } from 'express';
+import type { Express, RequestHandler } from 'express';
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { Guard, GuardOptions, MountableGuard, TrustedProxyOptions } from '../src/index.js';
-import { metricsHandler, toScrapeRequest, type MetricsHandlerOptions, type NodeRequestHandler } from '../src/adapters/http.js';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { metricsHandler, toScrapeRequest, type ApplicationHandler, type MetricsHandlerOptions, type NodeRequestHandler } from '../src/adapters/http.js';
 import { expressMetrics } from '../src/adapters/express.js';
 import { koaMetrics } from '../src/adapters/koa.js';
 import { fastifyMetrics, type FastifyMetricsOptions } from '../src/adapters/fastify.js';
@@ -20,7 +21,14 @@ describe('adapter signatures', () => {
     expectTypeOf(metricsHandler).parameters.toEqualTypeOf<[MountableGuard, MetricsHandlerOptions?]>();
     expectTypeOf(metricsHandler).returns.toEqualTypeOf<NodeRequestHandler>();
     expectTypeOf<NodeRequestHandler>().toBeCallableWith({} as IncomingMessage, {} as ServerResponse);
-    expectTypeOf<MetricsHandlerOptions['next']>().toEqualTypeOf<NodeRequestHandler | undefined>();
+    expectTypeOf<MetricsHandlerOptions['next']>().toEqualTypeOf<ApplicationHandler | undefined>();
+    // Ordinary handlers fit as `next`, without casts: node:http's, http2 compat's, and both.
+    expectTypeOf(metricsHandler).toBeCallableWith({} as Guard, { next: (_req: IncomingMessage, _res: ServerResponse) => undefined });
+    expectTypeOf(metricsHandler).toBeCallableWith({} as Guard, { next: (_req: Http2ServerRequest, _res: Http2ServerResponse) => undefined });
+    expectTypeOf(metricsHandler).toBeCallableWith({} as Guard, { next: {} as NodeRequestHandler });
+    expectTypeOf(metricsHandler).toBeCallableWith({} as Guard, { next: {} as Express });
+    // @ts-expect-error not a handler
+    void (() => metricsHandler({} as Guard, { next: 'app' }));
     expectTypeOf(toScrapeRequest).toBeCallableWith({} as IncomingMessage);
   });
 

@@ -109,6 +109,8 @@ describe('scrapeguard jwt', () => {
 
     const mint = await cli(['jwt', '--key', 'jwt/jwt-signing.key', '--sub', 'prometheus', '--scope', 'metrics:read openid', '--ttl', '10m', '--iss', 'dev', '--aud', 'metrics', '--groups', 'ops']);
     expect(mint.code, mint.stderr).toBe(0);
+    // The old flag name still works, and says what it is called now.
+    expect(mint.stderr).toBe('warning: --key is now --key-file (the old name still works, and will be removed in 1.0)\n');
     const jwt = mint.stdout.trim();
     expect(decodeProtectedHeader(jwt)).toMatchObject({ alg: 'ES256', kid: 'dev-1', typ: 'JWT' });
     const claims = decodeJwt(jwt);
@@ -117,7 +119,7 @@ describe('scrapeguard jwt', () => {
 
     const jwtAuth = { jwks_file: join(keys, 'jwks.json'), issuer: 'dev', audience: 'metrics', required_scopes: ['metrics:read'] };
     expect(await scrapeWith({ jwt_auth: jwtAuth }, `Bearer ${jwt}`)).toBe(200);
-    const noScope = (await cli(['jwt', '--key', 'jwt/jwt-signing.key', '--sub', 'p', '--iss', 'dev', '--aud', 'metrics'])).stdout.trim();
+    const noScope = (await cli(['jwt', '--key-file', 'jwt/jwt-signing.key', '--sub', 'p', '--iss', 'dev', '--aud', 'metrics'])).stdout.trim();
     expect(await scrapeWith({ jwt_auth: jwtAuth }, `Bearer ${noScope}`)).toBe(403);
   });
 
@@ -125,19 +127,19 @@ describe('scrapeguard jwt', () => {
     for (const alg of ['RS256', 'EdDSA']) {
       const out = `jwt-${alg}`;
       expect((await cli(['jwt', 'keygen', '--out', out, '--alg', alg])).code).toBe(0);
-      const jwt = (await cli(['jwt', '--key', `${out}/jwt-signing.key`, '--sub', 's'])).stdout.trim();
+      const jwt = (await cli(['jwt', '--key-file', `${out}/jwt-signing.key`, '--sub', 's'])).stdout.trim();
       expect(decodeProtectedHeader(jwt).alg).toBe(alg);
       expect(await scrapeWith({ jwt_auth: { jwks_file: `${out}/jwks.json` } }, `Bearer ${jwt}`)).toBe(200);
     }
     writeFileSync(join(dir, 'hs.secret'), `${'k'.repeat(40)}\n`, { mode: 0o600 });
-    const hs = (await cli(['jwt', '--key', 'hs.secret', '--alg', 'HS256', '--sub', 'ci'])).stdout.trim();
+    const hs = (await cli(['jwt', '--key-file', 'hs.secret', '--alg', 'HS256', '--sub', 'ci'])).stdout.trim();
     expect(await scrapeWith({ jwt_auth: { secret_file: 'hs.secret', algorithms: ['HS256'] } }, `Bearer ${hs}`)).toBe(200);
   });
 
   test('usage errors and --help', async () => {
-    expect((await cli(['jwt', '--sub', 'x'])).stderr).toContain('--key FILE is required');
-    expect((await cli(['jwt', '--key', 'nope.key', '--sub', 'x'])).stderr).toContain('ENOENT');
-    expect((await cli(['jwt', '--key', 'hs.secret', '--sub', 'x', '--ttl', 'forever'])).stderr).toContain('--ttl');
+    expect((await cli(['jwt', '--sub', 'x'])).stderr).toContain('--key-file FILE is required');
+    expect((await cli(['jwt', '--key-file', 'nope.key', '--sub', 'x'])).stderr).toContain('ENOENT');
+    expect((await cli(['jwt', '--key-file', 'hs.secret', '--sub', 'x', '--ttl', 'forever'])).stderr).toContain('--ttl');
     expect((await cli(['jwt', 'keygen'])).stderr).toContain('--out DIR is required');
     expect((await cli(['jwt', 'keygen', '--out', 'x', '--alg', 'HS256'])).stderr).toContain('--alg must be one of');
     const help = await cli(['jwt', '--help']);

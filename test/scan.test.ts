@@ -199,7 +199,7 @@ describe('scan: misconfigured HTTPS server', () => {
   });
 
   it('with the CA pinned: expired, wrong name, TLS 1.0 and 1.1, weak suites, any client cert, bare 401', async () => {
-    const { json } = await scanAll([url, '--ca', pki.rsaCa.certFile, '--fail-on', 'medium']);
+    const { json } = await scanAll([url, '--ca-file', pki.rsaCa.certFile, '--fail-on', 'medium']);
     expect(ids(json)).toEqual(
       [
         'auth.any-client-cert', 'auth.missing-www-authenticate', 'transport.alpn', 'transport.cert-expired', 'transport.cert-name-mismatch', 'transport.tls-legacy-version',
@@ -224,7 +224,7 @@ describe('scan: misconfigured HTTPS server', () => {
   });
 
   it('with a client certificate the content is read; headers are judged on the authenticated response', async () => {
-    const { json } = await scanAll([url, '--ca', pki.rsaCa.certFile, '--cert', pki.client.certFile, '--key', pki.client.keyFile]);
+    const { json } = await scanAll([url, '--ca-file', pki.rsaCa.certFile, '--cert-file', pki.client.certFile, '--key-file', pki.client.keyFile]);
     expect(ids(json).filter((id) => id.startsWith('headers.'))).toEqual(['headers.missing-cache-control', 'headers.missing-hsts', 'headers.missing-nosniff']);
     expect(json.targets[0]!.notes).toBeUndefined();
   });
@@ -239,7 +239,7 @@ describe('scan: HTTP/2 fact', () => {
       res.end('# TYPE up gauge\nup 1\n');
     });
     const port = await listen(server as unknown as Server);
-    const { json } = await scanAll([`https://127.0.0.1:${port}/metrics`, '--ca', pki.ca.certFile]);
+    const { json } = await scanAll([`https://127.0.0.1:${port}/metrics`, '--ca-file', pki.ca.certFile]);
     expect(ids(json)).toEqual(['auth.none', 'transport.alpn']);
     expect(json.targets[0]!.findings.find((f) => f.id === 'transport.alpn')!.evidence).toMatchObject({ alpn: 'h2', http2: true, protocol: 'TLSv1.3' });
   });
@@ -253,10 +253,10 @@ describe('scan: certificate lifetime, self-signed certificates, unreadable bodie
       res.end('# TYPE up gauge\nup 1\n');
     });
     const url = `https://localhost:${await listen(server)}/metrics`;
-    const long = await scanAll([url, '--ca', pki.ca.certFile, '--expiry-days', '3650']);
+    const long = await scanAll([url, '--ca-file', pki.ca.certFile, '--expiry-days', '3650']);
     expect(ids(long.json)).toEqual(['auth.none', 'transport.alpn', 'transport.cert-expiring']);
     expect(long.json.targets[0]!.findings.find((f) => f.id === 'transport.cert-expiring')!.evidence.days).toEqual(expect.any(Number));
-    const short = await scanAll([url, '--ca', pki.ca.certFile, '--expiry-days', '7']);
+    const short = await scanAll([url, '--ca-file', pki.ca.certFile, '--expiry-days', '7']);
     expect(ids(short.json)).toEqual(['auth.none', 'transport.alpn']);
   });
 
@@ -299,11 +299,11 @@ describe('scan: scrapeguard serve with init defaults (acceptance)', () => {
       await sleep(50);
     }
     try {
-      const full = await scanAll([url, '--ca', 'pki/ca.crt', '--cert', 'pki/client.crt', '--key', 'pki/client.key', '--user', 'prometheus', '--password-file', 'pki/password', '--fail-on', 'medium'], cwd);
+      const full = await scanAll([url, '--ca-file', 'pki/ca.crt', '--cert-file', 'pki/client.crt', '--key-file', 'pki/client.key', '--user', 'prometheus', '--password-file', 'pki/password', '--fail-on', 'medium'], cwd);
       expect(full.jsonRun.code, full.jsonRun.stderr + JSON.stringify(full.json.targets[0]?.findings.map((f) => [f.id, f.severity]))).toBe(0);
       expect(full.json.targets[0]!.findings.filter((f) => f.severity !== 'info' && f.severity !== 'low')).toEqual([]);
       expect(full.json.targets[0]!.notes).toBeUndefined();
-      const anonymous = await scanAll([url, '--ca', 'pki/ca.crt', '--fail-on', 'medium'], cwd);
+      const anonymous = await scanAll([url, '--ca-file', 'pki/ca.crt', '--fail-on', 'medium'], cwd);
       expect(anonymous.jsonRun.code).toBe(0);
       expect(anonymous.json.targets[0]!.findings.filter((f) => f.severity !== 'info' && f.severity !== 'low')).toEqual([]);
     } finally {
@@ -320,7 +320,7 @@ describe('scan: usage', () => {
     [['http://u:p@h/metrics'], /credentials in the URL/],
     [['http://h/metrics', '--format', 'xml'], /--format must be/],
     [['http://h/metrics', '--fail-on', 'info'], /--fail-on must be low, medium or high/],
-    [['http://h/metrics', '--cert', 'c.pem'], /--cert and --key go together/],
+    [['http://h/metrics', '--cert-file', 'c.pem'], /--cert-file and --key-file go together/],
     [['http://h/metrics', '--user', 'a'], /--user and --password-file go together/],
     [['http://h/metrics', '--sample', '5'], /--sample only applies with --prometheus/],
     [['http://h/metrics', '--timeout', 'soon'], /--timeout must be a Go duration/],
@@ -349,10 +349,10 @@ describe('scan: usage', () => {
       },
     );
     const url = `https://localhost:${await listen(server)}/metrics`;
-    const anonymous = await runCli(scanCommand, [url, '--ca', pki.ca.certFile]);
+    const anonymous = await runCli(scanCommand, [url, '--ca-file', pki.ca.certFile]);
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toMatch(/TLS handshake failed/);
-    const { json, jsonRun } = await scanAll([url, '--ca', pki.ca.certFile, '--cert', pki.client.certFile, '--key', pki.client.keyFile, '--fail-on', 'low']);
+    const { json, jsonRun } = await scanAll([url, '--ca-file', pki.ca.certFile, '--cert-file', pki.client.certFile, '--key-file', pki.client.keyFile, '--fail-on', 'low']);
     expect(jsonRun.code).toBe(0);
     expect(ids(json)).toEqual(['transport.alpn']);
   });

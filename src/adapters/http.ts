@@ -33,10 +33,24 @@ const NOT_FOUND: ScrapeResponse = {
   body: '404 page not found\n',
 };
 
+/**
+ * The application a {@link metricsHandler} passes other paths to: a handler written for
+ * node:http(s) (`(req: IncomingMessage, res: ServerResponse)`), for http2's compat API, or for
+ * both. Which one a server calls it with is the server's kind, as it would be without the guard.
+ */
+export type ApplicationHandler =
+  | NodeRequestHandler
+  | ((req: IncomingMessage, res: ServerResponse) => void)
+  | ((req: Http2ServerRequest, res: Http2ServerResponse) => void);
+
 /** Options of {@link metricsHandler}. */
 export interface MetricsHandlerOptions extends MountOptions {
-  /** Handler for every other path (the application). Absent: they are answered `404`. */
-  next?: NodeRequestHandler;
+  /**
+   * Handler for every other path (the application). Absent: they are answered `404`. Any
+   * node:http, node:https or http2-compat handler fits (an express app too): it is called with the
+   * request and response of the server the handler is mounted on.
+   */
+  next?: ApplicationHandler;
 }
 
 /**
@@ -61,7 +75,8 @@ export function metricsHandler(guard: MountableGuard, options: MetricsHandlerOpt
     if (pathOf(req.url) === path) {
       // handle() never rejects; a write that throws (headers already sent) ends the exchange.
       guard.handle(routedScrape(req, guard)).then((out) => writeBack(res, out)).catch(() => res.destroy());
-    } else if (next) next(req, res);
+    // The server this handler is mounted on decides the request kind, and `next` was written for it.
+    } else if (next) (next as NodeRequestHandler)(req, res);
     else writeBack(res, NOT_FOUND);
   };
 }

@@ -82,6 +82,18 @@ export function parseYaml(source: string): ParsedYaml {
     return line > 0 ? { line, column: col } : { line: 1, column: offset + 1 };
   };
 
+  // A tab used for indentation throws the parser off for the rest of its block, so the errors
+  // after it are echoes. One message naming every tab-indented line says all there is to fix.
+  const tabs = doc.errors.filter((e) => e.code === 'TAB_AS_INDENT');
+  const firstTab = tabs[0];
+  if (firstTab !== undefined) {
+    const lines = [...new Set(tabs.map((e) => position(e.pos[0])?.line).filter((l): l is number => l !== undefined))];
+    const others = lines.slice(1);
+    const at = position(firstTab.pos[0]);
+    const message = `tabs are not allowed as indentation in YAML${others.length > 0 ? ` (also on line${others.length > 1 ? 's' : ''} ${others.join(', ')})` : ''}: indent with spaces`;
+    return { value: null, errors: [at ? { position: at, message } : { message }], locate: () => undefined, scalarText: () => undefined };
+  }
+
   const errors: SyntaxProblem[] = doc.errors.map((e) => {
     const at = position(e.pos[0]);
     const message =

@@ -13,6 +13,30 @@ export interface ParsedArgs {
   values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   positionals: string[];
   help: boolean;
+  /** One line per old flag name used (`--ca is now --ca-file`), for the command to print as a warning. */
+  renamed: string[];
+}
+
+/**
+ * Old flag name → current name. The naming rule: a flag whose value is a file ends in `-file`;
+ * flags of one concern share a dotted prefix (`--web.`, `--upstream.`), as Go exporters do.
+ * Old names keep working (with a warning) so scripts do not break in a minor release.
+ */
+export type RenamedFlags = Readonly<Record<string, string>>;
+
+/** Rewrites `--old` and `--old=value` to the current names; reports each old name used once. */
+function applyRenames(argv: readonly string[], renamed: RenamedFlags): { argv: string[]; used: string[] } {
+  const used = new Set<string>();
+  const end = argv.indexOf('--');
+  const out = argv.map((arg, i) => {
+    if (end !== -1 && i >= end) return arg;
+    const m = /^--([^=]+)(=.*)?$/s.exec(arg);
+    const now = m ? renamed[m[1]!] : undefined;
+    if (!m || now === undefined) return arg;
+    used.add(`--${m[1]} is now --${now} (the old name still works, and will be removed in 1.0)`);
+    return `--${now}${m[2] ?? ''}`;
+  });
+  return { argv: out, used: [...used] };
 }
 
 /**
@@ -39,7 +63,9 @@ function singleDashLong(arg: string, options: Options): boolean {
  * Parses `argv` strictly against `options` (plus `--help`/`-h`).
  * Unknown options (with the closest known one) and missing values become a `USAGE` error naming the option.
  */
-export function parseCommandArgs(argv: readonly string[], options: Options, allowPositionals = false): ParsedArgs {
+export function parseCommandArgs(argv: readonly string[], options: Options, allowPositionals = false, renamed: RenamedFlags = {}): ParsedArgs {
+  const rewritten = applyRenames(argv, renamed);
+  argv = rewritten.argv;
   const end = argv.indexOf('--');
   for (const arg of end === -1 ? argv : argv.slice(0, end)) {
     if (singleDashLong(arg, options)) throw new ScrapeguardError('USAGE', unknownFlagMessage(arg.split('=', 1)[0]!, options));
@@ -53,7 +79,7 @@ export function parseCommandArgs(argv: readonly string[], options: Options, allo
     });
     const help = values.help === true;
     delete values.help;
-    return { values: values as ParsedArgs['values'], positionals, help };
+    return { values: values as ParsedArgs['values'], positionals, help, renamed: rewritten.used };
   } catch (error) {
     const code = (error as { code?: string }).code;
     const flag = /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1];

@@ -15,6 +15,7 @@ import type { CliCommand } from './io.js';
 import { effectiveTlsProfile } from '../../tls/profile.js';
 
 const USAGE = `Usage: scrapeguard check --web.config.file FILE
+       scrapeguard check FILE
 
 Validates a web-config.yml (exporter-toolkit format plus scrapeguard's extensions): syntax,
 unknown keys, certificates and keys (readable, matching, not expired), client CA, bcrypt hashes,
@@ -27,19 +28,23 @@ first prints the TLS profile in force ("mozilla-intermediate" by default, or the
 settings) and warns about explicit choices weaker than that profile.
 
 Options:
-  --web.config.file FILE   configuration to check (required)
+  --web.config.file FILE   configuration to check (or give FILE as the one argument)
   -h, --help               show this help
 `;
 
 /** Runs `scrapeguard check`. */
 export const checkCommand: CliCommand = async (argv, io) => {
-  const args = parseCommandArgs(argv, { 'web.config.file': { type: 'string' } });
+  const args = parseCommandArgs(argv, { 'web.config.file': { type: 'string' } }, true);
   if (args.help) {
     io.stdout.write(USAGE);
     return 0;
   }
-  const file = stringOption(args, 'web.config.file');
-  if (!file) throw new ScrapeguardError('USAGE', '--web.config.file is required');
+  const flag = stringOption(args, 'web.config.file');
+  // `check FILE` as promtool's `check config FILE`; one file, named one way.
+  if (args.positionals.length > 1) throw new ScrapeguardError('USAGE', `check takes one FILE, got ${args.positionals.length}`);
+  if (flag !== undefined && args.positionals.length > 0) throw new ScrapeguardError('USAGE', 'give the file either as --web.config.file FILE or as FILE, not both');
+  const file = flag ?? args.positionals[0];
+  if (!file) throw new ScrapeguardError('USAGE', '--web.config.file FILE (or FILE) is required');
   const path = resolve(io.cwd, file);
   const config = await loadConfigFile(path);
   for (const warning of config.warnings) io.stderr.write(`warning: ${warning}\n`);

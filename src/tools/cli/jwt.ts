@@ -1,5 +1,5 @@
 /**
- * `scrapeguard jwt`: mints a signed JWT for local testing (`--key FILE --sub S [--scope …]`), and
+ * `scrapeguard jwt`: mints a signed JWT for local testing (`--key-file FILE --sub S [--scope …]`), and
  * `scrapeguard jwt keygen --out DIR` makes a signing key pair: the private key (PEM, 0600) and the
  * matching public JWK Set (`jwks.json`) that `jwt_auth.jwks_file` reads. Production tokens come
  * from an identity provider; this is for development, demos and end-to-end tests.
@@ -14,7 +14,7 @@ import { PUBLIC_FILE_MODE, SECRET_FILE_MODE, writeFileSet } from '../pki/write.j
 import { flagOption, parseCommandArgs, stringOption } from './args.js';
 import type { CliCommand } from './io.js';
 
-const USAGE = `Usage: scrapeguard jwt --key FILE --sub SUBJECT [options]
+const USAGE = `Usage: scrapeguard jwt --key-file FILE --sub SUBJECT [options]
        scrapeguard jwt keygen --out DIR [--alg ES256] [--kid KID] [--force]
 
 Mints a signed JWT for local testing and prints it on stdout. FILE is a private key in PEM
@@ -22,7 +22,7 @@ Mints a signed JWT for local testing and prints it on stdout. FILE is a private 
 secret file (the one jwt_auth.secret_file names).
 
 Options:
-  --key FILE       signing key (required)
+  --key-file FILE  signing key (required; --key is the old name)
   --sub SUBJECT    the "sub" claim (required)
   --scope S        "scope" claim: space-separated scopes (quote them)
   --groups a,b     "groups" claim (a list), comma-separated
@@ -76,15 +76,17 @@ async function keygen(argv: readonly string[], io: Parameters<CliCommand>[1]): P
   );
   for (const f of written) io.stdout.write(`wrote ${f.path} (mode ${f.mode.toString(8).padStart(4, '0')})\n`);
   io.stdout.write(`\n# web-config.yml:\njwt_auth:\n  jwks_file: ${join(dir, 'jwks.json')}\n  algorithms: [${alg}]\n`);
-  io.stdout.write(`\n# a token: scrapeguard jwt --key ${join(dir, 'jwt-signing.key')} --sub prometheus\n`);
+  io.stdout.write(`\n# a token: scrapeguard jwt --key-file ${join(dir, 'jwt-signing.key')} --sub prometheus\n`);
   return 0;
 }
 
 /** Runs `scrapeguard jwt`. */
 export const jwtCommand: CliCommand = async (argv, io) => {
   if (argv[0] === 'keygen') return keygen(argv.slice(1), io);
-  const args = parseCommandArgs(argv, {
-    key: { type: 'string' },
+  const args = parseCommandArgs(
+    argv,
+    {
+    'key-file': { type: 'string' },
     sub: { type: 'string' },
     scope: { type: 'string' },
     groups: { type: 'string' },
@@ -93,14 +95,18 @@ export const jwtCommand: CliCommand = async (argv, io) => {
     aud: { type: 'string' },
     kid: { type: 'string' },
     alg: { type: 'string' },
-  });
+    },
+    false,
+    { key: 'key-file' },
+  );
   if (args.help) {
     io.stdout.write(USAGE);
     return 0;
   }
-  const keyFile = stringOption(args, 'key');
+  for (const notice of args.renamed) io.stderr.write(`warning: ${notice}\n`);
+  const keyFile = stringOption(args, 'key-file');
   const sub = stringOption(args, 'sub');
-  if (!keyFile) throw new ScrapeguardError('USAGE', '--key FILE is required');
+  if (!keyFile) throw new ScrapeguardError('USAGE', '--key-file FILE is required');
   if (!sub) throw new ScrapeguardError('USAGE', '--sub SUBJECT is required');
   const ttlText = stringOption(args, 'ttl') ?? '1h';
   const ttlMs = parseGoDuration(ttlText);
@@ -111,7 +117,7 @@ export const jwtCommand: CliCommand = async (argv, io) => {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ScrapeguardError('USAGE', `cannot read --key ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new ScrapeguardError('USAGE', `cannot read --key-file ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   let alg = stringOption(args, 'alg');
   let kid = stringOption(args, 'kid');
@@ -133,7 +139,7 @@ export const jwtCommand: CliCommand = async (argv, io) => {
   } catch (error) {
     if (error instanceof ScrapeguardError) throw error;
     // The message may describe the key's format, never its contents.
-    throw new ScrapeguardError('USAGE', `cannot use --key ${JSON.stringify(path)}: ${(error as Error).message.split('\n')[0]}`);
+    throw new ScrapeguardError('USAGE', `cannot use --key-file ${JSON.stringify(path)}: ${(error as Error).message.split('\n')[0]}`);
   }
   if (!kid && !(key instanceof Uint8Array) && 'asymmetricKeyType' in key) {
     // Match the kid "jwt keygen" wrote next to the key, when there is a jwks.json beside it.

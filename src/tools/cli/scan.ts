@@ -25,8 +25,8 @@ for Prometheus: admin/lifecycle APIs, open API, insecure scrape jobs, inline cre
 failing on TLS, secrets among stored label values. Secrets are never printed (masked previews).
 
 Options:
-  --ca FILE              CA bundle that should have issued the server certificate (pinned)
-  --cert FILE --key FILE client certificate and key (mutual TLS)
+  --ca-file FILE         CA bundle that should have issued the server certificate (pinned)
+  --cert-file FILE --key-file FILE   client certificate and key (mutual TLS)
   --user U --password-file F   basic-auth credentials (the file's first line is the password)
   --bearer-file F        bearer token file
   --prometheus URL       scan a Prometheus server (its base URL) instead of metrics endpoints
@@ -80,9 +80,9 @@ export const scanCommand: CliCommand = async (argv, io) => {
   const args = parseCommandArgs(
     argv,
     {
-      ca: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
+      'ca-file': { type: 'string' },
+      'cert-file': { type: 'string' },
+      'key-file': { type: 'string' },
       user: { type: 'string' },
       'password-file': { type: 'string' },
       'bearer-file': { type: 'string' },
@@ -94,11 +94,13 @@ export const scanCommand: CliCommand = async (argv, io) => {
       timeout: { type: 'string' },
     },
     true,
+    { ca: 'ca-file', cert: 'cert-file', key: 'key-file' },
   );
   if (args.help) {
     io.stdout.write(USAGE);
     return 0;
   }
+  for (const notice of args.renamed) io.stderr.write(`warning: ${notice}\n`);
   const format = (stringOption(args, 'format') ?? 'table') as ReportFormat;
   if (!FORMATS.has(format)) throw new ScrapeguardError('USAGE', `--format must be table, json or sarif, got ${JSON.stringify(format)}`);
   const failOnRaw = stringOption(args, 'fail-on');
@@ -116,16 +118,16 @@ export const scanCommand: CliCommand = async (argv, io) => {
   if (prometheus.length === 0 && endpoints.length === 0) throw new ScrapeguardError('USAGE', 'give at least one URL to scan, or --prometheus URL (see --help)');
   if (sample > 0 && prometheus.length === 0) throw new ScrapeguardError('USAGE', '--sample only applies with --prometheus');
 
-  const cert = stringOption(args, 'cert');
-  const key = stringOption(args, 'key');
-  if ((cert === undefined) !== (key === undefined)) throw new ScrapeguardError('USAGE', '--cert and --key go together');
+  const cert = stringOption(args, 'cert-file');
+  const key = stringOption(args, 'key-file');
+  if ((cert === undefined) !== (key === undefined)) throw new ScrapeguardError('USAGE', '--cert-file and --key-file go together');
   const user = stringOption(args, 'user');
   const passwordFile = stringOption(args, 'password-file');
   const bearerFile = stringOption(args, 'bearer-file');
   if ((user === undefined) !== (passwordFile === undefined)) throw new ScrapeguardError('USAGE', '--user and --password-file go together');
   if (user !== undefined && bearerFile !== undefined) throw new ScrapeguardError('USAGE', 'use either --user/--password-file or --bearer-file, not both');
 
-  const caFile = stringOption(args, 'ca');
+  const caFile = stringOption(args, 'ca-file');
   let authorization: string | undefined;
   if (user !== undefined && passwordFile !== undefined) {
     if (user.includes(':')) throw new ScrapeguardError('USAGE', '--user must not contain ":"');
@@ -136,8 +138,8 @@ export const scanCommand: CliCommand = async (argv, io) => {
   const options: ScanOptions = {
     timeoutMs,
     expiryDays,
-    ...(caFile !== undefined ? { ca: await readPem(io, 'ca', caFile) } : {}),
-    ...(cert !== undefined && key !== undefined ? { cert: await readPem(io, 'cert', cert), key: await readPem(io, 'key', key) } : {}),
+    ...(caFile !== undefined ? { ca: await readPem(io, 'ca-file', caFile) } : {}),
+    ...(cert !== undefined && key !== undefined ? { cert: await readPem(io, 'cert-file', cert), key: await readPem(io, 'key-file', key) } : {}),
     ...(authorization !== undefined ? { authorization } : {}),
   };
 

@@ -61,7 +61,7 @@ export const SCAN_RULES: readonly ScanRule[] = Object.freeze([
     'The certificate does not name the host that was scanned, so verifying clients refuse it and the rest are open to impersonation.',
     'Issue a certificate whose subjectAltName lists the host (`scrapeguard init --san HOST`), or scrape by a name it lists (`tls_config.server_name`).'),
   rule('transport.cert-untrusted', 'transport', 'medium', 'Server certificate not trusted',
-    'The certificate is self-signed or its issuer is not among the trusted CAs (the --ca file when given, the system roots otherwise); scrapers either fail or must skip verification.',
+    'The certificate is self-signed or its issuer is not among the trusted CAs (the --ca-file file when given, the system roots otherwise); scrapers either fail or must skip verification.',
     'Pin the CA that issued it in the scraper (`tls_config.ca_file`; pass it to scan with --ca), or use a certificate from a CA the scrapers trust.'),
   rule('transport.alpn', 'transport', 'info', 'ALPN and HTTP version',
     'The protocol negotiated by ALPN (h2 or http/1.1); informational.',

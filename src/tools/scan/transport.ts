@@ -200,7 +200,7 @@ function certificateFindings(url: URL, base: HandshakeResult, options: Transport
     const selfSigned = isSelfSigned(cert);
     findings.push(
       finding('transport.cert-untrusted', target,
-        `${selfSigned ? 'the server certificate is self-signed' : 'the server certificate does not chain to a trusted CA'} (${error})${options.credentials.ca !== undefined ? ' with the pinned --ca' : '; pass --ca to pin the issuing CA'}`,
+        `${selfSigned ? 'the server certificate is self-signed' : 'the server certificate does not chain to a trusted CA'} (${error})${options.credentials.ca !== undefined ? ' with the pinned --ca-file' : '; pass --ca-file to pin the issuing CA'}`,
         { ...evidence, verifyError: error, selfSigned, pinnedCa: options.credentials.ca !== undefined },
         hints),
     );
