@@ -19,6 +19,7 @@ import { ConfigError } from './errors.js';
 import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core/handle.js';
 import { InflightScrapes } from './core/inflight.js';
 import type { ScrapeRequest, ScrapeResponse } from './core/request.js';
+import { plainReply } from './core/reply.js';
 import { compileTrustedProxies, type TrustedProxyOptions } from './net/trusted-proxies.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
@@ -213,12 +214,8 @@ async function buildState(
 
 /** A short text answer outside the core: 503 after `close()`, 500 when the core itself failed. */
 function plainAnswer(state: GuardState, status: number, method: string, text: string): ScrapeResponse {
-  return {
-    status,
-    // The configured security headers go on these answers too, as on every answer of the core.
-    headers: { ...state.responseHeaders, 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
-    body: method === 'HEAD' ? '' : text,
-  };
+  // The configured security headers go on these answers too, as on every answer of the core.
+  return plainReply({ status, method, body: text, responseHeaders: state.responseHeaders });
 }
 
 /**

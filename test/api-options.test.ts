@@ -41,7 +41,7 @@ import { checkOptions, closestKey, type OptionSpec } from '../src/options.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const program = ts.createProgram(
-  ['src/index.ts', 'src/adapters/http.ts', 'src/adapters/express.ts', 'src/adapters/koa.ts', 'src/adapters/fastify.ts'].map((f) => join(ROOT, f)),
+  ['src/index.ts', 'src/adapters/http.ts', 'src/adapters/express.ts', 'src/adapters/koa.ts', 'src/adapters/fastify.ts', 'src/config/index.ts', 'src/exposition/index.ts', 'src/tools/scrape-config/index.ts', 'src/tools/pki/index.ts'].map((f) => join(ROOT, f)),
   { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true, noEmit: true, types: ['node'] },
 );
 const checker = program.getTypeChecker();

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { ScrapeHandler } from '../core/handle.js';
 import type { ScrapeResponse } from '../core/request.js';
+import { plainReply } from '../core/reply.js';
 import type { Logger } from '../log.js';
 import { mountPath, routedScrape, type MountableGuard, type MountOptions } from './mount.js';
 import { pathOf, toScrapeRequest } from './node-request.js';
@@ -27,11 +28,7 @@ function writeBack(res: ServerResponse | Http2ServerResponse, out: ScrapeRespons
   res.end(out.body);
 }
 
-const NOT_FOUND: ScrapeResponse = {
-  status: 404,
-  headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
-  body: '404 page not found\n',
-};
+const NOT_FOUND: ScrapeResponse = plainReply({ status: 404, body: '404 page not found\n' });
 
 /**
  * The application a {@link metricsHandler} passes other paths to: a handler written for
@@ -100,8 +97,7 @@ export function toNodeHandler(handle: ScrapeHandler, logger: Logger): NodeReques
           return;
         }
         try {
-          (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-          res.end('Internal Server Error\n');
+          writeBack(res, plainReply({ status: 500 }));
         } catch {
           res.destroy();
         }

@@ -15,8 +15,10 @@
  * one header keeps the neutral response a plain string map that every adapter writes as is.
  */
 import type { Logger } from '../log.js';
-import type { AuthFailureReason, SelfMetrics } from '../metrics/self.js';
+import type { SelfMetrics } from '../metrics/self.js';
+import type { AuthFailureReason } from './failure.js';
 import type { ScrapeRequest } from '../core/request.js';
+import { firstHeader } from '../core/headers.js';
 import { parseBasicAuthorization, type BasicAuthenticator } from './basic.js';
 import { looksLikeJwt, parseBearerAuthorization, type BearerAuthenticator } from './bearer.js';
 import type { ClientCertIdentity } from './identity.js';
@@ -66,11 +68,6 @@ const GUESSES: ReadonlySet<AuthFailureReason> = new Set([
   'revoked',
   'unknown_key',
 ]);
-
-function headerValue(headers: ScrapeRequest['headers'], name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 /** Whether any method is enabled (otherwise every caller is {@link ANONYMOUS}). */
 export function authenticationEnabled(methods: Authenticators): boolean {
@@ -124,7 +121,7 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
     return all === '' ? refuse(403, reason, {}) : refuse(401, reason, { 'www-authenticate': all });
   };
 
-  const header = headerValue(request.headers, 'authorization');
+  const header = firstHeader(request.headers, 'authorization');
   if (header === undefined || header === '') {
     const cert = request.tls?.clientCertificate;
     if (methods.clientCert && cert && request.tls?.clientCertificateVerified) {

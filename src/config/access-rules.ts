@@ -5,13 +5,14 @@
  * compiled here once, anchored as `^(?:re)$`, so a bad one is a config error with its line;
  * `access/rules.ts` compiles the validated rules for serving.
  */
-import type { AuthMethodName, ResolvedAccessRule, ResolvedAccessRules, ResolvedLabelMatch } from './schema.js';
+import type { AuthMethod } from '../auth/principal.js';
+import type { ResolvedAccessRule, ResolvedAccessRules, ResolvedLabelMatch } from './schema.js';
 import { checkGroups, Checker, INVALID, isMapping, kind, quote, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
 
 const KEYS = ['rules', 'default', 'on_empty'] as const;
 const RULE_KEYS = ['principals', 'groups', 'methods', 'allow_metrics', 'deny_metrics', 'enforce_labels'] as const;
-const METHODS: readonly AuthMethodName[] = ['basic', 'bearer', 'jwt', 'client_cert', 'none'];
+const METHODS: readonly AuthMethod[] = ['basic', 'bearer', 'jwt', 'client_cert', 'none'];
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Compiles `source` anchored (`^(?:source)$`), as Prometheus anchors relabel regexes. */
@@ -74,7 +75,7 @@ function checkLabels(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedLabe
 }
 
 /** `methods`: a non-empty list of known authentication methods. */
-function checkMethods(c: Checker, raw: unknown, path: KeyPath): Read<AuthMethodName[]> {
+function checkMethods(c: Checker, raw: unknown, path: KeyPath): Read<AuthMethod[]> {
   const list = c.textList(raw, path);
   if (list === undefined || list === INVALID) return list;
   if (list.length === 0) {
@@ -88,7 +89,7 @@ function checkMethods(c: Checker, raw: unknown, path: KeyPath): Read<AuthMethodN
       ok = false;
     }
   });
-  return ok ? (list as AuthMethodName[]) : INVALID;
+  return ok ? (list as AuthMethod[]) : INVALID;
 }
 
 function checkRule(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedAccessRule> {

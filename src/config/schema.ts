@@ -3,6 +3,7 @@
  * (a superset of exporter-toolkit's format), `ResolvedConfig` is what the loader produces after
  * validation, with files read, defaults applied and durations converted to milliseconds.
  */
+import type { AuthMethod } from '../auth/principal.js';
 
 /** The five client-certificate policies of Go's `crypto/tls` (plus the `RequireClientCert` alias). */
 export type ClientAuthType =
@@ -394,15 +395,13 @@ export interface ResolvedAccessRule {
   principals: string[];
   groups: string[];
   /** Methods the rule is limited to; absent: any. */
-  methods?: AuthMethodName[];
+  methods?: AuthMethod[];
   /** Absent: every family. */
   allowMetrics?: string[];
   denyMetrics: string[];
   enforceLabels: ResolvedLabelMatch[];
 }
 
-/** Authentication methods as access rules name them (see `auth/principal.ts`). */
-export type AuthMethodName = 'basic' | 'bearer' | 'jwt' | 'client_cert' | 'none';
 
 /** `access_rules` resolved. */
 export interface ResolvedAccessRules {

@@ -14,7 +14,6 @@
  * built, one audit record is handed to the audit sink (when one is configured). The core never
  * calls back into an adapter.
  */
-import { STATUS_CODES } from 'node:http';
 import type { ResolvedConfig } from '../config/schema.js';
 import { authenticate, type Authenticators } from '../auth/authenticate.js';
 import { ANONYMOUS, type AuthMethod, type Principal } from '../auth/principal.js';
@@ -29,6 +28,8 @@ import type { AuditRecord, AuditSink } from '../audit/audit.js';
 import type { AuthFailureBackoff } from './auth-backoff.js';
 import { KeyedRateLimiter, TokenBucket, retryAfterSeconds } from './rate-limit.js';
 import type { ScrapeRequest, ScrapeResponse } from './request.js';
+import { joinedHeader } from './headers.js';
+import { plainReply } from './reply.js';
 
 /** One generation of the configuration with everything compiled from it. */
 export interface GuardState {
@@ -65,11 +66,6 @@ export interface CoreOptions {
 /** A scrape handler over the current state (read at the start of each request). */
 export type ScrapeHandler = (request: ScrapeRequest) => Promise<ScrapeResponse>;
 
-function headerValue(headers: ScrapeRequest['headers'], name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
 /** What the stages learned about one request, for its audit record. */
 interface Facts {
   principal?: Principal;
@@ -92,11 +88,7 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
     const base = state.responseHeaders;
     const reply = (status: number, extra: Record<string, string> = {}, body?: string): ScrapeResponse => {
       metrics.request(status);
-      return {
-        status,
-        headers: { ...base, 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', ...extra },
-        body: request.method === 'HEAD' ? '' : (body ?? `${STATUS_CODES[status] ?? 'Error'}\n`),
-      };
+      return plainReply({ status, method: request.method, responseHeaders: base, headers: extra, ...(body !== undefined ? { body } : {}) });
     };
 
     const t = now();
@@ -179,8 +171,8 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
 
     let exposition;
     try {
-      const accept = headerValue(request.headers, 'accept');
-      const acceptEncoding = headerValue(request.headers, 'accept-encoding');
+      const accept = joinedHeader(request.headers, 'accept');
+      const acceptEncoding = joinedHeader(request.headers, 'accept-encoding');
       exposition = await state.expose({
         ...(accept !== undefined ? { accept } : {}),
         ...(acceptEncoding !== undefined ? { acceptEncoding } : {}),

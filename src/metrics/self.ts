@@ -4,37 +4,8 @@
  * They are registered in a prom-client registry the caller passes; without one, every call is a
  * no-op. prom-client is an optional peer dependency, loaded only when a registry is given.
  */
+import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../auth/failure.js';
 
-/** Why an authentication attempt failed. */
-export type AuthFailureReason =
-  | 'missing'
-  | 'malformed'
-  | 'unknown_user'
-  | 'wrong_password'
-  | 'busy'
-  | 'invalid_token'
-  | 'expired'
-  | 'revoked'
-  | 'unknown_key'
-  | 'insufficient_scope'
-  | 'jwks_unavailable'
-  | 'no_identity';
-
-/** Every {@link AuthFailureReason}, pre-set to 0 so dashboards see the series before the first failure. */
-export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
-  'missing',
-  'malformed',
-  'unknown_user',
-  'wrong_password',
-  'busy',
-  'invalid_token',
-  'expired',
-  'revoked',
-  'unknown_key',
-  'insufficient_scope',
-  'jwks_unavailable',
-  'no_identity',
-];
 
 /**
  * Why the standalone server closed a connection before serving it: the address was at

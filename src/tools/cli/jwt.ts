@@ -22,7 +22,7 @@ Mints a signed JWT for local testing and prints it on stdout. FILE is a private 
 secret file (the one jwt_auth.secret_file names).
 
 Options:
-  --key-file FILE  signing key (required; --key is the old name)
+  --key-file FILE  signing key (required; formerly named key)
   --sub SUBJECT    the "sub" claim (required)
   --scope S        "scope" claim: space-separated scopes (quote them)
   --groups a,b     "groups" claim (a list), comma-separated

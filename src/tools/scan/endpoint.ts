@@ -2,6 +2,7 @@
  * Scans one metrics endpoint: the probes (anonymous, untrusted client certificate, credentialed)
  * and every check on their results — transport, authentication, headers, content.
  */
+import { firstHeader } from '../../core/headers.js';
 import { authenticationFindings, untrustedClientCertificate } from './auth.js';
 import { isResponse, MAX_BODY_BYTES, probeGet, type ProbeCredentials } from './client.js';
 import { contentFindings } from './content.js';
@@ -62,7 +63,7 @@ export async function scanEndpoint(url: URL, options: ScanOptions): Promise<Targ
     const anonymousServed = isResponse(anonymous) && anonymous.status >= 200 && anonymous.status < 300;
     findings.push(...headerFindings(url, credentialed, hasCredentials && !anonymousServed, hints));
     if (credentialed.truncated) note = `content not checked: the body is larger than ${MAX_BODY_BYTES} bytes`;
-    else findings.push(...contentFindings(url.href, credentialed.body, headerValue(credentialed.headers['content-type']), hints));
+    else findings.push(...contentFindings(url.href, credentialed.body, firstHeader(credentialed.headers, 'content-type'), hints));
   } else {
     note = isResponse(credentialed)
       ? `content and headers not checked: the metrics were not served (HTTP ${credentialed.status}${hasCredentials ? ' with the given credentials' : '; pass credentials to check the content'})`
@@ -71,6 +72,3 @@ export async function scanEndpoint(url: URL, options: ScanOptions): Promise<Targ
   return { url: url.href, kind: 'endpoint', findings: sortFindings(findings), ...(note !== undefined ? { notes: [note] } : {}) };
 }
 
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
