@@ -79,6 +79,16 @@ export const LOAD_OPTIONS: OptionSpec = { baseDir: is.nonEmptyString };
 export const PIPELINE_OPTIONS: OptionSpec = {
   redactor: required({ expected: 'a compiled redaction (compileRedaction())', test: (v) => isObject(v) && typeof v.apply === 'function' }),
   metrics: is.object,
+  limits: is.shape(
+    {
+      maxSeriesPerScrape: required(is.nonNegativeInteger),
+      maxSeriesPerFamily: required(is.nonNegativeInteger),
+      maxLabelsPerSeries: required(is.nonNegativeInteger),
+      maxLabelValueBytes: required(is.nonNegativeInteger),
+    },
+    '{ maxSeriesPerScrape, maxSeriesPerFamily, maxLabelsPerSeries, maxLabelValueBytes }',
+  ),
+  logger,
 };
 
 /** The options object of `createLogfmtLogger`. */

@@ -147,6 +147,7 @@ async function buildState(
   metrics: SelfMetrics,
   telemetryPath: string,
   previous?: GuardState,
+  logger?: Logger,
 ): Promise<GuardState> {
   const now = Date.now();
   const excluded = (config.authExcludedPaths ?? []).find((e) => e.path === telemetryPath);
@@ -181,7 +182,12 @@ async function buildState(
     },
     ...(config.authExcludedPaths ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
     ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
-    expose: createPipeline(source, { redactor: compileRedaction(config.redaction), metrics }),
+    expose: createPipeline(source, {
+      redactor: compileRedaction(config.redaction),
+      metrics,
+      ...(config.limits.series ? { limits: config.limits.series } : {}),
+      ...(logger ? { logger } : {}),
+    }),
   };
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
   // Keep rate-limit state across reloads when the limit itself did not change.
@@ -248,7 +254,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   };
 
   const cache = new BasicAuthCache();
-  let state = await buildState(await load(), source, cache, metrics, telemetryPath);
+  let state = await buildState(await load(), source, cache, metrics, telemetryPath, undefined, requestLogger);
   let auditLog: AuditLog | undefined;
   const auditCallback = options.audit;
   if (auditCallback !== undefined && typeof auditCallback !== 'function') throw new TypeError('createGuard: audit must be a function');
@@ -325,7 +331,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
         }
         return true;
       }
-      next = await buildState(config, source, cache, metrics, telemetryPath, state);
+      next = await buildState(config, source, cache, metrics, telemetryPath, state, requestLogger);
       // Builds the new TLS server before anything changes: if Node refuses the settings
       // (TLS_SETUP), the current generation keeps serving.
       server?.apply(next);
