@@ -38,6 +38,12 @@ export const GUARD_OPTIONS: OptionSpec = {
   acceptConfig: is.function,
 };
 
+/** `HealthListenOptions` of `Guard.listenHealth`. */
+export const HEALTH_LISTEN_OPTIONS: OptionSpec = {
+  tls: is.either(is.boolean, is.shape({ cert: required(is.pem), key: required(is.pem) }, '{ cert, key }')),
+  readyWindowMs: is.positiveInteger,
+};
+
 /** `UpstreamTlsOptions`. */
 export const UPSTREAM_TLS_OPTIONS: OptionSpec = {
   ca: is.pem,

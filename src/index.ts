@@ -25,6 +25,7 @@ export {
 export type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 export type { ScrapeHandler } from './core/handle.js';
 export type { ListeningAddress } from './server/server.js';
+export type { HealthListenOptions, HealthTlsOptions } from './server/health.js';
 export type { NodeRequestHandler } from './adapters/http.js';
 export {
   toMetricsSource,
