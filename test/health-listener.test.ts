@@ -214,6 +214,24 @@ describe('guard.listenHealth', () => {
     expect(hits - before).toBe(1);
   });
 
+  it('tls: true follows reloads: a new certificate is served, a config without TLS is refused and the last good one kept', { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scrapeguard-health-reload-'));
+    const file = join(dir, 'web-config.yml');
+    const tlsYaml = (cert: string, key: string) => ['tls_server_config:', `  cert_file: ${cert}`, `  key_file: ${key}`, ''].join('\n');
+    writeFileSync(file, tlsYaml(pki.server.certFile, pki.server.keyFile));
+    const guard = await createGuard({ config: file, source: registryWithMetric(), logger: quiet, watch: false });
+    guards.push(guard);
+    const [health] = await guard.listenHealth('127.0.0.1:0', { tls: true });
+    expect((await scrape(`${health!.url}/healthz`, { ca: pki.ca.certPem })).status).toBe(200);
+    writeFileSync(file, tlsYaml(pki.serverRsa.certFile, pki.serverRsa.keyFile));
+    expect(await guard.reload()).toBe(true);
+    expect((await scrape(`${health!.url}/healthz`, { ca: pki.rsaCa.certPem })).status).toBe(200);
+    writeFileSync(file, 'http_server_config:\n  http2: false\n');
+    expect(await guard.reload()).toBe(false);
+    expect(guard.config.tls).toBeDefined();
+    expect((await scrape(`${health!.url}/healthz`, { ca: pki.rsaCa.certPem })).status).toBe(200);
+  });
+
   it('after close(), nothing listens on the health address any more', async () => {
     const guard = await createGuard({ config: mtlsConfig(), source: registryWithMetric(), logger: quiet, watch: false });
     const [health] = await guard.listenHealth('127.0.0.1:0');
