@@ -38,6 +38,12 @@ export const GUARD_OPTIONS: OptionSpec = {
   acceptConfig: is.function,
 };
 
+/** `HealthListenOptions` of `Guard.listenHealth`. */
+export const HEALTH_LISTEN_OPTIONS: OptionSpec = {
+  tls: is.either(is.boolean, is.shape({ cert: required(is.pem), key: required(is.pem) }, '{ cert, key }')),
+  readyWindowMs: is.positiveInteger,
+};
+
 /** `UpstreamTlsOptions`. */
 export const UPSTREAM_TLS_OPTIONS: OptionSpec = {
   ca: is.pem,
@@ -79,6 +85,16 @@ export const LOAD_OPTIONS: OptionSpec = { baseDir: is.nonEmptyString };
 export const PIPELINE_OPTIONS: OptionSpec = {
   redactor: required({ expected: 'a compiled redaction (compileRedaction())', test: (v) => isObject(v) && typeof v.apply === 'function' }),
   metrics: is.object,
+  limits: is.shape(
+    {
+      maxSeriesPerScrape: required(is.nonNegativeInteger),
+      maxSeriesPerFamily: required(is.nonNegativeInteger),
+      maxLabelsPerSeries: required(is.nonNegativeInteger),
+      maxLabelValueBytes: required(is.nonNegativeInteger),
+    },
+    '{ maxSeriesPerScrape, maxSeriesPerFamily, maxLabelsPerSeries, maxLabelValueBytes }',
+  ),
+  logger,
 };
 
 /** The options object of `createLogfmtLogger`. */

@@ -34,8 +34,9 @@ import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './server/server.js';
 import { checkOptions } from './options.js';
-import { GUARD_OPTIONS } from './api-options.js';
+import { GUARD_OPTIONS, HEALTH_LISTEN_OPTIONS } from './api-options.js';
 import { listenAddresses, type ListenAddresses } from './server/listen.js';
+import { DEFAULT_READY_WINDOW_MS, healthHandler, healthServingState, ownHealthTls, SourceHealth, type HealthListenOptions, type HealthTlsSource } from './server/health.js';
 
 /** Options of {@link createGuard}. */
 export interface GuardOptions {
@@ -104,6 +105,20 @@ export interface Guard {
    */
   listen(addresses: ListenAddresses): Promise<ListeningAddress[]>;
   /**
+   * Serves `GET /healthz` (alive) and `GET /readyz` (configuration in force; for an upstream
+   * source, the upstream answered recently) on a listener of their own, and nothing else: every
+   * other path is 404, metrics are never served there. Plain HTTP unless `options.tls`; never asks
+   * for a client certificate, so kubelet probes work while the metrics listener requires one.
+   * Same bounds as {@link listen} (the config's `limits`), with a connection budget of its own.
+   * Call once or more (later calls bind more addresses with the first call's options). A bare
+   * port binds `127.0.0.1` for plain HTTP and every interface with TLS.
+   * @throws TypeError for an address or option that is invalid, before anything is bound.
+   * @example
+   * await guard.listen(':9443');            // metrics: mTLS
+   * await guard.listenHealth(':8081');      // probes: plain HTTP on the pod IP
+   */
+  listenHealth(addresses: ListenAddresses, options?: HealthListenOptions): Promise<ListeningAddress[]>;
+  /**
    * TLS options for a server you create yourself (mounted mode), from the config in force: its
    * certificate and key, the client CA, `requestCert` when `client_auth_type` asks for a
    * certificate (the guard cannot see one the server never asked for), the TLS profile's versions,
@@ -153,6 +168,7 @@ async function buildState(
   metrics: SelfMetrics,
   telemetryPath: string,
   previous?: GuardState,
+  logger?: Logger,
 ): Promise<GuardState> {
   const now = Date.now();
   const excluded = (config.authExcludedPaths ?? []).find((e) => e.path === telemetryPath);
@@ -187,7 +203,12 @@ async function buildState(
     },
     ...(config.authExcludedPaths ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
     ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
-    expose: createPipeline(source, { redactor: compileRedaction(config.redaction), metrics }),
+    expose: createPipeline(source, {
+      redactor: compileRedaction(config.redaction),
+      metrics,
+      ...(config.limits.series ? { limits: config.limits.series } : {}),
+      ...(logger ? { logger } : {}),
+    }),
   };
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
   // Keep rate-limit state across reloads when the limit itself did not change.
@@ -233,7 +254,9 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   options = { ...options };
   const telemetryPath = options.telemetryPath ?? '/metrics';
   if (!telemetryPath.startsWith('/')) throw new TypeError(`createGuard: telemetryPath must start with "/", got ${JSON.stringify(telemetryPath)}`);
-  const source = toMetricsSource(options.source);
+  // Notes the source's successful answers, for the health listener's /readyz.
+  const sourceHealth = new SourceHealth(toMetricsSource(options.source));
+  const source = sourceHealth.source;
   const logger = options.logger ?? createLogfmtLogger();
   // What peers can make the guard repeat goes through the aggregator (docs/logging.md); the
   // guard's own life-cycle lines (listening, reloads, config warnings) are written as they come.
@@ -250,7 +273,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   };
 
   const cache = new BasicAuthCache();
-  let state = await buildState(await load(), source, cache, metrics, telemetryPath);
+  let state = await buildState(await load(), source, cache, metrics, telemetryPath, undefined, requestLogger);
   let auditLog: AuditLog | undefined;
   const auditCallback = options.audit;
   if (auditCallback !== undefined && typeof auditCallback !== 'function') throw new TypeError('createGuard: audit must be a function');
@@ -287,6 +310,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
   };
   const inflight = new InflightScrapes();
   let server: GuardServer | undefined;
+  let health: { server: GuardServer; tls: HealthTlsSource; kind: string; readyWindowMs: number } | undefined;
   let watcher: FileWatch | undefined;
   let closed = false;
   const handle: ScrapeHandler = (request) => {
@@ -327,10 +351,14 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
         }
         return true;
       }
-      next = await buildState(config, source, cache, metrics, telemetryPath, state);
+      next = await buildState(config, source, cache, metrics, telemetryPath, state, requestLogger);
+      // Throws (refusing the reload) when the health listener serves the config's certificate
+      // and the new config has none.
+      const nextHealth = health ? healthServingState(next, health.tls) : undefined;
       // Builds the new TLS server before anything changes: if Node refuses the settings
       // (TLS_SETUP), the current generation keeps serving.
       server?.apply(next);
+      if (nextHealth) health?.server.apply(nextHealth);
       digest = nextDigest;
     } catch (error) {
       lastReloadFailed = true;
@@ -384,6 +412,23 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
       return bound;
     },
+    async listenHealth(addresses, healthOptions = {}) {
+      if (closed) throw new TypeError('listenHealth: the guard is closed');
+      checkOptions('listenHealth', healthOptions, HEALTH_LISTEN_OPTIONS);
+      const tlsOption = healthOptions.tls;
+      const kind = tlsOption === true ? 'config' : typeof tlsOption === 'object' ? 'own' : 'plain';
+      if (health && health.kind !== kind) throw new TypeError(`listenHealth: the health listener already serves ${health.kind === 'plain' ? 'plain HTTP' : 'TLS'} with other settings; give the same tls option`);
+      const wanted = listenAddresses(addresses, kind !== 'plain');
+      if (!health) {
+        const tls: HealthTlsSource = kind === 'config' ? 'config' : typeof tlsOption === 'object' ? ownHealthTls(tlsOption, state.config) : undefined;
+        const readyWindowMs = healthOptions.readyWindowMs ?? DEFAULT_READY_WINDOW_MS;
+        const ready = async () => !closed && (await sourceHealth.ready(readyWindowMs));
+        health = { server: new GuardServer(healthHandler(ready), requestLogger, metrics, healthServingState(state, tls)), tls, kind, readyWindowMs };
+      }
+      const bound = await health.server.listen(wanted);
+      for (const b of bound) logger.info('health listener', { address: b.url, tls: b.scheme === 'https', paths: '/healthz,/readyz' });
+      return bound;
+    },
     tlsOptions() {
       return state.config.tls ? tlsServerOptions(state.config.tls) : undefined;
     },
@@ -399,7 +444,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       watcher?.close();
       watcher = undefined;
       await running;
-      await Promise.all([server?.close(graceMs), inflight.drain(graceMs)]);
+      await Promise.all([server?.close(graceMs), health?.server.close(graceMs), inflight.drain(graceMs)]);
       await auditLog?.close();
       requestLogger.close();
     },

@@ -40,6 +40,7 @@ export type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 export type { ScrapeHandler } from './core/handle.js';
 export type { ListeningAddress } from './server/server.js';
 export type { ListenAddresses } from './server/listen.js';
+export type { HealthListenOptions, HealthTlsOptions } from './server/health.js';
 export type { TrustedProxyOptions, ForwardedClientCertificate } from './net/trusted-proxies.js';
 export type { SourceFailureReason } from './exposition/failure.js';
 export type { SelfMetricsRegistry } from './metrics/self.js';

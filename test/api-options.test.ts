@@ -36,6 +36,9 @@ import { listenAddresses } from '../src/server/listen.js';
 import * as specs from '../src/api-options.js';
 import { checkOptions, closestKey, type OptionSpec } from '../src/options.js';
 
+/** A server certificate for the health listener's `tls: { cert, key }` sample. */
+const healthCert = await generateServerCert(null, { commonName: 'localhost', sans: ['localhost'] });
+
 // ---------------------------------------------------------------------------------------------
 // The public option types, read from source
 
@@ -255,8 +258,28 @@ const ENTRIES: Entry[] = [
     type: { file: 'src/exposition/pipeline.ts', interface: 'PipelineOptions' },
     spec: specs.PIPELINE_OPTIONS,
     base: { redactor: compileRedaction(defaultRedaction()) },
-    samples: { redactor: compileRedaction(defaultRedaction()), metrics: noSelfMetrics },
+    samples: {
+      redactor: compileRedaction(defaultRedaction()),
+      metrics: noSelfMetrics,
+      limits: { maxSeriesPerScrape: 10, maxSeriesPerFamily: 0, maxLabelsPerSeries: 0, maxLabelValueBytes: 0 },
+      logger: silentLogger,
+    },
     call: async (o) => createPipeline(toMetricsSource(() => ''), o as never),
+  },
+  {
+    fn: 'listenHealth',
+    type: { file: 'src/server/health.ts', interface: 'HealthListenOptions' },
+    spec: specs.HEALTH_LISTEN_OPTIONS,
+    base: {},
+    samples: { tls: { cert: healthCert.certPem, key: healthCert.keyPem }, readyWindowMs: 1000 },
+    call: async (o) => {
+      const guard = await createGuard({ source: () => '', logger: silentLogger, watch: false });
+      try {
+        await guard.listenHealth('127.0.0.1:0', o as never);
+      } finally {
+        await guard.close(0);
+      }
+    },
   },
   {
     fn: 'createLogfmtLogger',

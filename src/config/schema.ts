@@ -81,6 +81,14 @@ export interface LimitsInput {
   max_concurrent_bcrypt?: number;
   /** Brute-force protection: failed authentications per client before `429` + exponential backoff. */
   auth_failure_backoff?: AuthFailureBackoffInput;
+  /** Series (sample lines) served per scrape at most; the largest families are dropped first (default 0: no limit). */
+  max_series_per_scrape?: number;
+  /** Series one family may have; a family above it is dropped whole (default 0: no limit). */
+  max_series_per_family?: number;
+  /** Labels one series may carry (`le`/`quantile` not counted); a series above it is dropped (default 0: no limit). */
+  max_labels_per_series?: number;
+  /** UTF-8 bytes of one label value; a series with a longer value is dropped (default 0: no limit). */
+  max_label_value_bytes?: number;
 }
 
 /** `limits.auth_failure_backoff`: per-client failure counter with exponential backoff. */
@@ -315,6 +323,8 @@ export interface ResolvedConfig {
     maxConcurrentBcrypt: number;
     /** Absent: brute-force protection off (`threshold: 0`). */
     authFailureBackoff?: ResolvedAuthFailureBackoff;
+    /** Cardinality and size limits on each scrape's exposition; absent when none is set. */
+    series?: ResolvedSeriesLimits;
   };
   /** `bearer_auth`, absent when not configured. */
   bearerAuth?: ResolvedBearerAuth;
@@ -333,6 +343,14 @@ export interface ResolvedConfig {
   redaction: ResolvedRedaction;
   /** Non-fatal findings (expired certificate, loose key file mode…), already formatted. */
   warnings: string[];
+}
+
+/** `limits.max_series_per_scrape` … `limits.max_label_value_bytes` resolved; `0`: no limit. */
+export interface ResolvedSeriesLimits {
+  maxSeriesPerScrape: number;
+  maxSeriesPerFamily: number;
+  maxLabelsPerSeries: number;
+  maxLabelValueBytes: number;
 }
 
 /** `limits.auth_failure_backoff` resolved. */

@@ -38,7 +38,7 @@ import type { KeyPath, Position } from './locate.js';
 
 import type { ConfigSource } from './checker.js';
 export { formatPath, type ConfigSource } from './checker.js';
-import type { ClientAuthType, RateLimit, ResolvedConfig, ResolvedTls, TlsVersionName } from './schema.js';
+import type { ClientAuthType, RateLimit, ResolvedConfig, ResolvedSeriesLimits, ResolvedTls, TlsVersionName } from './schema.js';
 
 const TOP_KEYS = [
   'tls_server_config',
@@ -84,6 +84,10 @@ const LIMIT_KEYS = [
   'max_header_bytes',
   'max_concurrent_bcrypt',
   'auth_failure_backoff',
+  'max_series_per_scrape',
+  'max_series_per_family',
+  'max_labels_per_series',
+  'max_label_value_bytes',
 ] as const;
 
 const CLIENT_AUTH: Readonly<Record<string, ClientAuthType>> = {
@@ -572,6 +576,7 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
   }
   const maxHeaderBytes = c.int(m.max_header_bytes, at('max_header_bytes'), 1);
   const maxConcurrentBcrypt = c.int(m.max_concurrent_bcrypt, at('max_concurrent_bcrypt'), 1);
+  const series = checkSeriesLimits(c, m, at);
   // Off unless configured: a file node_exporter accepts must behave as it does there (no lockout).
   const backoff = m.auth_failure_backoff === undefined ? undefined : checkAuthFailureBackoff(c, m.auth_failure_backoff ?? {}, at('auth_failure_backoff'));
   const timeout = (key: string, fallback: number): Read<{ ms: number; text: string }> => {
@@ -627,7 +632,27 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
     maxHeaderBytes: num(maxHeaderBytes, DEFAULT_LIMITS.maxHeaderBytes),
     maxConcurrentBcrypt: num(maxConcurrentBcrypt, DEFAULT_LIMITS.maxConcurrentBcrypt),
     ...(backoff ? { authFailureBackoff: backoff } : {}),
+    ...(series ? { series } : {}),
   };
+}
+
+/**
+ * The export limits (`max_series_per_scrape` …): integers ≥ 0, `0` (the default) meaning no
+ * limit, as Prometheus's `sample_limit` and `label_limit`. Undefined when none is set, so a
+ * config without them resolves exactly as before.
+ */
+function checkSeriesLimits(c: Checker, m: Record<string, unknown>, at: (key: string) => KeyPath): ResolvedSeriesLimits | undefined {
+  const read = (key: string): number => {
+    const v = c.int(m[key], at(key), 0);
+    return typeof v === 'number' ? v : 0;
+  };
+  const limits: ResolvedSeriesLimits = {
+    maxSeriesPerScrape: read('max_series_per_scrape'),
+    maxSeriesPerFamily: read('max_series_per_family'),
+    maxLabelsPerSeries: read('max_labels_per_series'),
+    maxLabelValueBytes: read('max_label_value_bytes'),
+  };
+  return Object.values(limits).some((v) => v > 0) ? limits : undefined;
 }
 
 function byPosition(a: ConfigIssue, b: ConfigIssue): number {

@@ -16,6 +16,9 @@ import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { renderExposition } from './render.js';
 import { defineMetricsSource, type MetricsSource, type SourceOutput } from './source.js';
+import { limitSeries, type SeriesDrop } from './cardinality.js';
+import type { ResolvedSeriesLimits } from '../config/schema.js';
+import type { Logger } from '../log.js';
 import { checkOptions } from '../options.js';
 import { PIPELINE_OPTIONS } from '../api-options.js';
 
@@ -52,6 +55,10 @@ export interface PipelineOptions {
   redactor: Redactor;
   /** Self-metrics to count redactions, detections, withheld series and source errors in. */
   metrics?: SelfMetrics;
+  /** The export limits of this config generation (`limits.max_series_per_scrape` …); absent: none. */
+  limits?: ResolvedSeriesLimits;
+  /** Where drops by `limits` are logged (at warn, one line per reason and scrape; pass an aggregating logger). */
+  logger?: Logger;
 }
 
 /**
@@ -105,6 +112,39 @@ export function countReport(metrics: SelfMetrics, report: RedactionReport): void
   if (report.withheld > 0) metrics.seriesWithheld(report.withheld);
 }
 
+/** The limit (config key) behind each drop reason, for log lines. */
+const LIMIT_OF_REASON = {
+  label_value_bytes: 'maxLabelValueBytes',
+  labels_per_series: 'maxLabelsPerSeries',
+  series_per_family: 'maxSeriesPerFamily',
+  series_per_scrape: 'maxSeriesPerScrape',
+} as const;
+
+/** Family names listed in one drop log line at most (the self-metric has them all, bounded). */
+const LOGGED_FAMILIES = 5;
+
+/** Counts one scrape's drops in the self-metrics and logs one warn line per reason. */
+export function reportDrops(drops: readonly SeriesDrop[], limits: ResolvedSeriesLimits, metrics: SelfMetrics | undefined, logger: Logger | undefined): void {
+  const byReason = new Map<SeriesDrop['reason'], SeriesDrop[]>();
+  for (const drop of drops) {
+    metrics?.droppedSeries(drop.reason, drop.family, drop.series);
+    const list = byReason.get(drop.reason) ?? [];
+    list.push(drop);
+    byReason.set(drop.reason, list);
+  }
+  if (!logger) return;
+  for (const [reason, list] of byReason) {
+    const names = list.slice(0, LOGGED_FAMILIES).map((d) => d.family);
+    logger.warn('series dropped by export limits', {
+      reason,
+      limit: limits[LIMIT_OF_REASON[reason]],
+      series: list.reduce((n, d) => n + d.series, 0),
+      families: list.length,
+      family: names.join(',') + (list.length > names.length ? ',…' : ''),
+    });
+  }
+}
+
 /**
  * Builds the pass of one config generation.
  * @example
@@ -113,7 +153,7 @@ export function countReport(metrics: SelfMetrics, report: RedactionReport): void
  */
 export function createPipeline(source: MetricsSource, options: PipelineOptions): ExpositionPipeline {
   checkOptions('createPipeline', options, PIPELINE_OPTIONS);
-  const { redactor, metrics } = options;
+  const { redactor, metrics, limits, logger } = options;
   return async (request) => {
     const negotiated = negotiateFormat(request.accept);
     let families: MetricFamily[];
@@ -123,8 +163,13 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
       metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
       throw error;
     }
-    const { families: visible, report } = redactor.apply(families, request.filter);
+    let { families: visible, report } = redactor.apply(families, request.filter);
     if (metrics) countReport(metrics, report);
+    if (limits) {
+      const limited = limitSeries(visible, limits);
+      visible = limited.families;
+      if (limited.drops.length > 0) reportDrops(limited.drops, limits, metrics, logger);
+    }
     const rendered = renderExposition(visible, negotiated.format);
     const compress = acceptsGzip(request.acceptEncoding);
     return {

@@ -68,6 +68,8 @@ export interface SelfMetrics {
   forwardedHeadersIgnored(reason: ForwardedIgnoredReason): void;
   /** A request was refused by the TLS requirement or the client certificate policy, by reason. */
   transportRefusal(reason: TransportRefusalReason): void;
+  /** The export limits dropped `count` series of `family` from one scrape, by reason. */
+  droppedSeries(reason: string, family: string, count: number): void;
 }
 
 /** The part of a prom-client Registry used here. */
@@ -94,7 +96,19 @@ export const noSelfMetrics: SelfMetrics = {
   http2Reset() {},
   forwardedHeadersIgnored() {},
   transportRefusal() {},
+  droppedSeries() {},
 };
+
+/**
+ * Distinct `family` label values of `scrapeguard_dropped_series_total` at most; further families
+ * (and names longer than {@link DROPPED_FAMILY_MAX_LENGTH}) are counted as `family="_other"`, so an
+ * upstream inventing family names cannot grow the guard's own metrics without bound.
+ */
+export const DROPPED_FAMILY_LABELS = 100;
+/** Longest family name used as a label value as it is. */
+export const DROPPED_FAMILY_MAX_LENGTH = 200;
+/** The `family` label value of every family beyond {@link DROPPED_FAMILY_LABELS}. */
+export const DROPPED_FAMILY_OTHER = '_other';
 
 /**
  * Registers scrapeguard's metrics in `registry` (prom-client).
@@ -217,6 +231,19 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
     labelNames: ['reason'],
     registers,
   });
+  const droppedSeries = new prom.Counter({
+    name: 'scrapeguard_dropped_series_total',
+    help: `Series left out of scrapes by the export limits, by reason (label_value_bytes, labels_per_series, series_per_family, series_per_scrape) and family (the first ${DROPPED_FAMILY_LABELS} families, then _other).`,
+    labelNames: ['reason', 'family'],
+    registers,
+  });
+  const droppedFamilies = new Set<string>();
+  const droppedFamilyLabel = (family: string): string => {
+    if (droppedFamilies.has(family)) return family;
+    if (droppedFamilies.size >= DROPPED_FAMILY_LABELS || family.length > DROPPED_FAMILY_MAX_LENGTH || family === DROPPED_FAMILY_OTHER) return DROPPED_FAMILY_OTHER;
+    droppedFamilies.add(family);
+    return family;
+  };
   for (const reason of ['untrusted_peer', 'unreadable_certificate']) forwardedIgnored.inc({ reason }, 0);
   for (const reason of ['no_tls', 'client_cert_policy']) transportRefusals.inc({ reason }, 0);
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
@@ -248,5 +275,6 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
     http2Reset: (reason) => http2Resets.inc({ reason }),
     forwardedHeadersIgnored: (reason) => forwardedIgnored.inc({ reason }),
     transportRefusal: (reason) => transportRefusals.inc({ reason }),
+    droppedSeries: (reason, family, count) => droppedSeries.inc({ reason, family: droppedFamilyLabel(family) }, count),
   };
 }

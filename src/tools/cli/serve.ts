@@ -25,6 +25,7 @@ const USAGE = `Usage: scrapeguard serve [--web.config.file FILE] [--web.listen-a
                         [--upstream URL [--upstream.timeout D] [--upstream.max-bytes N]
                          [--upstream.ca-file F] [--upstream.cert-file F --upstream.key-file F]
                          [--upstream.server-name NAME] [--upstream.insecure-skip-verify]]
+                        [--web.health-listen-address HOST:PORT ... [--web.health-tls]]
                         [--insecure-listen] [--allow-plaintext-credentials]
 
 Serves Prometheus metrics secured by a web-config.yml (TLS, mTLS, basic auth, limits).
@@ -35,6 +36,13 @@ Options:
   --web.listen-address ADDR     HOST:PORT, [IPv6]:PORT or :PORT; repeatable
                                 (default :9443 with a config file, 127.0.0.1:9443 without)
   --web.telemetry-path PATH     path of the metrics (default /metrics)
+  --web.health-listen-address ADDR
+                                serve GET /healthz and GET /readyz (and nothing else) on this
+                                address too, without client certificate; plain HTTP unless
+                                --web.health-tls; repeatable. For kubelet probes while the
+                                metrics listener requires mTLS
+  --web.health-tls              serve the health listener over TLS with the serving certificate
+                                of tls_server_config (no client certificate asked for)
   --registry MODULE             module whose default export or \`registry\` export is a
                                 prom-client Registry (or any object with metrics() and contentType)
   --log.level LEVEL             debug, info, warn or error (default info)
@@ -173,6 +181,8 @@ export const serveCommand: CliCommand = async (argv, io) => {
     'web.config.file': { type: 'string' },
     'web.listen-address': { type: 'string', multiple: true },
     'web.telemetry-path': { type: 'string' },
+    'web.health-listen-address': { type: 'string', multiple: true },
+    'web.health-tls': { type: 'boolean' },
     registry: { type: 'string' },
     'log.level': { type: 'string' },
     upstream: { type: 'string' },
@@ -196,6 +206,10 @@ export const serveCommand: CliCommand = async (argv, io) => {
   const configFile = stringOption(args, 'web.config.file');
   let addresses = listOption(args, 'web.listen-address');
   if (addresses.length === 0) addresses = [configFile ? ':9443' : '127.0.0.1:9443'];
+  const healthAddresses = listOption(args, 'web.health-listen-address');
+  const healthTls = flagOption(args, 'web.health-tls');
+  if (healthTls && healthAddresses.length === 0) throw new ScrapeguardError('USAGE', '--web.health-tls needs --web.health-listen-address');
+  for (const address of healthAddresses) parseListenAddress(address);
   const registryModule = stringOption(args, 'registry');
   const upstream = stringOption(args, 'upstream');
   if (upstream !== undefined && registryModule !== undefined) throw new ScrapeguardError('USAGE', '--upstream and --registry cannot be combined');
@@ -235,9 +249,22 @@ export const serveCommand: CliCommand = async (argv, io) => {
     // HTTP beyond loopback) is refused like the same file at start; the last good config serves.
     acceptConfig: (config) => refuseInsecureDefaults(config, addresses, optIn),
   });
+  if (healthTls && !guard.config.tls) {
+    await guard.close(0);
+    throw new ScrapeguardError('USAGE', '--web.health-tls serves the certificate of tls_server_config, and --web.config.file has none');
+  }
   const bound = await guard.listen(addresses);
   const path = stringOption(args, 'web.telemetry-path') ?? '/metrics';
   for (const b of bound) io.stdout.write(`listening on ${b.url}${path}\n`);
+  if (healthAddresses.length > 0) {
+    // Plain HTTP here is allowed beyond loopback (no --insecure-listen): the listener serves only
+    // the two probe answers, and a kubelet probes the pod IP.
+    const health = await guard.listenHealth(healthAddresses, healthTls ? { tls: true } : {}).catch(async (error: unknown) => {
+      await guard.close(0);
+      throw error;
+    });
+    for (const b of health) io.stdout.write(`health on ${b.url}/healthz and ${b.url}/readyz\n`);
+  }
   const unsubscribe = io.onReloadSignal(() => {
     logger.info('SIGHUP: reloading configuration and reopening the audit log');
     guard.reopenAuditLog();
