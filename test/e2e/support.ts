@@ -108,11 +108,10 @@ export function runProcess(command: string, args: readonly string[], options: { 
 
 /**
  * Builds `dist/` with `npm run build` when `dist/cli.js` is missing (`npm test` builds before
- * vitest, so this only matters for a bare `npx vitest run`). Suites running in parallel forks
+ * vitest, so this only matters for a bare `npx vitest run`), and the CLI alone when it is stale. Suites running in parallel forks
  * build once: a lock directory serializes them.
  */
 export async function ensureBuilt(): Promise<void> {
-  if (existsSync(cliPath)) return;
   const lock = join(repoRoot, '.cache', 'e2e-build.lock');
   mkdirSync(dirname(lock), { recursive: true });
   const deadline = Date.now() + 180_000;
@@ -127,7 +126,13 @@ export async function ensureBuilt(): Promise<void> {
     await sleep(200);
   }
   try {
-    if (existsSync(cliPath)) return; // built by the suite that held the lock
+    if (existsSync(cliPath)) {
+      // Rebuilds dist/cli.js alone when a source file is newer (a second or two; nothing when
+      // fresh), so a test never runs a stale CLI after an edit. Under the lock: one writer.
+      const fresh = await runProcess(process.execPath, [join(repoRoot, 'scripts/build-cli.mjs')], { timeoutMs: 120_000 });
+      if (fresh.code !== 0) throw new Error(`scripts/build-cli.mjs failed (exit ${fresh.code}):\n${fresh.stdout}${fresh.stderr}`);
+      return;
+    }
     const result = await runProcess('npm', ['run', 'build', '--silent'], { timeoutMs: 170_000 });
     if (result.code !== 0 || !existsSync(cliPath)) {
       throw new Error(`npm run build failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
