@@ -35,6 +35,8 @@ export {
   type ClusterRegistryLike,
   type Exposition,
   type SourceOutput,
+  type ProtobufOutput,
+  type SourceRequest,
 } from './exposition/source.js';
 export type { TrustedProxyOptions, ForwardedClientCertificate } from './core/trusted-proxies.js';
 export type { MountableGuard, MountOptions } from './adapters/mount.js';
@@ -42,12 +44,13 @@ export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from '.
 export { ExpositionParseError, SourceError, type SourceFailureReason } from './exposition/failure.js';
 export { parseExposition, sniffFormat } from './exposition/parse.js';
 export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult } from './exposition/render.js';
-export { negotiateFormat, acceptsGzip, type NegotiatedFormat } from './exposition/negotiate.js';
+export { negotiateFormat, acceptsGzip, type NegotiatedFormat, type NegotiateOptions } from './exposition/negotiate.js';
 export { createPipeline, type ExpositionPipeline, type ExposeOptions, type PipelineOptions, type RenderedExposition } from './exposition/pipeline.js';
 export { compileRedaction, type Redactor, type RedactionReport, type RedactionRule } from './exposition/redact.js';
 export { defaultRedaction } from './config/redaction.js';
 export { SECRET_DETECTORS, SECRET_DETECTOR_NAMES, compileSecretDetection, maskedPreview, type SecretDetector } from './exposition/secrets.js';
-export type { MetricFamily, Sample, Exemplar, MetricType, ExpositionFormat } from './exposition/model.js';
+export type { MetricFamily, Sample, Exemplar, MetricType, ExpositionFormat, NativeHistogram, BucketSpan } from './exposition/model.js';
+export { decodeProtobuf, encodeProtobuf, isProtobufContentType, ProtobufDecodeError, PROTOBUF_CONTENT_TYPE } from './exposition/protobuf/codec.js';
 export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
 export { aggregateLogs, type AggregatingLogger, type LogAggregationOptions } from './log-aggregate.js';
 export type { SelfMetricsRegistry } from './metrics/self.js';

@@ -22,6 +22,7 @@ import type { SeriesFilter } from '../access/filter.js';
 import type { ResolvedRedaction } from '../config/schema.js';
 import { structuralLabel, textFamilyName, type MetricFamily, type Sample } from './model.js';
 import { compileSecretDetection } from './secrets.js';
+import { mergeNativeHistograms } from './protobuf/native.js';
 
 /** The rule sections, as `scrapeguard_redactions_total{rule}` names them. */
 export type RedactionRule = 'drop_labels' | 'mask_labels' | 'hash_labels' | 'drop_metrics' | 'redact_help';
@@ -151,6 +152,8 @@ function combine(family: MetricFamily, into: Sample, from: Sample): void {
   else into.value += from.value;
   if (from.timestampMs !== undefined && (into.timestampMs === undefined || from.timestampMs > into.timestampMs)) into.timestampMs = from.timestampMs;
   if (!into.exemplar && from.exemplar) into.exemplar = from.exemplar;
+  // Native histograms (protobuf) add bucket-wise; their count is the value summed above.
+  if (into.histogram && from.histogram) into.histogram = mergeNativeHistograms(into.histogram, from.histogram);
 }
 
 function merge(family: MetricFamily, samples: Sample[]): { samples: Sample[]; merged: number } {
@@ -371,6 +374,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
         for (const s of samples) {
           redactLabels(s.labels, structuralLabel(family, s));
           if (s.exemplar) redactLabels(s.exemplar.labels, undefined, false);
+          if (s.histogram) for (const e of s.histogram.exemplars) redactLabels(e.labels, undefined, false);
         }
         if (collide) {
           const m = merge(family, samples);
