@@ -13,7 +13,9 @@
  * Series that become identical (same name and labels after a drop or a mask) are merged, never
  * written twice: values are summed (counters, gauges, unknown, histogram buckets bucket-wise by
  * `le`, `_sum`, `_count`, `_gcount`, `_gsum`); info and stateset samples take the maximum (they
- * are 0/1); `_created` takes the earliest; the latest timestamp and the first exemplar are kept.
+ * are 0/1); `_created` takes the earliest; the latest timestamp and the first exemplar are kept;
+ * native histograms (protobuf) are added bucket-wise (`protobuf/native.ts`), their exemplars
+ * redacted like any exemplar's labels.
  * Summary quantiles cannot be merged: a merged summary keeps its summed `_sum` and `_count` and
  * loses its quantile samples.
  */
