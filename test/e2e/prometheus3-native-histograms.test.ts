@@ -4,14 +4,19 @@
  * `node dist/cli.js serve --upstream` in front of ANOTHER Prometheus 3.5's own /metrics (A), whose
  * `prometheus_http_request_duration_seconds` is a native histogram. B must store it as a native
  * histogram (the query API answers `histogram` samples), with the sidecar's `mask_labels: [handler]`
- * visibly applied: every handler value is masked, the masked series merged into one.
+ * visibly applied: every handler value is masked, the masked series merged into one. B also
+ * scrapes an in-process guard (prom-client registry) with PrometheusProto only, so our encoding of
+ * classic histograms, summaries and counters is ingested by the real parser.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { Counter, Histogram, Registry, Summary } from 'prom-client';
 import { decodeProtobuf, PROTOBUF_CONTENT_TYPE } from '../../src/exposition/protobuf/codec.js';
+import { createGuard, type Guard } from '../../src/guard.js';
+import { silentLogger } from '../../src/log.js';
 import { cliPath, ensureBuilt, freePort, prometheus3Tools, sleep, startProcess, stopAll, waitForPort, type RunningProcess } from './support.js';
 
 const tools = prometheus3Tools('prometheus3-native-histograms.test.ts', ['prometheus']);
@@ -34,6 +39,7 @@ async function query(api: string, promql: string): Promise<QueryResult[]> {
 
 describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serve --upstream in front of Prometheus 3.5', () => {
   const procs: RunningProcess[] = [];
+  let guard: Guard | undefined;
   let work: string;
   let upstreamPort: number;
   let sidecarPort: number;
@@ -66,6 +72,15 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
     procs.push(sidecar);
     await waitForPort(sidecar, sidecarPort);
 
+    // An in-process guard over a prom-client registry, scraped with PrometheusProto only.
+    const registry = new Registry();
+    new Counter({ name: 'app_logins_total', help: 'Logins.', labelNames: ['user'], registers: [registry] }).inc({ user: 'alice@example.com' }, 3);
+    new Histogram({ name: 'app_latency_seconds', help: 'Latency.', labelNames: ['handler'], buckets: [0.1, 1], registers: [registry] }).observe({ handler: '/login' }, 0.5);
+    new Summary({ name: 'app_payload_bytes', help: 'Payload size.', percentiles: [0.5, 0.9], registers: [registry] }).observe(512);
+    writeFileSync(join(work, 'in-process.yml'), stringify({ redaction: { hash_labels: ['user'] } }), { mode: 0o600 });
+    guard = await createGuard({ config: join(work, 'in-process.yml'), source: registry, logger: silentLogger, watch: false });
+    const [inProcess] = await guard.listen('127.0.0.1:0');
+
     // B: the scraper, native histograms on, protobuf first.
     mkdirSync(join(work, 'b-data'));
     writeFileSync(
@@ -78,6 +93,7 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
             scrape_protocols: ['PrometheusProto', 'OpenMetricsText1.0.0', 'PrometheusText0.0.4'],
             static_configs: [{ targets: [`127.0.0.1:${sidecarPort}`] }],
           },
+          { job_name: 'in-process', scrape_protocols: ['PrometheusProto'], static_configs: [{ targets: [`127.0.0.1:${inProcess!.port}`] }] },
         ],
       }),
     );
@@ -95,6 +111,7 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
 
   afterAll(async () => {
     await stopAll(procs);
+    await guard?.close(100);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -133,6 +150,31 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
     // No classic series were ingested for it (native histograms replace them), and no handler leaked.
     expect(await query(api, `${METRIC}_bucket{job="sidecar"}`)).toEqual([]);
     expect(await query(api, `count by (handler) ({job="sidecar",handler!="[REDACTED]",handler!=""})`)).toEqual([]);
+  });
+
+  it('an in-process prom-client registry answered in protobuf is ingested by Prometheus 3.5: counter, classic histogram, summary, redacted', async () => {
+    let up: QueryResult[] = [];
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      up = await query(api, 'up{job="in-process"}');
+      if (up[0]?.value?.[1] === '1' && (await query(api, 'app_latency_seconds_bucket{job="in-process"}')).length > 0) break;
+      await sleep(500);
+    }
+    expect(up[0]?.value?.[1]).toBe('1');
+    const logins = await query(api, 'app_logins_total{job="in-process"}');
+    expect(logins).toHaveLength(1);
+    expect(logins[0]!.metric.user).toMatch(/^[0-9a-f]{16}$/);
+    expect(logins[0]!.value![1]).toBe('3');
+    const buckets = await query(api, 'app_latency_seconds_bucket{job="in-process",handler="/login"}');
+    // Prometheus 3 writes integral le values as floats ("1.0").
+    expect(buckets.map((r) => [r.metric.le, r.value![1]]).sort()).toEqual([
+      ['+Inf', '1'],
+      ['0.1', '0'],
+      ['1.0', '1'],
+    ]);
+    expect((await query(api, 'app_latency_seconds_sum{job="in-process"}'))[0]!.value![1]).toBe('0.5');
+    const quantiles = await query(api, 'app_payload_bytes{job="in-process"}');
+    expect(quantiles.map((r) => r.metric.quantile).sort()).toEqual(['0.5', '0.9']);
   });
 
   it('still answers text to a text scraper in front of the same upstream', async () => {
