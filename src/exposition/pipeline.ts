@@ -75,7 +75,7 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
       return decodeProtobuf(out.protobuf);
     } catch (error) {
       if (error instanceof ProtobufDecodeError) {
-        throw new SourceError(source.failureStatus, 'parse', `${source.description}: cannot decode its protobuf output: ${error.message}`, { cause: error });
+        throw new SourceError(source.failureStatus, 'parse', `${source.description}: cannot decode its protobuf output (${error.code}): ${error.message}`, { cause: error });
       }
       throw error;
     }
