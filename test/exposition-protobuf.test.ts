@@ -310,6 +310,7 @@ describe('malformed protobuf', () => {
       encodeProtobuf([{ name: 'g', type: 'gauge', samples: [{ suffix: '', labels: ['bad-name', secret], value: 1 }] }]).body,
       encodeProtobuf([{ name: 'g', type: 'gauge', samples: [{ suffix: '', labels: ['a', secret, 'a', secret], value: 1 }] }]).body,
       withHistogram(native({ float: true, positiveSpans: [{ offset: 0, length: 1 }], positiveCounts: [NaN] })),
+      withHistogram(native({ float: true, zeroCount: -1, positiveSpans: [{ offset: 0, length: 1 }], positiveCounts: [1] })),
     ];
     for (const body of cases) {
       expect(() => decodeProtobuf(body)).toThrow(ProtobufDecodeError);

@@ -153,6 +153,7 @@ function nativeOf(h: PbHistogram): NativeHistogram {
   if (!Number.isInteger(h.schema) || h.schema < MIN_SCHEMA || h.schema > MAX_SCHEMA) invalid(`native histogram schema outside ${MIN_SCHEMA}…${MAX_SCHEMA}`);
   if (!(h.zeroThreshold >= 0) || h.zeroThreshold === Infinity) invalid('invalid native histogram zero threshold');
   const float = h.sampleCountFloat > 0 || h.zeroCountFloat > 0 || h.positiveCount.length > 0 || h.negativeCount.length > 0;
+  if (float && !(h.zeroCountFloat >= 0)) invalid('negative or NaN native histogram zero count');
   const pos = nativeCounts(h.positiveSpan, h.positiveDelta, h.positiveCount, float);
   const neg = nativeCounts(h.negativeSpan, h.negativeDelta, h.negativeCount, float);
   return {
