@@ -9,6 +9,7 @@
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
@@ -386,6 +387,9 @@ describe('negotiation and the pipeline', () => {
       ['_sum', undefined, 0.5],
     ]);
     expect(out.seriesReturned).toBe(6);
+    const zipped = await expose({ accept: PROTO_ACCEPT, acceptEncoding: 'gzip' });
+    expect(zipped.contentEncoding).toBe('gzip');
+    expect(decodeProtobuf(gunzipSync(zipped.body as Buffer)).map((f) => f.name)).toEqual(families.map((f) => f.name));
   });
 });
 
