@@ -331,6 +331,17 @@ describe('malformed protobuf', () => {
     expect(() => decodeProtobuf(flipped)).toThrow(/negative native histogram bucket count/);
   });
 
+  it('unknown fields (a newer client_model, or smuggled bytes) are discarded, never passed on unredacted', () => {
+    const message = encodeProtobuf([{ name: 'up', type: 'gauge', samples: [{ suffix: '', labels: [], value: 1 }] }]).body.subarray(1);
+    const secret = Buffer.from('postgres://app:hunter2@db/x');
+    // Field 99, length-delimited (tag (99 << 3) | 2 = 794 as a varint: 0x9a 0x06).
+    const extended = Buffer.concat([message, Buffer.from([0x9a, 0x06, secret.length]), secret]);
+    const body = Buffer.concat([Buffer.from([extended.length]), extended]);
+    const families = decodeProtobuf(body);
+    expect(families).toEqual([{ name: 'up', type: 'gauge', samples: [{ suffix: '', labels: [], value: 1 }] }]);
+    expect(encodeProtobuf(families).body.includes(secret)).toBe(false);
+  });
+
   it('random bytes and mutations of valid bodies either decode or throw ProtobufDecodeError, never anything else (fixed seed)', () => {
     const seedBodies = [PROM_FIXTURE.subarray(0, 4000), valid, withHistogram(native({ positiveSpans: [{ offset: -3, length: 2 }], positiveCounts: [1, 2] }))];
     const mutated = fc.tuple(fc.constantFrom(...seedBodies), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), fc.nat()).map(([body, flips, cut]) => {
