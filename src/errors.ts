@@ -26,6 +26,8 @@ export const SCRAPEGUARD_ERROR_CODES = {
 
   /** Exposition text could not be parsed; the message names the line, never its content. */
   EXPOSITION_PARSE: 'exposition text could not be parsed; the message names line and column, never the content',
+  /** A protobuf exposition body could not be decoded; the message names the family and byte offset, never content. */
+  EXPOSITION_PROTOBUF: 'a protobuf exposition body could not be decoded; the message names the family index and byte offset, never the content',
   /** The metrics source (registry, function or upstream exporter) failed. */
   SOURCE_FAILED: 'the metrics source (registry, function or upstream exporter) failed; a scrape answers 500 (local source) or 502 (upstream)',
 } as const;

@@ -23,6 +23,8 @@ export {
   type ClusterRegistryLike,
   type Exposition,
   type SourceOutput,
+  type ProtobufOutput,
+  type SourceRequest,
 } from './exposition/source.js';
 export { loadConfigFile, loadConfigObject, type LoadOptions } from './config/load.js';
 export type * from './config/schema.js';

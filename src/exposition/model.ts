@@ -27,6 +27,41 @@ export interface Sample {
   /** Milliseconds since the epoch (fractions allowed: OpenMetrics timestamps are float seconds). */
   timestampMs?: number;
   exemplar?: Exemplar;
+  /**
+   * Set on the one sample per series that carries a native histogram (protobuf only): its suffix
+   * is `''`, its value the observation count. The text renderers write it as the classic
+   * `_bucket{le="+Inf"}` sample when the series has none, as client_golang's expfmt does.
+   */
+  histogram?: NativeHistogram;
+}
+
+/** A run of consecutive native-histogram buckets: `offset` from the end of the previous span (or from index 0). */
+export interface BucketSpan {
+  offset: number;
+  length: number;
+}
+
+/**
+ * A native (sparse, exponential) histogram as client_model's `Histogram` carries it, minus the
+ * fields it shares with the classic histogram (count and sum are the series' `_count` and
+ * `_sum` samples; classic buckets are its `_bucket` samples). Bucket counts are absolute here
+ * (the wire's deltas decoded), so merging two series is an addition.
+ */
+export interface NativeHistogram {
+  /** Resolution: bucket boundaries are powers of 2^(2^-schema); -4 … 8. */
+  schema: number;
+  /** Breadth of the zero bucket. */
+  zeroThreshold: number;
+  zeroCount: number;
+  /** Float histogram (`*_count_float`, `positive_count`), else integer counts (`positive_delta`). */
+  float: boolean;
+  positiveSpans: BucketSpan[];
+  /** Absolute count of each positive bucket, in span order (sum of span lengths long). */
+  positiveCounts: number[];
+  negativeSpans: BucketSpan[];
+  negativeCounts: number[];
+  /** Exemplars of the native histogram (client_model `Histogram.exemplars`). */
+  exemplars: Exemplar[];
 }
 
 /** One metric family: metadata and its samples, contiguous as both formats require. */
@@ -44,8 +79,8 @@ export interface MetricFamily {
   samples: Sample[];
 }
 
-/** The two wire formats. */
-export type ExpositionFormat = 'text' | 'openmetrics';
+/** The wire formats: the two text formats and client_model's delimited protobuf. */
+export type ExpositionFormat = 'text' | 'openmetrics' | 'protobuf';
 
 /** Sample suffixes each type allows, in OpenMetrics. */
 export const TYPE_SUFFIXES: Readonly<Record<MetricType, readonly string[]>> = {

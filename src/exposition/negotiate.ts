@@ -8,6 +8,7 @@
  */
 import type { ExpositionFormat } from './model.js';
 import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } from './render.js';
+import { PROTOBUF_CONTENT_TYPE } from './protobuf/codec.js';
 
 /** The format chosen for a response and its `Content-Type`. */
 export interface NegotiatedFormat {
@@ -66,8 +67,24 @@ function parseRange(item: string): MediaRange | undefined {
   return { type, params, q };
 }
 
+// --- protobuf (issue #15, deliverable 3; the lead reconciles with the negotiation rework) ---
+const PROTOBUF: NegotiatedFormat = { format: 'protobuf', contentType: PROTOBUF_CONTENT_TYPE };
+
+/** Options of {@link negotiateFormat}. */
+export interface NegotiateOptions {
+  /** The pass can answer delimited MetricFamily protobuf (client_golang offers it to any scraper that asks). */
+  protobuf?: boolean;
+}
+
+/** client_golang's rule: protobuf is `application/vnd.google.protobuf` with `proto=io.prometheus.client.MetricFamily` and `encoding=delimited`. */
+function offersProtobuf(range: MediaRange): boolean {
+  return range.type === 'application/vnd.google.protobuf' && range.params.get('proto') === 'io.prometheus.client.MetricFamily' && range.params.get('encoding') === 'delimited';
+}
+// --- end protobuf ---
+
 /** What a media range offers, or undefined when it names nothing we write. */
-function offer(range: MediaRange): NegotiatedFormat | undefined {
+function offer(range: MediaRange, options?: NegotiateOptions): NegotiatedFormat | undefined {
+  if (options?.protobuf && offersProtobuf(range)) return PROTOBUF;
   const version = range.params.get('version');
   switch (range.type) {
     case 'application/openmetrics-text':
@@ -92,15 +109,16 @@ function offer(range: MediaRange): NegotiatedFormat | undefined {
  * @example
  * negotiateFormat('application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5').format; // 'openmetrics'
  * negotiateFormat(undefined).format; // 'text'
+ * negotiateFormat('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited', { protobuf: true }).format; // 'protobuf'
  */
-export function negotiateFormat(accept: string | undefined): NegotiatedFormat {
+export function negotiateFormat(accept: string | undefined, options?: NegotiateOptions): NegotiatedFormat {
   if (!accept) return TEXT;
   let best: NegotiatedFormat | undefined;
   let bestQ = 0;
   for (const item of splitList(accept)) {
     const range = parseRange(item);
     if (!range || range.q <= bestQ) continue;
-    const o = offer(range);
+    const o = offer(range, options);
     if (o) {
       best = o;
       bestQ = range.q;

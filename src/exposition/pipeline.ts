@@ -1,7 +1,8 @@
 /**
  * The exposition pass every scrape goes through: read the source (families from the prom-client
- * JSON fast path, or text parsed strictly), keep what the caller may see and redact in one walk
- * (`redact.ts`), render in the negotiated format, gzip when accepted. Fails closed: a source that
+ * JSON fast path, text parsed strictly, or delimited protobuf decoded strictly), keep what the
+ * caller may see and redact in one walk (`redact.ts`), render in the negotiated format (text,
+ * OpenMetrics, or protobuf encoded from the same model), gzip when accepted. Fails closed: a source that
  * fails or text that does not parse rejects with a {@link SourceError} (500 for a local source,
  * 502 for an upstream) and nothing of it is passed on.
  */
@@ -15,7 +16,8 @@ import { acceptsGzip, negotiateFormat } from './negotiate.js';
 import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { renderExposition } from './render.js';
-import { defineMetricsSource, type MetricsSource, type SourceOutput } from './source.js';
+import { decodeProtobuf, encodeProtobuf, ProtobufDecodeError } from './protobuf/codec.js';
+import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
 import { limitSeries, type SeriesDrop } from './cardinality.js';
 import type { ResolvedSeriesLimits } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -62,18 +64,29 @@ export interface PipelineOptions {
 }
 
 /**
- * Reads one scrape's families from a source, parsing text strictly.
- * @throws SourceError with the source's failure status (the parse error's line in the message).
+ * Reads one scrape's families from a source, parsing text and decoding protobuf strictly.
+ * @throws SourceError with the source's failure status (the parse error's line, or the protobuf
+ * family and byte offset, in the message).
  */
-export async function readFamilies(source: MetricsSource): Promise<MetricFamily[]> {
+export async function readFamilies(source: MetricsSource, request?: SourceRequest): Promise<MetricFamily[]> {
   let out: SourceOutput;
   try {
-    out = await source();
+    out = await source(request);
   } catch (error) {
     if (error instanceof SourceError) throw error;
     throw new SourceError(source.failureStatus, 'source', `${source.description} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   if ('families' in out) return out.families;
+  if ('protobuf' in out) {
+    try {
+      return decodeProtobuf(out.protobuf);
+    } catch (error) {
+      if (error instanceof ProtobufDecodeError) {
+        throw new SourceError(source.failureStatus, 'parse', `${source.description}: cannot decode its protobuf output (${error.code}): ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+  }
   const format = formatOfContentType(out.contentType) ?? sniffFormat(out.body);
   try {
     return parseExposition(out.body, format);
@@ -95,8 +108,8 @@ export async function readFamilies(source: MetricsSource): Promise<MetricFamily[
  */
 export function withExtraFamilies(primary: MetricsSource, extra: MetricsSource): MetricsSource {
   return defineMetricsSource(
-    async () => {
-      const [main, more] = await Promise.all([readFamilies(primary), readFamilies(extra)]);
+    async (request) => {
+      const [main, more] = await Promise.all([readFamilies(primary, request), readFamilies(extra)]);
       const taken = new Set(main.map(textFamilyName));
       return { families: [...main, ...more.filter((f) => !taken.has(textFamilyName(f)))] };
     },
@@ -155,10 +168,12 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
   checkOptions('createPipeline', options, PIPELINE_OPTIONS);
   const { redactor, metrics, limits, logger } = options;
   return async (request) => {
-    const negotiated = negotiateFormat(request.accept);
+    // Protobuf is offered to every scraper that asks (client_golang does): encoded from the model.
+    const negotiated = negotiateFormat(request.accept, { protobuf: true });
+    const protobuf = negotiated.format === 'protobuf';
     let families: MetricFamily[];
     try {
-      families = await readFamilies(source);
+      families = await readFamilies(source, protobuf ? { protobuf: true } : undefined);
     } catch (error) {
       metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
       throw error;
@@ -170,13 +185,16 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
       visible = limited.families;
       if (limited.drops.length > 0) reportDrops(limited.drops, limits, metrics, logger);
     }
-    const rendered = renderExposition(visible, negotiated.format);
+    let body: string | Buffer;
+    let samples: number;
+    if (protobuf) ({ body, samples } = encodeProtobuf(visible));
+    else ({ text: body, samples } = renderExposition(visible, negotiated.format));
     const compress = acceptsGzip(request.acceptEncoding);
     return {
       contentType: negotiated.contentType,
       ...(compress ? { contentEncoding: 'gzip' } : {}),
-      body: compress ? await gzip(rendered.text) : rendered.text,
-      seriesReturned: rendered.samples,
+      body: compress ? await gzip(body) : body,
+      seriesReturned: samples,
       seriesWithheld: report.withheld,
     };
   };

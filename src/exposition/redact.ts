@@ -13,7 +13,9 @@
  * Series that become identical (same name and labels after a drop or a mask) are merged, never
  * written twice: values are summed (counters, gauges, unknown, histogram buckets bucket-wise by
  * `le`, `_sum`, `_count`, `_gcount`, `_gsum`); info and stateset samples take the maximum (they
- * are 0/1); `_created` takes the earliest; the latest timestamp and the first exemplar are kept.
+ * are 0/1); `_created` takes the earliest; the latest timestamp and the first exemplar are kept;
+ * native histograms (protobuf) are added bucket-wise (`protobuf/native.ts`), their exemplars
+ * redacted like any exemplar's labels.
  * Summary quantiles cannot be merged: a merged summary keeps its summed `_sum` and `_count` and
  * loses its quantile samples.
  */
@@ -22,6 +24,7 @@ import type { SeriesFilter } from '../access/filter.js';
 import type { ResolvedRedaction } from '../config/schema.js';
 import { structuralLabel, textFamilyName, type MetricFamily, type Sample } from './model.js';
 import { compileSecretDetection } from './secrets.js';
+import { mergeNativeHistograms } from './protobuf/native.js';
 
 /** The rule sections, as `scrapeguard_redactions_total{rule}` names them. */
 export type RedactionRule = 'drop_labels' | 'mask_labels' | 'hash_labels' | 'drop_metrics' | 'redact_help';
@@ -151,6 +154,8 @@ function combine(family: MetricFamily, into: Sample, from: Sample): void {
   else into.value += from.value;
   if (from.timestampMs !== undefined && (into.timestampMs === undefined || from.timestampMs > into.timestampMs)) into.timestampMs = from.timestampMs;
   if (!into.exemplar && from.exemplar) into.exemplar = from.exemplar;
+  // Native histograms (protobuf) add bucket-wise; their count is the value summed above.
+  if (into.histogram && from.histogram) into.histogram = mergeNativeHistograms(into.histogram, from.histogram);
 }
 
 function merge(family: MetricFamily, samples: Sample[]): { samples: Sample[]; merged: number } {
@@ -371,6 +376,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
         for (const s of samples) {
           redactLabels(s.labels, structuralLabel(family, s));
           if (s.exemplar) redactLabels(s.exemplar.labels, undefined, false);
+          if (s.histogram) for (const e of s.histogram.exemplars) redactLabels(e.labels, undefined, false);
         }
         if (collide) {
           const m = merge(family, samples);

@@ -7,7 +7,9 @@
  * gauge `foo_info`, a stateset is a gauge, and a gauge histogram becomes the gauges `foo_bucket`,
  * `foo_gcount` and `foo_gsum`. In OpenMetrics a text-format `untyped` family is `unknown`, and a
  * counter whose OpenMetrics name another family already uses is written as an `unknown` family
- * under its text name, so no two families share a name.
+ * under its text name, so no two families share a name. A native histogram (decoded from
+ * protobuf) is written as client_golang's expfmt writes it: its classic buckets if any, else the
+ * `+Inf` bucket of its count, with `_count` and `_sum`.
  */
 import { textFamilyName, type ExpositionFormat, type MetricFamily, type Sample } from './model.js';
 
@@ -95,6 +97,29 @@ function textSamples(name: string, family: MetricFamily, samples: readonly Sampl
   out.text = text;
 }
 
+/**
+ * The samples as the text formats can carry them: a native histogram (protobuf only) becomes the
+ * classic `_bucket{le="+Inf"}` sample of its count unless the series has one (the decoder puts
+ * it right before the native sample), so `_count`/`_sum` and the +Inf bucket remain, as
+ * client_golang's expfmt writes a histogram without classic buckets. No copy when there is none.
+ */
+function classicSamples(samples: Sample[]): Sample[] {
+  if (!samples.some((s) => s.histogram !== undefined)) return samples;
+  const out: Sample[] = [];
+  for (const s of samples) {
+    if (s.histogram === undefined) {
+      out.push(s);
+      continue;
+    }
+    const prev = out[out.length - 1];
+    if (prev && prev.suffix === '_bucket' && prev.labels[prev.labels.length - 2] === 'le' && prev.labels[prev.labels.length - 1] === '+Inf') continue;
+    const bucket: Sample = { suffix: '_bucket', labels: [...s.labels, 'le', '+Inf'], value: s.value };
+    if (s.timestampMs !== undefined) bucket.timestampMs = s.timestampMs;
+    out.push(bucket);
+  }
+  return out;
+}
+
 /** The samples minus `_created` (which the text format cannot carry), without copying when there are none. */
 function withoutCreated(samples: Sample[]): Sample[] {
   for (const s of samples) if (s.suffix === '_created') return samples.filter((x) => x.suffix !== '_created');
@@ -110,11 +135,11 @@ function renderText(families: readonly MetricFamily[]): RenderResult {
         break;
       case 'histogram':
       case 'summary':
-        textSamples(f.name, f, withoutCreated(f.samples), f.type, out);
+        textSamples(f.name, f, withoutCreated(classicSamples(f.samples)), f.type, out);
         break;
       case 'gaugehistogram':
         for (const suffix of ['_bucket', '_gcount', '_gsum']) {
-          const samples = f.samples.filter((s) => s.suffix === suffix);
+          const samples = classicSamples(f.samples).filter((s) => s.suffix === suffix);
           if (samples.length > 0) textSamples(f.name + suffix, { ...f, type: 'gauge' }, samples.map((s) => ({ ...s, suffix: '' })), 'gauge', out);
         }
         break;
@@ -151,7 +176,7 @@ function renderOpenMetrics(families: readonly MetricFamily[]): RenderResult {
     text += `# TYPE ${name} ${type}\n`;
     if (family.help !== undefined) text += `# HELP ${name} ${escapeHelp(family.help, true)}\n`;
     if (family.unit !== undefined && !collided && name.endsWith(`_${family.unit}`)) text += `# UNIT ${name} ${family.unit}\n`;
-    for (const s of family.samples) {
+    for (const s of classicSamples(family.samples)) {
       if (collided && s.suffix !== '_total') continue;
       text += `${name}${collided ? '' : s.suffix}${labelBlock(s.labels)} ${formatValue(s.value)}`;
       if (s.timestampMs !== undefined) text += ` ${msAsSeconds(s.timestampMs)}`;
@@ -168,11 +193,13 @@ function renderOpenMetrics(families: readonly MetricFamily[]): RenderResult {
 }
 
 /**
- * Renders families in `format`.
+ * Renders families in a text `format` (`text` or `openmetrics`).
  * @example
  * renderExposition([{ name: 'up', type: 'gauge', samples: [{ suffix: '', labels: [], value: 1 }] }], 'openmetrics').text;
  * // '# TYPE up gauge\nup 1\n# EOF\n'
  */
 export function renderExposition(families: readonly MetricFamily[], format: ExpositionFormat): RenderResult {
+  // Protobuf is binary: `encodeProtobuf` in protobuf/codec.ts writes it.
+  if (format === 'protobuf') throw new TypeError('renderExposition writes the text formats; use encodeProtobuf for protobuf');
   return format === 'openmetrics' ? renderOpenMetrics(families) : renderText(families);
 }

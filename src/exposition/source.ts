@@ -1,8 +1,9 @@
 /**
  * Where metrics come from. A source produces one scrape's metrics either as families (the
- * prom-client `getMetricsAsJSON()` fast path) or as exposition text with its content type (a
+ * prom-client `getMetricsAsJSON()` fast path), as exposition text with its content type (a
  * registry without the JSON method, a function such as OpenTelemetry's Prometheus exporter, an
- * upstream exporter, see `upstream.ts`). Text is parsed strictly by the pipeline.
+ * upstream exporter, see `upstream.ts`) or as a delimited protobuf body (an upstream asked for
+ * protobuf). Text and protobuf are decoded strictly by the pipeline.
  */
 import type { MetricFamily } from './model.js';
 import { fromPromClientJson, type PromClientMetricJson } from './prom-client.js';
@@ -37,8 +38,22 @@ export interface FamiliesOutput {
   families: MetricFamily[];
 }
 
+/** One scrape's metrics as a delimited MetricFamily protobuf body (an upstream that answered protobuf). */
+export interface ProtobufOutput {
+  protobuf: Uint8Array;
+}
+
 /** What a source produces for one scrape. */
-export type SourceOutput = Exposition | FamiliesOutput;
+export type SourceOutput = Exposition | FamiliesOutput | ProtobufOutput;
+
+/** What the scrape asks of a source; a source may ignore it. */
+export interface SourceRequest {
+  /**
+   * The scraper negotiated protobuf: an upstream is asked for protobuf first, so native
+   * histograms survive (it may still answer text).
+   */
+  protobuf?: boolean;
+}
 
 /** A metrics source as the guard accepts it. */
 export type MetricsSourceInput = RegistryLike | MetricsSource | (() => Promise<string | Exposition> | string | Exposition);
@@ -47,7 +62,7 @@ const SOURCE = Symbol.for('scrapeguard.metricsSource');
 
 /** Normalised source: one call per scrape. */
 export interface MetricsSource {
-  (): Promise<SourceOutput>;
+  (request?: SourceRequest): Promise<SourceOutput>;
   /** Status a failing scrape answers: 500 for an in-process source, 502 for an upstream one. */
   readonly failureStatus: 500 | 502;
   /** Describes the source for log lines (never credentials). */
@@ -64,7 +79,7 @@ export const TEXT_FORMAT_CONTENT_TYPE = TEXT_CONTENT_TYPE;
  * @example
  * const source = defineMetricsSource(async () => ({ body: await fetchText(), contentType: '' }), 502, 'my exporter');
  */
-export function defineMetricsSource(read: () => Promise<SourceOutput>, failureStatus: 500 | 502, description: string): MetricsSource {
+export function defineMetricsSource(read: (request?: SourceRequest) => Promise<SourceOutput>, failureStatus: 500 | 502, description: string): MetricsSource {
   return Object.assign(read, { failureStatus, description, [SOURCE]: true as const });
 }
 

@@ -2,7 +2,8 @@
  * An upstream exporter as a metrics source: the sidecar mode (`scrapeguard serve --upstream URL`)
  * that puts the guard in front of any plain exporter. Each scrape fetches the upstream over
  * http/https with a deadline and a size cap (counted after gzip decoding, so a compressed bomb is
- * cut off too), honours its content type, and fails with a {@link SourceError} (502) on anything
+ * cut off too; text and protobuf alike), asks for protobuf first when the scraper negotiated it
+ * (so native histograms survive) and honours the content type the upstream answers with, and fails with a {@link SourceError} (502) on anything
  * unexpected. The upstream's body never reaches a log line or the scraper.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -11,7 +12,8 @@ import { isIP } from 'node:net';
 import { createGunzip } from 'node:zlib';
 import { SourceError, type SourceFailureReason } from './failure.js';
 import { formatOfContentType } from './parse.js';
-import { defineMetricsSource, type MetricsSource } from './source.js';
+import { isProtobufContentType } from './protobuf/codec.js';
+import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
 import { checkOptions } from '../options.js';
 import { UPSTREAM_OPTIONS } from '../api-options.js';
 
@@ -46,6 +48,14 @@ export interface UpstreamOptions {
 /** What the sidecar asks the upstream for: the header Prometheus sends. */
 export const UPSTREAM_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
+/**
+ * What the sidecar asks the upstream for when the scraper negotiated protobuf: protobuf first,
+ * then the text formats, as Prometheus 3.5 with native histograms enabled asks (without
+ * `escaping=allow-utf-8`, so the upstream escapes UTF-8 names the way Prometheus 2 gets them).
+ */
+export const UPSTREAM_ACCEPT_PROTOBUF =
+  'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
 
 /** Whether a URL host is loopback, so traffic to it never leaves the machine. */
 export function isLoopbackHost(hostname: string): boolean {
@@ -101,10 +111,10 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
   const fail = (reason: SourceFailureReason, detail: string, cause?: unknown): SourceError =>
     new SourceError(502, reason, `${description}: ${detail}`, cause !== undefined ? { cause } : undefined);
 
-  const fetchOnce = () =>
-    new Promise<{ body: string; contentType: string }>((resolve, reject) => {
+  const fetchOnce = (scrape?: SourceRequest) =>
+    new Promise<SourceOutput>((resolve, reject) => {
       let settled = false;
-      const done = (error: SourceError | undefined, value?: { body: string; contentType: string }) => {
+      const done = (error: SourceError | undefined, value?: SourceOutput) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -116,7 +126,7 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
       const req = request(url, {
         agent,
         method: 'GET',
-        headers: { accept: UPSTREAM_ACCEPT, 'accept-encoding': 'gzip', 'user-agent': 'scrapeguard' },
+        headers: { accept: scrape?.protobuf ? UPSTREAM_ACCEPT_PROTOBUF : UPSTREAM_ACCEPT, 'accept-encoding': 'gzip', 'user-agent': 'scrapeguard' },
         ...(https && tls.serverName !== undefined ? { servername: tls.serverName } : {}),
       });
       const timer = setTimeout(() => done(fail('timeout', `no complete answer within ${timeoutMs} ms`)), timeoutMs);
@@ -130,7 +140,8 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
           return done(fail('status', `answered HTTP ${res.statusCode}`));
         }
         const contentType = String(res.headers['content-type'] ?? '');
-        if (contentType !== '' && formatOfContentType(contentType) === undefined) {
+        const protobuf = isProtobufContentType(contentType);
+        if (contentType !== '' && !protobuf && formatOfContentType(contentType) === undefined) {
           res.resume();
           return done(fail('content_type', `unsupported content type ${JSON.stringify(contentType.split(';', 1)[0]!.trim().slice(0, 100))}`));
         }
@@ -163,7 +174,11 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
         res.on('close', () => {
           if (!res.complete) done(fail('connect', 'connection closed mid-body'));
         });
-        stream.on('end', () => done(undefined, { body: Buffer.concat(chunks).toString('utf8'), contentType }));
+        stream.on('end', () => {
+          const body = Buffer.concat(chunks);
+          // The same size cap applies to either; protobuf is decoded (strictly) by the pipeline.
+          done(undefined, protobuf ? { protobuf: body } : { body: body.toString('utf8'), contentType });
+        });
       });
       req.end();
     });
