@@ -38,6 +38,11 @@ export const GUARD_OPTIONS: OptionSpec = {
   acceptConfig: is.function,
 };
 
+/** `ListenOptions` of `Guard.listen`. */
+export const LISTEN_OPTIONS: OptionSpec = {
+  proxyProtocol: is.boolean,
+};
+
 /** `UpstreamTlsOptions`. */
 export const UPSTREAM_TLS_OPTIONS: OptionSpec = {
   ca: is.pem,

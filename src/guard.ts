@@ -19,7 +19,8 @@ import { ConfigError } from './errors.js';
 import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core/handle.js';
 import { InflightScrapes } from './core/inflight.js';
 import type { ScrapeRequest, ScrapeResponse } from './core/request.js';
-import { compileTrustedProxies, type TrustedProxyOptions } from './net/trusted-proxies.js';
+import { compileTrustedProxies, trustedPeerCheck, type TrustedProxyOptions } from './net/trusted-proxies.js';
+import { compileNetworks } from './net/networks.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
 import { compileRedaction } from './exposition/redact.js';
@@ -33,7 +34,7 @@ import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './server/server.js';
 import { generateScrapeConfig, type GeneratedScrapeConfig, type ScrapeConfigOptions } from './tools/scrape-config/generate.js';
 import { checkOptions } from './options.js';
-import { GUARD_OPTIONS, SCRAPE_CONFIG_OPTIONS } from './api-options.js';
+import { GUARD_OPTIONS, LISTEN_OPTIONS, SCRAPE_CONFIG_OPTIONS } from './api-options.js';
 import { listenAddresses, type ListenAddresses } from './server/listen.js';
 
 /** Options of {@link createGuard}. */
@@ -80,6 +81,18 @@ export interface GuardOptions {
   acceptConfig?: (config: ResolvedConfig) => void;
 }
 
+/** Options of {@link Guard.listen}, for the addresses of that call. */
+export interface ListenOptions {
+  /**
+   * PROXY protocol (v1 and v2) from the `trustedProxies`: an L4 load balancer in front of these
+   * addresses (HAProxy `send-proxy-v2`, AWS NLB with proxy protocol) opens each connection with a
+   * header naming the client, and that address is the one `allowed_networks`, the connection
+   * budgets, the rate limits, the logs and the audit log see. A trusted proxy that sends no header
+   * is refused; a header from any other peer is refused. Requires `trustedProxies`. Default false.
+   */
+  proxyProtocol?: boolean;
+}
+
 /** A configured guard. */
 export interface Guard {
   /** The configuration in force. */
@@ -100,8 +113,10 @@ export interface Guard {
    * port number binds every interface when the config has TLS and `127.0.0.1` when it has not
    * (what `scrapeguard serve` does without `--web.listen-address`).
    * @throws TypeError for anything that is not an address, before anything is bound.
+   * @example
+   * await guard.listen(':9443', { proxyProtocol: true }); // behind HAProxy send-proxy-v2
    */
-  listen(addresses: ListenAddresses): Promise<ListeningAddress[]>;
+  listen(addresses: ListenAddresses, options?: ListenOptions): Promise<ListeningAddress[]>;
   /**
    * The Prometheus scrape job that matches the configuration in force, for the given targets
    * (see {@link generateScrapeConfig}).
@@ -181,6 +196,7 @@ async function buildState(
     },
     ...(config.authExcludedPaths ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
     ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
+    ...(config.allowedNetworks ? { allowedNetworks: compileNetworks(config.allowedNetworks) } : {}),
     expose: createPipeline(source, { redactor: compileRedaction(config.redaction), metrics }),
   };
   if (config.tls) state.clientCertificatePolicy = compileClientCertificatePolicy(config.tls);
@@ -276,6 +292,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
 
   const core = createScrapeHandler({ telemetryPath, logger: requestLogger, metrics, audit: currentAudit }, () => state);
   const forwarded = compileTrustedProxies(options.trustedProxies, requestLogger, metrics);
+  const trustedPeer = trustedPeerCheck(options.trustedProxies);
   const verifyPeer = createPeerVerifier();
   // What the core sees: the client's view (forwarded by a trusted proxy, or the socket's), with
   // "verified" decided against this config's client_ca, not the serving socket's trust store.
@@ -374,12 +391,17 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     telemetryPath,
     handle,
     nodeHandler,
-    async listen(addresses) {
+    async listen(addresses, listenOptions = {}) {
       if (closed) throw new TypeError('listen: the guard is closed');
+      checkOptions('listen', listenOptions, LISTEN_OPTIONS);
+      const proxyProtocol = listenOptions.proxyProtocol === true;
+      if (proxyProtocol && !trustedPeer) throw new TypeError('listen: proxyProtocol needs trustedProxies (the addresses allowed to send PROXY headers)');
       const wanted = listenAddresses(addresses, state.config.tls !== undefined);
-      server ??= new GuardServer(nodeHandler, requestLogger, metrics, state);
-      const bound = await server.listen(wanted);
-      for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
+      server ??= new GuardServer(nodeHandler, requestLogger, metrics, state, trustedPeer);
+      const bound = await server.listen(wanted, { proxyProtocol });
+      for (const b of bound) {
+        logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false, ...(proxyProtocol ? { proxy_protocol: true } : {}) });
+      }
       return bound;
     },
     async scrapeConfig(scrapeOptions) {

@@ -11,7 +11,7 @@
  *
  * @packageDocumentation
  */
-export { createGuard, type Guard, type GuardOptions } from './guard.js';
+export { createGuard, type Guard, type GuardOptions, type ListenOptions } from './guard.js';
 export { loadConfigFile, loadConfigObject, parseGoDuration, type LoadOptions } from './config/load.js';
 export type * from './config/schema.js';
 export {

@@ -179,6 +179,8 @@ export interface AccessRuleInput {
   deny_metrics?: string[];
   /** Only series carrying every one of these labels with a matching value are returned. */
   enforce_labels?: Record<string, LabelMatchInput>;
+  /** The rule applies only to callers from these networks (CIDR ranges); absent: from anywhere. */
+  networks?: string[];
 }
 
 /** `access_rules` (scrapeguard extension): per-caller authorization. */
@@ -213,6 +215,11 @@ export interface WebConfigInput {
   auth_excluded_paths?: AuthExcludedPathInput[];
   access_rules?: AccessRulesInput;
   audit_log?: AuditLogInput;
+  /**
+   * Client networks that may connect (CIDR ranges or single addresses, IPv4 and IPv6); absent:
+   * everyone. Checked when the TCP connection is accepted (a refused client gets no TLS handshake).
+   */
+  allowed_networks?: string[];
 
   redaction?: RedactionInput;
 }
@@ -327,6 +334,8 @@ export interface ResolvedConfig {
   accessRules?: ResolvedAccessRules;
   /** `audit_log`, absent when not configured. */
   auditLog?: ResolvedAuditLog;
+  /** `allowed_networks`, normalised CIDR ranges; absent: every address may connect. */
+  allowedNetworks?: string[];
 
   /** `redaction`, with defaults (every secret detector on) when absent. */
   redaction: ResolvedRedaction;
@@ -399,6 +408,8 @@ export interface ResolvedAccessRule {
   allowMetrics?: string[];
   denyMetrics: string[];
   enforceLabels: ResolvedLabelMatch[];
+  /** Normalised CIDR ranges the caller must come from; absent: anywhere. */
+  networks?: string[];
 }
 
 /** Authentication methods as access rules name them (see `auth/principal.ts`). */
