@@ -161,19 +161,23 @@ export interface NetworkMatcher {
  * @throws TypeError when an entry is not a valid range (the config validator reports those first).
  */
 export function compileNetworks(cidrs: readonly string[]): NetworkMatcher {
-  const list = new BlockList();
+  // One list per family: Node's BlockList would also match IPv4 addresses against IPv6 ranges
+  // (`::/0` would admit every IPv4 client); here an IPv6 range means IPv6 clients only.
+  const v4 = new BlockList();
+  const v6 = new BlockList();
   for (const cidr of cidrs) {
     const parsed = parseNetwork(cidr);
     if (!parsed.ok) throw new TypeError(parsed.message);
-    list.addSubnet(parsed.range.address, parsed.range.prefix, parsed.range.family);
+    (parsed.range.family === 'ipv4' ? v4 : v6).addSubnet(parsed.range.address, parsed.range.prefix, parsed.range.family);
   }
   return {
     ranges: [...cidrs],
     contains(address: string): boolean {
       const family = isIP(address);
-      if (family === 0) return false;
-      // BlockList matches IPv4-mapped IPv6 addresses against the IPv4 ranges itself.
-      return list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+      if (family === 4) return v4.check(address, 'ipv4');
+      if (family !== 6) return false;
+      const unmapped = /ffff/i.test(address) ? unmapIpv4(address) : address;
+      return unmapped === address ? v6.check(address, 'ipv6') : v4.check(unmapped, 'ipv4');
     },
   };
 }
