@@ -20,6 +20,10 @@ import { MAX_V2_HEADER_BYTES, parseProxyHeader, V2_SIGNATURE } from '../src/net/
 import type { AuditRecord } from '../src/audit/audit.js';
 import type { LogFields, Logger } from '../src/log.js';
 import { testPki, type TestPki } from './helpers/pki.js';
+import { runCli } from './helpers/cli.js';
+import { freePort, sleep } from './e2e/support.js';
+import { serveCommand } from '../src/tools/cli/serve.js';
+import { ScrapeguardError } from '../src/errors.js';
 
 let pki: TestPki;
 const open: Guard[] = [];
@@ -352,5 +356,39 @@ describe('PROXY protocol on a listener of the standalone server', () => {
     await expect(guard.listen('127.0.0.1:0', { proxyProtocol: true })).rejects.toThrow(/listen: proxyProtocol needs trustedProxies/);
     await expect(guard.listen('127.0.0.1:0', { proxyProtocl: true } as never)).rejects.toThrow(/proxyProtocol/);
     await expect(guard.listen('127.0.0.1:0', { proxyProtocol: 'yes' } as never)).rejects.toThrow(TypeError);
+  });
+});
+
+describe('serve --web.trusted-proxy / --web.proxy-protocol', () => {
+  test.each([
+    [['--web.proxy-protocol'], /--web.proxy-protocol needs --web.trusted-proxy ADDR/],
+    [['--web.trusted-proxy', '10.0.0.0/33'], /^--web.trusted-proxy: "10.0.0.0\/33" is not an IP address or CIDR range$/],
+    [['--web.trusted-proxy', '0.0.0.0/0', '--web.proxy-protocol'], /--web.trusted-proxy: "0.0.0.0\/0" trusts every address/],
+  ])('%j is a usage error', async (argv, message) => {
+    const error = await runCli(serveCommand, argv).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ScrapeguardError);
+    expect((error as ScrapeguardError).code).toBe('USAGE');
+    expect((error as Error).message).toMatch(message);
+  });
+
+  test('serves the client a trusted proxy names in its PROXY header, and refuses a header from another peer', async () => {
+    const port = await freePort();
+    let stop!: () => void;
+    const stopSignal = new Promise<void>((r) => (stop = r));
+    const run = runCli(serveCommand, ['--web.listen-address', `127.0.0.1:${port}`, '--web.trusted-proxy', '127.0.0.1', '--web.proxy-protocol', '--log.level', 'debug'], { stopSignal });
+    const request = Buffer.concat([v1('192.0.2.7', '127.0.0.1', 1, port), Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]);
+    let reply = await rawFrom(port, '127.0.0.1', request);
+    for (let i = 0; i < 50 && reply.received.length === 0; i++) {
+      await sleep(100);
+      reply = await rawFrom(port, '127.0.0.1', request);
+    }
+    expect(reply.received.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    const refused = await rawFrom(port, '127.0.0.2', request);
+    expect(refused).toEqual({ received: Buffer.alloc(0), closed: true });
+    stop();
+    const result = await run;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/listening .*proxy_protocol=true/);
+    expect(result.stderr).toMatch(/msg="connection refused" remote=127\.0\.0\.2 reason=proxy_header_refused/);
   });
 });
