@@ -318,6 +318,19 @@ describe('PROXY protocol on a listener of the standalone server', () => {
     ]);
   });
 
+  test('a client certificate refused at the handshake is logged with the named address, not the proxy', async () => {
+    const b = await bench({ tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile, client_ca_file: pki.ca.certFile, client_auth_type: 'RequireAndVerifyClientCert' } });
+    const refused = await new Promise<string>((resolve) => {
+      const socket = tlsConnect({ socket: tcpWithHeader(b.port, '127.0.0.1', v2('192.0.2.44', '127.0.0.1', 1, b.port)), ca: pki.ca.certPem, servername: 'localhost', cert: pki.clientOtherCa.certPem, key: pki.clientOtherCa.keyPem });
+      socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      socket.on('close', () => resolve('closed'));
+      socket.resume();
+    });
+    expect(refused).not.toBe('');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.lines.find((l) => l.message === 'TLS client certificate refused')?.fields).toMatchObject({ remote: '192.0.2.44', reason: 'unknown_ca' });
+  });
+
   test('a header that stalls is dropped at the handshake deadline', async () => {
     const b = await bench({ limits: { handshake_timeout: '300ms' } });
     const stalled = await rawFrom(b.port, '127.0.0.1', Buffer.from('PROXY TCP4 192.0.2.7'), 10_000);

@@ -327,12 +327,12 @@ export class GuardServer {
         const refusal = refusalFromHandshakeError(error.code, socket.authorizationError);
         if (refusal) {
           this.metrics.tlsHandshakeError(refusal);
-          this.logger.warn(CLIENT_CERT_REFUSED_MESSAGE, refusalLogFields(remoteAddressOf(socket), refusal, undefined, socket.authorizationError ? String(socket.authorizationError) : error.code));
+          this.logger.warn(CLIENT_CERT_REFUSED_MESSAGE, refusalLogFields(this.clientAddress(socket), refusal, undefined, socket.authorizationError ? String(socket.authorizationError) : error.code));
           return;
         }
         const reason = handshakeErrorLabel(error.code);
         this.metrics.tlsHandshakeError(reason);
-        this.logger.debug('TLS handshake error', { remote: remoteAddressOf(socket), reason, detail: error.message });
+        this.logger.debug('TLS handshake error', { remote: this.clientAddress(socket), reason, detail: error.message });
       });
     } else {
       server = createHttpServer(http1Options, handler);
@@ -493,6 +493,16 @@ export class GuardServer {
       }
       if (client.open === 0 && client.inService === 0 && this.clients.get(conn.address) === client) this.clients.delete(conn.address);
     };
+  }
+
+  /**
+   * The client address of a TLS socket whose handshake failed (so it was never marked with the
+   * PROXY header's address): found through its connection while the socket still knows its
+   * endpoints, else the socket's own peer.
+   */
+  private clientAddress(socket: TLSSocket): string {
+    const conn = this.byEndpoint.get(endpointKey(socket));
+    return conn?.proxied ? conn.address : remoteAddressOf(socket);
   }
 
   /** The TLS handshake of a connection completed: its deadline no longer applies. */
