@@ -42,7 +42,7 @@ async function captureClientHello(): Promise<Buffer> {
 }
 
 /** Sends `bytes` from `localAddress` and collects every byte the server sends until it closes. */
-function rawFrom(port: number, localAddress: string, bytes: Buffer, timeoutMs = 3000): Promise<{ received: Buffer; closed: boolean }> {
+function rawFrom(port: number, localAddress: string, bytes: Buffer, timeoutMs = 3000, untilFirstByte = false): Promise<{ received: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket = netConnect({ port, host: '127.0.0.1', localAddress }, () => socket.write(bytes));
@@ -50,7 +50,14 @@ function rawFrom(port: number, localAddress: string, bytes: Buffer, timeoutMs = 
       socket.destroy();
       resolve({ received: Buffer.concat(chunks), closed: false });
     }, timeoutMs);
-    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (untilFirstByte) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve({ received: Buffer.concat(chunks), closed: false });
+      }
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearTimeout(timer);
@@ -195,7 +202,7 @@ describe('the standalone server checks allowed_networks when it accepts the conn
     expect(refused.closed).toBe(true);
     expect(refused.received.length).toBe(0);
 
-    const allowed = await rawFrom(port, '127.0.0.1', clientHello, 1000);
+    const allowed = await rawFrom(port, '127.0.0.1', clientHello, 5000, true);
     // A TLS handshake record (the ServerHello) comes back to the allowed address.
     expect(allowed.received[0]).toBe(0x16);
 
