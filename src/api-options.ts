@@ -44,6 +44,11 @@ export const HEALTH_LISTEN_OPTIONS: OptionSpec = {
   readyWindowMs: is.positiveInteger,
 };
 
+/** `ListenOptions` of `Guard.listen`. */
+export const LISTEN_OPTIONS: OptionSpec = {
+  proxyProtocol: is.boolean,
+};
+
 /** `UpstreamTlsOptions`. */
 export const UPSTREAM_TLS_OPTIONS: OptionSpec = {
   ca: is.pem,

@@ -20,7 +20,8 @@ import { createScrapeHandler, type GuardState, type ScrapeHandler } from './core
 import { InflightScrapes } from './core/inflight.js';
 import type { ScrapeRequest, ScrapeResponse } from './core/request.js';
 import { plainReply } from './core/reply.js';
-import { compileTrustedProxies, type TrustedProxyOptions } from './net/trusted-proxies.js';
+import { compileTrustedProxies, trustedPeerCheck, type TrustedProxyOptions } from './net/trusted-proxies.js';
+import { compileNetworks } from './net/networks.js';
 import { KeyedRateLimiter, TokenBucket } from './core/rate-limit.js';
 import { createPipeline } from './exposition/pipeline.js';
 import { compileRedaction } from './exposition/redact.js';
@@ -34,7 +35,7 @@ import { createPeerVerifier } from './tls/verify-chain.js';
 import { toNodeHandler, type NodeRequestHandler } from './adapters/http.js';
 import { GuardServer, type ListeningAddress } from './server/server.js';
 import { checkOptions } from './options.js';
-import { GUARD_OPTIONS, HEALTH_LISTEN_OPTIONS } from './api-options.js';
+import { GUARD_OPTIONS, HEALTH_LISTEN_OPTIONS, LISTEN_OPTIONS } from './api-options.js';
 import { listenAddresses, type ListenAddresses } from './server/listen.js';
 import { DEFAULT_READY_WINDOW_MS, healthHandler, healthServingState, ownHealthTls, SourceHealth, type HealthListenOptions, type HealthTlsSource } from './server/health.js';
 
@@ -82,6 +83,18 @@ export interface GuardOptions {
   acceptConfig?: (config: ResolvedConfig) => void;
 }
 
+/** Options of {@link Guard.listen}, for the addresses of that call. */
+export interface ListenOptions {
+  /**
+   * PROXY protocol (v1 and v2) from the `trustedProxies`: an L4 load balancer in front of these
+   * addresses (HAProxy `send-proxy-v2`, AWS NLB with proxy protocol) opens each connection with a
+   * header naming the client, and that address is the one `allowed_networks`, the connection
+   * budgets, the rate limits, the logs and the audit log see. A trusted proxy that sends no header
+   * is refused; a header from any other peer is refused. Requires `trustedProxies`. Default false.
+   */
+  proxyProtocol?: boolean;
+}
+
 /** A configured guard. */
 export interface Guard {
   /** The configuration in force. */
@@ -102,8 +115,10 @@ export interface Guard {
    * port number binds every interface when the config has TLS and `127.0.0.1` when it has not
    * (what `scrapeguard serve` does without `--web.listen-address`).
    * @throws TypeError for anything that is not an address, before anything is bound.
+   * @example
+   * await guard.listen(':9443', { proxyProtocol: true }); // behind HAProxy send-proxy-v2
    */
-  listen(addresses: ListenAddresses): Promise<ListeningAddress[]>;
+  listen(addresses: ListenAddresses, options?: ListenOptions): Promise<ListeningAddress[]>;
   /**
    * Serves `GET /healthz` (alive) and `GET /readyz` (configuration in force; for an upstream
    * source, the upstream answered recently) on a listener of their own, and nothing else: every
@@ -203,6 +218,7 @@ async function buildState(
     },
     ...(config.authExcludedPaths ? { excludedPaths: new Set(config.authExcludedPaths.map((e) => e.path)) } : {}),
     ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
+    ...(config.allowedNetworks ? { allowedNetworks: compileNetworks(config.allowedNetworks) } : {}),
     expose: createPipeline(source, {
       redactor: compileRedaction(config.redaction),
       metrics,
@@ -301,6 +317,7 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
 
   const core = createScrapeHandler({ telemetryPath, logger: requestLogger, metrics, audit: currentAudit }, () => state);
   const forwarded = compileTrustedProxies(options.trustedProxies, requestLogger, metrics);
+  const trustedPeer = trustedPeerCheck(options.trustedProxies);
   const verifyPeer = createPeerVerifier();
   // What the core sees: the client's view (forwarded by a trusted proxy, or the socket's), with
   // "verified" decided against this config's client_ca, not the serving socket's trust store.
@@ -404,12 +421,17 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     telemetryPath,
     handle,
     nodeHandler,
-    async listen(addresses) {
+    async listen(addresses, listenOptions = {}) {
       if (closed) throw new TypeError('listen: the guard is closed');
+      checkOptions('listen', listenOptions, LISTEN_OPTIONS);
+      const proxyProtocol = listenOptions.proxyProtocol === true;
+      if (proxyProtocol && !trustedPeer) throw new TypeError('listen: proxyProtocol needs trustedProxies (the addresses allowed to send PROXY headers)');
       const wanted = listenAddresses(addresses, state.config.tls !== undefined);
-      server ??= new GuardServer(nodeHandler, requestLogger, metrics, state);
-      const bound = await server.listen(wanted);
-      for (const b of bound) logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false });
+      server ??= new GuardServer(nodeHandler, requestLogger, metrics, state, trustedPeer);
+      const bound = await server.listen(wanted, { proxyProtocol });
+      for (const b of bound) {
+        logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false, ...(proxyProtocol ? { proxy_protocol: true } : {}) });
+      }
       return bound;
     },
     async listenHealth(addresses, healthOptions = {}) {

@@ -11,7 +11,7 @@
  *
  * @packageDocumentation
  */
-export { createGuard, type Guard, type GuardOptions } from './guard.js';
+export { createGuard, type Guard, type GuardOptions, type ListenOptions } from './guard.js';
 export { metricsHandler, type MetricsHandlerOptions, type NodeRequestHandler } from './adapters/http.js';
 export type { MountableGuard, MountOptions } from './adapters/mount.js';
 export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';

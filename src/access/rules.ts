@@ -3,11 +3,13 @@
  * principal name or group) and the {@link SeriesFilter} that rule grants. Each rule's regexes are
  * compiled once per config generation into one anchored alternation per list, and each rule's
  * filter object is built once; the per-principal decision is cached (bounded, least recently used
- * evicted), so the hot path is one Map lookup.
+ * evicted), so the hot path is one Map lookup. A rule with `networks` applies only to callers from
+ * those networks; when any rule has one, the caller's address is part of the cache key.
  */
 import type { AuthMethod, Principal } from '../auth/principal.js';
 import type { ResolvedAccessRules, ResolvedAccessRule } from '../config/schema.js';
 import type { LabelConstraint, SeriesFilter } from './filter.js';
+import { compileNetworks, type NetworkMatcher } from '../net/networks.js';
 
 /** What a principal may do. `filter` undefined: everything is visible. */
 export type AccessDecision =
@@ -19,6 +21,8 @@ interface CompiledRule {
   readonly groups: ReadonlySet<string>;
   /** Methods the rule is limited to; absent: any. */
   readonly methods?: ReadonlySet<string>;
+  /** Networks the caller must come from; absent: anywhere. */
+  readonly networks?: NetworkMatcher;
   readonly decision: AccessDecision;
 }
 
@@ -61,6 +65,8 @@ export class AccessRules {
   private readonly cache = new Map<string, AccessDecision>();
   /** `on_empty: forbid`: a result with no series visible is a 403. */
   readonly forbidEmpty: boolean;
+  /** Some rule has `networks`: decisions depend on the caller's address too. */
+  private readonly byAddress: boolean;
 
   /**
    * @example
@@ -75,15 +81,20 @@ export class AccessRules {
       principals: new Set(rule.principals),
       groups: new Set(rule.groups),
       ...(rule.methods ? { methods: new Set<string>(rule.methods) } : {}),
+      ...(rule.networks ? { networks: compileNetworks(rule.networks) } : {}),
       decision: Object.freeze({ decision: 'allow' as const, filter: compileRuleFilter(rule), rule: i }),
     }));
     this.fallback = config.default === 'allow' ? ALLOW_ALL : DENY;
     this.forbidEmpty = config.onEmpty === 'forbid';
+    this.byAddress = config.rules.some((r) => r.networks !== undefined);
   }
 
-  /** The decision for `principal` (cached by method, name and groups). */
-  decide(principal: Principal): AccessDecision {
-    const key = cacheKey(principal.method, principal.name, principal.groups);
+  /**
+   * The decision for `principal` calling from `remoteAddress` (cached by method, name and groups,
+   * and by address when a rule has `networks`; a rule with `networks` never matches without an address).
+   */
+  decide(principal: Principal, remoteAddress?: string): AccessDecision {
+    const key = cacheKey(principal.method, principal.name, principal.groups, this.byAddress ? (remoteAddress ?? '') : undefined);
     const hit = this.cache.get(key);
     if (hit) {
       // Refresh recency (Map keeps insertion order).
@@ -91,7 +102,7 @@ export class AccessRules {
       this.cache.set(key, hit);
       return hit;
     }
-    const decision = this.match(principal);
+    const decision = this.match(principal, remoteAddress);
     this.cache.set(key, decision);
     if (this.cache.size > this.cacheSize) {
       const oldest = this.cache.keys().next().value;
@@ -100,9 +111,10 @@ export class AccessRules {
     return decision;
   }
 
-  private match(principal: Principal): AccessDecision {
+  private match(principal: Principal, remoteAddress: string | undefined): AccessDecision {
     for (const rule of this.rules) {
       if (rule.methods && !rule.methods.has(principal.method)) continue;
+      if (rule.networks && (remoteAddress === undefined || !rule.networks.contains(remoteAddress))) continue;
       if (rule.principals.has(principal.name)) return rule.decision;
       for (const g of principal.groups) if (rule.groups.has(g)) return rule.decision;
     }
@@ -115,7 +127,7 @@ export class AccessRules {
   }
 }
 
-function cacheKey(method: AuthMethod, name: string, groups: readonly string[]): string {
+function cacheKey(method: AuthMethod, name: string, groups: readonly string[], address: string | undefined): string {
   // JSON keeps the parts unambiguous whatever characters a name or group holds.
-  return JSON.stringify([method, name, groups]);
+  return JSON.stringify(address === undefined ? [method, name, groups] : [method, name, groups, address]);
 }

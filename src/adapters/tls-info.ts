@@ -67,8 +67,27 @@ export function tlsInfoOf(socket: Socket | TLSSocket | undefined): ScrapeRequest
   return info;
 }
 
-/** Peer address without the IPv4-mapped prefix (`::ffff:127.0.0.1` → `127.0.0.1`). */
+/**
+ * The client address a PROXY protocol header named for a connection of the standalone server.
+ * A symbol property, not a WeakMap: HTTP/2 exposes the session's socket through a Proxy object,
+ * which passes property reads (symbols included) on to the socket but has an identity of its own.
+ * Only the server sets it, after reading the header from a trusted proxy; a socket of an
+ * application's own server never carries it.
+ */
+const ORIGINAL_ADDRESS = Symbol('scrapeguard.originalAddress');
+
+/** Records the client address a trusted proxy's PROXY header gave for `socket`. */
+export function setOriginalAddress(socket: Socket, address: string): void {
+  Object.defineProperty(socket, ORIGINAL_ADDRESS, { value: address, enumerable: false, writable: false, configurable: false });
+}
+
+/**
+ * Peer address without the IPv4-mapped prefix (`::ffff:127.0.0.1` → `127.0.0.1`); on a connection
+ * that came through a trusted PROXY-protocol proxy, the client address the proxy named.
+ */
 export function remoteAddressOf(socket: Socket | undefined): string {
+  const original = (socket as { [ORIGINAL_ADDRESS]?: unknown } | undefined)?.[ORIGINAL_ADDRESS];
+  if (typeof original === 'string') return original;
   const address = socket?.remoteAddress ?? 'unknown';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

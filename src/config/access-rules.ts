@@ -7,11 +7,12 @@
  */
 import type { AuthMethod } from '../auth/principal.js';
 import type { ResolvedAccessRule, ResolvedAccessRules, ResolvedLabelMatch } from './schema.js';
+import { checkNetworkList } from './allowed-networks.js';
 import { checkGroups, Checker, INVALID, isMapping, kind, quote, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
 
 const KEYS = ['rules', 'default', 'on_empty'] as const;
-const RULE_KEYS = ['principals', 'groups', 'methods', 'allow_metrics', 'deny_metrics', 'enforce_labels'] as const;
+const RULE_KEYS = ['principals', 'groups', 'methods', 'allow_metrics', 'deny_metrics', 'enforce_labels', 'networks'] as const;
 const METHODS: readonly AuthMethod[] = ['basic', 'bearer', 'jwt', 'client_cert', 'none'];
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -106,10 +107,11 @@ function checkRule(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedAccess
   const allow = checkRegexList(c, m.allow_metrics, [...path, 'allow_metrics']);
   const deny = checkRegexList(c, m.deny_metrics, [...path, 'deny_metrics']);
   const labels = checkLabels(c, m.enforce_labels, [...path, 'enforce_labels']);
+  const networks = checkNetworkList(c, m.networks, [...path, 'networks'], 'an empty list matches no caller; leave networks out to match callers from anywhere');
   if (principals !== INVALID && groups !== INVALID && (principals ?? []).length === 0 && (groups ?? []).length === 0) {
     c.error(path, 'a rule needs principals or groups (a rule for everyone is `default: allow`)');
   }
-  if (c.issues.length > before || principals === INVALID || groups === INVALID || methods === INVALID || allow === INVALID || deny === INVALID || labels === INVALID) {
+  if (c.issues.length > before || principals === INVALID || groups === INVALID || methods === INVALID || allow === INVALID || deny === INVALID || labels === INVALID || networks === INVALID) {
     return INVALID;
   }
   return {
@@ -119,6 +121,7 @@ function checkRule(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedAccess
     ...(allow !== undefined ? { allowMetrics: allow } : {}),
     denyMetrics: deny ?? [],
     enforceLabels: labels ?? [],
+    ...(networks !== undefined ? { networks } : {}),
   };
 }
 

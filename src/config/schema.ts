@@ -188,6 +188,8 @@ export interface AccessRuleInput {
   deny_metrics?: string[];
   /** Only series carrying every one of these labels with a matching value are returned. */
   enforce_labels?: Record<string, LabelMatchInput>;
+  /** The rule applies only to callers from these networks (CIDR ranges); absent: from anywhere. */
+  networks?: string[];
 }
 
 /** `access_rules` (scrapeguard extension): per-caller authorization. */
@@ -222,6 +224,11 @@ export interface WebConfigInput {
   auth_excluded_paths?: AuthExcludedPathInput[];
   access_rules?: AccessRulesInput;
   audit_log?: AuditLogInput;
+  /**
+   * Client networks that may connect (CIDR ranges or single addresses, IPv4 and IPv6); absent:
+   * everyone. Checked when the TCP connection is accepted (a refused client gets no TLS handshake).
+   */
+  allowed_networks?: string[];
 
   redaction?: RedactionInput;
 }
@@ -338,6 +345,8 @@ export interface ResolvedConfig {
   accessRules?: ResolvedAccessRules;
   /** `audit_log`, absent when not configured. */
   auditLog?: ResolvedAuditLog;
+  /** `allowed_networks`, normalised CIDR ranges; absent: every address may connect. */
+  allowedNetworks?: string[];
 
   /** `redaction`, with defaults (every secret detector on) when absent. */
   redaction: ResolvedRedaction;
@@ -418,6 +427,8 @@ export interface ResolvedAccessRule {
   allowMetrics?: string[];
   denyMetrics: string[];
   enforceLabels: ResolvedLabelMatch[];
+  /** Normalised CIDR ranges the caller must come from; absent: anywhere. */
+  networks?: string[];
 }
 
 

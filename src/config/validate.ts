@@ -13,6 +13,7 @@ import { tlsServerOptions } from '../tls/server-options.js';
 import { CURVES, INSECURE_CIPHERS, isKnownCipher, SECURE_TLS12_CIPHERS, TLS_VERSION_RANK } from '../tls/names.js';
 import { bcryptHashProblem } from './bcrypt-hash.js';
 import { checkAccessRules } from './access-rules.js';
+import { checkAllowedNetworks } from './allowed-networks.js';
 import { checkAuditLog } from './audit-log.js';
 import { checkAuthExcludedPaths } from './auth-excluded-paths.js';
 import { checkAuthFailureBackoff } from './auth-backoff.js';
@@ -53,6 +54,7 @@ const TOP_KEYS = [
   'access_rules',
   'audit_log',
   'redaction',
+  'allowed_networks',
 ] as const;
 const TLS_KEYS = [
   'cert',
@@ -699,7 +701,8 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
   const excluded = checkAuthExcludedPaths(c, doc.auth_excluded_paths);
   const accessRules = checkAccessRules(c, doc.access_rules);
   const auditLog = await checkAuditLog(c, doc.audit_log);
-  const sections = [bearerAuth, jwtAuth, clientCertAuth, excluded, accessRules, auditLog];
+  const allowedNetworks = checkAllowedNetworks(c, doc.allowed_networks);
+  const sections = [bearerAuth, jwtAuth, clientCertAuth, excluded, accessRules, auditLog, allowedNetworks];
   const redaction = await checkRedaction(c, doc.redaction);
 
   if (tls !== INVALID && tls.on && http !== INVALID && http.http2 && tls.ciphers && tls.ciphers.length > 0 && tls.minVersion) {
@@ -742,6 +745,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     ...(excluded && excluded !== INVALID && excluded.length > 0 ? { authExcludedPaths: excluded } : {}),
     ...(accessRules && accessRules !== INVALID ? { accessRules } : {}),
     ...(auditLog && auditLog !== INVALID ? { auditLog } : {}),
+    ...(allowedNetworks && allowedNetworks !== INVALID ? { allowedNetworks } : {}),
     redaction,
     warnings: c.warnings,
   };

@@ -30,6 +30,7 @@ import { KeyedRateLimiter, TokenBucket, retryAfterSeconds } from './rate-limit.j
 import type { ScrapeRequest, ScrapeResponse } from './request.js';
 import { joinedHeader } from './headers.js';
 import { plainReply } from './reply.js';
+import type { NetworkMatcher } from '../net/networks.js';
 
 /** One generation of the configuration with everything compiled from it. */
 export interface GuardState {
@@ -49,6 +50,8 @@ export interface GuardState {
   readonly excludedPaths?: ReadonlySet<string>;
   /** Compiled `access_rules`; absent: every authenticated caller sees everything. */
   readonly access?: AccessRules;
+  /** Compiled `allowed_networks`; absent: every address may connect. */
+  readonly allowedNetworks?: NetworkMatcher;
 }
 
 /** Fixed parts of the core, set once per guard. */
@@ -90,6 +93,16 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       metrics.request(status);
       return plainReply({ status, method: request.method, responseHeaders: base, headers: extra, ...(body !== undefined ? { body } : {}) });
     };
+
+    // The standalone server refused such clients before TLS; this covers mounted adapters (the
+    // application's own server accepted the connection), addresses a trusted proxy forwarded in
+    // X-Forwarded-For, and connections opened before a reload narrowed the list.
+    if (state.allowedNetworks && !state.allowedNetworks.contains(request.remoteAddress)) {
+      metrics.transportRefusal('network_not_allowed');
+      logger.warn('refused request from a network that is not allowed', { remote: request.remoteAddress });
+      facts.reason = 'network_not_allowed';
+      return reply(403);
+    }
 
     const t = now();
     const global = state.globalLimit?.take(t);
@@ -159,7 +172,7 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
 
     let filter: SeriesFilter | undefined;
     if (state.access) {
-      const decision = state.access.decide(principal);
+      const decision = state.access.decide(principal, request.remoteAddress);
       if (decision.decision === 'deny') {
         metrics.accessDenied('no_rule');
         facts.reason = 'access_denied';

@@ -13,10 +13,31 @@ import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../auth/failure.js
  * an older idle connection that never completed a request made room for a new one, or the TLS
  * handshake did not finish within `handshake_timeout`.
  */
-export type ConnectionRefusalReason = 'per_client_limit' | 'global_limit' | 'evicted' | 'handshake_timeout';
+export type ConnectionRefusalReason =
+  | 'per_client_limit'
+  | 'global_limit'
+  | 'evicted'
+  | 'handshake_timeout'
+  /** The client's address (from the socket or a PROXY header) is outside `allowed_networks`. */
+  | 'network_not_allowed'
+  /** A PROXY protocol header from a peer that may not send one (not a trusted proxy, or a listener without PROXY protocol). */
+  | 'proxy_header_refused'
+  /** A trusted proxy on a PROXY-protocol listener sent no PROXY header. */
+  | 'proxy_header_missing'
+  /** A malformed, oversized or unsupported PROXY header (UDP, UNIX sockets). */
+  | 'proxy_header_invalid';
 
 /** Every {@link ConnectionRefusalReason}, pre-set to 0. */
-export const CONNECTION_REFUSAL_REASONS: readonly ConnectionRefusalReason[] = ['per_client_limit', 'global_limit', 'evicted', 'handshake_timeout'];
+export const CONNECTION_REFUSAL_REASONS: readonly ConnectionRefusalReason[] = [
+  'per_client_limit',
+  'global_limit',
+  'evicted',
+  'handshake_timeout',
+  'network_not_allowed',
+  'proxy_header_refused',
+  'proxy_header_missing',
+  'proxy_header_invalid',
+];
 
 /**
  * Why the standalone server reset an HTTP/2 stream with ENHANCE_YOUR_CALM: the address already
@@ -36,7 +57,7 @@ export type AccessDenialReason = 'no_rule' | 'empty';
 export type ForwardedIgnoredReason = 'untrusted_peer' | 'unreadable_certificate';
 
 /** Why the core refused a request before authentication: it did not arrive over TLS, or the client certificate policy refused it. */
-export type TransportRefusalReason = 'no_tls' | 'client_cert_policy';
+export type TransportRefusalReason = 'no_tls' | 'client_cert_policy' | 'network_not_allowed';
 
 /** The counters and gauges the guard updates. */
 export interface SelfMetrics {
@@ -207,7 +228,7 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
   });
   const connectionsRefused = new prom.Counter({
     name: 'scrapeguard_connections_refused_total',
-    help: 'Connections refused or closed before serving a request, by reason (per_client_limit, global_limit, evicted, handshake_timeout).',
+    help: 'Connections refused or closed before serving a request, by reason (per_client_limit, global_limit, evicted, handshake_timeout, network_not_allowed, proxy_header_refused, proxy_header_missing, proxy_header_invalid).',
     labelNames: ['reason'],
     registers,
   });
@@ -227,7 +248,7 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
   });
   const transportRefusals = new prom.Counter({
     name: 'scrapeguard_transport_refusals_total',
-    help: 'Requests refused before authentication, by reason (no_tls: did not arrive over TLS; client_cert_policy: refused by the client certificate policy).',
+    help: 'Requests refused before authentication, by reason (no_tls: did not arrive over TLS; client_cert_policy: refused by the client certificate policy; network_not_allowed: the client address is outside allowed_networks).',
     labelNames: ['reason'],
     registers,
   });
@@ -245,7 +266,7 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
     return family;
   };
   for (const reason of ['untrusted_peer', 'unreadable_certificate']) forwardedIgnored.inc({ reason }, 0);
-  for (const reason of ['no_tls', 'client_cert_policy']) transportRefusals.inc({ reason }, 0);
+  for (const reason of ['no_tls', 'client_cert_policy', 'network_not_allowed']) transportRefusals.inc({ reason }, 0);
   for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   lastReloadOk.set(1);
   return {

@@ -107,6 +107,17 @@ function isTrusted(list: BlockList, address: string): boolean {
 }
 
 /**
+ * Whether an address is one of the trusted proxies (for the server's PROXY protocol listeners);
+ * undefined without `trustedProxies`.
+ * @throws TypeError as {@link compileTrustedProxies} does for a bad address.
+ */
+export function trustedPeerCheck(options: TrustedProxyOptions | undefined): ((address: string) => boolean) | undefined {
+  if (options === undefined) return undefined;
+  const list = compileAddresses(options.addresses);
+  return (address) => isTrusted(list, address);
+}
+
+/**
  * Splits an XFCC value into elements (one per proxy hop) of `key=value` pairs. Commas and
  * semicolons inside double quotes do not split; `\"` escapes a quote (Envoy's format).
  */

@@ -9,6 +9,9 @@
  *  - answers a plain-HTTP request on the TLS port with Go's `400 Client sent an HTTP request to
  *    an HTTPS server.`, and
  *  - hands the socket to the TLS server of the *current* configuration generation.
+ * Before all that it refuses clients outside `allowed_networks` (no TLS handshake is ever started
+ * for them), and on a listener with PROXY protocol reads the header a trusted proxy sends first,
+ * so the client address it names is the one every budget, limit, log and audit record sees.
  * The HTTP layers then apply the request deadlines: Node's header/request timeouts for HTTP/1.1,
  * and for HTTP/2 a deadline for the session's first complete request plus `max_header_bytes` on
  * each header list (Node enforces neither for HTTP/2).
@@ -29,7 +32,9 @@ import { rotateTicketKeys } from '../tls/session-tickets.js';
 import { CLIENT_CERT_REFUSED_MESSAGE, handshakeErrorLabel, refusalFromHandshakeError, refusalLogFields } from '../tls/handshake-failure.js';
 import { ScrapeguardError } from '../errors.js';
 import type { NodeRequestHandler } from '../adapters/http.js';
-import { markOwnSocket, remoteAddressOf } from '../adapters/tls-info.js';
+import { markOwnSocket, remoteAddressOf, setOriginalAddress } from '../adapters/tls-info.js';
+import type { NetworkMatcher } from '../net/networks.js';
+import { parseProxyHeader, startsWithProxySignature } from '../net/proxy-protocol.js';
 import { http1ParseErrorResponse, isHttp2, strictHttp1 } from './strict-http1.js';
 
 /** A bound listen address. */
@@ -43,6 +48,27 @@ export interface ListeningAddress {
 }
 
 type AnyServer = HttpServer | Http2SecureServer;
+
+/** Settings of one set of listeners ({@link GuardServer.listen}). */
+export interface ListenerSettings {
+  /**
+   * Trusted proxies (the guard's `trustedProxies`) must open each connection with a PROXY protocol
+   * v1/v2 header; other peers connect directly and may not send one.
+   */
+  readonly proxyProtocol: boolean;
+}
+
+/** How an accepted connection reached {@link GuardServer.admit}. */
+interface Arrival {
+  /** A trusted proxy's own connection (no PROXY header, or a LOCAL one): its clients are checked per request. */
+  readonly viaProxy: boolean;
+  /** The address came from a trusted proxy's PROXY header. */
+  readonly proxied: boolean;
+  /** Look at the first bytes for a PROXY signature even on plain HTTP (a PROXY-protocol listener). */
+  readonly peek: boolean;
+  /** When the TCP connection was accepted (the handshake deadline counts from here). */
+  readonly acceptedAt: number;
+}
 
 interface Generation {
   readonly tls: boolean;
@@ -73,6 +99,8 @@ interface Conn {
   /** Requests (HTTP/2 streams) in flight on this connection. */
   busy: number;
   deadline?: NodeJS.Timeout;
+  /** `address` came from a trusted proxy's PROXY header (the TLS socket is marked with it too). */
+  proxied: boolean;
 }
 
 /** Per client address: its open connections and requests in service. */
@@ -116,6 +144,7 @@ export function parseListenAddress(address: string): { host: string | undefined;
 export class GuardServer {
   private current: Generation;
   private limits: GuardState['config']['limits'];
+  private networks: NetworkMatcher | undefined;
   private readonly fronts: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
   /** Accepted sockets still waiting for their first byte. */
@@ -142,9 +171,12 @@ export class GuardServer {
     private readonly logger: Logger,
     private readonly metrics: SelfMetrics,
     state: GuardState,
+    /** Whether an address is a trusted proxy (the guard's `trustedProxies`); absent: none is. */
+    private readonly trustedPeer?: (address: string) => boolean,
   ) {
     this.current = this.build(state);
     this.limits = state.config.limits;
+    this.networks = state.allowedNetworks;
   }
 
   /** Serves new connections with a new configuration generation (and its limits). */
@@ -152,6 +184,7 @@ export class GuardServer {
     const previous = this.current;
     this.current = this.build(state);
     this.limits = state.config.limits;
+    this.networks = state.allowedNetworks;
     if (this.unused(previous)) this.retire(previous);
   }
 
@@ -276,6 +309,12 @@ export class GuardServer {
           socket.destroy();
         }
       });
+      // Prepended last, so it runs first: the client address a PROXY header named goes on the TLS
+      // socket too, before anything logs or serves it.
+      server.prependListener('secureConnection', (socket: TLSSocket) => {
+        const conn = this.byEndpoint.get(endpointKey(socket));
+        if (conn?.proxied) setOriginalAddress(socket, conn.address);
+      });
       server.on('secureConnection', (socket: TLSSocket) => {
         this.secured(socket);
         // Verified against this generation's client CA at the handshake: the core may trust it.
@@ -288,12 +327,12 @@ export class GuardServer {
         const refusal = refusalFromHandshakeError(error.code, socket.authorizationError);
         if (refusal) {
           this.metrics.tlsHandshakeError(refusal);
-          this.logger.warn(CLIENT_CERT_REFUSED_MESSAGE, refusalLogFields(remoteAddressOf(socket), refusal, undefined, socket.authorizationError ? String(socket.authorizationError) : error.code));
+          this.logger.warn(CLIENT_CERT_REFUSED_MESSAGE, refusalLogFields(this.clientAddress(socket), refusal, undefined, socket.authorizationError ? String(socket.authorizationError) : error.code));
           return;
         }
         const reason = handshakeErrorLabel(error.code);
         this.metrics.tlsHandshakeError(reason);
-        this.logger.debug('TLS handshake error', { remote: remoteAddressOf(socket), reason, detail: error.message });
+        this.logger.debug('TLS handshake error', { remote: this.clientAddress(socket), reason, detail: error.message });
       });
     } else {
       server = createHttpServer(http1Options, handler);
@@ -456,6 +495,16 @@ export class GuardServer {
     };
   }
 
+  /**
+   * The client address of a TLS socket whose handshake failed (so it was never marked with the
+   * PROXY header's address): found through its connection while the socket still knows its
+   * endpoints, else the socket's own peer.
+   */
+  private clientAddress(socket: TLSSocket): string {
+    const conn = this.byEndpoint.get(endpointKey(socket));
+    return conn?.proxied ? conn.address : remoteAddressOf(socket);
+  }
+
   /** The TLS handshake of a connection completed: its deadline no longer applies. */
   private secured(socket: TLSSocket): void {
     const conn = this.byEndpoint.get(endpointKey(socket));
@@ -466,9 +515,9 @@ export class GuardServer {
   }
 
   /** Closes a connection for `reason`, counted and logged (one stable message, the reason a field). */
-  private refuse(raw: Socket, address: string, reason: ConnectionRefusalReason, limit: number): void {
+  private refuse(raw: Socket, address: string, reason: ConnectionRefusalReason, limit?: number, detail?: Record<string, unknown>): void {
     this.metrics.connectionRefused(reason);
-    this.logger.warn('connection refused', { remote: address, reason, limit });
+    this.logger.warn('connection refused', { remote: address, reason, ...(limit !== undefined ? { limit } : {}), ...detail });
     raw.destroy();
   }
 
@@ -517,14 +566,88 @@ export class GuardServer {
    *    (an absolute deadline: trickling bytes does not extend it).
    * Refusals and evictions are counted and logged at warn with a `reason`.
    */
-  private accept(raw: Socket): void {
-    const { maxConnections, maxConnectionsPerClient, handshakeTimeoutMs } = this.limits;
+  private accept(raw: Socket, listener: ListenerSettings): void {
     raw.on('error', () => raw.destroy());
     if (this.closing) {
       raw.destroy();
       return;
     }
-    const address = remoteAddressOf(raw);
+    const acceptedAt = Date.now();
+    const peer = remoteAddressOf(raw);
+    const viaProxy = this.trustedPeer?.(peer) === true;
+    if (listener.proxyProtocol && viaProxy) this.readProxyHeader(raw, peer, acceptedAt);
+    else this.admit(raw, peer, { viaProxy, proxied: false, peek: listener.proxyProtocol, acceptedAt });
+  }
+
+  /**
+   * Reads the PROXY header a trusted proxy opens the connection with (v1 or v2, bounded in size and
+   * by the handshake deadline), then admits the connection under the client address it names. No
+   * header, a malformed one, or an unsupported one (UDP, UNIX sockets) closes the connection.
+   */
+  private readProxyHeader(raw: Socket, proxy: string, acceptedAt: number): void {
+    const { handshakeTimeoutMs } = this.limits;
+    this.pending.add(raw);
+    let received: Buffer = Buffer.alloc(0);
+    const done = () => {
+      clearTimeout(timer);
+      raw.off('data', onData);
+      raw.off('close', done);
+      this.pending.delete(raw);
+    };
+    const timer = setTimeout(() => {
+      done();
+      this.refuse(raw, proxy, 'handshake_timeout', handshakeTimeoutMs, { proxy_protocol: true });
+    }, handshakeTimeoutMs);
+    timer.unref();
+    const onData = (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      // Bounded: the parser answers `invalid` once more bytes than the longest header arrived.
+      const result = parseProxyHeader(received);
+      if (result.status === 'incomplete') return;
+      done();
+      raw.pause();
+      if (result.status === 'absent') {
+        this.refuse(raw, proxy, 'proxy_header_missing', undefined, { proxy: proxy });
+        return;
+      }
+      if (result.status === 'invalid') {
+        this.refuse(raw, proxy, 'proxy_header_invalid', undefined, { proxy: proxy, detail: result.reason });
+        return;
+      }
+      const rest = received.subarray(result.length);
+      if (rest.length > 0) raw.unshift(rest);
+      if (result.header.command === 'proxy') {
+        setOriginalAddress(raw, result.header.source);
+        this.admit(raw, result.header.source, { viaProxy: false, proxied: true, peek: true, acceptedAt });
+      } else {
+        this.admit(raw, proxy, { viaProxy: true, proxied: false, peek: true, acceptedAt });
+      }
+    };
+    raw.on('data', onData);
+    raw.once('close', done);
+    raw.resume();
+  }
+
+  /**
+   * Admits a connection from `address` (the socket's, or the one a PROXY header named): the
+   * network allow-list, then the connection budget ({@link admitBudgeted}).
+   */
+  private admit(raw: Socket, address: string, arrival: Arrival): void {
+    if (this.closing) {
+      raw.destroy();
+      return;
+    }
+    // A trusted proxy's own connection carries many clients: they are checked per request, on
+    // the X-Forwarded-For address (the core applies allowed_networks too).
+    if (this.networks && !arrival.viaProxy && !this.networks.contains(address)) {
+      this.refuse(raw, address, 'network_not_allowed', undefined, arrival.proxied ? { proxy: raw.remoteAddress } : undefined);
+      return;
+    }
+    this.admitBudgeted(raw, address, arrival);
+  }
+
+  private admitBudgeted(raw: Socket, address: string, arrival: Arrival): void {
+    const { maxConnections, maxConnectionsPerClient, handshakeTimeoutMs } = this.limits;
     const client = this.clients.get(address);
     if (maxConnectionsPerClient > 0 && client && client.open >= maxConnectionsPerClient) {
       this.refuse(raw, address, 'per_client_limit', maxConnectionsPerClient);
@@ -539,7 +662,7 @@ export class GuardServer {
       this.forget(victim);
       this.refuse(victim.raw, victim.address, 'evicted', maxConnections);
     }
-    const conn: Conn = { raw, address, key: endpointKey(raw), idleSince: ++this.idleClock, secured: !this.current.tls, proven: false, busy: 0 };
+    const conn: Conn = { raw, address, key: endpointKey(raw), idleSince: ++this.idleClock, secured: !this.current.tls, proven: false, busy: 0, proxied: arrival.proxied };
     const entry = this.clients.get(address) ?? { open: 0, inService: 0, http2InService: 0, idle: new Set<Conn>() };
     this.clients.set(address, entry);
     entry.open++;
@@ -548,8 +671,11 @@ export class GuardServer {
     this.sockets.add(raw);
     raw.once('close', () => this.forget(conn));
     if (!this.current.tls) {
-      // Plain HTTP needs no peeking: node's HTTP parser reads the socket's handle directly (and
-      // would miss unshifted bytes); its headers timeout covers the first-byte deadline.
+      if (arrival.peek) {
+        this.peekPlain(raw, conn);
+        return;
+      }
+      // Plain HTTP needs no peeking otherwise; its headers timeout covers the first-byte deadline.
       this.current.server.emit('connection', raw);
       // pauseOnConnect left the handle not reading; the parser does not restart it.
       raw.resume();
@@ -558,17 +684,22 @@ export class GuardServer {
     this.pending.add(raw);
     raw.once('close', () => this.pending.delete(raw));
     this.byEndpoint.set(conn.key, conn);
-    // Covers the first byte and the whole handshake (it replaces the first-byte inactivity timeout).
+    // Covers the first byte and the whole handshake (it replaces the first-byte inactivity timeout),
+    // counted from the accept (a PROXY header's time included).
     conn.deadline = setTimeout(() => {
       if (conn.secured || raw.destroyed) return;
       this.forget(conn);
       this.refuse(raw, address, 'handshake_timeout', handshakeTimeoutMs);
-    }, handshakeTimeoutMs);
+    }, Math.max(0, arrival.acceptedAt + handshakeTimeoutMs - Date.now()));
     conn.deadline.unref();
     raw.once('data', (chunk: Buffer) => {
       this.pending.delete(raw);
       raw.pause();
       const generation = this.current;
+      if (startsWithProxySignature(chunk)) {
+        this.refuse(raw, address, 'proxy_header_refused');
+        return;
+      }
       if (generation.tls && chunk[0] !== TLS_HANDSHAKE_RECORD) {
         // Go answers plain HTTP on a TLS port with this exact response and closes; anything else
         // that is not a TLS record is dropped.
@@ -586,8 +717,39 @@ export class GuardServer {
     raw.resume();
   }
 
+  /**
+   * Plain HTTP on a PROXY-protocol listener: the first bytes are looked at (a PROXY header from a
+   * peer that may not send one is refused) and handed back before node's HTTP parser takes the
+   * socket. Until the first byte arrives, `read_header_timeout` applies.
+   */
+  private peekPlain(raw: Socket, conn: Conn): void {
+    this.pending.add(raw);
+    const firstByte = setTimeout(() => {
+      this.logger.debug('connection sent nothing in time', { remote: conn.address, limit_ms: this.limits.readHeaderTimeoutMs });
+      raw.destroy();
+    }, this.limits.readHeaderTimeoutMs);
+    firstByte.unref();
+    raw.once('close', () => {
+      clearTimeout(firstByte);
+      this.pending.delete(raw);
+    });
+    raw.once('data', (chunk: Buffer) => {
+      clearTimeout(firstByte);
+      this.pending.delete(raw);
+      raw.pause();
+      if (startsWithProxySignature(chunk)) {
+        this.refuse(raw, conn.address, 'proxy_header_refused');
+        return;
+      }
+      raw.unshift(chunk);
+      this.current.server.emit('connection', raw);
+      raw.resume();
+    });
+    raw.resume();
+  }
+
   /** Binds every address; rejects (and releases what was bound) if one fails. */
-  async listen(addresses: readonly string[]): Promise<ListeningAddress[]> {
+  async listen(addresses: readonly string[], settings: ListenerSettings = { proxyProtocol: false }): Promise<ListeningAddress[]> {
     const bound: ListeningAddress[] = [];
     try {
       for (const address of addresses) {
@@ -595,7 +757,7 @@ export class GuardServer {
         // noDelay: the TLS 1.3 server writes several small records in a row (session tickets after a
         // client certificate, then the response); with Nagle's algorithm on, delayed ACKs stall
         // each new connection by ~40 ms. node:http turns Nagle off for its own sockets too.
-        const front = createNetServer({ pauseOnConnect: true, noDelay: true }, (raw) => this.accept(raw));
+        const front = createNetServer({ pauseOnConnect: true, noDelay: true }, (raw) => this.accept(raw, settings));
         await new Promise<void>((resolve, reject) => {
           front.once('error', reject);
           front.listen({ host, port }, () => {

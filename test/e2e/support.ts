@@ -306,3 +306,40 @@ export function writeWebConfigs(pki: TestPki, passwordHash: string): WebConfigs 
     rateLimit: writeConfig(pki, 'rate-limit.yml', { tls_server_config: tls, rate_limit: { interval: '1m', burst: 1 } }),
   };
 }
+
+/** Where Debian's HAProxy is, how to run it, and whether the suite runs, skips or fails. */
+export interface HaproxyTool {
+  /** Absolute path of `haproxy`. */
+  bin: string;
+  /** `LD_LIBRARY_PATH` for the libraries `scripts/fetch-haproxy.sh` put next to it. */
+  libraryPath: string;
+  /** Not available and not under CI: the suite is skipped (with a warning already printed). */
+  skip: boolean;
+  /** Throws the "CI needs the binary" error when it is missing; call it in beforeAll. */
+  require(): void;
+}
+
+/**
+ * Locates HAProxy: `$SCRAPEGUARD_HAPROXY` (the binary), else `.cache/haproxy/usr/sbin/haproxy`
+ * as `scripts/fetch-haproxy.sh` extracts it (with any shared libraries the system lacks under
+ * `.cache/haproxy/usr/lib`). Locally a missing binary skips the suite with a visible warning;
+ * under CI it fails the suite.
+ */
+export function haproxyTool(suite: string): HaproxyTool {
+  const fromEnv = process.env.SCRAPEGUARD_HAPROXY;
+  const cache = join(repoRoot, '.cache', 'haproxy');
+  const bin = fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(cache, 'usr', 'sbin', 'haproxy');
+  const libraryPath = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu', 'usr/lib', 'lib'].map((d) => join(cache, d)).join(':');
+  const missing = !existsSync(bin);
+  const message = `${suite}: haproxy not found at ${bin}${fromEnv ? '' : ' (SCRAPEGUARD_HAPROXY is not set)'}; run \`bash scripts/fetch-haproxy.sh\``;
+  const skip = missing && !inCi;
+  if (skip) console.warn(`${message}. SKIPPING this suite (under CI it fails).`);
+  return {
+    bin,
+    libraryPath,
+    skip,
+    require() {
+      if (missing) throw new Error(`${message}. CI is set, so a missing binary is a failure, not a skip.`);
+    },
+  };
+}

@@ -17,6 +17,7 @@ import { withExtraFamilies } from '../../exposition/pipeline.js';
 import type { SelfMetricsRegistry } from '../../metrics/self.js';
 import type { ResolvedConfig } from '../../config/schema.js';
 import { parseListenAddress } from '../../server/server.js';
+import { trustedPeerCheck } from '../../net/trusted-proxies.js';
 import { flagOption, intOption, listOption, parseCommandArgs, stringOption, type ParsedArgs } from './args.js';
 import type { CliCommand, CliIo } from './io.js';
 
@@ -25,6 +26,7 @@ const USAGE = `Usage: scrapeguard serve [--web.config.file FILE] [--web.listen-a
                         [--upstream URL [--upstream.timeout D] [--upstream.max-bytes N]
                          [--upstream.ca-file F] [--upstream.cert-file F --upstream.key-file F]
                          [--upstream.server-name NAME] [--upstream.insecure-skip-verify]]
+                        [--web.trusted-proxy ADDR ... [--web.proxy-protocol]]
                         [--web.health-listen-address HOST:PORT ... [--web.health-tls]]
                         [--insecure-listen] [--allow-plaintext-credentials]
 
@@ -46,6 +48,10 @@ Options:
   --registry MODULE             module whose default export or \`registry\` export is a
                                 prom-client Registry (or any object with metrics() and contentType)
   --log.level LEVEL             debug, info, warn or error (default info)
+  --web.trusted-proxy ADDR      a proxy (IP or CIDR) whose X-Forwarded-For / X-Forwarded-Proto
+                                are believed; repeatable (default: none is)
+  --web.proxy-protocol          the trusted proxies open each connection with a PROXY protocol
+                                v1/v2 header (HAProxy send-proxy-v2, AWS NLB); needs --web.trusted-proxy
   --upstream URL                sidecar mode: serve the redacted metrics of this exporter
                                 (http:// or https://), e.g. http://127.0.0.1:9100/metrics
   --upstream.timeout D          deadline per upstream scrape, Go duration (default 10s)
@@ -195,6 +201,8 @@ export const serveCommand: CliCommand = async (argv, io) => {
     'upstream.insecure-skip-verify': { type: 'boolean' },
     'insecure-listen': { type: 'boolean' },
     'allow-plaintext-credentials': { type: 'boolean' },
+    'web.trusted-proxy': { type: 'string', multiple: true },
+    'web.proxy-protocol': { type: 'boolean' },
   });
   if (args.help) {
     io.stdout.write(USAGE);
@@ -234,6 +242,16 @@ export const serveCommand: CliCommand = async (argv, io) => {
     if (typeof (registry as Partial<SelfMetricsRegistry>).registerMetric === 'function') selfMetrics = registry as unknown as SelfMetricsRegistry;
   }
   if (!configFile) logger.warn('no --web.config.file: serving plain HTTP without authentication');
+  const trustedProxies = listOption(args, 'web.trusted-proxy');
+  const proxyProtocol = flagOption(args, 'web.proxy-protocol');
+  try {
+    trustedPeerCheck(trustedProxies.length > 0 ? { addresses: trustedProxies } : undefined);
+  } catch (error) {
+    throw new ScrapeguardError('USAGE', `--web.trusted-proxy: ${(error as Error).message.replace(/^trustedProxies\.addresses: /, '')}`, { cause: error });
+  }
+  if (proxyProtocol && trustedProxies.length === 0) {
+    throw new ScrapeguardError('USAGE', '--web.proxy-protocol needs --web.trusted-proxy ADDR (the load balancers allowed to send PROXY headers)');
+  }
 
   const optIn = {
     insecureListen: flagOption(args, 'insecure-listen'),
@@ -245,6 +263,7 @@ export const serveCommand: CliCommand = async (argv, io) => {
     logger,
     ...(selfMetrics ? { selfMetrics } : {}),
     telemetryPath: stringOption(args, 'web.telemetry-path') ?? '/metrics',
+    ...(trustedProxies.length > 0 ? { trustedProxies: { addresses: trustedProxies } } : {}),
     // At start and on every reload: an edit that drops TLS but keeps credentials (or exposes plain
     // HTTP beyond loopback) is refused like the same file at start; the last good config serves.
     acceptConfig: (config) => refuseInsecureDefaults(config, addresses, optIn),
@@ -253,7 +272,7 @@ export const serveCommand: CliCommand = async (argv, io) => {
     await guard.close(0);
     throw new ScrapeguardError('USAGE', '--web.health-tls serves the certificate of tls_server_config, and --web.config.file has none');
   }
-  const bound = await guard.listen(addresses);
+  const bound = await guard.listen(addresses, proxyProtocol ? { proxyProtocol: true } : {});
   const path = stringOption(args, 'web.telemetry-path') ?? '/metrics';
   for (const b of bound) io.stdout.write(`listening on ${b.url}${path}\n`);
   if (healthAddresses.length > 0) {
