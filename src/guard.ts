@@ -387,6 +387,8 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       // The guard's own base directory resolves relative credential paths of object configs.
       return generateScrapeConfig(state.config, {
         ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
+        // The path this guard serves: its auth_excluded_paths decide whether a credential is needed.
+        metricsPath: telemetryPath,
         ...scrapeOptions,
       });
     },
