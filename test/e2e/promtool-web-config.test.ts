@@ -18,7 +18,7 @@ import {
   BASIC_PASSWORD,
   cliPath,
   ensureBuilt,
-  prometheusTools,
+  generations,
   runProcess,
   writeConfig,
   writeWebConfigs,
@@ -26,7 +26,7 @@ import {
   type WebConfigs,
 } from './support.js';
 
-const tools = prometheusTools('promtool-web-config.test.ts', ['promtool']);
+const GENERATIONS = generations('promtool-web-config.test.ts', ['promtool']);
 
 type Verdict = 'pass' | 'fail';
 
@@ -231,51 +231,55 @@ const ROWS: Row[] = [
   },
 ];
 
-describe.skipIf(tools.skip)('promtool check web-config and scrapeguard check agree', () => {
-  const files = new Map<string, string>();
+describe.each(GENERATIONS)('$name', (gen) => {
+  const tools = gen.tools;
 
-  beforeAll(async () => {
-    tools.require();
-    await ensureBuilt();
-    const pki = await testPki();
-    const shared = writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 }));
-    ROWS.forEach((row, i) => {
-      files.set(row.name, typeof row.config === 'string' ? shared[row.config] : writeConfig(pki, `check-${i}.yml`, row.config(pki)));
+  describe.skipIf(tools.skip)('promtool check web-config and scrapeguard check agree', () => {
+    const files = new Map<string, string>();
+
+    beforeAll(async () => {
+      tools.require();
+      await ensureBuilt();
+      const pki = await testPki();
+      const shared = writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 }));
+      ROWS.forEach((row, i) => {
+        files.set(row.name, typeof row.config === 'string' ? shared[row.config] : writeConfig(pki, `check-${i}.yml`, row.config(pki)));
+      });
+    }, 200_000);
+
+    const verdict = (r: ProcessResult): Verdict => (r.code === 0 ? 'pass' : 'fail');
+
+    it.concurrent.each(ROWS.map((row) => [`${row.name}: promtool ${row.promtool}, scrapeguard ${row.scrapeguard}`, row] as const))('%s', async (_, row) => {
+      const file = files.get(row.name)!;
+      const [promtool, scrapeguard] = await Promise.all([
+        runProcess(tools.bin('promtool'), ['check', 'web-config', file]),
+        runProcess(process.execPath, [cliPath, 'check', '--web.config.file', file]),
+      ]);
+      const pOut = promtool.stdout + promtool.stderr;
+      const sOut = scrapeguard.stdout + scrapeguard.stderr;
+
+      expect({ promtool: verdict(promtool), scrapeguard: verdict(scrapeguard) }, `promtool:\n${pOut}\nscrapeguard:\n${sOut}`).toEqual({
+        promtool: row.promtool,
+        scrapeguard: row.scrapeguard,
+      });
+      // A difference must be a documented one; every other row is parity.
+      expect(row.difference === undefined).toBe(row.promtool === row.scrapeguard);
+
+      if (row.promtool === 'pass') expect(pOut).toContain('SUCCESS');
+      else {
+        expect(promtool.code).toBe(1);
+        expect(pOut).toMatch(row.promtoolSays!);
+      }
+      // A valid file with TLS is preceded by the TLS profile in force and followed by the releases
+      // that can read it (one line each).
+      if (row.scrapeguard === 'pass') {
+        expect(scrapeguard.stdout.replace(/^TLS profile: [^\n]*\n/, '')).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} SUCCESS\nreadable by: [^\n]+\n$`));
+      }
+      else {
+        expect(scrapeguard.code).toBe(1);
+        expect(scrapeguard.stdout).toBe('');
+        expect(scrapeguard.stderr).toMatch(row.scrapeguardSays!);
+      }
     });
-  }, 200_000);
-
-  const verdict = (r: ProcessResult): Verdict => (r.code === 0 ? 'pass' : 'fail');
-
-  it.concurrent.each(ROWS.map((row) => [`${row.name}: promtool ${row.promtool}, scrapeguard ${row.scrapeguard}`, row] as const))('%s', async (_, row) => {
-    const file = files.get(row.name)!;
-    const [promtool, scrapeguard] = await Promise.all([
-      runProcess(tools.bin('promtool'), ['check', 'web-config', file]),
-      runProcess(process.execPath, [cliPath, 'check', '--web.config.file', file]),
-    ]);
-    const pOut = promtool.stdout + promtool.stderr;
-    const sOut = scrapeguard.stdout + scrapeguard.stderr;
-
-    expect({ promtool: verdict(promtool), scrapeguard: verdict(scrapeguard) }, `promtool:\n${pOut}\nscrapeguard:\n${sOut}`).toEqual({
-      promtool: row.promtool,
-      scrapeguard: row.scrapeguard,
-    });
-    // A difference must be a documented one; every other row is parity.
-    expect(row.difference === undefined).toBe(row.promtool === row.scrapeguard);
-
-    if (row.promtool === 'pass') expect(pOut).toContain('SUCCESS');
-    else {
-      expect(promtool.code).toBe(1);
-      expect(pOut).toMatch(row.promtoolSays!);
-    }
-    // A valid file with TLS is preceded by the TLS profile in force and followed by the releases
-    // that can read it (one line each).
-    if (row.scrapeguard === 'pass') {
-      expect(scrapeguard.stdout.replace(/^TLS profile: [^\n]*\n/, '')).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} SUCCESS\nreadable by: [^\n]+\n$`));
-    }
-    else {
-      expect(scrapeguard.code).toBe(1);
-      expect(scrapeguard.stdout).toBe('');
-      expect(scrapeguard.stderr).toMatch(row.scrapeguardSays!);
-    }
   });
 });
