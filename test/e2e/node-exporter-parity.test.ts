@@ -224,7 +224,7 @@ interface Pair {
 describe.each(GENERATIONS)('$name', (gen) => {
   const tools = gen.tools;
 
-  describe.skipIf(tools.skip)('node_exporter 1.5 and scrapeguard serve give the same outcome for the same web-config.yml', () => {
+  describe.skipIf(tools.skip)(`node_exporter ${gen.nodeExporter} and scrapeguard serve give the same outcome for the same web-config.yml`, () => {
     let pki: TestPki;
     let configs: Record<ConfigName, string>;
     let nodeExporterVersion = 'unknown';
@@ -327,14 +327,20 @@ describe.each(GENERATIONS)('$name', (gen) => {
       return classes.join(' → ');
     }
 
-    it.each(Object.entries(OLD_TOOLKIT_REFUSES))('node_exporter 1.5 refuses the %s config at startup (key unknown to exporter-toolkit 0.8)', async (name, refusal) => {
+    it('runs the node_exporter of this generation', () => {
+      expect(nodeExporterVersion).toMatch(gen.nodeExporter === '1.5' ? /^1\.5\./ : /^1\.11\./);
+    });
+
+    const verb = gen.nodeExporter === '1.5' ? 'refuses the %s config at startup (key unknown to exporter-toolkit 0.8)' : 'serves the %s config (exporter-toolkit 0.15 knows the key): its rows compare as parity';
+    it.each(Object.entries(OLD_TOOLKIT_REFUSES))(`node_exporter ${gen.nodeExporter} ${verb}`, async (name, refusal) => {
       const pair = pairs.get(name as ConfigName)!;
       const ne = pair.nodeExporter.proc;
-      if (pair.nodeExporter.port !== undefined) {
-        // A newer node_exporter knows the key and serves the config: fine, its rows compare as usual.
-        expect(nodeExporterVersion, 'node_exporter 1.5 served a config with a key its exporter-toolkit does not know').not.toMatch(/^1\.5\./);
+      if (gen.nodeExporter === '1.11') {
+        expect(pair.nodeExporter.port, ne.output()).toBeDefined();
+        expect(ne.hasExited(), ne.output()).toBe(false);
         return;
       }
+      expect(pair.nodeExporter.port, 'node_exporter 1.5 served a config with a key its exporter-toolkit does not know').toBeUndefined();
       expect((await ne.exited).code, ne.output()).toBe(1);
       expect(ne.output()).toMatch(refusal!);
       // ... while scrapeguard serves it.
@@ -346,7 +352,8 @@ describe.each(GENERATIONS)('$name', (gen) => {
       const sg = await outcome(pair.scrapeguard.port, row.requests);
       if (pair.nodeExporter.port === undefined) {
         // EXPECTED_ONLY rows under node_exporter 1.5: it refused the config, so only scrapeguard's
-        // outcome is checked, against what current exporter-toolkit does.
+        // outcome is checked, against what current exporter-toolkit does (1.11 runs them as parity).
+        expect(gen.nodeExporter, `node_exporter ${gen.nodeExporter} refused ${row.config}`).toBe('1.5');
         report.push({ row: `${row.config}: ${row.name}`, nodeExporter: `config refused (node_exporter ${nodeExporterVersion})`, scrapeguard: sg });
         expect(sg, `scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(row.expected);
         return;

@@ -1,7 +1,7 @@
 /**
- * The generated scrape configuration, proven against a real Prometheus (Debian's 2.42, the
- * default --prometheus-version): for each auth mode a guard serves a web-config, the
- * `scrape-config` command writes the job, `promtool check config` accepts every file, and one
+ * The generated scrape configuration, proven against a real Prometheus of each generation
+ * (Debian bookworm's 2.42 with --prometheus-version 2.42; Debian sid's 3.5 LTS with 3.5, the
+ * default): for each auth mode a guard serves a web-config, the `scrape-config` command writes the job, `promtool check config` accepts every file, and one
  * Prometheus scrapes all jobs at once. Positive jobs must be `up` with their series stored;
  * negative jobs (wrong CA, no client certificate, wrong password) must fail with the error the
  * scraper really sees. Under CI a missing Prometheus fails the suite; locally it skips visibly.
@@ -75,6 +75,14 @@ function modes(pki: TestPki, passwordHash: string): ScrapeMode[] {
           expect: { health: 'down', lastError: /401 Unauthorized/ },
         },
       ],
+    },
+    {
+      // /metrics force-excluded from authentication: the job carries no basic_auth and is up.
+      name: 'excluded',
+      dir: server(),
+      credentialsDir: creds,
+      webConfig: { tls_server_config: tls, basic_auth_users: users, auth_excluded_paths: [{ path: '/metrics', force: true }] },
+      jobs: [{ job: 'excluded', warnings: [/excluded from authentication \(auth_excluded_paths, force: true\)/], expect: { health: 'up' } }],
     },
     {
       name: 'tls-basic',
@@ -184,6 +192,10 @@ describe.each(GENERATIONS)('$name', (gen) => {
       expect(job('tls-basic').tls_config).toMatchObject({ min_version: 'TLS12', max_version: 'TLS12' });
       expect(job('tls-basic').tls_config?.cert_file).toBeUndefined();
       expect(job('tls').tls_config?.server_name).toBe('localhost');
+    expect(job('excluded').basic_auth).toBeUndefined();
+    // Prometheus 3 fails a scrape with a blank Content-Type; the generator sets the 2.x fallback for 3.x only.
+    if (gen.major === 3) expect(job('tls').fallback_scrape_protocol).toBe('PrometheusText0.0.4');
+    else expect(job('tls')).not.toHaveProperty('fallback_scrape_protocol');
       expect(job('tls-unnamed-ip').tls_config?.server_name).toBe('localhost');
     });
   });
