@@ -1,5 +1,5 @@
 /**
- * The real Prometheus server (Debian's 2.42) scraping a guard over HTTPS with each credential it
+ * The real Prometheus server (Debian's 2.42 and 3.5, once each) scraping a guard over HTTPS with each credential it
  * can send: `authorization` with a static token in `credentials_file`, the same with a JWT, and
  * `oauth2` client credentials against a local token endpoint that mints JWTs. A job with a wrong
  * token must be down with a 401. Checked through Prometheus's own targets API and the guard's

@@ -1,10 +1,10 @@
 /**
- * Acceptance: the real Prometheus scrapes what the exposition pass writes. Prometheus 2.42 asks
- * for OpenMetrics, so its own OpenMetrics parser reads our output of every type (counter with
- * exemplar and `_created`, histogram with unit, info, stateset, gauge histogram), over HTTPS with
- * basic auth and gzip (the text format is checked with promtool elsewhere: 2.42 cannot be told
- * to ask for it). The target must be up with no scrape error, and the stored series must carry
- * the redacted values, never the secrets.
+ * Acceptance: the real Prometheus (2.42, then 3.5) scrapes what the exposition pass writes. Both
+ * ask for OpenMetrics first, so their own OpenMetrics parser reads our output of every type
+ * (counter with exemplar and `_created`, histogram with unit, info, stateset, gauge histogram),
+ * over HTTPS with basic auth and gzip (the text format is checked with promtool elsewhere). The
+ * target must be up with no scrape error, and the stored series must carry the redacted values,
+ * never the secrets.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

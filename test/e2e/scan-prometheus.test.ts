@@ -1,6 +1,6 @@
 /**
  * `scrapeguard scan` against the real Debian binaries: node_exporter without and with a
- * web-config (mTLS + basic auth + headers), and a Prometheus 2.42 started with
+ * web-config (mTLS + basic auth + headers), and a Prometheus (2.42, then 3.5) started with
  * --web.enable-admin-api whose jobs scrape over plain HTTP, skip certificate verification, inline a
  * basic-auth password, fail on an untrusted certificate, and store a label value holding a
  * database password. Each expected finding appears, nothing else does, and no secret is printed.

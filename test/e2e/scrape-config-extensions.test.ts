@@ -3,7 +3,7 @@
  * `bearer_auth` tokens and `jwt_auth` JWTs (a key set in a file, a JWT minted with jose) presented
  * from `authorization.credentials_file`, with negative jobs (unknown token, JWT for another
  * audience → 401), and `redaction.drop_labels` mirrored as `labeldrop`; all scraped by one real
- * Prometheus 2.42. Same harness as scrape-config-prometheus.test.ts; a separate file only because
+ * Prometheus per generation (2.42, 3.5). Same harness as scrape-config-prometheus.test.ts; a separate file only because
  * these sections come from the identity (#3) and redaction (#4) issues: modes whose section this
  * tree does not know are left out with a visible message.
  */
