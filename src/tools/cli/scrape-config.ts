@@ -57,7 +57,7 @@ Options:
   --prometheus-version X.Y     oldest Prometheus to support (default 3.5, the current LTS);
                                fields it lacks are left out (min_version 2.35, max_version
                                2.41, scrape_protocols 2.49, fallback_scrape_protocol 3.0)
-  --native-histograms          the target serves native histograms (serve --upstream in
+  --native-histograms          the target serves native histograms (the serve sidecar in
                                front of a client_golang exporter or a Prometheus): ask for
                                protobuf first (scrape_protocols, Prometheus 2.49+)
   --format F                   prometheus (default), servicemonitor, podmonitor or
