@@ -122,6 +122,7 @@ export const REQUIREMENT_OPTIONS: OptionSpec = {
   labelDrops: is.stringList,
   username: is.nonEmptyString,
   oauth2: is.shape(OAUTH2_OPTIONS, '{ tokenUrl, clientId, scopes?, endpointParams? }'),
+  metricsPath: is.nonEmptyString,
 };
 
 /** `CredentialFiles`. */
@@ -132,6 +133,7 @@ export const CREDENTIAL_FILES_OPTIONS: OptionSpec = {
   passwordFile: is.nonEmptyString,
   credentialsFile: is.nonEmptyString,
   clientSecretFile: is.nonEmptyString,
+  oauth2CaFile: is.nonEmptyString,
 };
 
 /** `ScrapeOptionsBase`. */
@@ -142,6 +144,7 @@ const SCRAPE_OPTIONS_BASE: OptionSpec = {
   credentialsDir: is.nonEmptyString,
   files: is.shape(CREDENTIAL_FILES_OPTIONS),
   prometheusVersion: is.either(is.string, is.shape({ major: required(is.nonNegativeInteger), minor: required(is.nonNegativeInteger) }, '{ major, minor }')),
+  nativeHistograms: is.boolean,
   baseDir: is.nonEmptyString,
   now: is.date,
 };
@@ -157,10 +160,12 @@ export const SCRAPE_CONFIG_OPTIONS: OptionSpec = {
 /** `OperatorManifestOptions` of `generateOperatorManifests`. */
 export const OPERATOR_MANIFEST_OPTIONS: OptionSpec = {
   ...SCRAPE_OPTIONS_BASE,
-  kind: is.oneOf('ServiceMonitor', 'PodMonitor'),
+  kind: is.oneOf('ServiceMonitor', 'PodMonitor', 'ScrapeConfig'),
+  operatorVersion: is.either(is.string, is.shape({ major: required(is.nonNegativeInteger), minor: required(is.nonNegativeInteger) }, '{ major, minor }')),
+  targets: is.stringList,
   name: is.nonEmptyString,
   namespace: is.nonEmptyString,
-  selector: required(is.stringRecord),
+  selector: is.stringRecord,
   port: is.nonEmptyString,
   interval: is.nonEmptyString,
   embedSecrets: is.boolean,

@@ -118,8 +118,9 @@ const scrapeSamples = {
   metricsPath: '/metrics',
   serverName: 'localhost',
   credentialsDir: tmp,
-  files: { caFile: 'ca.crt', certFile: 'c.crt', keyFile: 'c.key', passwordFile: 'p', credentialsFile: 't', clientSecretFile: 's' },
+  files: { caFile: 'ca.crt', certFile: 'c.crt', keyFile: 'c.key', passwordFile: 'p', credentialsFile: 't', clientSecretFile: 's', oauth2CaFile: 'o.crt' },
   prometheusVersion: { major: 2, minor: 42 },
+  nativeHistograms: true,
   baseDir: tmp,
   now: new Date(),
 };
@@ -179,7 +180,7 @@ const ENTRIES: Entry[] = [
     type: { file: 'src/tools/scrape-config/generate.ts', interface: 'OperatorManifestOptions' },
     spec: specs.OPERATOR_MANIFEST_OPTIONS,
     base: { selector: { app: 'api' } },
-    samples: { ...scrapeSamples, kind: 'PodMonitor', name: 'api', namespace: 'shop', selector: { app: 'api' }, port: 'metrics', interval: '30s', embedSecrets: false, secretName: 'api-scrape' },
+    samples: { ...scrapeSamples, kind: 'PodMonitor', name: 'api', namespace: 'shop', selector: { app: 'api' }, port: 'metrics', interval: '30s', embedSecrets: false, secretName: 'api-scrape', operatorVersion: '0.80', targets: ['127.0.0.1:9443'] },
     call: async (o) => accepted(async () => generateOperatorManifests(await plainConfig, o as never)),
   },
   {
@@ -187,7 +188,7 @@ const ENTRIES: Entry[] = [
     type: { file: 'src/tools/scrape-config/requirements.ts', interface: 'RequirementOptions' },
     spec: specs.REQUIREMENT_OPTIONS,
     base: {},
-    samples: { auth: 'none', labelDrops: ['x'], username: 'prometheus', oauth2: scrapeSamples.oauth2 },
+    samples: { auth: 'none', labelDrops: ['x'], username: 'prometheus', oauth2: scrapeSamples.oauth2, metricsPath: '/metrics' },
     call: async (o) => accepted(async () => deriveRequirements(await plainConfig, o as never)),
   },
   {

@@ -1,10 +1,20 @@
 /**
  * Prints one plain closing line, `tests: N passed, N failed, N skipped`, after vitest's own
  * report, so any CI log reader can tell how many tests ran without parsing vitest's output; before
- * it, how many end-to-end tests ran against the real binaries (they skip locally when missing).
+ * it, how many end-to-end tests ran against the real binaries (they skip locally when missing;
+ * each e2e suite runs once per generation: Prometheus 2.42 / node_exporter 1.5 and Prometheus 3.5 /
+ * node_exporter 1.11, so both count). Tests of a suite whose beforeAll failed count as failed.
  */
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, TestCase, TestModule } from 'vitest/node';
 import { propertySeed } from './setup/seed.js';
+
+/** Whether any suite around `test` (or its file) failed: its hooks threw, so its tests never ran. */
+function suiteFailed(test: TestCase): boolean {
+  for (let parent: TestCase['parent'] | TestModule | undefined = test.parent; parent !== undefined; parent = parent.type === 'module' ? undefined : parent.parent) {
+    if (parent.state() === 'failed') return true;
+  }
+  return false;
+}
 
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
@@ -15,7 +25,9 @@ export default class SummaryReporter implements Reporter {
     for (const module of testModules) {
       const isE2e = /[\\/]test[\\/]e2e[\\/]/.test(module.moduleId);
       for (const test of module.children.allTests()) {
-        const state = test.result().state;
+        // A test whose suite failed before it ran (a beforeAll throwing, e.g. an e2e suite under CI
+        // without its binaries) reports "skipped"; it is a failure.
+        const state = test.result().state === 'skipped' && suiteFailed(test) ? 'failed' : test.result().state;
         if (state === 'passed') passed++;
         else if (state === 'failed') failed++;
         else skipped++;

@@ -38,7 +38,7 @@ import {
   cliPath,
   ensureBuilt,
   freePort,
-  prometheusTools,
+  generations,
   startProcess,
   stopAll,
   runProcess,
@@ -51,7 +51,7 @@ import {
 } from './support.js';
 
 const NODE_EXPORTER = 'prometheus-node-exporter';
-const tools = prometheusTools('node-exporter-parity.test.ts', [NODE_EXPORTER]);
+const GENERATIONS = generations('node-exporter-parity.test.ts', [NODE_EXPORTER]);
 
 // ---------------------------------------------------------------------------------------------
 // Outcome classes
@@ -221,150 +221,161 @@ interface Pair {
   scrapeguard: { proc: RunningProcess; port: number };
 }
 
-describe.skipIf(tools.skip)('node_exporter 1.5 and scrapeguard serve give the same outcome for the same web-config.yml', () => {
-  let pki: TestPki;
-  let configs: Record<ConfigName, string>;
-  let nodeExporterVersion = 'unknown';
-  const pairs = new Map<ConfigName, Pair>();
-  const procs: RunningProcess[] = [];
-  const report: { row: string; nodeExporter: string; scrapeguard: string }[] = [];
+describe.each(GENERATIONS)('$name', (gen) => {
+  const tools = gen.tools;
 
-  beforeAll(async () => {
-    tools.require();
-    await ensureBuilt();
-    const version = await runProcess(tools.bin(NODE_EXPORTER), ['--version']);
-    nodeExporterVersion = /version (\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
-    pki = await testPki();
-    configs = { ...writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 })), plainHttp: writeConfig(pki, 'plain-http.yml', {}) };
+  describe.skipIf(tools.skip)(`node_exporter ${gen.nodeExporter} and scrapeguard serve give the same outcome for the same web-config.yml`, () => {
+    let pki: TestPki;
+    let configs: Record<ConfigName, string>;
+    let nodeExporterVersion = 'unknown';
+    const pairs = new Map<ConfigName, Pair>();
+    const procs: RunningProcess[] = [];
+    const report: { row: string; nodeExporter: string; scrapeguard: string }[] = [];
 
-    await Promise.all(
-      (Object.keys(configs) as ConfigName[]).map(async (name) => {
-        const file = configs[name];
-        const nePort = await freePort();
-        const ne = startProcess(`node_exporter[${name}]`, tools.bin(NODE_EXPORTER), [
-          '--web.config.file', file,
-          '--web.listen-address', `127.0.0.1:${nePort}`,
-          // Keep it light: one cheap collector.
-          '--collector.disable-defaults', '--collector.loadavg',
-        ], pki.dir);
-        const sgPort = await freePort();
-        const sg = startProcess(`scrapeguard[${name}]`, process.execPath, [
-          cliPath, 'serve',
-          '--web.config.file', file,
-          '--web.listen-address', `127.0.0.1:${sgPort}`,
-        ], pki.dir);
-        procs.push(ne, sg);
-        // A TCP connect is the readiness probe: it sends no request, so it spends no rate-limit token.
-        await waitForPort(sg, sgPort);
-        let serving: boolean;
-        if (OLD_TOOLKIT_REFUSES[name]) serving = await waitForPortOrExit(ne, nePort);
-        else {
-          await waitForPort(ne, nePort);
-          serving = true;
-        }
-        pairs.set(name, { nodeExporter: { proc: ne, ...(serving ? { port: nePort } : {}) }, scrapeguard: { proc: sg, port: sgPort } });
-      }),
-    );
-  }, 200_000);
+    beforeAll(async () => {
+      tools.require();
+      await ensureBuilt();
+      const version = await runProcess(tools.bin(NODE_EXPORTER), ['--version']);
+      nodeExporterVersion = /version (\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
+      pki = await testPki();
+      configs = { ...writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 })), plainHttp: writeConfig(pki, 'plain-http.yml', {}) };
 
-  afterAll(async () => {
-    await stopAll(procs); // throws if any process is left running
-    if (process.env.SCRAPEGUARD_E2E_REPORT) console.table(report);
-  }, 20_000);
+      await Promise.all(
+        (Object.keys(configs) as ConfigName[]).map(async (name) => {
+          const file = configs[name];
+          const nePort = await freePort();
+          const ne = startProcess(`node_exporter[${name}]`, tools.bin(NODE_EXPORTER), [
+            '--web.config.file', file,
+            '--web.listen-address', `127.0.0.1:${nePort}`,
+            // Keep it light: one cheap collector.
+            '--collector.disable-defaults', '--collector.loadavg',
+          ], pki.dir);
+          const sgPort = await freePort();
+          const sg = startProcess(`scrapeguard[${name}]`, process.execPath, [
+            cliPath, 'serve',
+            '--web.config.file', file,
+            '--web.listen-address', `127.0.0.1:${sgPort}`,
+          ], pki.dir);
+          procs.push(ne, sg);
+          // A TCP connect is the readiness probe: it sends no request, so it spends no rate-limit token.
+          await waitForPort(sg, sgPort);
+          let serving: boolean;
+          if (OLD_TOOLKIT_REFUSES[name]) serving = await waitForPortOrExit(ne, nePort);
+          else {
+            await waitForPort(ne, nePort);
+            serving = true;
+          }
+          pairs.set(name, { nodeExporter: { proc: ne, ...(serving ? { port: nePort } : {}) }, scrapeguard: { proc: sg, port: sgPort } });
+        }),
+      );
+    }, 200_000);
 
-  function options(req: Req): ScrapeOptions {
-    const cert: TestCert | undefined = req.client ? pki[req.client] : undefined;
-    return {
-      ca: pki.ca.certPem,
-      ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}),
-      ...(req.auth !== undefined ? { auth: req.auth } : {}),
-      ...(req.authorization !== undefined ? { headers: { authorization: req.authorization } } : {}),
-    };
-  }
+    afterAll(async () => {
+      await stopAll(procs); // throws if any process is left running
+      if (process.env.SCRAPEGUARD_E2E_REPORT) console.table(report);
+    }, 20_000);
 
-  /** Writes `req.raw` on a fresh connection; the reply until the server closes (at most 5 s). */
-  function rawExchange(port: number, req: Req): Promise<ScrapeResult> {
-    return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      const socket =
-        req.scheme === 'http'
-          ? netConnect({ host: '127.0.0.1', port })
-          : tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] });
-      socket.once(req.scheme === 'http' ? 'connect' : 'secureConnect', () => socket.write(Buffer.from(req.raw!, 'latin1')));
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      let error: string | undefined;
-      socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? 'ERROR'));
-      const timer = setTimeout(() => socket.destroy(), 5000);
-      socket.on('close', () => {
-        clearTimeout(timer);
-        const text = Buffer.concat(chunks).toString('latin1');
-        const [head = '', ...body] = text.split('\r\n\r\n');
-        const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
-        if (status === undefined) return resolve({ headers: {}, body: '', error: error ?? 'ECONNRESET' });
-        const headers: Record<string, string> = {};
-        for (const line of head.split('\r\n').slice(1)) {
-          const colon = line.indexOf(':');
-          if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-        }
-        resolve({ status: Number(status), headers, body: body.join('\r\n\r\n') });
+    function options(req: Req): ScrapeOptions {
+      const cert: TestCert | undefined = req.client ? pki[req.client] : undefined;
+      return {
+        ca: pki.ca.certPem,
+        ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}),
+        ...(req.auth !== undefined ? { auth: req.auth } : {}),
+        ...(req.authorization !== undefined ? { headers: { authorization: req.authorization } } : {}),
+      };
+    }
+
+    /** Writes `req.raw` on a fresh connection; the reply until the server closes (at most 5 s). */
+    function rawExchange(port: number, req: Req): Promise<ScrapeResult> {
+      return new Promise((resolve) => {
+        const chunks: Buffer[] = [];
+        const socket =
+          req.scheme === 'http'
+            ? netConnect({ host: '127.0.0.1', port })
+            : tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.certPem, ALPNProtocols: ['http/1.1'] });
+        socket.once(req.scheme === 'http' ? 'connect' : 'secureConnect', () => socket.write(Buffer.from(req.raw!, 'latin1')));
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        let error: string | undefined;
+        socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? 'ERROR'));
+        const timer = setTimeout(() => socket.destroy(), 5000);
+        socket.on('close', () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('latin1');
+          const [head = '', ...body] = text.split('\r\n\r\n');
+          const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
+          if (status === undefined) return resolve({ headers: {}, body: '', error: error ?? 'ECONNRESET' });
+          const headers: Record<string, string> = {};
+          for (const line of head.split('\r\n').slice(1)) {
+            const colon = line.indexOf(':');
+            if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+          }
+          resolve({ status: Number(status), headers, body: body.join('\r\n\r\n') });
+        });
       });
-    });
-  }
+    }
 
-  async function outcome(port: number, requests: readonly Req[]): Promise<string> {
-    const classes: string[] = [];
-    for (const req of requests) {
-      if (req.raw !== undefined) {
-        classes.push(outcomeClass(await rawExchange(port, req)));
-        continue;
+    async function outcome(port: number, requests: readonly Req[]): Promise<string> {
+      const classes: string[] = [];
+      for (const req of requests) {
+        if (req.raw !== undefined) {
+          classes.push(outcomeClass(await rawExchange(port, req)));
+          continue;
+        }
+        const url = `${req.scheme ?? 'https'}://127.0.0.1:${port}${req.path ?? '/metrics'}`;
+        classes.push(outcomeClass(await (req.http2 ? scrapeHttp2 : scrape)(url, options(req))));
       }
-      const url = `${req.scheme ?? 'https'}://127.0.0.1:${port}${req.path ?? '/metrics'}`;
-      classes.push(outcomeClass(await (req.http2 ? scrapeHttp2 : scrape)(url, options(req))));
+      return classes.join(' → ');
     }
-    return classes.join(' → ');
-  }
 
-  it.each(Object.entries(OLD_TOOLKIT_REFUSES))('node_exporter 1.5 refuses the %s config at startup (key unknown to exporter-toolkit 0.8)', async (name, refusal) => {
-    const pair = pairs.get(name as ConfigName)!;
-    const ne = pair.nodeExporter.proc;
-    if (pair.nodeExporter.port !== undefined) {
-      // A newer node_exporter knows the key and serves the config: fine, its rows compare as usual.
-      expect(nodeExporterVersion, 'node_exporter 1.5 served a config with a key its exporter-toolkit does not know').not.toMatch(/^1\.5\./);
-      return;
-    }
-    expect((await ne.exited).code, ne.output()).toBe(1);
-    expect(ne.output()).toMatch(refusal!);
-    // ... while scrapeguard serves it.
-    expect(pair.scrapeguard.proc.hasExited(), pair.scrapeguard.proc.output()).toBe(false);
-  });
+    it('runs the node_exporter of this generation', () => {
+      expect(nodeExporterVersion).toMatch(gen.nodeExporter === '1.5' ? /^1\.5\./ : /^1\.11\./);
+    });
 
-  it.each(ROWS.map((row) => [`${row.config}: ${row.name} → ${row.expected}`, row] as const))('%s', async (_, row) => {
-    const pair = pairs.get(row.config)!;
-    const sg = await outcome(pair.scrapeguard.port, row.requests);
-    if (pair.nodeExporter.port === undefined) {
-      // EXPECTED_ONLY rows under node_exporter 1.5: it refused the config, so only scrapeguard's
-      // outcome is checked, against what current exporter-toolkit does.
-      report.push({ row: `${row.config}: ${row.name}`, nodeExporter: `config refused (node_exporter ${nodeExporterVersion})`, scrapeguard: sg });
-      expect(sg, `scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(row.expected);
-      return;
-    }
-    const ne = await outcome(pair.nodeExporter.port, row.requests);
-    report.push({ row: `${row.config}: ${row.name}`, nodeExporter: ne, scrapeguard: sg });
-    if (row.scrapeguardDiffers !== undefined) {
-      // A deliberate difference: each is held to its own expectation.
+    const verb = gen.nodeExporter === '1.5' ? 'refuses the %s config at startup (key unknown to exporter-toolkit 0.8)' : 'serves the %s config (exporter-toolkit 0.15 knows the key): its rows compare as parity';
+    it.each(Object.entries(OLD_TOOLKIT_REFUSES))(`node_exporter ${gen.nodeExporter} ${verb}`, async (name, refusal) => {
+      const pair = pairs.get(name as ConfigName)!;
+      const ne = pair.nodeExporter.proc;
+      if (gen.nodeExporter === '1.11') {
+        expect(pair.nodeExporter.port, ne.output()).toBeDefined();
+        expect(ne.hasExited(), ne.output()).toBe(false);
+        return;
+      }
+      expect(pair.nodeExporter.port, 'node_exporter 1.5 served a config with a key its exporter-toolkit does not know').toBeUndefined();
+      expect((await ne.exited).code, ne.output()).toBe(1);
+      expect(ne.output()).toMatch(refusal!);
+      // ... while scrapeguard serves it.
+      expect(pair.scrapeguard.proc.hasExited(), pair.scrapeguard.proc.output()).toBe(false);
+    });
+
+    it.each(ROWS.map((row) => [`${row.config}: ${row.name} → ${row.expected}`, row] as const))('%s', async (_, row) => {
+      const pair = pairs.get(row.config)!;
+      const sg = await outcome(pair.scrapeguard.port, row.requests);
+      if (pair.nodeExporter.port === undefined) {
+        // EXPECTED_ONLY rows under node_exporter 1.5: it refused the config, so only scrapeguard's
+        // outcome is checked, against what current exporter-toolkit does (1.11 runs them as parity).
+        expect(gen.nodeExporter, `node_exporter ${gen.nodeExporter} refused ${row.config}`).toBe('1.5');
+        report.push({ row: `${row.config}: ${row.name}`, nodeExporter: `config refused (node_exporter ${nodeExporterVersion})`, scrapeguard: sg });
+        expect(sg, `scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(row.expected);
+        return;
+      }
+      const ne = await outcome(pair.nodeExporter.port, row.requests);
+      report.push({ row: `${row.config}: ${row.name}`, nodeExporter: ne, scrapeguard: sg });
+      if (row.scrapeguardDiffers !== undefined) {
+        // A deliberate difference: each is held to its own expectation.
+        expect(ne, `node_exporter output:\n${pair.nodeExporter.proc.output()}`).toBe(row.expected);
+        expect(sg, `scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(row.scrapeguardDiffers);
+        return;
+      }
+      // Parity first, then that the shared outcome is the intended one (not, say, both down).
+      expect(sg, `scrapeguard differs from node_exporter; scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(ne);
       expect(ne, `node_exporter output:\n${pair.nodeExporter.proc.output()}`).toBe(row.expected);
-      expect(sg, `scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(row.scrapeguardDiffers);
-      return;
-    }
-    // Parity first, then that the shared outcome is the intended one (not, say, both down).
-    expect(sg, `scrapeguard differs from node_exporter; scrapeguard output:\n${pair.scrapeguard.proc.output()}`).toBe(ne);
-    expect(ne, `node_exporter output:\n${pair.nodeExporter.proc.output()}`).toBe(row.expected);
-  });
+    });
 
-  it('both servers are still running after every case', () => {
-    for (const { nodeExporter, scrapeguard } of pairs.values()) {
-      if (nodeExporter.port !== undefined) expect(nodeExporter.proc.hasExited(), nodeExporter.proc.output()).toBe(false);
-      expect(scrapeguard.proc.hasExited(), scrapeguard.proc.output()).toBe(false);
-    }
+    it('both servers are still running after every case', () => {
+      for (const { nodeExporter, scrapeguard } of pairs.values()) {
+        if (nodeExporter.port !== undefined) expect(nodeExporter.proc.hasExited(), nodeExporter.proc.output()).toBe(false);
+        expect(scrapeguard.proc.hasExited(), scrapeguard.proc.output()).toBe(false);
+      }
+    });
   });
 });

@@ -1,10 +1,14 @@
 /**
- * `scrapeguard check --web.config.file FILE` agrees with `promtool check web-config FILE`
- * (Prometheus 2.42, exporter-toolkit 0.8): both accept the configs node_exporter serves in the
+ * `scrapeguard check --web.config.file FILE` agrees with `promtool check web-config FILE`, run
+ * once with promtool 2.42 (exporter-toolkit 0.8) and once with promtool 3.5 (exporter-toolkit
+ * 0.14): both accept the configs node_exporter serves in the
  * parity suite, both refuse the classic mistakes, each for the same reason. Rows where the two
  * disagree on purpose are listed with the reason:
  *  - NEWER FORMAT: keys exporter-toolkit added after 0.8 (`client_allowed_sans`, `rate_limit`);
- *    promtool 2.42 does not know them, scrapeguard reads the current format.
+ *    promtool 2.42 does not know them, scrapeguard reads the current format; promtool 3.5 knows
+ *    them, so under it these rows are parity (`promtool3`).
+ * Newer toolkits also reword some errors (lower-case, "missing one of cert or cert_file"):
+ * `promtool3Says` holds promtool 3.5's wording where it differs.
  *  - STRICTER: settings the toolkit accepts silently but that do not do what they say;
  *    scrapeguard refuses them (see REFERENCE.md §1, "known weaknesses").
  * Both tools are run as real processes (`node dist/cli.js check`).
@@ -18,7 +22,7 @@ import {
   BASIC_PASSWORD,
   cliPath,
   ensureBuilt,
-  prometheusTools,
+  generations,
   runProcess,
   writeConfig,
   writeWebConfigs,
@@ -26,7 +30,7 @@ import {
   type WebConfigs,
 } from './support.js';
 
-const tools = prometheusTools('promtool-web-config.test.ts', ['promtool']);
+const GENERATIONS = generations('promtool-web-config.test.ts', ['promtool']);
 
 type Verdict = 'pass' | 'fail';
 
@@ -41,6 +45,10 @@ interface Row {
   scrapeguardSays?: RegExp;
   /** Why the verdicts differ (only for rows where they do). */
   difference?: string;
+  /** promtool 3.5's verdict where it differs from 2.42's (then the row is parity under 3.5). */
+  promtool3?: Verdict;
+  /** promtool 3.5's message where its wording differs from 2.42's. */
+  promtool3Says?: RegExp;
 }
 
 /** `tls_server_config` with the test server certificate, by relative path. */
@@ -102,6 +110,7 @@ const ROWS: Row[] = [
     promtool: 'fail',
     scrapeguard: 'fail',
     promtoolSays: /Invalid ClientAuth: RequireAndVerifyClientCerts/,
+    promtool3Says: /invalid ClientAuth: RequireAndVerifyClientCerts/,
     scrapeguardSays: /invalid ClientAuth: "RequireAndVerifyClientCerts"/,
   },
   {
@@ -142,6 +151,7 @@ const ROWS: Row[] = [
     promtool: 'fail',
     scrapeguard: 'fail',
     promtoolSays: /Client CA's have been configured without a Client Auth Policy/,
+    promtool3Says: /client CA's have been configured without a Client Auth Policy/,
     scrapeguardSays: /client CA's have been configured without a Client Auth Policy/,
   },
   {
@@ -166,6 +176,7 @@ const ROWS: Row[] = [
     promtool: 'fail',
     scrapeguard: 'fail',
     promtoolSays: /missing cert_file/,
+    promtool3Says: /missing one of cert or cert_file/,
     scrapeguardSays: /missing one of cert or cert_file/,
   },
   {
@@ -193,6 +204,7 @@ const ROWS: Row[] = [
     scrapeguard: 'pass',
     promtoolSays: /field client_allowed_sans not found in type web\.TLSConfig/,
     difference: 'NEWER FORMAT: exporter-toolkit ≥ 0.10 key, unknown to promtool 2.42',
+    promtool3: 'pass',
   },
   {
     name: 'rate_limit',
@@ -201,6 +213,7 @@ const ROWS: Row[] = [
     scrapeguard: 'pass',
     promtoolSays: /field rate_limit not found in type web\.Config/,
     difference: 'NEWER FORMAT: exporter-toolkit ≥ 0.10 key, unknown to promtool 2.42',
+    promtool3: 'pass',
   },
   {
     name: 'RequireAndVerifyClientCert without a client CA',
@@ -231,51 +244,64 @@ const ROWS: Row[] = [
   },
 ];
 
-describe.skipIf(tools.skip)('promtool check web-config and scrapeguard check agree', () => {
-  const files = new Map<string, string>();
+describe.each(GENERATIONS)('$name', (gen) => {
+  const tools = gen.tools;
 
-  beforeAll(async () => {
-    tools.require();
-    await ensureBuilt();
-    const pki = await testPki();
-    const shared = writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 }));
-    ROWS.forEach((row, i) => {
-      files.set(row.name, typeof row.config === 'string' ? shared[row.config] : writeConfig(pki, `check-${i}.yml`, row.config(pki)));
+  describe.skipIf(tools.skip)('promtool check web-config and scrapeguard check agree', () => {
+    const files = new Map<string, string>();
+
+    beforeAll(async () => {
+      tools.require();
+      await ensureBuilt();
+      const pki = await testPki();
+      const shared = writeWebConfigs(pki, await hash(BASIC_PASSWORD, { cost: 4 }));
+      ROWS.forEach((row, i) => {
+        files.set(row.name, typeof row.config === 'string' ? shared[row.config] : writeConfig(pki, `check-${i}.yml`, row.config(pki)));
+      });
+    }, 200_000);
+
+    const verdict = (r: ProcessResult): Verdict => (r.code === 0 ? 'pass' : 'fail');
+
+    /** The row as this generation's promtool must answer it. */
+    const expected = (row: Row) => {
+      const promtool = gen.major === 3 ? (row.promtool3 ?? row.promtool) : row.promtool;
+      const says = gen.major === 3 ? (row.promtool3Says ?? row.promtoolSays) : row.promtoolSays;
+      return { promtool, says, difference: promtool === row.scrapeguard ? undefined : row.difference };
+    };
+
+    it.concurrent.each(ROWS.map((row) => [`${row.name}: promtool ${expected(row).promtool}, scrapeguard ${row.scrapeguard}`, row] as const))('%s', async (_, row) => {
+      const want = expected(row);
+      const file = files.get(row.name)!;
+      const [promtool, scrapeguard] = await Promise.all([
+        runProcess(tools.bin('promtool'), ['check', 'web-config', file]),
+        runProcess(process.execPath, [cliPath, 'check', '--web.config.file', file]),
+      ]);
+      const pOut = promtool.stdout + promtool.stderr;
+      const sOut = scrapeguard.stdout + scrapeguard.stderr;
+
+      expect({ promtool: verdict(promtool), scrapeguard: verdict(scrapeguard) }, `promtool:\n${pOut}\nscrapeguard:\n${sOut}`).toEqual({
+        promtool: want.promtool,
+        scrapeguard: row.scrapeguard,
+      });
+      // A difference must be a documented one; every other row is parity.
+      expect(row.difference === undefined || want.difference !== undefined || row.promtool3 !== undefined).toBe(true);
+      expect(want.difference === undefined).toBe(want.promtool === row.scrapeguard);
+
+      if (want.promtool === 'pass') expect(pOut).toContain('SUCCESS');
+      else {
+        expect(promtool.code).toBe(1);
+        expect(pOut).toMatch(want.says!);
+      }
+      // A valid file with TLS is preceded by the TLS profile in force and followed by the releases
+      // that can read it (one line each).
+      if (row.scrapeguard === 'pass') {
+        expect(scrapeguard.stdout.replace(/^TLS profile: [^\n]*\n/, '')).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} SUCCESS\nreadable by: [^\n]+\n$`));
+      }
+      else {
+        expect(scrapeguard.code).toBe(1);
+        expect(scrapeguard.stdout).toBe('');
+        expect(scrapeguard.stderr).toMatch(row.scrapeguardSays!);
+      }
     });
-  }, 200_000);
-
-  const verdict = (r: ProcessResult): Verdict => (r.code === 0 ? 'pass' : 'fail');
-
-  it.concurrent.each(ROWS.map((row) => [`${row.name}: promtool ${row.promtool}, scrapeguard ${row.scrapeguard}`, row] as const))('%s', async (_, row) => {
-    const file = files.get(row.name)!;
-    const [promtool, scrapeguard] = await Promise.all([
-      runProcess(tools.bin('promtool'), ['check', 'web-config', file]),
-      runProcess(process.execPath, [cliPath, 'check', '--web.config.file', file]),
-    ]);
-    const pOut = promtool.stdout + promtool.stderr;
-    const sOut = scrapeguard.stdout + scrapeguard.stderr;
-
-    expect({ promtool: verdict(promtool), scrapeguard: verdict(scrapeguard) }, `promtool:\n${pOut}\nscrapeguard:\n${sOut}`).toEqual({
-      promtool: row.promtool,
-      scrapeguard: row.scrapeguard,
-    });
-    // A difference must be a documented one; every other row is parity.
-    expect(row.difference === undefined).toBe(row.promtool === row.scrapeguard);
-
-    if (row.promtool === 'pass') expect(pOut).toContain('SUCCESS');
-    else {
-      expect(promtool.code).toBe(1);
-      expect(pOut).toMatch(row.promtoolSays!);
-    }
-    // A valid file with TLS is preceded by the TLS profile in force and followed by the releases
-    // that can read it (one line each).
-    if (row.scrapeguard === 'pass') {
-      expect(scrapeguard.stdout.replace(/^TLS profile: [^\n]*\n/, '')).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} SUCCESS\nreadable by: [^\n]+\n$`));
-    }
-    else {
-      expect(scrapeguard.code).toBe(1);
-      expect(scrapeguard.stdout).toBe('');
-      expect(scrapeguard.stderr).toMatch(row.scrapeguardSays!);
-    }
   });
 });

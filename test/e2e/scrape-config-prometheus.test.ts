@@ -1,7 +1,7 @@
 /**
- * The generated scrape configuration, proven against a real Prometheus (Debian's 2.42, the
- * default --prometheus-version): for each auth mode a guard serves a web-config, the
- * `scrape-config` command writes the job, `promtool check config` accepts every file, and one
+ * The generated scrape configuration, proven against a real Prometheus of each generation
+ * (Debian bookworm's 2.42 with --prometheus-version 2.42; Debian sid's 3.5 LTS with 3.5, the
+ * default): for each auth mode a guard serves a web-config, the `scrape-config` command writes the job, `promtool check config` accepts every file, and one
  * Prometheus scrapes all jobs at once. Positive jobs must be `up` with their series stored;
  * negative jobs (wrong CA, no client certificate, wrong password) must fail with the error the
  * scraper really sees. Under CI a missing Prometheus fails the suite; locally it skips visibly.
@@ -15,9 +15,9 @@ import { hash } from '@node-rs/bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { runScrapeScenario, type ScrapeMode, type ScrapeScenario } from './scrape-harness.js';
-import { prometheusTools } from './support.js';
+import { generations } from './support.js';
 
-const tools = prometheusTools('scrape-config-prometheus.test.ts', ['prometheus', 'promtool']);
+const GENERATIONS = generations('scrape-config-prometheus.test.ts', ['prometheus', 'promtool']);
 
 const PASSWORD = 'e2e scrape password';
 /** Under TLS 1.3 a refused client certificate reaches Prometheus in one of these forms (REFERENCE.md §2). */
@@ -77,6 +77,14 @@ function modes(pki: TestPki, passwordHash: string): ScrapeMode[] {
       ],
     },
     {
+      // /metrics force-excluded from authentication: the job carries no basic_auth and is up.
+      name: 'excluded',
+      dir: server(),
+      credentialsDir: creds,
+      webConfig: { tls_server_config: tls, basic_auth_users: users, auth_excluded_paths: [{ path: '/metrics', force: true }] },
+      jobs: [{ job: 'excluded', warnings: [/excluded from authentication \(auth_excluded_paths, force: true\)/], expect: { health: 'up' } }],
+    },
+    {
       name: 'tls-basic',
       dir: server(),
       credentialsDir: creds,
@@ -124,63 +132,71 @@ function modes(pki: TestPki, passwordHash: string): ScrapeMode[] {
   ];
 }
 
-describe.skipIf(tools.skip)('generated scrape configs in a real Prometheus 2.42', () => {
-  let pki: TestPki;
-  let scenario: ScrapeScenario;
-  let expected: ScrapeMode[];
+describe.each(GENERATIONS)('$name', (gen) => {
+  const tools = gen.tools;
 
-  beforeAll(async () => {
-    tools.require();
-    pki = await testPki();
-    expected = modes(pki, await hash(PASSWORD, { cost: 4 }));
-    scenario = await runScrapeScenario(tools, expected);
-  }, 60_000);
+  describe.skipIf(tools.skip)(`generated scrape configs (--prometheus-version ${gen.prometheusVersion}) in a real Prometheus ${gen.prometheusVersion}`, () => {
+    let pki: TestPki;
+    let scenario: ScrapeScenario;
+    let expected: ScrapeMode[];
 
-  afterAll(async () => {
-    await scenario?.stop();
-  });
+    beforeAll(async () => {
+      tools.require();
+      pki = await testPki();
+      expected = modes(pki, await hash(PASSWORD, { cost: 4 }));
+      scenario = await runScrapeScenario(tools, expected, 40_000, { prometheusVersion: gen.prometheusVersion });
+    }, 60_000);
 
-  it('promtool check config accepts every generated file', () => {
-    expect(scenario.promtool.output).not.toMatch(/FAILED/);
-    expect(scenario.promtool.code).toBe(0);
-    expect(scenario.promtool.output.match(/SUCCESS/g)?.length).toBe(expected.flatMap((m) => m.jobs).length);
-  });
-
-  it('every job is listed in /api/v1/targets with the expected health and lastError', () => {
-    const report = expected.flatMap((m) => m.jobs).map((c) => {
-      const o = scenario.outcomes.get(c.job);
-      return { job: c.job, health: o?.health ?? 'missing', lastError: o?.lastError ?? '' };
+    afterAll(async () => {
+      await scenario?.stop();
     });
-    for (const [i, c] of expected.flatMap((m) => m.jobs).entries()) {
-      const got = report[i]!;
-      const context = `${JSON.stringify(report, null, 1)}\n${scenario.prometheusOutput().slice(-3000)}`;
-      expect(got.health, context).toBe(c.expect.health);
-      if (c.expect.health === 'down') expect(got.lastError, context).toMatch(c.expect.lastError);
-      else expect(got.lastError, context).toBe('');
-    }
-  });
 
-  it('series of every positive job arrive', () => {
-    for (const mode of expected) {
-      for (const c of mode.jobs) {
-        if (c.expect.health !== 'up') continue;
-        const series = scenario.outcomes.get(c.job)?.series ?? [];
-        expect(series, c.job).toContainEqual(expect.objectContaining({ __name__: 'scrapeguard_e2e_info', job: c.job, mode: mode.name }));
-        expect(series, c.job).toContainEqual(expect.objectContaining({ __name__: 'up', job: c.job }));
-        for (const label of c.expect.absentLabels ?? []) for (const s of series) expect(s, `${c.job}: ${label}`).not.toHaveProperty(label);
-        for (const label of c.expect.presentLabels ?? []) expect(series.some((s) => label in s), `${c.job}: ${label}`).toBe(true);
+    it('promtool check config accepts every generated file', () => {
+      expect(scenario.promtool.output).not.toMatch(/FAILED/);
+      expect(scenario.promtool.code).toBe(0);
+      expect(scenario.promtool.output.match(/SUCCESS/g)?.length).toBe(expected.flatMap((m) => m.jobs).length);
+    });
+
+    it('every job is listed in /api/v1/targets with the expected health and lastError', () => {
+      const report = expected.flatMap((m) => m.jobs).map((c) => {
+        const o = scenario.outcomes.get(c.job);
+        return { job: c.job, health: o?.health ?? 'missing', lastError: o?.lastError ?? '' };
+      });
+      for (const [i, c] of expected.flatMap((m) => m.jobs).entries()) {
+        const got = report[i]!;
+        const context = `${JSON.stringify(report, null, 1)}\n${scenario.prometheusOutput().slice(-3000)}`;
+        expect(got.health, context).toBe(c.expect.health);
+        if (c.expect.health === 'down') expect(got.lastError, context).toMatch(c.expect.lastError);
+        else expect(got.lastError, context).toBe('');
       }
-    }
-  });
+    });
 
-  it('the generated jobs carry what each mode demands', () => {
-    const job = (name: string) => scenario.outcomes.get(name)!.generated;
-    expect(job('mtls').tls_config).toMatchObject({ cert_file: expect.any(String), key_file: expect.any(String), min_version: 'TLS13' });
-    expect(job('mtls').basic_auth).toBeUndefined();
-    expect(job('mtls-basic').basic_auth).toMatchObject({ username: 'prometheus' });
-    expect(job('tls-basic').tls_config).toMatchObject({ min_version: 'TLS12', max_version: 'TLS12' });
-    expect(job('tls-basic').tls_config?.cert_file).toBeUndefined();
-    expect(job('tls').tls_config?.server_name).toBe('localhost');
-    expect(job('tls-unnamed-ip').tls_config?.server_name).toBe('localhost');
+    it('series of every positive job arrive', () => {
+      for (const mode of expected) {
+        for (const c of mode.jobs) {
+          if (c.expect.health !== 'up') continue;
+          const series = scenario.outcomes.get(c.job)?.series ?? [];
+          expect(series, c.job).toContainEqual(expect.objectContaining({ __name__: 'scrapeguard_e2e_info', job: c.job, mode: mode.name }));
+          expect(series, c.job).toContainEqual(expect.objectContaining({ __name__: 'up', job: c.job }));
+          for (const label of c.expect.absentLabels ?? []) for (const s of series) expect(s, `${c.job}: ${label}`).not.toHaveProperty(label);
+          for (const label of c.expect.presentLabels ?? []) expect(series.some((s) => label in s), `${c.job}: ${label}`).toBe(true);
+        }
+      }
+    });
+
+    it('the generated jobs carry what each mode demands', () => {
+      const job = (name: string) => scenario.outcomes.get(name)!.generated;
+      expect(job('mtls').tls_config).toMatchObject({ cert_file: expect.any(String), key_file: expect.any(String), min_version: 'TLS13' });
+      expect(job('mtls').basic_auth).toBeUndefined();
+      expect(job('mtls-basic').basic_auth).toMatchObject({ username: 'prometheus' });
+      expect(job('tls-basic').tls_config).toMatchObject({ min_version: 'TLS12', max_version: 'TLS12' });
+      expect(job('tls-basic').tls_config?.cert_file).toBeUndefined();
+      expect(job('tls').tls_config?.server_name).toBe('localhost');
+    expect(job('excluded').basic_auth).toBeUndefined();
+    // Prometheus 3 fails a scrape with a blank Content-Type; the generator sets the 2.x fallback for 3.x only.
+    if (gen.major === 3) expect(job('tls').fallback_scrape_protocol).toBe('PrometheusText0.0.4');
+    else expect(job('tls')).not.toHaveProperty('fallback_scrape_protocol');
+      expect(job('tls-unnamed-ip').tls_config?.server_name).toBe('localhost');
+    });
   });
 });

@@ -15,7 +15,7 @@ import { scrapeConfigCommand } from '../../src/tools/cli/scrape-config.js';
 import type { PrometheusScrapeJob } from '../../src/tools/scrape-config/prometheus.js';
 import type { MetricsSourceInput } from '../../src/exposition/source.js';
 import { runCli } from '../helpers/cli.js';
-import { freePort, runProcess, sleep, startProcess, stopAll, waitForPort, type PrometheusTools, type RunningProcess } from './support.js';
+import { freePort, runProcess, sleep, startProcess, stopAll, waitForPort, type PrometheusTools, type RunningProcess, waitForPrometheusReady } from './support.js';
 
 /** One job Prometheus scrapes, and what must come of it. */
 export interface ScrapeJobCase {
@@ -90,7 +90,12 @@ async function getJson<T>(url: string): Promise<T> {
  * @example
  * const scenario = await runScrapeScenario(tools, [{ name: 'tls', webConfig, dir, credentialsDir, jobs: [{ job: 'tls', expect: { health: 'up' } }] }]);
  */
-export async function runScrapeScenario(tools: PrometheusTools, modes: readonly ScrapeMode[], timeoutMs = 40_000): Promise<ScrapeScenario> {
+export async function runScrapeScenario(
+  tools: PrometheusTools,
+  modes: readonly ScrapeMode[],
+  timeoutMs = 40_000,
+  options: { /** `--prometheus-version` of every job (the generation's Prometheus); default: the generator's. */ prometheusVersion?: string } = {},
+): Promise<ScrapeScenario> {
   const work = mkdtempSync(join(tmpdir(), 'scrapeguard-e2e-prom-'));
   const guards: Guard[] = [];
   const procs: RunningProcess[] = [];
@@ -110,7 +115,7 @@ export async function runScrapeScenario(tools: PrometheusTools, modes: readonly 
       const host = mode.host ?? '127.0.0.1';
       const [bound] = await guard.listen(`${host}:0`);
       for (const c of mode.jobs) {
-        const argv = ['--web.config.file', configFile, '--target', `${host}:${bound!.port}`, '--job', c.job, '--credentials-dir', mode.credentialsDir, ...(mode.args ?? []), ...(c.args ?? [])];
+        const argv = ['--web.config.file', configFile, '--target', `${host}:${bound!.port}`, '--job', c.job, '--credentials-dir', mode.credentialsDir, ...(options.prometheusVersion !== undefined ? ['--prometheus-version', options.prometheusVersion] : []), ...(mode.args ?? []), ...(c.args ?? [])];
         const result = await runCli(scrapeConfigCommand, argv, { cwd: mode.dir });
         if (result.code !== 0) throw new Error(`scrape-config for job ${c.job} failed (exit ${result.code}):\n${result.stderr}`);
         const file = join(work, `${c.job}.yml`);
@@ -144,7 +149,7 @@ export async function runScrapeScenario(tools: PrometheusTools, modes: readonly 
       work,
     );
     procs.push(prometheus);
-    await waitForPort(prometheus, port, 20_000);
+    await waitForPrometheusReady(prometheus, port, 20_000);
     const api = `http://127.0.0.1:${port}/api/v1`;
 
     // Scrapes start ~5-7 s after startup; wait until every job reached its expected state.

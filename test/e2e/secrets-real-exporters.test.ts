@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSecretDetection } from '../../src/exposition/secrets.js';
-import { freePort, prometheusTools, startProcess, stopAll, waitForPort, type RunningProcess } from './support.js';
+import { freePort, generations, startProcess, stopAll, waitForPort, type RunningProcess, waitForPrometheusReady } from './support.js';
 
 const NODE_EXPORTER = 'prometheus-node-exporter';
 const PROMETHEUS = 'prometheus';
-const tools = prometheusTools('secrets-real-exporters', [NODE_EXPORTER, PROMETHEUS]);
+const GENERATIONS = generations('secrets-real-exporters', [NODE_EXPORTER, PROMETHEUS]);
 
 function get(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -54,55 +54,59 @@ function samples(source: string, text: string): Sample[] {
   return out;
 }
 
-describe.skipIf(tools.skip)('secret detectors on real node_exporter and Prometheus output', () => {
-  const procs: RunningProcess[] = [];
-  let dir: string;
-  let all: Sample[] = [];
+describe.each(GENERATIONS)('$name', (gen) => {
+  const tools = gen.tools;
 
-  beforeAll(async () => {
-    tools.require();
-    dir = mkdtempSync(join(tmpdir(), 'scrapeguard-secrets-e2e-'));
-    const nePort = await freePort();
-    const promPort = await freePort();
-    writeFileSync(join(dir, 'prometheus.yml'), `scrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:${promPort}']\n`);
-    const ne = startProcess('node_exporter', tools.bin(NODE_EXPORTER), ['--web.listen-address', `127.0.0.1:${nePort}`], dir);
-    const prom = startProcess('prometheus', tools.bin(PROMETHEUS), [
-      '--config.file', join(dir, 'prometheus.yml'),
-      '--storage.tsdb.path', join(dir, 'data'),
-      '--web.listen-address', `127.0.0.1:${promPort}`,
-    ], dir);
-    procs.push(ne, prom);
-    await waitForPort(ne, nePort);
-    await waitForPort(prom, promPort, 30_000);
-    all = [
-      ...samples('node_exporter', await get(`http://127.0.0.1:${nePort}/metrics`)),
-      ...samples('prometheus', await get(`http://127.0.0.1:${promPort}/metrics`)),
-    ];
-  }, 60_000);
+  describe.skipIf(tools.skip)('secret detectors on real node_exporter and Prometheus output', () => {
+    const procs: RunningProcess[] = [];
+    let dir: string;
+    let all: Sample[] = [];
 
-  afterAll(async () => {
-    await stopAll(procs);
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  }, 20_000);
+    beforeAll(async () => {
+      tools.require();
+      dir = mkdtempSync(join(tmpdir(), 'scrapeguard-secrets-e2e-'));
+      const nePort = await freePort();
+      const promPort = await freePort();
+      writeFileSync(join(dir, 'prometheus.yml'), `scrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:${promPort}']\n`);
+      const ne = startProcess('node_exporter', tools.bin(NODE_EXPORTER), ['--web.listen-address', `127.0.0.1:${nePort}`], dir);
+      const prom = startProcess('prometheus', tools.bin(PROMETHEUS), [
+        '--config.file', join(dir, 'prometheus.yml'),
+        '--storage.tsdb.path', join(dir, 'data'),
+        '--web.listen-address', `127.0.0.1:${promPort}`,
+      ], dir);
+      procs.push(ne, prom);
+      await waitForPort(ne, nePort);
+      await waitForPrometheusReady(prom, promPort, 30_000);
+      all = [
+        ...samples('node_exporter', await get(`http://127.0.0.1:${nePort}/metrics`)),
+        ...samples('prometheus', await get(`http://127.0.0.1:${promPort}/metrics`)),
+      ];
+    }, 60_000);
 
-  it('reads a substantial sample of real label values and HELP texts', () => {
-    expect(all.filter((s) => s.source === 'node_exporter' && s.label !== '').length).toBeGreaterThan(200);
-    expect(all.filter((s) => s.source === 'prometheus' && s.label !== '').length).toBeGreaterThan(100);
-    expect(all.filter((s) => s.label === '').length).toBeGreaterThan(200);
-  });
+    afterAll(async () => {
+      await stopAll(procs);
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    }, 20_000);
 
-  it('no detector fires on any of them', () => {
-    const detect = compileSecretDetection('all');
-    const fired = all.map((s) => ({ ...s, detector: detect(s.label, s.value) })).filter((s) => s.detector !== undefined);
-    expect(fired).toEqual([]);
-  });
+    it('reads a substantial sample of real label values and HELP texts', () => {
+      expect(all.filter((s) => s.source === 'node_exporter' && s.label !== '').length).toBeGreaterThan(200);
+      expect(all.filter((s) => s.source === 'prometheus' && s.label !== '').length).toBeGreaterThan(100);
+      expect(all.filter((s) => s.label === '').length).toBeGreaterThan(200);
+    });
 
-  it('control: the same values with a fake credential spliced in do fire', () => {
-    const detect = compileSecretDetection('all');
-    const fakeToken = `ghp_${'Zx9'.repeat(12)}`;
-    for (const s of all.slice(0, 300)) {
-      expect(detect(s.label, `${s.value} ${fakeToken}`), `${s.label}=${s.value}`).toBe('github_token');
-      expect(detect(s.label, `${s.value}?password=hunter2`), `${s.label}=${s.value}`).toBeDefined();
-    }
+    it('no detector fires on any of them', () => {
+      const detect = compileSecretDetection('all');
+      const fired = all.map((s) => ({ ...s, detector: detect(s.label, s.value) })).filter((s) => s.detector !== undefined);
+      expect(fired).toEqual([]);
+    });
+
+    it('control: the same values with a fake credential spliced in do fire', () => {
+      const detect = compileSecretDetection('all');
+      const fakeToken = `ghp_${'Zx9'.repeat(12)}`;
+      for (const s of all.slice(0, 300)) {
+        expect(detect(s.label, `${s.value} ${fakeToken}`), `${s.label}=${s.value}`).toBe('github_token');
+        expect(detect(s.label, `${s.value}?password=hunter2`), `${s.label}=${s.value}`).toBeDefined();
+      }
+    });
   });
 });

@@ -221,6 +221,26 @@ export async function waitForPort(proc: RunningProcess, port: number, timeoutMs 
 }
 
 /**
+ * Waits until a Prometheus started on `port` answers `/-/ready` with 200: Prometheus 3 answers
+ * its API with 503 until the TSDB is open (2.42 opens it before it listens), so a suite that
+ * queries right after {@link waitForPort} would see a 503.
+ */
+export async function waitForPrometheusReady(proc: RunningProcess, port: number, timeoutMs = 30_000): Promise<void> {
+  await waitForPort(proc, port, timeoutMs);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.hasExited()) throw new Error(`${proc.name} exited before it was ready:\n${proc.output()}`);
+    const status = await fetch(`http://127.0.0.1:${port}/-/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${proc.name} was not ready within ${timeoutMs} ms (last status ${status}):\n${proc.output()}`);
+    await sleep(100);
+  }
+}
+
+/**
  * For a process that may refuse its config at startup: resolves `true` once `port` accepts
  * connections and the process is still alive `settleMs` later (Go exporters bind before they
  * read the config, so a refusing one listens for a moment), `false` once it has exited.
@@ -342,4 +362,34 @@ export function haproxyTool(suite: string): HaproxyTool {
       if (missing) throw new Error(`${message}. CI is set, so a missing binary is a failure, not a skip.`);
     },
   };
+}
+
+/** One generation of the real binaries every e2e suite runs against. */
+export interface Generation {
+  /** For test titles: `Prometheus 2.42 / node_exporter 1.5 (bookworm)`. */
+  name: string;
+  /** Prometheus major version: where the generations legitimately differ, tests branch on it. */
+  major: 2 | 3;
+  /** `--prometheus-version` for the generator: `2.42` or `3.5`. */
+  prometheusVersion: '2.42' | '3.5';
+  /** node_exporter release line: `1.5` (exporter-toolkit 0.8) or `1.11` (exporter-toolkit 0.15). */
+  nodeExporter: '1.5' | '1.11';
+  tools: PrometheusTools;
+}
+
+/**
+ * Both generations, for `describe.each(generations(...))('$name', …)`: Debian bookworm's
+ * Prometheus 2.42 / promtool 2.42 / node_exporter 1.5 and Debian sid's Prometheus 3.5.3 LTS /
+ * promtool 3.5.3 / node_exporter 1.11.1. Each one skips (locally, with a warning) or fails (under
+ * CI) on its own when its binaries are missing.
+ * @example
+ * describe.each(generations('x.test.ts', ['prometheus']))('$name', (gen) => {
+ *   describe.skipIf(gen.tools.skip)('…', () => { beforeAll(() => gen.tools.require()); … });
+ * });
+ */
+export function generations(suite: string, binaries: readonly string[]): Generation[] {
+  return [
+    { name: 'Prometheus 2.42 / node_exporter 1.5 (bookworm)', major: 2, prometheusVersion: '2.42', nodeExporter: '1.5', tools: prometheusTools(suite, binaries) },
+    { name: 'Prometheus 3.5 / node_exporter 1.11 (sid)', major: 3, prometheusVersion: '3.5', nodeExporter: '1.11', tools: prometheus3Tools(suite, binaries) },
+  ];
 }

@@ -351,7 +351,9 @@ function webConfigFile(plan: InitPlan, passwordHash: string): WebConfigResult {
  */
 async function scrapeConfigFiles(plan: InitPlan): Promise<InitFile[]> {
   const config = await loadConfigFile(join(plan.dir, 'web-config.yml'));
-  const { yaml, warnings } = await generateScrapeConfig(config, { targets: [plan.target], username: plan.user });
+  // init does not know which Prometheus will read the file: the oldest one the project tests
+  // (2.42) writes a job that 2.42 and 3.x both accept (3.x only adds fallback_scrape_protocol).
+  const { yaml, warnings } = await generateScrapeConfig(config, { targets: [plan.target], username: plan.user, prometheusVersion: '2.42' });
   // Everything init writes matches by construction; a warning here is a bug, not a user error.
   if (warnings.length > 0) throw new Error(`init: the generated scrape config has warnings: ${warnings.join('; ')}`);
   return [

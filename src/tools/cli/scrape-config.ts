@@ -1,6 +1,6 @@
 /**
  * `scrapeguard scrape-config`: prints the scraper's half of a web-config.yml — a Prometheus
- * `scrape_configs` entry, or a prometheus-operator ServiceMonitor/PodMonitor with its Secret —
+ * `scrape_configs` entry, or a prometheus-operator ServiceMonitor/PodMonitor/ScrapeConfig with its Secret —
  * as YAML on stdout. What the scraper cannot match goes to stderr as `warning:` lines, never
  * into the YAML, so the output can be piped straight into a file or `kubectl apply -f -`.
  */
@@ -16,8 +16,10 @@ import type { CliCommand } from './io.js';
 const USAGE = `Usage: scrapeguard scrape-config --web.config.file FILE --target HOST:PORT [--target ...]
                                 [--job NAME] [--metrics-path P] [--server-name NAME]
                                 [--credentials-dir DIR] [--prometheus-version X.Y]
-                                [--format prometheus|servicemonitor|podmonitor]
-                                [--namespace NS] [--selector LABEL=VALUE ...]
+                                [--native-histograms]
+                                [--format prometheus|servicemonitor|podmonitor|scrapeconfig]
+                                [--operator-version X.Y] [--namespace NS]
+                                [--selector LABEL=VALUE ...]
 
 Prints the Prometheus scrape configuration that matches a web-config.yml: scheme, tls_config
 (ca_file, client cert_file/key_file, server_name, min_version), basic_auth / authorization /
@@ -28,7 +30,7 @@ to stderr. Exit 0 with warnings; exit 1 when no usable configuration can be writ
 Options:
   --web.config.file FILE       the server's web-config.yml (required)
   --target HOST:PORT           an instance serving it; repeatable ([IPv6]:PORT for IPv6);
-                               required for --format prometheus
+                               required for --format prometheus and scrapeconfig
   --job NAME                   job_name, or the monitor's name (default scrapeguard)
   --metrics-path P             metrics path (default /metrics)
   --interval DURATION          scrape interval of this job (default: Prometheus's global one)
@@ -50,9 +52,19 @@ Options:
   --oauth2-client-id ID        (default without these: the JWT is read from a credentials file)
   --oauth2-scope SCOPE         repeatable
   --oauth2-client-secret-file FILE
-  --prometheus-version X.Y     oldest Prometheus to support (default 2.42); newer fields are
-                               left out (min_version 2.35, max_version 2.41, authorization 2.26)
-  --format F                   prometheus (default), servicemonitor or podmonitor
+  --oauth2-ca-file FILE        CA that signed the token endpoint's certificate
+                               (oauth2.tls_config; default: the system roots)
+  --prometheus-version X.Y     oldest Prometheus to support (default 3.5, the current LTS);
+                               fields it lacks are left out (min_version 2.35, max_version
+                               2.41, scrape_protocols 2.49, fallback_scrape_protocol 3.0)
+  --native-histograms          the target serves native histograms (the serve sidecar in
+                               front of a client_golang exporter or a Prometheus): ask for
+                               protobuf first (scrape_protocols, Prometheus 2.49+)
+  --format F                   prometheus (default), servicemonitor, podmonitor or
+                               scrapeconfig (prometheus-operator v1alpha1, static --target)
+  --operator-version X.Y       oldest prometheus-operator to support (default 0.80); fields
+                               its CRDs lack are left out (tlsConfig.minVersion 0.76,
+                               fallbackScrapeProtocol 0.80; operator formats)
   --namespace NS               namespace of the monitor and its Secret (operator formats)
   --selector LABEL=VALUE       labels of the Services/Pods to scrape; repeatable, required
                                for the operator formats
@@ -62,7 +74,8 @@ Options:
   -h, --help                   show this help
 `;
 
-const FORMATS = new Set(['prometheus', 'servicemonitor', 'podmonitor']);
+const FORMATS = new Set(['prometheus', 'servicemonitor', 'podmonitor', 'scrapeconfig']);
+const KINDS = { servicemonitor: 'ServiceMonitor', podmonitor: 'PodMonitor', scrapeconfig: 'ScrapeConfig' } as const;
 const AUTH_CHOICES = new Set(['basic', 'bearer', 'jwt', 'none']);
 
 function selectorOption(values: readonly string[]): Record<string, string> {
@@ -99,7 +112,10 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
     'oauth2-client-id': { type: 'string' },
     'oauth2-scope': { type: 'string', multiple: true },
     'oauth2-client-secret-file': { type: 'string' },
+    'oauth2-ca-file': { type: 'string' },
     'prometheus-version': { type: 'string' },
+    'native-histograms': { type: 'boolean' },
+    'operator-version': { type: 'string' },
     format: { type: 'string' },
     namespace: { type: 'string' },
     selector: { type: 'string', multiple: true },
@@ -113,25 +129,30 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
   const file = stringOption(args, 'web.config.file');
   if (!file) throw new ScrapeguardError('USAGE', '--web.config.file is required');
   const format = stringOption(args, 'format') ?? 'prometheus';
-  if (!FORMATS.has(format)) throw new ScrapeguardError('USAGE', `--format must be prometheus, servicemonitor or podmonitor, got ${JSON.stringify(format)}`);
+  if (!FORMATS.has(format)) throw new ScrapeguardError('USAGE', `--format must be prometheus, servicemonitor, podmonitor or scrapeconfig, got ${JSON.stringify(format)}`);
   const operator = format !== 'prometheus';
   const targets = listOption(args, 'target');
   const selectors = listOption(args, 'selector');
-  if (operator) {
+  if (format === 'scrapeconfig') {
+    if (targets.length === 0) throw new ScrapeguardError('USAGE', '--format scrapeconfig needs at least one --target HOST:PORT (a ScrapeConfig lists static targets)');
+    for (const flag of ['selector', 'port']) {
+      if (args.values[flag] !== undefined) throw new ScrapeguardError('USAGE', `--${flag} does not apply to --format scrapeconfig: it scrapes the --target addresses`);
+    }
+  } else if (operator) {
     if (targets.length > 0) throw new ScrapeguardError('USAGE', `--target does not apply to --format ${format}: Kubernetes discovers the targets (use --selector and --port)`);
     if (selectors.length === 0) throw new ScrapeguardError('USAGE', `--format ${format} needs at least one --selector LABEL=VALUE`);
   } else {
     if (targets.length === 0) throw new ScrapeguardError('USAGE', 'at least one --target HOST:PORT is required');
-    for (const flag of ['namespace', 'selector', 'port', 'omit-secrets']) {
-      if (args.values[flag] !== undefined) throw new ScrapeguardError('USAGE', `--${flag} applies only to --format servicemonitor or podmonitor`);
+    for (const flag of ['namespace', 'selector', 'port', 'omit-secrets', 'operator-version']) {
+      if (args.values[flag] !== undefined) throw new ScrapeguardError('USAGE', `--${flag} applies only to --format servicemonitor, podmonitor or scrapeconfig`);
     }
   }
 
   const tokenUrl = stringOption(args, 'oauth2-token-url');
   const clientId = stringOption(args, 'oauth2-client-id');
   if ((tokenUrl === undefined) !== (clientId === undefined)) throw new ScrapeguardError('USAGE', '--oauth2-token-url and --oauth2-client-id go together');
-  if (tokenUrl === undefined && (args.values['oauth2-scope'] !== undefined || args.values['oauth2-client-secret-file'] !== undefined)) {
-    throw new ScrapeguardError('USAGE', '--oauth2-scope and --oauth2-client-secret-file need --oauth2-token-url and --oauth2-client-id');
+  if (tokenUrl === undefined && (args.values['oauth2-scope'] !== undefined || args.values['oauth2-client-secret-file'] !== undefined || args.values['oauth2-ca-file'] !== undefined)) {
+    throw new ScrapeguardError('USAGE', '--oauth2-scope, --oauth2-client-secret-file and --oauth2-ca-file need --oauth2-token-url and --oauth2-client-id');
   }
 
   const authText = stringOption(args, 'auth');
@@ -145,6 +166,7 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
     ['passwordFile', 'password-file'],
     ['credentialsFile', 'credentials-file'],
     ['clientSecretFile', 'oauth2-client-secret-file'],
+    ['oauth2CaFile', 'oauth2-ca-file'],
   ];
   const files: CredentialFiles = {};
   for (const [role, flag] of fileFlags) {
@@ -159,6 +181,7 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
     ...(optional('server-name') !== undefined ? { serverName: optional('server-name')! } : {}),
     ...(optional('credentials-dir') !== undefined ? { credentialsDir: optional('credentials-dir')! } : {}),
     ...(optional('prometheus-version') !== undefined ? { prometheusVersion: optional('prometheus-version')! } : {}),
+    ...(flagOption(args, 'native-histograms') ? { nativeHistograms: true } : {}),
     ...(optional('user') !== undefined ? { username: optional('user')! } : {}),
     ...(authChoice !== undefined ? { auth: authChoice } : {}),
     ...(args.values.labeldrop !== undefined ? { labelDrops: listOption(args, 'labeldrop') } : {}),
@@ -173,8 +196,9 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
   if (operator) {
     const out = await generateOperatorManifests(config, {
       ...base,
-      kind: format === 'servicemonitor' ? 'ServiceMonitor' : 'PodMonitor',
-      selector: selectorOption(selectors),
+      kind: KINDS[format as keyof typeof KINDS],
+      ...(format === 'scrapeconfig' ? { targets } : { selector: selectorOption(selectors) }),
+      ...(optional('operator-version') !== undefined ? { operatorVersion: optional('operator-version')! } : {}),
       ...(optional('job') !== undefined ? { name: optional('job')! } : {}),
       ...(optional('namespace') !== undefined ? { namespace: optional('namespace')! } : {}),
       ...(optional('port') !== undefined ? { port: optional('port')! } : {}),

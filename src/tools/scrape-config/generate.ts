@@ -10,7 +10,16 @@ import { kubectlCreateSecret, manifestsYaml, renderOperatorManifests, type Monit
 import { planScrape, type CredentialFiles, type ScrapePlan } from './plan.js';
 import { prometheusYaml, renderPrometheusJob, type PrometheusScrapeJob } from './prometheus.js';
 import { deriveRequirements, type RequirementOptions, type ScrapeRequirements } from './requirements.js';
-import { DEFAULT_PROMETHEUS_VERSION, formatVersion, parsePrometheusVersion, type PrometheusVersion } from './versions.js';
+import {
+  DEFAULT_OPERATOR_VERSION,
+  DEFAULT_PROMETHEUS_VERSION,
+  formatVersion,
+  OLDEST_OPERATOR_VERSION,
+  parseOperatorVersion,
+  parsePrometheusVersion,
+  type OperatorVersion,
+  type PrometheusVersion,
+} from './versions.js';
 import { checkOptions } from '../../options.js';
 import { OPERATOR_MANIFEST_OPTIONS, REQUIREMENT_OPTIONS, SCRAPE_CONFIG_OPTIONS } from '../../api-options.js';
 
@@ -28,8 +37,17 @@ export interface ScrapeOptionsBase extends RequirementOptions {
   credentialsDir?: string;
   /** Files given one by one (they must exist); they win over the credentials directory. */
   files?: CredentialFiles;
-  /** Prometheus version the config is for (`"2.42"`, default 2.42): newer fields are left out. */
+  /**
+   * Oldest Prometheus the config is for (`"2.42"`, `"3.5"`; default 3.5, the current LTS): fields
+   * it does not know are left out, and a credential it cannot express is an error.
+   */
   prometheusVersion?: string | PrometheusVersion;
+  /**
+   * The target can serve native histograms: `serve --upstream` in front of a client_golang
+   * exporter or another Prometheus. The job then lists `PrometheusProto` first in
+   * `scrape_protocols` (2.49+), and sets `scrape_native_histograms` (3.8+).
+   */
+  nativeHistograms?: boolean;
   /** Directory relative paths resolve against (default `process.cwd()`). */
   baseDir?: string;
   /** Clock for certificate validity checks (default now). */
@@ -48,13 +66,21 @@ export interface ScrapeConfigOptions extends ScrapeOptionsBase {
 
 /** Options of {@link generateOperatorManifests}. */
 export interface OperatorManifestOptions extends ScrapeOptionsBase {
-  /** Default `ServiceMonitor`. */
+  /** Default `ServiceMonitor`; `ScrapeConfig` (monitoring.coreos.com/v1alpha1) scrapes static {@link targets}. */
   kind?: MonitorKind;
+  /**
+   * Oldest prometheus-operator release to support (`"0.80"`, `"v0.76.2"`; default 0.80): fields
+   * its CRDs do not know are left out (with a warning) or, when the credential depends on them,
+   * an error.
+   */
+  operatorVersion?: string | OperatorVersion;
+  /** `HOST:PORT` of each target; only (and required) for `ScrapeConfig`. */
+  targets?: readonly string[];
   /** Name of the monitor (default `scrapeguard`). */
   name?: string;
   namespace?: string;
-  /** Labels of the Services/Pods to scrape; at least one (an empty selector matches everything). */
-  selector: Readonly<Record<string, string>>;
+  /** Labels of the Services/Pods to scrape; at least one (an empty selector matches everything). Required except for `ScrapeConfig`. */
+  selector?: Readonly<Record<string, string>>;
   /** Service or container port name (default `metrics`). */
   port?: string;
   /** Scrape interval of the endpoint. */
@@ -98,11 +124,21 @@ function version(v: string | PrometheusVersion | undefined): PrometheusVersion {
   return parsed;
 }
 
-function planOptions(options: ScrapeOptionsBase, targets: readonly string[], fallbackDir: string | undefined, discovered: boolean) {
+function operatorVersion(v: string | OperatorVersion | undefined): OperatorVersion {
+  if (v === undefined) return DEFAULT_OPERATOR_VERSION;
+  const parsed =
+    typeof v === 'string' ? parseOperatorVersion(v) : typeof v === 'object' && Number.isInteger(v.major) && Number.isInteger(v.minor) ? parseOperatorVersion(`${v.major}.${v.minor}`) : undefined;
+  if (!parsed) throw new ScrapeguardError('SCRAPE_CONFIG', `prometheus-operator version ${JSON.stringify(v)} is not MAJOR.MINOR from ${formatVersion(OLDEST_OPERATOR_VERSION)} on, e.g. 0.80`);
+  return parsed;
+}
+
+function planOptions(options: ScrapeOptionsBase, targets: readonly string[], fallbackDir: string | undefined, discovered: boolean, operator?: OperatorVersion) {
   return {
     targets,
     prometheusVersion: version(options.prometheusVersion),
     discoveredTargets: discovered,
+    ...(operator !== undefined ? { operatorVersion: operator } : {}),
+    ...(options.nativeHistograms !== undefined ? { nativeHistograms: options.nativeHistograms } : {}),
     ...(options.serverName !== undefined ? { serverName: options.serverName } : {}),
     ...(options.files !== undefined ? { files: options.files } : {}),
     ...(options.credentialsDir !== undefined ? { credentialsDir: options.credentialsDir } : {}),
@@ -121,8 +157,10 @@ function requirementOptions(options: RequirementOptions): RequirementOptions {
   return Object.fromEntries(Object.keys(REQUIREMENT_OPTIONS).filter((k) => Object.hasOwn(options, k)).map((k) => [k, options[k as keyof RequirementOptions]]));
 }
 
-function headerComment(source: string | undefined, v: PrometheusVersion, format: 'prometheus' | 'operator'): string {
-  const first = ` Generated by scrapeguard scrape-config${source !== undefined ? ` from ${source}` : ''} for Prometheus ${formatVersion(v)}+.`;
+function headerComment(source: string | undefined, v: PrometheusVersion, format: 'prometheus' | 'operator', operator?: OperatorVersion): string {
+  const first = ` Generated by scrapeguard scrape-config${source !== undefined ? ` from ${source}` : ''} for Prometheus ${formatVersion(v)}+${
+    operator !== undefined ? ` and prometheus-operator ${formatVersion(operator)}+` : ''
+  }.`;
   return format === 'prometheus'
     ? `${first}\n Secrets are referenced by file; keep those files readable only by Prometheus.`
     : `${first}\n Credentials are read from the Secret by key; the Secret lives in the monitor's namespace.`;
@@ -185,13 +223,22 @@ export async function operatorManifestsFromRequirements(
   source?: { file?: string; fallbackDir?: string },
 ): Promise<GeneratedOperatorManifests> {
   checkOptionsObject('generateOperatorManifests', options);
-  if (typeof options.selector !== 'object' || options.selector === null) throw new TypeError('generateOperatorManifests: selector must be an object of label → value');
-  const opts = planOptions(options, [], source?.fallbackDir, true);
+  const kind = options.kind ?? 'ServiceMonitor';
+  if (kind === 'ScrapeConfig') {
+    if (!Array.isArray(options.targets)) throw new TypeError('generateOperatorManifests: a ScrapeConfig needs targets, an array of "HOST:PORT" strings');
+  } else {
+    if (typeof options.selector !== 'object' || options.selector === null) throw new TypeError('generateOperatorManifests: selector must be an object of label → value');
+    if (options.targets !== undefined) throw new ScrapeguardError('SCRAPE_CONFIG', `a ${kind} discovers its targets; targets apply only to kind ScrapeConfig`);
+  }
+  const operator = operatorVersion(options.operatorVersion);
+  const opts = planOptions(options, kind === 'ScrapeConfig' ? (options.targets ?? []) : [], source?.fallbackDir, kind !== 'ScrapeConfig', operator);
   const plan = await planScrape(requirements, opts);
   const manifests = await renderOperatorManifests(plan, {
-    kind: options.kind ?? 'ServiceMonitor',
+    kind,
     name: options.name ?? 'scrapeguard',
-    selector: options.selector,
+    ...(options.selector !== undefined ? { selector: options.selector } : {}),
+    operatorVersion: operator,
+    prometheusVersion: opts.prometheusVersion,
     metricsPath: options.metricsPath ?? '/metrics',
     ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
     ...(options.port !== undefined ? { port: options.port } : {}),
@@ -199,7 +246,7 @@ export async function operatorManifestsFromRequirements(
     ...(options.embedSecrets !== undefined ? { embedSecrets: options.embedSecrets } : {}),
     ...(options.secretName !== undefined ? { secretName: options.secretName } : {}),
   });
-  const warnings = [...plan.warnings];
+  const warnings = [...plan.warnings, ...manifests.warnings];
   let createSecretCommand: string | undefined;
   if (manifests.secretName !== undefined) {
     if (options.embedSecrets === false) createSecretCommand = kubectlCreateSecret(manifests, options.namespace);
@@ -208,7 +255,7 @@ export async function operatorManifestsFromRequirements(
     }
   }
   return {
-    yaml: manifestsYaml(manifests.documents, headerComment(source?.file, opts.prometheusVersion, 'operator')),
+    yaml: manifestsYaml(manifests.documents, headerComment(source?.file, opts.prometheusVersion, 'operator', operator)),
     documents: manifests.documents,
     warnings,
     ...(createSecretCommand !== undefined ? { createSecretCommand } : {}),

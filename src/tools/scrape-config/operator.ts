@@ -1,6 +1,8 @@
 /**
  * Spells a {@link ScrapePlan} as prometheus-operator resources (monitoring.coreos.com/v1
- * `ServiceMonitor` or `PodMonitor`) plus the Kubernetes `Secret` they reference. The operator
+ * `ServiceMonitor` or `PodMonitor`, or monitoring.coreos.com/v1alpha1 `ScrapeConfig` for static
+ * targets) plus the Kubernetes `Secret` they reference. Only fields the target operator's CRDs
+ * know are emitted (`versions.ts`): an API server prunes unknown fields without a word. The operator
  * reads credentials from Secrets in the monitor's namespace, by secret key selector, never from
  * files: the files the plan names are read here and put into the Secret (or, with
  * `embedSecrets: false`, left for the user to create from the same files).
@@ -9,9 +11,22 @@ import { readFile } from 'node:fs/promises';
 import { Document } from 'yaml';
 import { ScrapeguardError } from '../../errors.js';
 import type { CredentialFiles, ScrapePlan } from './plan.js';
+import {
+  DEFAULT_OPERATOR_VERSION,
+  DEFAULT_PROMETHEUS_VERSION,
+  FALLBACK_SCRAPE_PROTOCOL,
+  formatVersion,
+  nativeHistogramProtocols,
+  OPERATOR_FIELD_SINCE,
+  operatorSupports,
+  supports,
+  type OperatorField,
+  type OperatorVersion,
+  type PrometheusVersion,
+} from './versions.js';
 
 /** Which prometheus-operator resource to emit. */
-export type MonitorKind = 'ServiceMonitor' | 'PodMonitor';
+export type MonitorKind = 'ServiceMonitor' | 'PodMonitor' | 'ScrapeConfig';
 
 /** Options of {@link renderOperatorManifests}. */
 export interface OperatorRenderOptions {
@@ -20,8 +35,8 @@ export interface OperatorRenderOptions {
   name: string;
   /** Namespace of the monitor and its Secret; absent: kubectl's current namespace for both. */
   namespace?: string;
-  /** `spec.selector.matchLabels` of the Services (ServiceMonitor) or Pods (PodMonitor); at least one. */
-  selector: Readonly<Record<string, string>>;
+  /** `spec.selector.matchLabels` of the Services (ServiceMonitor) or Pods (PodMonitor); at least one. Not for ScrapeConfig. */
+  selector?: Readonly<Record<string, string>>;
   /** Name of the Service port (ServiceMonitor) or container port (PodMonitor); default `metrics`. */
   port?: string;
   metricsPath: string;
@@ -31,6 +46,10 @@ export interface OperatorRenderOptions {
   embedSecrets?: boolean;
   /** Name of the Secret (default `NAME-scrape-credentials`). */
   secretName?: string;
+  /** prometheus-operator release the manifests are for (default {@link DEFAULT_OPERATOR_VERSION}). */
+  operatorVersion?: OperatorVersion;
+  /** Prometheus release the operator runs (default {@link DEFAULT_PROMETHEUS_VERSION}): fields Prometheus lacks are left out too. */
+  prometheusVersion?: PrometheusVersion;
 }
 
 /** A secret key selector (`{name, key}`). */
@@ -48,6 +67,8 @@ export interface OperatorManifests {
   /** Non-secret Secret keys given as values (`username`, `client-id`). */
   literals: Record<string, string>;
   secretName?: string;
+  /** Fields left out because the target operator does not know them, one line each. */
+  warnings: string[];
 }
 
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -65,6 +86,7 @@ const KEYS: Readonly<Record<keyof CredentialFiles, string>> = {
   passwordFile: 'password',
   credentialsFile: 'token',
   clientSecretFile: 'client-secret',
+  oauth2CaFile: 'oauth2-ca.crt',
 };
 
 function checkLabelKey(key: string): boolean {
@@ -77,10 +99,18 @@ function checkOptions(options: OperatorRenderOptions): void {
   const fail = (message: string): never => {
     throw new ScrapeguardError('SCRAPE_CONFIG', message);
   };
-  if (options.kind !== 'ServiceMonitor' && options.kind !== 'PodMonitor') fail(`kind must be ServiceMonitor or PodMonitor, got ${JSON.stringify(options.kind)}`);
+  if (options.kind !== 'ServiceMonitor' && options.kind !== 'PodMonitor' && options.kind !== 'ScrapeConfig') {
+    fail(`kind must be ServiceMonitor, PodMonitor or ScrapeConfig, got ${JSON.stringify(options.kind)}`);
+  }
   if (!DNS_SUBDOMAIN.test(options.name)) fail(`name ${JSON.stringify(options.name)} is not a Kubernetes object name (lower-case letters, digits, "-" and ".")`);
   if (options.namespace !== undefined && !DNS_LABEL.test(options.namespace)) fail(`namespace ${JSON.stringify(options.namespace)} is not a DNS-1123 label`);
-  const entries = Object.entries(options.selector);
+  if (options.kind === 'ScrapeConfig') {
+    // Static targets: nothing to select, and a port name means nothing.
+    if (options.selector !== undefined) fail('a ScrapeConfig scrapes static targets: it takes no selector');
+    if (options.port !== undefined) fail('a ScrapeConfig scrapes static targets (HOST:PORT): it takes no port name');
+    return;
+  }
+  const entries = Object.entries(options.selector ?? {});
   // An empty selector matches every Service or Pod in the namespace: credentials would go to all of them.
   if (entries.length === 0) fail('a selector (label=value) is needed: an empty one selects every Service/Pod in the namespace and sends the credentials to all of them');
   for (const [k, v] of entries) {
@@ -103,6 +133,21 @@ function checkOptions(options: OperatorRenderOptions): void {
  */
 export async function renderOperatorManifests(plan: ScrapePlan, options: OperatorRenderOptions): Promise<OperatorManifests> {
   checkOptions(options);
+  const operator = options.operatorVersion ?? DEFAULT_OPERATOR_VERSION;
+  const prometheus = options.prometheusVersion ?? DEFAULT_PROMETHEUS_VERSION;
+  const warnings: string[] = [];
+  const needs = (field: OperatorField, what: string): void => {
+    if (!operatorSupports(operator, field)) {
+      throw new ScrapeguardError('SCRAPE_CONFIG', `${what} needs prometheus-operator 0.${OPERATOR_FIELD_SINCE[field].minor} or later (target version ${formatVersion(operator)})`);
+    }
+  };
+  const scrapeConfig = options.kind === 'ScrapeConfig';
+  if (scrapeConfig) {
+    needs('scrapeConfigCrd', 'the ScrapeConfig resource (staticConfigs, scheme, tlsConfig, metricRelabelings)');
+    if (plan.targets.length === 0) throw new ScrapeguardError('SCRAPE_CONFIG', 'a ScrapeConfig needs at least one target (HOST:PORT)');
+  } else if (plan.targets.length > 0) {
+    throw new ScrapeguardError('SCRAPE_CONFIG', `a ${options.kind} discovers its targets; give a selector, not targets`);
+  }
   const secretName = options.secretName ?? `${options.name}-scrape-credentials`;
   if (!DNS_SUBDOMAIN.test(secretName)) throw new ScrapeguardError('SCRAPE_CONFIG', `secret name ${JSON.stringify(secretName)} is too long; give a shorter name`);
   const ref = (role: keyof CredentialFiles): SecretKeySelector => ({ name: secretName, key: KEYS[role] });
@@ -115,12 +160,24 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
   };
   const literals: Record<string, string> = {};
 
-  const endpoint: Record<string, unknown> = {
-    port: options.port ?? 'metrics',
-    path: options.metricsPath,
-    scheme: plan.scheme,
-    ...(options.interval !== undefined ? { interval: options.interval } : {}),
-  };
+  // ServiceMonitor/PodMonitor: one endpoint; ScrapeConfig: the spec itself holds the same fields.
+  const endpoint: Record<string, unknown> = scrapeConfig
+    ? {
+        staticConfigs: [{ targets: [...plan.targets] }],
+        // The ScrapeConfig CRD accepted only upper-case schemes before 0.8x; upper case works everywhere.
+        scheme: plan.scheme.toUpperCase(),
+        metricsPath: options.metricsPath,
+        ...(options.interval !== undefined ? { scrapeInterval: options.interval } : {}),
+      }
+    : {
+        port: options.port ?? 'metrics',
+        path: options.metricsPath,
+        scheme: plan.scheme,
+        ...(options.interval !== undefined ? { interval: options.interval } : {}),
+      };
+  if (options.kind === 'PodMonitor' && (plan.auth?.kind === 'basic' || plan.tls?.keyFile !== undefined)) {
+    needs('podMonitorSecrets', 'basicAuth and tlsConfig.keySecret on a PodMonitor');
+  }
   if (plan.tls) {
     const t = plan.tls;
     const tlsConfig: Record<string, unknown> = {};
@@ -128,8 +185,15 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
     if (t.certFile !== undefined) tlsConfig.cert = { secret: use('certFile') };
     if (t.keyFile !== undefined) tlsConfig.keySecret = use('keyFile');
     if (t.serverName !== undefined) tlsConfig.serverName = t.serverName;
-    if (t.minVersion !== undefined) tlsConfig.minVersion = t.minVersion;
-    if (t.maxVersion !== undefined) tlsConfig.maxVersion = t.maxVersion;
+    if (operatorSupports(operator, 'tlsMinMaxVersion')) {
+      if (t.minVersion !== undefined) tlsConfig.minVersion = t.minVersion;
+      if (t.maxVersion !== undefined) tlsConfig.maxVersion = t.maxVersion;
+    } else if (t.minVersion !== undefined || t.maxVersion !== undefined) {
+      // Prometheus then offers its own default range (TLS 1.2 and up), which the server still bounds.
+      warnings.push(
+        `prometheus-operator ${formatVersion(operator)} has no tlsConfig.minVersion/maxVersion (0.${OPERATOR_FIELD_SINCE.tlsMinMaxVersion.minor}+): left out, Prometheus offers its default TLS 1.2-1.3 and the server's own limits (${[t.minVersion, t.maxVersion].filter(Boolean).join('-')}) still apply`,
+      );
+    }
     if (Object.keys(tlsConfig).length > 0) endpoint.tlsConfig = tlsConfig;
   }
   const auth = plan.auth;
@@ -138,8 +202,10 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
     literals.username = auth.username;
     endpoint.basicAuth = { username: { name: secretName, key: 'username' }, password: use('passwordFile') };
   } else if (auth?.kind === 'authorization') {
+    if (!scrapeConfig) needs('authorization', 'authorization');
     endpoint.authorization = { type: 'Bearer', credentials: use('credentialsFile') };
   } else if (auth?.kind === 'oauth2') {
+    needs(scrapeConfig ? 'scrapeConfigOAuth2' : 'oauth2', 'oauth2');
     literals['client-id'] = auth.clientId;
     endpoint.oauth2 = {
       clientId: { secret: { name: secretName, key: 'client-id' } },
@@ -147,20 +213,32 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
       tokenUrl: auth.tokenUrl,
       ...(auth.scopes.length > 0 ? { scopes: [...auth.scopes] } : {}),
       ...(auth.endpointParams !== undefined && Object.keys(auth.endpointParams).length > 0 ? { endpointParams: { ...auth.endpointParams } } : {}),
+      ...(auth.caFile !== undefined ? (needs('oauth2TlsConfig', 'oauth2.tlsConfig'), { tlsConfig: { ca: { secret: use('oauth2CaFile') } } }) : {}),
     };
   }
   if (plan.labelDrops.length > 0) endpoint.metricRelabelings = [{ action: 'labeldrop', regex: plan.labelDrops.join('|') }];
 
+  // Scrape protocols live on the resource's spec (all three kinds), and only where both the
+  // operator's CRD and the Prometheus it runs know them.
+  const protocolFields: Record<string, unknown> = {};
+  const protocols = plan.nativeHistograms ? nativeHistogramProtocols(prometheus, operator) : undefined;
+  if (protocols !== undefined) protocolFields.scrapeProtocols = protocols;
+  if (plan.nativeHistograms && supports(prometheus, 'scrapeNativeHistograms') && operatorSupports(operator, 'scrapeNativeHistograms')) protocolFields.scrapeNativeHistograms = true;
+  if (supports(prometheus, 'fallbackScrapeProtocol') && operatorSupports(operator, 'fallbackScrapeProtocol')) protocolFields.fallbackScrapeProtocol = FALLBACK_SCRAPE_PROTOCOL;
+
   const metadata = (name: string) => ({ name, ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), labels: { 'app.kubernetes.io/managed-by': 'scrapeguard' } });
-  const monitor = {
-    apiVersion: 'monitoring.coreos.com/v1',
-    kind: options.kind,
-    metadata: metadata(options.name),
-    spec: {
-      selector: { matchLabels: { ...options.selector } },
-      [options.kind === 'ServiceMonitor' ? 'endpoints' : 'podMetricsEndpoints']: [endpoint],
-    },
-  };
+  const monitor = scrapeConfig
+    ? { apiVersion: 'monitoring.coreos.com/v1alpha1', kind: 'ScrapeConfig', metadata: metadata(options.name), spec: { ...endpoint, ...protocolFields } }
+    : {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: options.kind,
+        metadata: metadata(options.name),
+        spec: {
+          selector: { matchLabels: { ...options.selector } },
+          [options.kind === 'ServiceMonitor' ? 'endpoints' : 'podMetricsEndpoints']: [endpoint],
+          ...protocolFields,
+        },
+      };
 
   const hasSecret = secretKeys.length > 0 || Object.keys(literals).length > 0;
   const documents: Record<string, unknown>[] = [];
@@ -178,7 +256,7 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
     documents.push({ apiVersion: 'v1', kind: 'Secret', metadata: metadata(secretName), type: 'Opaque', stringData });
   }
   documents.push(monitor);
-  return { documents, secretKeys, literals, ...(hasSecret ? { secretName } : {}) };
+  return { documents, secretKeys, literals, warnings, ...(hasSecret ? { secretName } : {}) };
 }
 
 /** Multi-document YAML (`---` between documents), with an optional leading comment. */

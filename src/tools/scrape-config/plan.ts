@@ -16,7 +16,7 @@ import { ScrapeguardError } from '../../errors.js';
 import { allSanValues, canonicalIp, compileAllowedSans, subjectAltNames } from '../../tls/client-cert.js';
 import { TLS_VERSION_RANK } from '../../tls/names.js';
 import type { ScrapeRequirements } from './requirements.js';
-import { formatVersion, supports, type PrometheusVersion } from './versions.js';
+import { formatVersion, OPERATOR_FIELD_SINCE, operatorSupports, supports, type OperatorVersion, type PrometheusVersion } from './versions.js';
 import {
   allowsClientAuth,
   certificateCovers,
@@ -41,6 +41,11 @@ export interface CredentialFiles {
   credentialsFile?: string;
   /** OAuth 2.0 client secret (`oauth2.client_secret_file`). */
   clientSecretFile?: string;
+  /**
+   * CA bundle that verifies the OAuth 2.0 token endpoint (`oauth2.tls_config.ca_file`), when a
+   * private CA signed it (default: the system roots).
+   */
+  oauth2CaFile?: string;
 }
 
 /**
@@ -55,6 +60,7 @@ export const CREDENTIAL_FILE_NAMES: Readonly<Record<keyof CredentialFiles, strin
   passwordFile: 'password',
   credentialsFile: 'token',
   clientSecretFile: 'client-secret',
+  oauth2CaFile: 'oauth2-ca.crt',
 };
 
 /** Inputs of {@link planScrape}. */
@@ -78,6 +84,13 @@ export interface PlanOptions {
   /** Directory relative paths resolve against (default `process.cwd()`). */
   baseDir?: string;
   prometheusVersion: PrometheusVersion;
+  /** The prometheus-operator release the manifests are for (operator output only). */
+  operatorVersion?: OperatorVersion;
+  /**
+   * The target can serve native histograms (protobuf): `serve --upstream` in front of a
+   * client_golang exporter or a Prometheus. The job then asks for `PrometheusProto` first.
+   */
+  nativeHistograms?: boolean;
   /** Targets are discovered by Kubernetes (pod or endpoint IPs), not known here. */
   discoveredTargets?: boolean;
   /** Clock for validity checks (tests). */
@@ -106,6 +119,8 @@ export type PlannedAuth =
       scopes: readonly string[];
       endpointParams?: Readonly<Record<string, string>>;
       clientSecretFile: string;
+      /** CA bundle for the token endpoint (`oauth2.tls_config.ca_file`). */
+      caFile?: string;
     };
 
 /** Everything a renderer needs, already matched and checked. */
@@ -116,6 +131,10 @@ export interface ScrapePlan {
   tls?: PlannedTls;
   auth?: PlannedAuth;
   labelDrops: string[];
+  /** The metrics path is force-excluded from authentication: no credential is presented. */
+  authExcluded?: boolean;
+  /** Ask for protobuf first (the target serves native histograms); see {@link PlanOptions.nativeHistograms}. */
+  nativeHistograms: boolean;
   /** Absolute paths of every file the plan references, by role (the operator renderer embeds them). */
   files: CredentialFiles;
   /** What the scraper cannot match or what looks wrong; one line each, never a secret. */
@@ -255,6 +274,9 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     }
     auth = { kind: 'authorization', type: 'Bearer', credentialsFile: found!.path, legacy: !supports(version, 'authorization') };
   } else if (a?.kind === 'oauth2') {
+    if (options.operatorVersion !== undefined && !operatorSupports(options.operatorVersion, 'oauth2')) {
+      throw new ScrapeguardError('SCRAPE_CONFIG', `oauth2 needs prometheus-operator 0.${OPERATOR_FIELD_SINCE.oauth2.minor} or later (target version ${formatVersion(options.operatorVersion)})`);
+    }
     if (!supports(version, 'oauth2')) {
       throw new ScrapeguardError('SCRAPE_CONFIG', `oauth2 needs Prometheus 2.27 or later (target version ${formatVersion(version)})`);
     }
@@ -264,6 +286,21 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     const found = await locate('clientSecretFile', 'oauth2 client secret file', '--oauth2-client-secret-file', true);
     files.clientSecretFile = found!.path;
     if (found!.exists) await checkNotEmpty(found!.path, 'oauth2 client secret file', warnings);
+    const ca = await locate('oauth2CaFile', 'oauth2 token endpoint CA file', '--oauth2-ca-file', false);
+    if (ca !== undefined) {
+      if (a.tokenUrl.startsWith('http:')) throw new ScrapeguardError('SCRAPE_CONFIG', `an oauth2 CA file was given, but the token URL ${q(a.tokenUrl)} is plain HTTP`);
+      if (!supports(version, 'oauth2TlsConfig')) {
+        throw new ScrapeguardError('SCRAPE_CONFIG', `oauth2.tls_config (the token endpoint's own CA) needs Prometheus 2.31 or later (target version ${formatVersion(version)})`);
+      }
+      if (options.operatorVersion !== undefined && !operatorSupports(options.operatorVersion, 'oauth2TlsConfig')) {
+        // An older CRD prunes oauth2.tlsConfig: the token request would then verify against the system roots and fail.
+        throw new ScrapeguardError('SCRAPE_CONFIG', `oauth2.tlsConfig (the token endpoint's own CA) needs prometheus-operator 0.${OPERATOR_FIELD_SINCE.oauth2TlsConfig.minor} or later (target version ${formatVersion(options.operatorVersion)})`);
+      }
+      files.oauth2CaFile = ca.path;
+      if (parseCertificates(await readFile(ca.path, 'utf8')).length === 0) {
+        warnings.push(`oauth2 CA file ${q(ca.path)} holds no PEM certificate: Prometheus refuses the job`);
+      }
+    }
     auth = {
       kind: 'oauth2',
       tokenUrl: a.tokenUrl,
@@ -271,10 +308,16 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
       scopes: [...a.scopes],
       ...(a.endpointParams !== undefined ? { endpointParams: { ...a.endpointParams } } : {}),
       clientSecretFile: found!.path,
+      ...(files.oauth2CaFile !== undefined ? { caFile: files.oauth2CaFile } : {}),
     };
   } else if (a !== undefined) {
     throw new ScrapeguardError('SCRAPE_CONFIG', `unknown auth kind ${q(String((a as { kind: unknown }).kind))}`);
   }
+  if (requirements.authExcluded) {
+    if (a !== undefined) throw new ScrapeguardError('SCRAPE_CONFIG', 'requirements say the metrics path is excluded from authentication but also name a credential');
+    warnings.push('the metrics path is excluded from authentication (auth_excluded_paths, force: true): anyone who reaches the port reads the metrics; the job presents no credential');
+  }
+  if (explicit.oauth2CaFile !== undefined && a?.kind !== 'oauth2') warnings.push('the scraper does not use oauth2; the oauth2 CA file given is not used');
   for (const [role, flag] of [['passwordFile', 'password'], ['credentialsFile', 'credentials'], ['clientSecretFile', 'client secret']] as const) {
     if (explicit[role] !== undefined && files[role] === undefined) warnings.push(`the server does not ask for a ${flag} file; the one given is not used`);
   }
@@ -291,15 +334,38 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     if (unsupported) throw new ScrapeguardError('SCRAPE_CONFIG', `label drop ${q(re)} uses ${unsupported[1]}, which Prometheus (RE2) does not support`);
   }
 
+  const nativeHistograms = options.nativeHistograms === true;
+  if (nativeHistograms) nativeHistogramWarnings(version, options.operatorVersion, warnings);
+
   return {
     scheme: requirements.scheme,
     targets: targets.map((t) => t.address),
     ...(tls ? { tls } : {}),
     ...(auth ? { auth } : {}),
+    ...(requirements.authExcluded ? { authExcluded: true } : {}),
+    nativeHistograms,
     labelDrops,
     files,
     warnings,
   };
+}
+
+/** What the target Prometheus (and operator) still needs before native histograms arrive. */
+function nativeHistogramWarnings(version: PrometheusVersion, operator: OperatorVersion | undefined, warnings: string[]): void {
+  const v = formatVersion(version);
+  if (!supports(version, 'scrapeProtocols')) {
+    warnings.push(`Prometheus ${v} has no per-job scrape_protocols (2.49+): start it with --enable-feature=native-histograms to make it ask for protobuf`);
+    return;
+  }
+  if (operator !== undefined && !operatorSupports(operator, 'scrapeProtocols')) {
+    warnings.push(`prometheus-operator ${formatVersion(operator)} has no scrapeProtocols (0.${OPERATOR_FIELD_SINCE.scrapeProtocols.minor}+): enable the native-histograms feature of the Prometheus resource instead`);
+    return;
+  }
+  const perJob = supports(version, 'scrapeNativeHistograms') && (operator === undefined || operatorSupports(operator, 'scrapeNativeHistograms'));
+  if (!perJob) {
+    // Without the flag Prometheus < 3.8 parses the protobuf but keeps only the classic buckets.
+    warnings.push(`Prometheus ${v} ingests native histograms only with --enable-feature=native-histograms${operator !== undefined ? ' (the Prometheus resource\'s enableFeatures)' : ''}; without it only the classic buckets are stored`);
+  }
 }
 
 type Locate = (role: keyof CredentialFiles, what: string, flag: string, required: boolean) => Promise<Located | undefined>;

@@ -9,7 +9,7 @@ import type { TlsVersionName } from '../../config/schema.js';
 import { ScrapeguardError } from '../../errors.js';
 import { TLS_VERSION_RANK } from '../../tls/names.js';
 import type { ScrapePlan } from './plan.js';
-import { formatVersion, supports, type PrometheusVersion } from './versions.js';
+import { FALLBACK_SCRAPE_PROTOCOL, FIELD_SINCE, formatVersion, nativeHistogramProtocols, supports, type PrometheusVersion, type ScrapeProtocol, type VersionedField } from './versions.js';
 
 /** `tls_config` as Prometheus reads it (the fields scrapeguard emits). */
 export interface PrometheusTlsConfig {
@@ -27,13 +27,27 @@ export interface PrometheusScrapeJob {
   scheme: 'http' | 'https';
   metrics_path: string;
   scrape_interval?: string;
+  /** 2.49+: protobuf first when the target serves native histograms. */
+  scrape_protocols?: ScrapeProtocol[];
+  /** 3.0+: the format assumed when an answer's Content-Type is blank or unknown. */
+  fallback_scrape_protocol?: ScrapeProtocol;
+  /** 3.8+: ingest native histograms for this job (before: the feature flag). */
+  scrape_native_histograms?: boolean;
   static_configs: { targets: string[] }[];
   tls_config?: PrometheusTlsConfig;
   basic_auth?: { username: string; password_file: string };
   authorization?: { type: 'Bearer'; credentials_file: string };
   /** Only for Prometheus < 2.26, which has no `authorization`. */
   bearer_token_file?: string;
-  oauth2?: { client_id: string; client_secret_file: string; token_url: string; scopes?: string[]; endpoint_params?: Record<string, string> };
+  oauth2?: {
+    client_id: string;
+    client_secret_file: string;
+    token_url: string;
+    scopes?: string[];
+    endpoint_params?: Record<string, string>;
+    /** 2.31+: the token endpoint's own CA. */
+    tls_config?: { ca_file: string };
+  };
   metric_relabel_configs?: { action: 'labeldrop'; regex: string }[];
 }
 
@@ -67,6 +81,14 @@ export function renderPrometheusJob(plan: ScrapePlan, options: PrometheusRenderO
     ...(options.scrapeInterval !== undefined ? { scrape_interval: options.scrapeInterval } : {}),
     static_configs: [{ targets: [...plan.targets] }],
   };
+  const version = options.prometheusVersion;
+  const protocols = plan.nativeHistograms ? nativeHistogramProtocols(version) : undefined;
+  if (protocols !== undefined) job.scrape_protocols = protocols;
+  if (plan.nativeHistograms && supports(version, 'scrapeNativeHistograms')) job.scrape_native_histograms = true;
+  // Prometheus 3 fails a scrape whose Content-Type is blank or unknown; Prometheus 2 read it as
+  // text 0.0.4. scrapeguard always labels its answers, so this only restores 2.x behaviour when
+  // something in between (an ingress, a proxy) drops the header.
+  if (supports(version, 'fallbackScrapeProtocol')) job.fallback_scrape_protocol = FALLBACK_SCRAPE_PROTOCOL;
   if (plan.tls) {
     const t = plan.tls;
     const tls: PrometheusTlsConfig = {
@@ -92,6 +114,7 @@ export function renderPrometheusJob(plan: ScrapePlan, options: PrometheusRenderO
       token_url: auth.tokenUrl,
       ...(auth.scopes.length > 0 ? { scopes: [...auth.scopes] } : {}),
       ...(auth.endpointParams !== undefined && Object.keys(auth.endpointParams).length > 0 ? { endpoint_params: { ...auth.endpointParams } } : {}),
+      ...(auth.caFile !== undefined ? { tls_config: { ca_file: auth.caFile } } : {}),
     };
   }
   if (plan.labelDrops.length > 0) {
@@ -128,6 +151,19 @@ export function checkPrometheusJob(job: PrometheusScrapeJob, version: Prometheus
   }
   if (job.authorization !== undefined && !supports(version, 'authorization')) fail(`authorization needs Prometheus 2.26+, target is ${formatVersion(version)}`);
   if (job.oauth2 !== undefined && !supports(version, 'oauth2')) fail(`oauth2 needs Prometheus 2.27+, target is ${formatVersion(version)}`);
+  const needs = (present: boolean, field: VersionedField, what: string) => {
+    const since = FIELD_SINCE[field];
+    if (present && !supports(version, field)) fail(`${what} needs Prometheus ${since.major}.${since.minor}+, target is ${formatVersion(version)}`);
+  };
+  needs(job.oauth2?.tls_config !== undefined, 'oauth2TlsConfig', 'oauth2.tls_config');
+  needs(job.scrape_protocols !== undefined, 'scrapeProtocols', 'scrape_protocols');
+  needs(job.fallback_scrape_protocol !== undefined, 'fallbackScrapeProtocol', 'fallback_scrape_protocol');
+  needs(job.scrape_native_histograms !== undefined, 'scrapeNativeHistograms', 'scrape_native_histograms');
+  const text1 = 'PrometheusText1.0.0';
+  needs(job.scrape_protocols?.includes(text1) === true || job.fallback_scrape_protocol === text1, 'prometheusText1', text1);
+  if (job.scrape_protocols !== undefined && (job.scrape_protocols.length === 0 || new Set(job.scrape_protocols).size !== job.scrape_protocols.length)) {
+    fail('scrape_protocols must list each protocol once');
+  }
   const secretFiles = [job.basic_auth?.password_file, job.authorization?.credentials_file, job.bearer_token_file, job.oauth2?.client_secret_file, tls?.key_file];
   if (secretFiles.some((f) => f !== undefined && f === '')) fail('a secret file path is empty');
   const inline = job as unknown as Record<string, Record<string, unknown> | undefined>;

@@ -78,6 +78,12 @@ export interface ScrapeRequirements {
   auth?: AuthRequirement;
   /** Regular expressions (RE2, fully anchored by Prometheus) of label names to drop on ingestion. */
   labelDrops: readonly string[];
+  /**
+   * The metrics path is listed in `auth_excluded_paths` with `force: true`: the server serves it
+   * without authentication, so the scraper presents no credential (sending one would only
+   * expose it). `auth` is then absent.
+   */
+  authExcluded?: boolean;
 }
 
 /** OAuth 2.0 client-credentials settings for servers that accept JWTs from an issuer. */
@@ -107,6 +113,11 @@ export interface RequirementOptions {
    * discovered, so it is given). Without it, JWTs are presented from a credentials file.
    */
   oauth2?: OAuth2Options;
+  /**
+   * The path Prometheus scrapes (default `/metrics`): when `auth_excluded_paths` force-excludes
+   * it, the scraper needs no credential.
+   */
+  metricsPath?: string;
 }
 
 const REQUIRED: ReadonlySet<ClientAuthType> = new Set(['RequireAnyClientCert', 'RequireAndVerifyClientCert']);
@@ -144,6 +155,18 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
     };
   }
   const identity = config as ResolvedConfig & IdentitySections;
+  // redaction.drop_labels are anchored regexes on label names, as labeldrop's are: mirrored as is.
+  const labelDrops = [...(identity.redaction?.dropLabels ?? []), ...(options.labelDrops ?? [])];
+  const metricsPath = options.metricsPath ?? '/metrics';
+  if ((config.authExcludedPaths ?? []).some((e) => e.force && e.path === metricsPath)) {
+    // The core skips authentication for this path (a client certificate is still checked at the
+    // TLS layer): a credential in the scrape job would be sent in every request for nothing.
+    const asked = options.auth !== undefined && options.auth !== 'none' ? `--auth ${options.auth}` : options.username !== undefined ? 'a basic-auth user' : options.oauth2 !== undefined ? 'oauth2 settings' : undefined;
+    if (asked !== undefined) {
+      throw new ScrapeguardError('SCRAPE_CONFIG', `${asked} was given, but ${metricsPath} is excluded from authentication (auth_excluded_paths, force: true): the server ignores credentials there`);
+    }
+    return { ...requirements, labelDrops, authExcluded: true };
+  }
   const accepted: AuthChoice[] = [];
   if (config.basicAuthUsers.size > 0) accepted.push('basic');
   if (identity.bearerAuth !== undefined && identity.bearerAuth.tokens.length > 0) accepted.push('bearer');
@@ -186,8 +209,7 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
   } else if (options.oauth2 !== undefined) {
     throw new ScrapeguardError('SCRAPE_CONFIG', accepted.includes('jwt') ? 'oauth2 settings were given, but another credential was chosen' : 'oauth2 settings were given, but the web config accepts no JWTs (no jwt_auth section)');
   }
-  // redaction.drop_labels are anchored regexes on label names, as labeldrop's are: mirrored as is.
-  requirements.labelDrops = [...(identity.redaction?.dropLabels ?? []), ...(options.labelDrops ?? [])];
+  requirements.labelDrops = labelDrops;
   return requirements;
 }
 
