@@ -115,7 +115,9 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
   checkOptions('createPipeline', options, PIPELINE_OPTIONS);
   const { redactor, metrics } = options;
   return async (request) => {
-    const negotiated = negotiateFormat(request.accept);
+    // No protobuf writer in this pass: the protobuf range is skipped as if the scraper had not
+    // sent it, and the next range it accepts wins (as a client_golang handler without protobuf).
+    const negotiated = negotiateFormat(request.accept, { protobuf: false });
     let families: MetricFamily[];
     try {
       families = await readFamilies(source);
@@ -125,7 +127,8 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     }
     const { families: visible, report } = redactor.apply(families, request.filter);
     if (metrics) countReport(metrics, report);
-    const rendered = renderExposition(visible, negotiated.format);
+    // Names are escaped for a scraper that did not ask for UTF-8 names (escaping=… in the Content-Type).
+    const rendered = renderExposition(visible, negotiated.format, { escaping: negotiated.escaping });
     const compress = acceptsGzip(request.acceptEncoding);
     return {
       contentType: negotiated.contentType,
