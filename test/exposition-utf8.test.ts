@@ -15,6 +15,9 @@ import { escapeFamilies, escapeLabelName, escapeName } from '../src/exposition/e
 import { ExpositionParseError } from '../src/exposition/failure.js';
 import type { MetricFamily } from '../src/exposition/model.js';
 import { parseExposition } from '../src/exposition/parse.js';
+import { createPipeline } from '../src/exposition/pipeline.js';
+import { defineMetricsSource } from '../src/exposition/source.js';
+import { PROMETHEUS_ACCEPT_HEADERS } from './helpers/accept-headers.js';
 import { compileRedaction } from '../src/exposition/redact.js';
 import { renderExposition } from '../src/exposition/render.js';
 import { contentFindings } from '../src/scan/content.js';
@@ -298,5 +301,26 @@ describe('UTF-8 names: redaction, detectors, access rules, redact, scan', () => 
     expect(findings.map((f) => f.id)).not.toContain('content.unparseable');
     expect(JSON.stringify(findings)).toContain('db.pool.connections');
     expect(JSON.stringify(findings)).not.toContain('hunter2');
+  });
+});
+
+describe('UTF-8 names: the scrape pass answers each scraper with its negotiated escaping', () => {
+  const source = defineMetricsSource(async () => ({ body: TEXT_UTF8, contentType: 'text/plain; version=0.0.4; charset=utf-8; escaping=allow-utf-8' }), 502, 'upstream');
+  const expose = createPipeline(source, { redactor: compileRedaction({ ...defaultRedaction(), detectSecrets: [] }) });
+  const accept = (version: string, nh = false) => PROMETHEUS_ACCEPT_HEADERS.find((h) => h.prometheus === version && h.nativeHistograms === nh)!.accept;
+
+  it.each<[string, string, string, RegExp]>([
+    ['Prometheus 2.42', accept('2.42'), 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores', /^my_metric\{label_name="v",other="x"\} 1$/m],
+    ['Prometheus 2.53 + native histograms (no protobuf writer here)', accept('2.53', true), 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores', /^my_metric\{label_name="v",other="x"\} 1$/m],
+    ['Prometheus 3.5', accept('3.5'), 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8', /^\{"my\.metric","label\.name"="v",other="x"\} 1$/m],
+    ['Prometheus 3.5 + native histograms (no protobuf writer here)', accept('3.5', true), 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8', /^\{"my\.metric","label\.name"="v",other="x"\} 1$/m],
+    ['a dots scraper', 'text/plain;escaping=dots', 'text/plain; version=0.0.4; charset=utf-8; escaping=dots', /^my_dot_metric\{label_dot_name="v",other="x"\} 1$/m],
+    ['a values scraper', 'text/plain;escaping=values', 'text/plain; version=0.0.4; charset=utf-8; escaping=values', /^U__my_2e_metric\{U__label_2e_name="v",other="x"\} 1$/m],
+    ['curl', '', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores', /^my_metric\{label_name="v",other="x"\} 1$/m],
+  ])('%s', async (_who, acceptHeader, contentType, line) => {
+    const out = await expose({ accept: acceptHeader });
+    expect(out.contentType).toBe(contentType);
+    expect(String(out.body)).toMatch(line);
+    expect(out.seriesReturned).toBe(10);
   });
 });
