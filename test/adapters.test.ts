@@ -208,7 +208,7 @@ function expectMetrics(r: ScrapeResult): void {
   expect(r.error, `${r.error}: ${r.errorMessage}`).toBeUndefined();
   expect(r.status, r.body).toBe(200);
   expect(r.body).toContain('demo_events_total 3');
-  expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+  expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8; escaping=underscores');
 }
 
 /** Envoy's X-Forwarded-Client-Cert element for a certificate (URL-encoded PEM in `Cert`). */

@@ -40,7 +40,7 @@ describe('serve --upstream with a protobuf upstream', () => {
       r = await get();
     }
     expect(r?.status).toBe(200);
-    expect(r!.headers.get('content-type')).toBe(PROTOBUF_CONTENT_TYPE);
+    expect(r!.headers.get('content-type')).toBe(`${PROTOBUF_CONTENT_TYPE}; escaping=underscores`);
     const families = decodeProtobuf(new Uint8Array(await r!.arrayBuffer()));
     expect(families.find((f) => f.name === 'db_up')?.samples[0]?.labels).toEqual(['dsn', '[REDACTED]']);
 

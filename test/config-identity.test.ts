@@ -266,7 +266,7 @@ describe('access_rules', () => {
     [['  rules:', '    - groups: [ops]', '      allow_metrics: ["node_(.*"]'], 'access_rules.rules[0].allow_metrics[0]', 4, 'invalid regular expression'],
     [['  rules:', '    - groups: [ops]', '      deny_metrics: ["[z-a]"]'], 'access_rules.rules[0].deny_metrics[0]', 4, 'invalid regular expression'],
     [['  rules:', '    - allow_metrics: [".*"]'], 'access_rules.rules[0]', 3, 'needs principals or groups'],
-    [['  rules:', '    - groups: [ops]', '      enforce_labels: {"bad-name": x}'], 'access_rules.rules[0].enforce_labels.bad-name', 4, 'invalid label name'],
+    [['  rules:', '    - groups: [ops]', '      enforce_labels: {"": x}'], 'access_rules.rules[0].enforce_labels[""]', 4, 'invalid label name'],
     [['  rules:', '    - groups: [ops]', '      enforce_labels: {t: {regex: "("}}'], 'access_rules.rules[0].enforce_labels.t.regex', 4, 'invalid regular expression'],
     [['  rules:', '    - groups: [ops]', '      allow: [x]'], 'access_rules.rules[0].allow', 4, 'unknown key'],
     [['  default: maybe'], 'access_rules.default', 2, 'deny, allow'],

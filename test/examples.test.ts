@@ -174,7 +174,7 @@ describe('examples/', () => {
     expect(r.status, ex.output()).toBe(200);
     expect(r.body).toMatch(/^example_orders_total\{region="eu",otel_scope_name="scrapeguard-example"\} 7$/m);
     expect(r.body).toContain('example_latency_seconds_count');
-    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8; escaping=underscores');
     expectRefused(await scrape(ex.lines.metrics!, { ca: client.ca }));
     await expectCleanStop(ex);
   });

@@ -102,7 +102,7 @@ describe('text format 0.0.4', () => {
     ['# TYPE s summary\ns 1', 2, 'without its "quantile"'],
     ['a 1\nb 1\na 2', 3, 'not contiguous'],
     ['# TYPE h histogram\nh_bucket{le="1"} 1\nx 1\nh_sum 1', 4, 'not contiguous'],
-    ['{"utf8.name"} 1', 1, 'quoted or missing metric name'],
+    ['{"utf8.name" 1', 1, 'expected "=" after the label name'],
     ['metric{a="b"} 1 # {t="1"} 1', 1, 'unexpected text'],
   ])('refuses %j at line %i (%s), without quoting it', (input, line, message) => {
     const error = parseError(input, 'text');
@@ -212,15 +212,16 @@ describe('OpenMetrics 1.0', () => {
 
 describe('negotiation', () => {
   it.each([
-    [PROMETHEUS_ACCEPT, 'application/openmetrics-text; version=1.0.0; charset=utf-8'],
-    ['application/openmetrics-text;version=0.0.1', 'application/openmetrics-text; version=0.0.1; charset=utf-8'],
-    ['text/plain;version=0.0.4;q=0.5,*/*;q=0.1', 'text/plain; version=0.0.4; charset=utf-8'],
-    ['application/openmetrics-text;version=1.0.0;q=0.2,text/plain;version=0.0.4;q=0.9', 'text/plain; version=0.0.4; charset=utf-8'],
-    ['application/openmetrics-text;version=2.0.0', 'text/plain; version=0.0.4; charset=utf-8'],
-    ['application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited', 'text/plain; version=0.0.4; charset=utf-8'],
-    ['application/openmetrics-text;q=0', 'text/plain; version=0.0.4; charset=utf-8'],
-    ['', 'text/plain; version=0.0.4; charset=utf-8'],
-    ['garbage;;;,,', 'text/plain; version=0.0.4; charset=utf-8'],
+    [PROMETHEUS_ACCEPT, 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores'],
+    ['application/openmetrics-text;version=0.0.1', 'application/openmetrics-text; version=0.0.1; charset=utf-8; escaping=underscores'],
+    ['text/plain;version=0.0.4;q=0.5,*/*;q=0.1', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
+    ['application/openmetrics-text;version=1.0.0;q=0.2,text/plain;version=0.0.4;q=0.9', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
+    ['application/openmetrics-text;version=2.0.0', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
+    ['application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
+    // client_golang: q=0 only sorts a range last, it still matches (test/negotiate.test.ts has the rest).
+    ['application/openmetrics-text;q=0', 'application/openmetrics-text; version=0.0.1; charset=utf-8; escaping=underscores'],
+    ['', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
+    ['garbage;;;,,', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
   ])('Accept %j → %s', (accept, contentType) => {
     expect(negotiateFormat(accept).contentType).toBe(contentType);
   });

@@ -304,11 +304,11 @@ describe('malformed protobuf', () => {
     expect((error as Error).message).toMatch(/^protobuf MetricFamily #\d+ at byte \d+: /);
   });
 
-  it('a negative bucket count, a NaN float count, invalid and reserved label names are refused; the message never quotes the body', () => {
+  it('a negative bucket count, a NaN float count, empty and reserved label names are refused; the message never quotes the body', () => {
     const secret = 'hunter2-token-value';
     const cases = [
       encodeProtobuf([{ name: 'h', type: 'histogram', samples: nativeSeries(['le', secret], native(), 1, 1, false) }]).body,
-      encodeProtobuf([{ name: 'g', type: 'gauge', samples: [{ suffix: '', labels: ['bad-name', secret], value: 1 }] }]).body,
+      encodeProtobuf([{ name: 'g', type: 'gauge', samples: [{ suffix: '', labels: ['', secret], value: 1 }] }]).body,
       encodeProtobuf([{ name: 'g', type: 'gauge', samples: [{ suffix: '', labels: ['a', secret, 'a', secret], value: 1 }] }]).body,
       withHistogram(native({ float: true, positiveSpans: [{ offset: 0, length: 1 }], positiveCounts: [NaN] })),
       withHistogram(native({ float: true, zeroCount: -1, positiveSpans: [{ offset: 0, length: 1 }], positiveCounts: [1] })),
@@ -368,7 +368,7 @@ describe('malformed protobuf', () => {
 
 describe('negotiation and the pipeline', () => {
   it('offers protobuf only when asked to and only for the delimited MetricFamily media range', () => {
-    expect(negotiateFormat(PROTO_ACCEPT, { protobuf: true })).toEqual({ format: 'protobuf', contentType: PROTOBUF_CONTENT_TYPE });
+    expect(negotiateFormat(PROTO_ACCEPT, { protobuf: true })).toEqual({ format: 'protobuf', contentType: `${PROTOBUF_CONTENT_TYPE}; escaping=underscores`, escaping: 'underscores' });
     expect(negotiateFormat(PROTO_ACCEPT).format).toBe('openmetrics');
     expect(negotiateFormat('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text', { protobuf: true }).format).toBe('text');
     expect(negotiateFormat('application/vnd.google.protobuf;proto=other.Message;encoding=delimited', { protobuf: true }).format).toBe('text');
@@ -385,7 +385,7 @@ describe('negotiation and the pipeline', () => {
     h.observe(0.5);
     const expose = createPipeline(toMetricsSource(register), { redactor: compileRedaction({ ...defaultRedaction(), hashLabels: ['user'] }) });
     const out = await expose({ accept: PROTO_ACCEPT });
-    expect(out.contentType).toBe(PROTOBUF_CONTENT_TYPE);
+    expect(out.contentType).toBe(`${PROTOBUF_CONTENT_TYPE}; escaping=underscores`);
     const families = decodeProtobuf(out.body as Buffer);
     const logins = families.find((f) => f.name === 'app_logins')!;
     expect(logins.samples[0]!.labels[1]).toMatch(/^[0-9a-f]{16}$/);
@@ -429,7 +429,7 @@ describe('the sidecar in front of a real local upstream', () => {
     const expose = createPipeline(upstreamSource({ url: up.url }), { redactor: compileRedaction({ ...defaultRedaction(), maskLabels: ['handler'] }) });
     const proto = await expose({ accept: PROTO_ACCEPT });
     expect(up.accepts[0]).toBe(UPSTREAM_ACCEPT_PROTOBUF);
-    expect(proto.contentType).toBe(PROTOBUF_CONTENT_TYPE);
+    expect(proto.contentType).toBe(`${PROTOBUF_CONTENT_TYPE}; escaping=underscores`);
     const family = decodeProtobuf(proto.body as Buffer).find((f) => f.name === METRIC)!;
     expect(new Set(family.samples.map((s) => s.labels[1]))).toEqual(new Set(['[REDACTED]']));
     expect(family.samples.filter((s) => s.histogram)).toHaveLength(1);
@@ -442,7 +442,7 @@ describe('the sidecar in front of a real local upstream', () => {
     const up = await upstream(() => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '# TYPE db_up gauge\ndb_up{dsn="mysql://root:hunter2@db:3306/x"} 1\n' }));
     const expose = createPipeline(upstreamSource({ url: up.url }), { redactor: compileRedaction(defaultRedaction()) });
     const out = await expose({ accept: PROTO_ACCEPT });
-    expect(out.contentType).toBe(PROTOBUF_CONTENT_TYPE);
+    expect(out.contentType).toBe(`${PROTOBUF_CONTENT_TYPE}; escaping=underscores`);
     expect(decodeProtobuf(out.body as Buffer)).toEqual([{ name: 'db_up', type: 'gauge', samples: [{ suffix: '', labels: ['dsn', '[REDACTED]'], value: 1 }] }]);
   });
 
@@ -464,5 +464,32 @@ describe('the sidecar in front of a real local upstream', () => {
     expect(error).toBeInstanceOf(SourceError);
     expect((error as SourceError).reason).toBe('too_large');
     expect((error as SourceError).status).toBe(502);
+  });
+});
+
+describe('a guard passes the scrape’s wishes down to its source', () => {
+  it('an upstream source behind createGuard (readiness tracking included) is asked for protobuf when the scraper is', async () => {
+    const { createGuard } = await import('../src/guard.js');
+    const { defineMetricsSource } = await import('../src/exposition/source.js');
+    const { silentLogger } = await import('../src/log.js');
+    const asked: (boolean | undefined)[] = [];
+    const source = defineMetricsSource(
+      (request) => {
+        asked.push(request?.protobuf);
+        return Promise.resolve({ families: [{ name: 'up', type: 'gauge', samples: [{ suffix: '', labels: [], value: 1 }] }] });
+      },
+      502,
+      'a test upstream',
+    );
+    const guard = await createGuard({ source, logger: silentLogger, watch: false });
+    try {
+      const [bound] = await guard.listen('127.0.0.1:0');
+      const proto = await fetch(`${bound!.url}/metrics`, { headers: { accept: PROTO_ACCEPT } });
+      expect(proto.headers.get('content-type')).toBe(`${PROTOBUF_CONTENT_TYPE}; escaping=underscores`);
+      await fetch(`${bound!.url}/metrics`, { headers: { accept: 'text/plain;version=0.0.4' } });
+      expect(asked).toEqual([true, undefined]);
+    } finally {
+      await guard.close(0);
+    }
   });
 });

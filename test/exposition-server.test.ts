@@ -106,7 +106,7 @@ describe('negotiation and gzip over HTTPS', () => {
     const { url } = await start({ source: appRegistry() }, { redaction: { drop_labels: ['user'] } });
     const r = await get(url, { accept: PROMETHEUS_ACCEPT, 'accept-encoding': 'gzip' });
     expect(r.status).toBe(200);
-    expect(r.headers['content-type']).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+    expect(r.headers['content-type']).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores');
     expect(r.headers['content-encoding']).toBe('gzip');
     expect(r.headers.vary).toBe('Accept-Encoding');
     expect(Number(r.headers['content-length'])).toBe(r.bytes.length);
@@ -117,7 +117,7 @@ describe('negotiation and gzip over HTTPS', () => {
   it('answers the text format without gzip when not asked, and to HEAD without a body', async () => {
     const { url } = await start({ source: appRegistry() });
     const r = await get(url);
-    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8; escaping=underscores');
     expect(r.headers['content-encoding']).toBeUndefined();
     expect(r.text).toContain('# TYPE db_queries_total counter\n');
     expect(r.text).not.toContain('hunter2');

@@ -63,7 +63,7 @@ describe('OpenTelemetry exporter through scrapeguard', () => {
   test('served over mTLS + basic auth, in the text format', async () => {
     const r = await scrape(url, { ...client(), auth: 'prometheus:s3cret' });
     expect(r.status).toBe(200);
-    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8; escaping=underscores');
     expect(r.body).toMatch(/^otel_orders_total\{region="eu",otel_scope_name="scrapeguard-test"\} 5$/m);
     expect(r.body).toMatch(/^otel_queue_depth\{otel_scope_name="scrapeguard-test"\} -2$/m);
     expect(r.body).toContain('otel_latency_seconds_bucket{otel_scope_name="scrapeguard-test",le="+Inf"} 1');

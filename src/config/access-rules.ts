@@ -1,7 +1,9 @@
 /**
  * Validator of `access_rules`: an ordered list of rules (first match wins) granting metric
  * families (`allow_metrics` / `deny_metrics`, anchored regexes) and label constraints
- * (`enforce_labels`) to principals or groups, plus `default` and `on_empty`. Every regex is
+ * (`enforce_labels`) to principals or groups, plus `default` and `on_empty`. Metric and label
+ * names may be UTF-8 (`my.metric`, `service.name`): rules see the names as the exporter wrote
+ * them, before any escaping for a legacy scraper. Every regex is
  * compiled here once, anchored as `^(?:re)$`, so a bad one is a config error with its line;
  * `access/rules.ts` compiles the validated rules for serving.
  */
@@ -10,11 +12,11 @@ import type { ResolvedAccessRule, ResolvedAccessRules, ResolvedLabelMatch } from
 import { checkNetworkList } from './allowed-networks.js';
 import { checkGroups, Checker, INVALID, isMapping, kind, quote, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
+import { isValidName } from '../exposition/model.js';
 
 const KEYS = ['rules', 'default', 'on_empty'] as const;
 const RULE_KEYS = ['principals', 'groups', 'methods', 'allow_metrics', 'deny_metrics', 'enforce_labels', 'networks'] as const;
 const METHODS: readonly AuthMethod[] = ['basic', 'bearer', 'jwt', 'client_cert', 'none'];
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Compiles `source` anchored (`^(?:source)$`), as Prometheus anchors relabel regexes. */
 export function anchored(source: string): RegExp {
@@ -43,8 +45,9 @@ function checkLabels(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedLabe
   let ok = true;
   for (const [name, value] of Object.entries(m)) {
     const at = [...path, name];
-    if (!LABEL_NAME.test(name)) {
-      c.error(at, `invalid label name ${quote(name)} (Prometheus label names match [a-zA-Z_][a-zA-Z0-9_]*)`);
+    // Prometheus 3 label names are any non-empty UTF-8 text (`service.name`); quote them in YAML.
+    if (!isValidName(name)) {
+      c.error(at, `invalid label name ${quote(name)} (a label name is non-empty UTF-8 text)`);
       ok = false;
       continue;
     }

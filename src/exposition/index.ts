@@ -19,7 +19,8 @@ export {
 export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './upstream.js';
 export { ExpositionParseError, SourceError, type SourceFailureReason } from './failure.js';
 export { parseExposition, sniffFormat } from './parse.js';
-export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult } from './render.js';
+export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult, type RenderOptions } from './render.js';
+export { escapeName, escapeLabelName, escapeFamilies, type EscapingScheme } from './escaping.js';
 export { negotiateFormat, acceptsGzip, type NegotiatedFormat, type NegotiateOptions } from './negotiate.js';
 export { createPipeline, type ExpositionPipeline, type ExposeOptions, type PipelineOptions, type RenderedExposition } from './pipeline.js';
 export { compileRedaction, type Redactor, type RedactionReport, type RedactionRule } from './redact.js';

@@ -79,7 +79,11 @@ export interface MetricFamily {
   samples: Sample[];
 }
 
-/** The wire formats: the two text formats and client_model's delimited protobuf. */
+/**
+ * The wire formats: the text format (0.0.4, and 1.0.0 which adds quoted UTF-8 names), OpenMetrics
+ * 1.0 text, and the delimited protobuf `io.prometheus.client.MetricFamily` stream (negotiated only
+ * where a protobuf writer is available).
+ */
 export type ExpositionFormat = 'text' | 'openmetrics' | 'protobuf';
 
 /** Sample suffixes each type allows, in OpenMetrics. */
@@ -94,10 +98,25 @@ export const TYPE_SUFFIXES: Readonly<Record<MetricType, readonly string[]>> = {
   summary: ['', '_count', '_sum', '_created'],
 };
 
-/** `[a-zA-Z_:][a-zA-Z0-9_:]*`: a metric name both formats accept without quoting. */
+/** `[a-zA-Z_:][a-zA-Z0-9_:]*`: a legacy metric name, which every format writes without quotes. */
 export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-/** `[a-zA-Z_][a-zA-Z0-9_]*`: a label name. */
+/** `[a-zA-Z_][a-zA-Z0-9_]*`: a legacy label name, which every format writes without quotes. */
 export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** A lone UTF-16 surrogate: a JavaScript string holding one is not valid UTF-8 text. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Whether `name` is a valid metric or label name of the Prometheus 3 data model (prometheus/common
+ * `UTF8Validation`): any non-empty, well-formed UTF-8 string. Names outside {@link METRIC_NAME} /
+ * {@link LABEL_NAME} are written quoted (`{"my.metric","label.name"="v"}`).
+ * @example
+ * isValidName('my.metric'); // true
+ * isValidName(''); // false
+ */
+export function isValidName(name: string): boolean {
+  return name !== '' && !LONE_SURROGATE.test(name);
+}
 
 /**
  * The family name the text format 0.0.4 writes in `# TYPE` (and the name a {@link

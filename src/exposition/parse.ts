@@ -1,5 +1,6 @@
 /**
- * A strict parser for the Prometheus text format 0.0.4 and OpenMetrics 1.0 text. Strict because
+ * A strict parser for the Prometheus text format (0.0.4, and 1.0.0 with UTF-8 names) and
+ * OpenMetrics 1.0 text. Strict because
  * the guard fails closed: whatever it cannot parse with certainty is an {@link ExpositionParseError}
  * naming the line and column, and the scrape is refused instead of passing unread text (and the
  * secrets it may hold) through. Error messages never quote the input.
@@ -8,11 +9,17 @@
  * twice, interleaved families, duplicate label names, unknown escape sequences in label values,
  * buckets without `le`, quantiles without `quantile`, a `# UNIT` that is not a suffix of the name,
  * and (OpenMetrics) blank lines, comments other than HELP/TYPE/UNIT, exemplars where the format
- * allows none, and text after or a missing `# EOF`. Quoted UTF-8 metric names (Prometheus 3) are
- * refused as well.
+ * allows none, and text after or a missing `# EOF`.
+ *
+ * UTF-8 names (Prometheus 3, prometheus/common `UTF8Validation`) are read in every format: a metric
+ * name outside `[a-zA-Z_:][a-zA-Z0-9_:]*` is quoted, in metadata (`# TYPE "my.metric" counter`) and
+ * as the first item inside the braces (`{"my.metric","label.name"="v",other="x"} 1`); a label name
+ * outside `[a-zA-Z_][a-zA-Z0-9_]*` is quoted (`my_metric{"label.name"="v"}`). Any name may be
+ * quoted. Quoted names use the label-value escapes (`\\`, `\"`, `\n`); an empty quoted name, a
+ * quoted metric name anywhere but first, a second metric name or an unterminated quote is refused.
  */
 import { ExpositionParseError } from './failure.js';
-import { LABEL_NAME, METRIC_NAME, TYPE_SUFFIXES, labelValue, type ExpositionFormat, type MetricFamily, type MetricType, type Sample } from './model.js';
+import { LABEL_NAME, METRIC_NAME, TYPE_SUFFIXES, isValidName, labelValue, type ExpositionFormat, type MetricFamily, type MetricType, type Sample } from './model.js';
 
 const TEXT_TYPES: Readonly<Record<string, MetricType>> = {
   counter: 'counter',
@@ -129,11 +136,9 @@ class Parser {
     const m = /^[ \t]*#[ \t]*(HELP|TYPE)(?:[ \t]+|$)/.exec(line);
     if (!m) return; // a plain comment
     const kind = m[1] as 'HELP' | 'TYPE';
-    let i = m[0].length;
-    const nameStart = i;
-    while (i < line.length && line[i] !== ' ' && line[i] !== '\t') i++;
-    const name = line.slice(nameStart, i);
-    if (!METRIC_NAME.test(name)) this.fail(`invalid metric name in # ${kind}`, nameStart + 1);
+    const r = this.metadataName(line, m[0].length, kind);
+    const name = r.name;
+    let i = r.end;
     while (i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;
     const rest = line.slice(i);
     if (kind === 'HELP') {
@@ -145,18 +150,39 @@ class Parser {
     }
   }
 
+  /**
+   * The metric name of a metadata line at `i`: quoted (any UTF-8 name) or a legacy name, ending at
+   * a blank (a tab too in the text format) or the end of the line.
+   */
+  private metadataName(line: string, i: number, kind: string): { name: string; end: number } {
+    const start = i;
+    let name: string;
+    if (line[i] === '"') {
+      const q = this.quoted(line, i, 'metric name');
+      name = q.value;
+      i = q.end;
+      if (i < line.length && line[i] !== ' ' && (this.om || line[i] !== '\t')) this.fail(`expected a blank after the quoted metric name in # ${kind}`, i + 1);
+    } else {
+      while (i < line.length && line[i] !== ' ' && (this.om || line[i] !== '\t')) i++;
+      name = line.slice(start, i);
+      if (!METRIC_NAME.test(name)) this.fail(`invalid metric name in # ${kind}`, start + 1);
+    }
+    return { name, end: i };
+  }
+
   /** `# HELP`, `# TYPE`, `# UNIT`, OpenMetrics: nothing else is allowed. */
   private metadataOm(line: string): void {
-    const m = /^# (HELP|TYPE|UNIT) ([^ ]+)(?: (.*))?$/s.exec(line);
+    const m = /^# (HELP|TYPE|UNIT) /.exec(line);
     if (!m) this.fail('expected "# HELP", "# TYPE", "# UNIT" or "# EOF"', 1);
     const kind = m[1] as 'HELP' | 'TYPE' | 'UNIT';
-    const name = m[2]!;
-    if (!METRIC_NAME.test(name)) this.fail(`invalid metric name in # ${kind}`, kind.length + 4);
-    const rest = m[3] ?? '';
+    const r = this.metadataName(line, m[0].length, kind);
+    const name = r.name;
+    if (r.end === m[0].length) this.fail(`invalid metric name in # ${kind}`, r.end + 1);
+    const rest = line.slice(r.end + 1);
     if (kind === 'HELP') this.meta(name, 'help', unescapeHelp(rest, true));
     else if (kind === 'TYPE') {
       const type = OM_TYPES[rest];
-      if (!type) this.fail('unknown metric type in # TYPE', kind.length + name.length + 5);
+      if (!type) this.fail('unknown metric type in # TYPE', r.end + 2);
       this.meta(name, 'type', type);
     } else {
       if (rest !== '' && !/^[a-zA-Z0-9_:]+$/.test(rest)) this.fail('invalid unit in # UNIT');
@@ -230,9 +256,12 @@ class Parser {
     while (!om && i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;
     const nameStart = i;
     while (i < line.length && isNameChar(line.charCodeAt(i))) i++;
-    const name = line.slice(nameStart, i);
-    if (name === '' || !METRIC_NAME.test(name)) this.fail(line[nameStart] === '{' ? 'quoted or missing metric name' : 'invalid metric name', nameStart + 1);
-    if (!om) {
+    let name = line.slice(nameStart, i);
+    if (name !== '' && !METRIC_NAME.test(name)) this.fail('invalid metric name', nameStart + 1);
+    if (name === '' ? line[i] !== '{' : i < line.length && line[i] !== ' ' && line[i] !== '\t' && line[i] !== '{') {
+      this.fail('invalid metric name (a UTF-8 name must be quoted inside the braces: {"name"})', nameStart + 1);
+    }
+    if (!om && name !== '') {
       // Blanks may separate the name from its labels; otherwise they belong to the value separator.
       let j = i;
       while (j < line.length && (line[j] === ' ' || line[j] === '\t')) j++;
@@ -240,9 +269,14 @@ class Parser {
     }
     let labels: string[] = [];
     if (line[i] === '{') {
-      const r = this.labels(line, i);
+      // `{"my.metric",…}`: without a name before the braces, the first item inside is the name.
+      const r = this.labels(line, i, name === '');
       labels = r.labels;
       i = r.end;
+      if (name === '') {
+        if (r.name === undefined) this.fail('missing metric name (a quoted name must be the first item inside the braces)', nameStart + 1);
+        name = r.name;
+      }
     }
     // Value.
     i = this.separator(line, i, 'value');
@@ -360,53 +394,87 @@ class Parser {
     return out;
   }
 
-  /** `{name="value",…}` starting at `line[i] === '{'`. */
-  private labels(line: string, i: number): { labels: string[]; end: number } {
+  /**
+   * A double-quoted string at `line[i] === '"'` with the label-value escapes (`\\`, `\"`, `\n`);
+   * `what` names it in errors. A quoted name must be a valid, non-empty UTF-8 name.
+   */
+  private quoted(line: string, i: number, what: 'label value' | 'metric name' | 'label name'): { value: string; end: number } {
+    const open = i;
+    i++;
+    let value = '';
+    for (;;) {
+      const quote = line.indexOf('"', i);
+      if (quote === -1) this.fail(`unterminated ${what}`, i);
+      const slash = line.indexOf('\\', i);
+      if (slash === -1 || slash > quote) {
+        value += line.slice(i, quote);
+        i = quote + 1;
+        break;
+      }
+      value += line.slice(i, slash);
+      const c = line[slash + 1];
+      if (c === '\\') value += '\\';
+      else if (c === '"') value += '"';
+      else if (c === 'n') value += '\n';
+      else this.fail(`invalid escape sequence in a ${what}`, slash + 1);
+      i = slash + 2;
+    }
+    if (what !== 'label value' && !isValidName(value)) this.fail(`empty or invalid quoted ${what}`, open + 1);
+    return { value, end: i };
+  }
+
+  /**
+   * `{name="value",…}` starting at `line[i] === '{'`. With `wantName`, the first item may be the
+   * quoted metric name (a quoted string followed by `,` or `}` rather than `=`).
+   */
+  private labels(line: string, i: number, wantName = false): { labels: string[]; end: number; name?: string } {
     const om = this.om;
     const labels: string[] = [];
+    let metricName: string | undefined;
+    const done = (end: number) => (metricName === undefined ? { labels, end } : { labels, end, name: metricName });
     i++;
     const blanks = () => {
       if (!om) while (i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;
     };
-    for (;;) {
+    for (let item = 0; ; item++) {
       blanks();
-      if (line[i] === '}') return { labels, end: i + 1 };
+      if (line[i] === '}') return done(i + 1);
       const start = i;
-      while (i < line.length && isLabelChar(line.charCodeAt(i))) i++;
-      const name = line.slice(start, i);
-      if (!LABEL_NAME.test(name)) this.fail(line[start] === '"' ? 'quoted label names are not supported' : 'invalid label name', start + 1);
+      let name: string;
+      if (line[i] === '"') {
+        const q = this.quoted(line, i, 'label name');
+        name = q.value;
+        i = q.end;
+        blanks();
+        if (line[i] === ',' || line[i] === '}') {
+          if (!wantName) this.fail('a quoted metric name is only allowed when no name precedes the braces', start + 1);
+          if (item !== 0) this.fail('the quoted metric name must be the first item inside the braces', start + 1);
+          metricName = name;
+          if (line[i] === '}') return done(i + 1);
+          i++;
+          continue;
+        }
+      } else {
+        while (i < line.length && isLabelChar(line.charCodeAt(i))) i++;
+        name = line.slice(start, i);
+        if (!LABEL_NAME.test(name)) this.fail('invalid label name', start + 1);
+      }
       for (let k = 0; k < labels.length; k += 2) if (labels[k] === name) this.fail('duplicate label name', start + 1);
       blanks();
       if (line[i] !== '=') this.fail('expected "=" after the label name', i + 1);
       i++;
       blanks();
       if (line[i] !== '"') this.fail('expected a quoted label value', i + 1);
-      i++;
-      let value = '';
-      for (;;) {
-        const quote = line.indexOf('"', i);
-        if (quote === -1) this.fail('unterminated label value', i);
-        const slash = line.indexOf('\\', i);
-        if (slash === -1 || slash > quote) {
-          value += line.slice(i, quote);
-          i = quote + 1;
-          break;
-        }
-        value += line.slice(i, slash);
-        const c = line[slash + 1];
-        if (c === '\\') value += '\\';
-        else if (c === '"') value += '"';
-        else if (c === 'n') value += '\n';
-        else this.fail('invalid escape sequence in a label value', slash + 1);
-        i = slash + 2;
-      }
+      const q = this.quoted(line, i, 'label value');
+      const value = q.value;
+      i = q.end;
       labels.push(name, value);
       blanks();
       if (line[i] === ',') {
         i++;
         continue;
       }
-      if (line[i] === '}') return { labels, end: i + 1 };
+      if (line[i] === '}') return done(i + 1);
       this.fail('expected "," or "}" after a label', i + 1);
     }
   }

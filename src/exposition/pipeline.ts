@@ -16,6 +16,7 @@ import { acceptsGzip, negotiateFormat } from './negotiate.js';
 import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { renderExposition } from './render.js';
+import { escapeFamilies } from './escaping.js';
 import { decodeProtobuf, encodeProtobuf, ProtobufDecodeError } from './protobuf/codec.js';
 import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
 import { limitSeries, type SeriesDrop } from './cardinality.js';
@@ -185,10 +186,11 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
       visible = limited.families;
       if (limited.drops.length > 0) reportDrops(limited.drops, limits, metrics, logger);
     }
+    // Names are escaped for a scraper that did not ask for UTF-8 names (escaping=… in the Content-Type).
     let body: string | Buffer;
     let samples: number;
-    if (protobuf) ({ body, samples } = encodeProtobuf(visible));
-    else ({ text: body, samples } = renderExposition(visible, negotiated.format));
+    if (protobuf) ({ body, samples } = encodeProtobuf(escapeFamilies(visible, negotiated.escaping)));
+    else ({ text: body, samples } = renderExposition(visible, negotiated.format, { escaping: negotiated.escaping }));
     const compress = acceptsGzip(request.acceptEncoding);
     return {
       contentType: negotiated.contentType,

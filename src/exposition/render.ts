@@ -2,6 +2,13 @@
  * Writes the model as Prometheus text format 0.0.4 or OpenMetrics 1.0, escaping per format, so the
  * output always parses (`promtool check metrics` finds no parse error).
  *
+ * UTF-8 names are written quoted, as Prometheus 3 and client_golang write them: a metric name
+ * outside `[a-zA-Z_:][a-zA-Z0-9_:]*` in `# HELP`/`# TYPE`/`# UNIT` as `"my.metric"` and in a sample
+ * as the first item inside the braces (`{"my.metric",env="x"} 1`); a label name outside
+ * `[a-zA-Z_][a-zA-Z0-9_]*` as `"label.name"="v"`. For a scraper that does not accept UTF-8 names
+ * the caller passes an escaping scheme ({@link RenderOptions.escaping}) and names are escaped
+ * first (`escaping.ts`), so nothing is quoted.
+ *
  * What does not exist in the text format is mapped, never written invalid: `_created` samples and
  * exemplars are left out (as client_golang does), `# UNIT` is left out, an info metric `foo` is the
  * gauge `foo_info`, a stateset is a gauge, and a gauge histogram becomes the gauges `foo_bucket`,
@@ -11,7 +18,8 @@
  * protobuf) is written as client_golang's expfmt writes it: its classic buckets if any, else the
  * `+Inf` bucket of its count, with `_count` and `_sum`.
  */
-import { textFamilyName, type ExpositionFormat, type MetricFamily, type Sample } from './model.js';
+import { escapeFamilies, type EscapingScheme } from './escaping.js';
+import { LABEL_NAME, METRIC_NAME, textFamilyName, type ExpositionFormat, type MetricFamily, type Sample } from './model.js';
 
 /** Content type of the text format 0.0.4. */
 export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -55,12 +63,38 @@ function msAsSeconds(ms: number): string {
   return `${ms < 0 ? '-' : ''}${head}${tail ? `.${tail}` : ''}`;
 }
 
+/** A metric name as written: bare when it is a legacy name, else quoted with the label-value escapes. */
+export function formatMetricName(name: string): string {
+  return METRIC_NAME.test(name) ? name : `"${escapeLabelValue(name)}"`;
+}
+
+/** A label name as written: bare when it is a legacy label name, else quoted. */
+export function formatLabelName(name: string): string {
+  return LABEL_NAME.test(name) ? name : `"${escapeLabelValue(name)}"`;
+}
+
+/**
+ * A sample's name and labels: `name{a="b"}`, or `{"my.metric",a="b"}` when the name must be
+ * quoted (the quoted metric name is the first item inside the braces).
+ */
+function seriesText(name: string, labels: readonly string[]): string {
+  const inside = !METRIC_NAME.test(name);
+  let out = inside ? `{"${escapeLabelValue(name)}"` : name;
+  if (labels.length === 0) return inside ? out + '}' : out;
+  out += inside ? ',' : '{';
+  for (let i = 0; i < labels.length; i += 2) {
+    if (i > 0) out += ',';
+    out += formatLabelName(labels[i]!) + '="' + escapeLabelValue(labels[i + 1]!) + '"';
+  }
+  return out + '}';
+}
+
+/** An exemplar's label set (`{}` when empty). */
 function labelBlock(labels: readonly string[]): string {
-  if (labels.length === 0) return '';
   let out = '{';
   for (let i = 0; i < labels.length; i += 2) {
     if (i > 0) out += ',';
-    out += `${labels[i]}="${escapeLabelValue(labels[i + 1]!)}"`;
+    out += `${formatLabelName(labels[i]!)}="${escapeLabelValue(labels[i + 1]!)}"`;
   }
   return out + '}';
 }
@@ -74,21 +108,26 @@ export interface RenderResult {
 
 function textSamples(name: string, family: MetricFamily, samples: readonly Sample[], type: string, out: { text: string; samples: number }): void {
   let text = out.text;
-  if (family.help !== undefined) text += `# HELP ${name} ${escapeHelp(family.help, false)}\n`;
-  text += `# TYPE ${name} ${type}\n`;
+  const written = formatMetricName(name);
+  if (family.help !== undefined) text += `# HELP ${written} ${escapeHelp(family.help, false)}\n`;
+  text += `# TYPE ${written} ${type}\n`;
   // The sample name is the family's text name for every suffix the text format folds into it.
   const keepSuffix = family.type === 'histogram' || family.type === 'summary';
+  const legacy = METRIC_NAME.test(name);
   for (const s of samples) {
-    text += keepSuffix ? name + s.suffix : name;
     const labels = s.labels;
-    if (labels.length > 0) {
-      text += '{';
-      for (let i = 0; i < labels.length; i += 2) {
-        if (i > 0) text += ',';
-        text += labels[i] + '="' + escapeLabelValue(labels[i + 1]!) + '"';
+    if (legacy) {
+      // The hot path (legacy names): no intermediate strings.
+      text += keepSuffix ? name + s.suffix : name;
+      if (labels.length > 0) {
+        text += '{';
+        for (let i = 0; i < labels.length; i += 2) {
+          if (i > 0) text += ',';
+          text += formatLabelName(labels[i]!) + '="' + escapeLabelValue(labels[i + 1]!) + '"';
+        }
+        text += '}';
       }
-      text += '}';
-    }
+    } else text += seriesText(keepSuffix ? name + s.suffix : name, labels);
     text += ' ' + formatValue(s.value);
     if (s.timestampMs !== undefined) text += ' ' + Math.round(s.timestampMs);
     text += '\n';
@@ -173,16 +212,17 @@ function renderOpenMetrics(families: readonly MetricFamily[]): RenderResult {
     if (used.has(name)) continue; // cannot happen for parsed input; never write a duplicate family
     used.add(name);
     if (family.type === 'counter' && !collided) used.add(`${name}_total`);
-    text += `# TYPE ${name} ${type}\n`;
-    if (family.help !== undefined) text += `# HELP ${name} ${escapeHelp(family.help, true)}\n`;
-    if (family.unit !== undefined && !collided && name.endsWith(`_${family.unit}`)) text += `# UNIT ${name} ${family.unit}\n`;
+    const written = formatMetricName(name);
+    text += `# TYPE ${written} ${type}\n`;
+    if (family.help !== undefined) text += `# HELP ${written} ${escapeHelp(family.help, true)}\n`;
+    if (family.unit !== undefined && !collided && name.endsWith(`_${family.unit}`)) text += `# UNIT ${written} ${family.unit}\n`;
     for (const s of classicSamples(family.samples)) {
       if (collided && s.suffix !== '_total') continue;
-      text += `${name}${collided ? '' : s.suffix}${labelBlock(s.labels)} ${formatValue(s.value)}`;
+      text += `${seriesText(collided ? name : name + s.suffix, s.labels)} ${formatValue(s.value)}`;
       if (s.timestampMs !== undefined) text += ` ${msAsSeconds(s.timestampMs)}`;
       const e = s.exemplar;
       if (e && !collided) {
-        text += ` # ${labelBlock(e.labels) || '{}'} ${formatValue(e.value)}`;
+        text += ` # ${labelBlock(e.labels)} ${formatValue(e.value)}`;
         if (e.timestampSeconds !== undefined) text += ` ${formatValue(e.timestampSeconds)}`;
       }
       text += '\n';
@@ -192,14 +232,26 @@ function renderOpenMetrics(families: readonly MetricFamily[]): RenderResult {
   return { text: `${text}# EOF\n`, samples };
 }
 
+/** Options of {@link renderExposition}. */
+export interface RenderOptions {
+  /**
+   * How UTF-8 names are written: `allow-utf-8` (the default) keeps them, quoted; `underscores`,
+   * `dots` or `values` escapes them for a scraper that accepts legacy names only (the scheme
+   * content negotiation chose: {@link import('./negotiate.js').NegotiatedFormat.escaping}).
+   */
+  escaping?: EscapingScheme;
+}
+
 /**
- * Renders families in a text `format` (`text` or `openmetrics`).
+  * Renders families in a text `format` (`text` or `openmetrics`; `'protobuf'` is refused with a TypeError: `encodeProtobuf` in protobuf/codec.ts writes it).
  * @example
  * renderExposition([{ name: 'up', type: 'gauge', samples: [{ suffix: '', labels: [], value: 1 }] }], 'openmetrics').text;
  * // '# TYPE up gauge\nup 1\n# EOF\n'
+ * renderExposition(parseExposition('{"my.metric"} 1\n', 'text'), 'text', { escaping: 'underscores' }).text;
+ * // '# TYPE my_metric untyped\nmy_metric 1\n'
  */
-export function renderExposition(families: readonly MetricFamily[], format: ExpositionFormat): RenderResult {
-  // Protobuf is binary: `encodeProtobuf` in protobuf/codec.ts writes it.
-  if (format === 'protobuf') throw new TypeError('renderExposition writes the text formats; use encodeProtobuf for protobuf');
-  return format === 'openmetrics' ? renderOpenMetrics(families) : renderText(families);
+export function renderExposition(families: readonly MetricFamily[], format: ExpositionFormat, options: RenderOptions = {}): RenderResult {
+  if (format === 'protobuf') throw new TypeError('renderExposition writes the text formats; the protobuf format has its own writer');
+  const escaped = options.escaping === undefined || options.escaping === 'allow-utf-8' ? families : escapeFamilies(families, options.escaping);
+  return format === 'openmetrics' ? renderOpenMetrics(escaped) : renderText(escaped);
 }

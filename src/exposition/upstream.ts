@@ -45,17 +45,23 @@ export interface UpstreamOptions {
   tls?: UpstreamTlsOptions;
 }
 
-/** What the sidecar asks the upstream for: the header Prometheus sends. */
+/**
+ * What the sidecar asks the upstream for: the header Prometheus 3.5 sends, UTF-8 names allowed, so
+ * the upstream's names arrive unescaped (the sidecar escapes them itself for a scraper that wants
+ * legacy names). A client_golang exporter without OpenMetrics answers it with text 0.0.4 and
+ * `escaping=allow-utf-8`.
+ */
 export const UPSTREAM_ACCEPT =
-  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
 
 /**
  * What the sidecar asks the upstream for when the scraper negotiated protobuf: protobuf first,
- * then the text formats, as Prometheus 3.5 with native histograms enabled asks (without
- * `escaping=allow-utf-8`, so the upstream escapes UTF-8 names the way Prometheus 2 gets them).
+ * then the text formats, in the order Prometheus 3.5 with native histograms enabled asks, every
+ * range with `escaping=allow-utf-8`: the sidecar reads the upstream's own names (rules match
+ * them) and escapes them itself for a scraper that does not take UTF-8.
  */
 export const UPSTREAM_ACCEPT_PROTOBUF =
-  'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
+  'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
 
 /** Whether a URL host is loopback, so traffic to it never leaves the machine. */
 export function isLoopbackHost(hostname: string): boolean {

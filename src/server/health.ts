@@ -70,8 +70,9 @@ export class SourceHealth {
     private readonly now: () => number = Date.now,
   ) {
     this.source = defineMetricsSource(
-      async () => {
-        const out = await inner();
+      // Every argument goes through: the scrape's wishes (protobuf) and its caller.
+      async (...args: Parameters<MetricsSource>) => {
+        const out = await inner(...args);
         this.lastOk = this.now();
         return out;
       },

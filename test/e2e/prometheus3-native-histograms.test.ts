@@ -118,7 +118,7 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
   it('answers a protobuf scrape in protobuf, with the native histogram and the handler masked', async () => {
     const response = await fetch(`http://127.0.0.1:${sidecarPort}/metrics`, { headers: { accept: PROTO_ACCEPT } });
     expect(response.status, procs[1]!.output()).toBe(200);
-    expect(response.headers.get('content-type')).toBe(PROTOBUF_CONTENT_TYPE);
+    expect(response.headers.get('content-type')).toBe(`${PROTOBUF_CONTENT_TYPE}; escaping=underscores`);
     const families = decodeProtobuf(new Uint8Array(await response.arrayBuffer()));
     const family = families.find((f) => f.name === METRIC)!;
     expect(family.type).toBe('histogram');
@@ -179,7 +179,7 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
 
   it('still answers text to a text scraper in front of the same upstream', async () => {
     const response = await fetch(`http://127.0.0.1:${sidecarPort}/metrics`, { headers: { accept: 'text/plain;version=0.0.4' } });
-    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8; escaping=underscores');
     const text = await response.text();
     expect(text).toMatch(/prometheus_http_request_duration_seconds_bucket\{handler="\[REDACTED\]",le="\+Inf"\} \d+/);
     expect(text).not.toContain('handler="/metrics"');

@@ -81,7 +81,7 @@ describe.each(GENERATIONS)('$name', (gen) => {
     it('serves the exporter redacted, authenticated, valid for promtool', async () => {
       const r = await scrape(url, { ca: pki.ca.certPem, auth: `${BASIC_USER}:${BASIC_PASSWORD}` });
       expect(r.status, sidecar.output()).toBe(200);
-      expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8; escaping=underscores');
       expect(r.body).toContain('app_database_info{dsn="[REDACTED]",role="primary"} 1');
       expect(r.body).toMatch(/node_uname_info\{[^}]*nodename="\[REDACTED\]"/);
       expect(r.body).toContain('node_scrape_collector_success{collector="textfile"} 1');
@@ -97,7 +97,7 @@ describe.each(GENERATIONS)('$name', (gen) => {
         auth: `${BASIC_USER}:${BASIC_PASSWORD}`,
         headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' },
       });
-      expect(r.headers['content-type']).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+      expect(r.headers['content-type']).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores');
       const families = parseExposition(r.body, 'openmetrics');
       expect(families.find((f) => f.name === 'app_database_info')?.samples[0]?.labels).toEqual(['dsn', '[REDACTED]', 'role', 'primary']);
       expect(r.body).not.toContain(SECRET);

@@ -46,6 +46,8 @@ const TOKENS = [
   'histogram', 'summary', 'untyped', 'unknown', 'info', 'stateset', 'gaugehistogram', 'metric', 'metric_total', 'metric_bucket', 'metric_count',
   'metric_sum', 'metric_created', 'le', 'quantile', 'label', '1', '-1', '0.5', '1e10', '+Inf', '-Inf', 'NaN', 'nan', '1_000', '0x10', '1700000000',
   '1700000000.123', 'é', '\u0000', '\ud800', '\r\n',
+  // UTF-8 names (Prometheus 3): quoted metric and label names.
+  '{"', '{"a.b"', '"a.b"', '"l.n"="v"', ',"', '# TYPE "a.b" ', '# HELP "a.b" ', '""', '{"a.b",', '{"a.b"}',
 ];
 const soup = fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...TOKENS) }, fc.string({ maxLength: 6 })), { maxLength: 60 }).map((xs) => xs.join(''));
 
@@ -55,7 +57,11 @@ const soup = fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...TOKENS
  * hour): the edits supply the variety.
  */
 function mutated(format: Format) {
-  const families = familiesArb(format === 'openmetrics' ? { types: ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'info', 'stateset', 'gaugehistogram'], openMetricsExtras: true } : { legacyCounters: true });
+  const families = familiesArb(
+    format === 'openmetrics'
+      ? { types: ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'info', 'stateset', 'gaugehistogram'], openMetricsExtras: true, utf8Names: true }
+      : { legacyCounters: true, utf8Names: true },
+  );
   const pool = fc.sample(families, { numRuns: 400, seed: 8 }).map((f) => renderExposition(f, format).text);
   const base = fc.constantFrom(...pool);
   const edit = fc.record({ at: fc.nat(), remove: fc.nat({ max: 4 }), insert: fc.oneof(fc.constantFrom(...TOKENS), fc.string({ maxLength: 3 })) });

@@ -26,10 +26,18 @@ const helpArb = fc.option(
 const timestampArb = fc.option(fc.integer({ min: -1_000_000, max: 2_000_000_000_000 }), { nil: undefined, freq: 4 });
 const userLabelNames = ['path', 'user', 'job', 'instance', 'password', 'token', 'email', 'dsn'] as const;
 
+/** UTF-8 label names (Prometheus 3): written quoted, with the characters quoting has to get right. */
+const utf8LabelNames = ['service.name', 'http.route', 'ключ', 'a"b', 'x\\y', 'db.password', 'line\nbreak', '0lead', 'a:b', '🙂'] as const;
+
 /** Extra labels of one series: distinct names from a small set, awkward values. */
-const seriesLabelsArb = fc
-  .uniqueArray(fc.constantFrom(...userLabelNames), { maxLength: 4 })
-  .chain((names) => fc.tuple(...names.map(() => labelValueArb)).map((values) => names.flatMap((n, i) => [n, values[i]!])));
+const labelsFrom = (names: readonly string[]) =>
+  fc
+    .uniqueArray(fc.constantFrom(...names), { maxLength: 4 })
+    .chain((picked) => fc.tuple(...picked.map(() => labelValueArb)).map((values) => picked.flatMap((n, i) => [n, values[i]!])));
+const seriesLabelsArb = labelsFrom(userLabelNames);
+const utf8SeriesLabelsArb = labelsFrom([...userLabelNames, ...utf8LabelNames]);
+/** What joins the index and the word of a UTF-8 family name. */
+const utf8SeparatorArb = fc.constantFrom('.', ' ', '"', '\\', 'é', '🙂', '-', '/', '\n', '{', '}', ',', '=', '#');
 
 const exemplarArb = fc.option(
   fc.record(
@@ -55,6 +63,8 @@ export interface FamiliesArbOptions {
   openMetricsExtras?: boolean;
   /** Allow counters whose text name lacks `_total`. */
   legacyCounters?: boolean;
+  /** Also generate UTF-8 metric and label names (quoted on the wire). */
+  utf8Names?: boolean;
 }
 
 /** Generates a valid exposition: unique family names, unique series per family. */
@@ -65,14 +75,15 @@ export function familiesArb(options: FamiliesArbOptions = {}): fc.Arbitrary<Metr
     fc
       .record({
         word: fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/),
+        separator: options.utf8Names ? fc.option(utf8SeparatorArb, { nil: '_' }) : fc.constant('_'),
         type: fc.constantFrom(...types),
         help: helpArb,
         unit: om ? fc.option(fc.constantFrom('seconds', 'bytes'), { nil: undefined }) : fc.constant(undefined),
         legacy: options.legacyCounters ? fc.boolean() : fc.constant(false),
-        series: fc.array(fc.tuple(seriesLabelsArb, valueArb, countArb, timestampArb, exemplarArb, fc.boolean()), { maxLength: 4 }),
+        series: fc.array(fc.tuple(options.utf8Names ? utf8SeriesLabelsArb : seriesLabelsArb, valueArb, countArb, timestampArb, exemplarArb, fc.boolean()), { maxLength: 4 }),
       })
-      .map(({ word, type, help, unit, legacy, series }): MetricFamily => {
-        const name = `m${index}_${word}${unit ? `_${unit}` : ''}`;
+      .map(({ word, separator, type, help, unit, legacy, series }): MetricFamily => {
+        const name = `m${index}${separator}${word}${unit ? `_${unit}` : ''}`;
         const f: MetricFamily = { name, type, samples: [] };
         if (help !== undefined) f.help = help;
         if (unit !== undefined) f.unit = unit;

@@ -26,7 +26,7 @@
 import { create, fromBinary, isFieldSet, toBinary } from '@bufbuild/protobuf';
 import { TimestampSchema, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { ScrapeguardError } from '../../errors.js';
-import { LABEL_NAME, METRIC_NAME, textFamilyName, type BucketSpan, type Exemplar, type MetricFamily, type NativeHistogram, type Sample } from '../model.js';
+import { isValidName, textFamilyName, type BucketSpan, type Exemplar, type MetricFamily, type NativeHistogram, type Sample } from '../model.js';
 import { formatValue } from '../render.js';
 import {
   BucketSchema,
@@ -105,7 +105,7 @@ function labelsOf(pairs: readonly LabelPair[], reserved: string | undefined): st
   const out: string[] = [];
   const seen = new Set<string>();
   for (const pair of pairs) {
-    if (!LABEL_NAME.test(pair.name)) invalid('invalid label name');
+    if (!isValidName(pair.name)) invalid('invalid label name');
     if (pair.name === reserved) invalid(`label "${reserved}" is reserved in this metric type`);
     if (seen.has(pair.name)) invalid('duplicate label name');
     seen.add(pair.name);
@@ -193,7 +193,7 @@ function histogramSamples(h: PbHistogram, labels: string[], gauge: boolean, out:
 }
 
 function familyOf(pb: PbFamily): MetricFamily {
-  if (!isFieldSet(pb, MetricFamilySchema.field.name) || !METRIC_NAME.test(pb.name)) invalid('missing or invalid metric name');
+  if (!isFieldSet(pb, MetricFamilySchema.field.name) || !isValidName(pb.name)) invalid('missing or invalid metric name');
   const family: MetricFamily = { name: pb.name, type: 'unknown', samples: [] };
   if (isFieldSet(pb, MetricFamilySchema.field.help)) family.help = pb.help;
   switch (pb.type) {

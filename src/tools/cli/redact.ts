@@ -15,8 +15,9 @@ import type { CliCommand } from './io.js';
 
 const USAGE = `Usage: scrapeguard redact [--web.config.file FILE] [--openmetrics] [--report] < IN > OUT
 
-Reads Prometheus exposition text (text format 0.0.4 or OpenMetrics, detected by "# EOF") on stdin
-and writes it redacted on stdout, as a scrape would serve it: the config's redaction rules, or
+Reads Prometheus exposition text (text format 0.0.4 or OpenMetrics, detected by "# EOF"; quoted
+UTF-8 names such as {"my.metric"} included, written back quoted) on stdin and writes it redacted
+on stdout, as a scrape would serve it: the config's redaction rules, or
 without a config the defaults (every secret detector on). Text that does not parse is refused
 (exit 1, the line number on stderr), never passed through.
 

@@ -51,7 +51,8 @@ export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 export function probeGet(url: URL, credentials: ProbeCredentials, timeoutMs: number, extraHeaders: Record<string, string> = {}): Promise<ProbeResponse | ProbeFailure> {
   const https = url.protocol === 'https:';
   const headers: Record<string, string> = {
-    accept: 'application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1',
+    // UTF-8 names allowed, as Prometheus 3 asks: the content checks see the names a Prometheus 3 stores.
+    accept: 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;escaping=allow-utf-8;q=0.4,*/*;q=0.1',
     'user-agent': 'scrapeguard-scan',
     ...extraHeaders,
   };
