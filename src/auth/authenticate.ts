@@ -6,6 +6,8 @@
  * - `Authorization: Basic …` → basic auth;
  * - `Authorization: Bearer <JWT-shaped token>` → `jwt_auth` when enabled, else `bearer_auth`;
  *   any other bearer token → `bearer_auth`;
+ * - the `header_auth` header (e.g. `X-API-Key`) → `header_auth`; a request that also carries an
+ *   `Authorization` header presents two credentials and is refused;
  * - no `Authorization` header, a verified client certificate and `client_cert_auth` → the
  *   certificate's identity.
  *
@@ -20,6 +22,7 @@ import type { ScrapeRequest } from '../core/request.js';
 import { parseBasicAuthorization, type BasicAuthenticator } from './basic.js';
 import { looksLikeJwt, parseBearerAuthorization, type BearerAuthenticator } from './bearer.js';
 import type { ClientCertIdentity } from './identity.js';
+import type { HeaderKeyAuthenticator } from './header.js';
 import type { JwtAuthenticator } from './jwt.js';
 import { ANONYMOUS, type AuthMethod, type Principal } from './principal.js';
 
@@ -27,6 +30,7 @@ import { ANONYMOUS, type AuthMethod, type Principal } from './principal.js';
 export interface Authenticators {
   readonly basic?: BasicAuthenticator;
   readonly bearer?: BearerAuthenticator;
+  readonly header?: HeaderKeyAuthenticator;
   readonly jwt?: JwtAuthenticator;
   readonly clientCert?: ClientCertIdentity;
 }
@@ -74,7 +78,7 @@ function headerValue(headers: ScrapeRequest['headers'], name: string): string | 
 
 /** Whether any method is enabled (otherwise every caller is {@link ANONYMOUS}). */
 export function authenticationEnabled(methods: Authenticators): boolean {
-  return methods.basic !== undefined || methods.bearer !== undefined || methods.jwt !== undefined || methods.clientCert !== undefined;
+  return methods.basic !== undefined || methods.bearer !== undefined || methods.header !== undefined || methods.jwt !== undefined || methods.clientCert !== undefined;
 }
 
 /** Authenticates `request` with the method its credential selects. */
@@ -83,15 +87,12 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   const { realm, logger, metrics } = context;
   const basicChallenge = `Basic realm="${realm}"`;
   const bearerChallenge = `Bearer realm="${realm}"`;
+  // No registered scheme names a key in a custom header; `ApiKey` tells a person what is wanted
+  // without naming the header (it is in the scrape config, not for strangers).
+  const apiKeyChallenge = `ApiKey realm="${realm}"`;
   // Built only on the refusal paths: a successful scrape allocates nothing for it.
   const challenges = (): string =>
-    methods.basic && (methods.bearer || methods.jwt)
-      ? `${basicChallenge}, ${bearerChallenge}`
-      : methods.basic
-        ? basicChallenge
-        : methods.bearer || methods.jwt
-          ? bearerChallenge
-          : '';
+    [methods.basic ? basicChallenge : '', methods.bearer || methods.jwt ? bearerChallenge : '', methods.header ? apiKeyChallenge : ''].filter((x) => x !== '').join(', ');
 
   const refuse = (
     status: AuthRefusal['status'],
@@ -125,6 +126,19 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   };
 
   const header = headerValue(request.headers, 'authorization');
+  if (methods.header) {
+    const presented = methods.header.presented(request);
+    if (presented.kind !== 'absent') {
+      if (presented.kind === 'malformed') return refuse(401, 'malformed', { 'www-authenticate': apiKeyChallenge }, { method: 'header' });
+      // Two credentials: which one counts would be a guess, and a guess is a fall-through.
+      if (header !== undefined && header !== '') {
+        return refuse(401, 'malformed', { 'www-authenticate': challenges() }, { method: 'header', detail: 'both an API key header and Authorization were sent' });
+      }
+      const result = methods.header.verify(presented.key, (context.now ?? Date.now)());
+      if (result.ok) return result;
+      return refuse(401, result.reason, { 'www-authenticate': apiKeyChallenge }, { method: 'header', ...(result.name !== undefined ? { claimedName: result.name } : {}) });
+    }
+  }
   if (header === undefined || header === '') {
     const cert = request.tls?.clientCertificate;
     if (methods.clientCert && cert && request.tls?.clientCertificateVerified) {

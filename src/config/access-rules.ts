@@ -12,7 +12,7 @@ import type { KeyPath } from './locate.js';
 
 const KEYS = ['rules', 'default', 'on_empty'] as const;
 const RULE_KEYS = ['principals', 'groups', 'methods', 'allow_metrics', 'deny_metrics', 'enforce_labels'] as const;
-const METHODS: readonly AuthMethodName[] = ['basic', 'bearer', 'jwt', 'client_cert', 'none'];
+const METHODS: readonly AuthMethodName[] = ['basic', 'bearer', 'header', 'jwt', 'client_cert', 'none'];
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Compiles `source` anchored (`^(?:source)$`), as Prometheus anchors relabel regexes. */

@@ -49,7 +49,7 @@ Options:
   --upstream.insecure-skip-verify  skip upstream certificate checks (loopback upstreams only)
   --insecure-listen             without TLS, listen on non-loopback addresses anyway (refused
                                 otherwise: metrics would cross the network in clear text)
-  --allow-plaintext-credentials without TLS, accept basic_auth_users / bearer_auth / jwt_auth
+  --allow-plaintext-credentials without TLS, accept basic_auth_users / bearer_auth / header_auth / jwt_auth
                                 anyway (refused otherwise: credentials would travel in clear text)
   -h, --help                    show this help
 `;
@@ -144,6 +144,7 @@ export function refuseInsecureDefaults(
     const methods = [
       ...(config.basicAuthUsers.size > 0 ? ['basic_auth_users'] : []),
       ...(config.bearerAuth ? ['bearer_auth'] : []),
+      ...(config.headerAuth ? ['header_auth'] : []),
       ...(config.jwtAuth ? ['jwt_auth'] : []),
     ];
     if (methods.length > 0) {
