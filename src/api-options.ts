@@ -47,12 +47,21 @@ export const UPSTREAM_TLS_OPTIONS: OptionSpec = {
   insecureSkipVerify: is.boolean,
 };
 
+/** `UpstreamIdentityHeaders`. */
+export const UPSTREAM_IDENTITY_HEADERS_OPTIONS: OptionSpec = {
+  user: is.nonEmptyString,
+  groups: is.nonEmptyString,
+  method: is.nonEmptyString,
+  groupsSeparator: is.nonEmptyString,
+};
+
 /** `UpstreamOptions` of `upstreamSource`. */
 export const UPSTREAM_OPTIONS: OptionSpec = {
   url: required({ expected: 'a URL string or URL', test: (v) => typeof v === 'string' || v instanceof URL }),
   timeoutMs: is.positiveInteger,
   maxBytes: is.positiveInteger,
   tls: is.shape(UPSTREAM_TLS_OPTIONS),
+  identityHeaders: is.either(is.boolean, is.shape(UPSTREAM_IDENTITY_HEADERS_OPTIONS, '{ user?, groups?, method?, groupsSeparator? }')),
 };
 
 /** `MountOptions` of `expressMetrics` and `koaMetrics`. */

@@ -38,7 +38,7 @@ export {
 } from './exposition/source.js';
 export type { TrustedProxyOptions, ForwardedClientCertificate } from './net/trusted-proxies.js';
 export type { MountableGuard, MountOptions } from './adapters/mount.js';
-export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';
+export { upstreamSource, type UpstreamIdentityHeaders, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';
 export { ExpositionParseError, SourceError, type SourceFailureReason } from './exposition/failure.js';
 export { parseExposition, sniffFormat } from './exposition/parse.js';
 export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult } from './exposition/render.js';

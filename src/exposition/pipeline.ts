@@ -9,13 +9,14 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { SeriesFilter } from '../access/filter.js';
 import type { SelfMetrics } from '../metrics/self.js';
+import type { Principal } from '../auth/principal.js';
 import { ExpositionParseError, SourceError } from './failure.js';
 import { textFamilyName, type MetricFamily } from './model.js';
 import { acceptsGzip, negotiateFormat } from './negotiate.js';
 import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { renderExposition } from './render.js';
-import { defineMetricsSource, type MetricsSource, type SourceOutput } from './source.js';
+import { defineMetricsSource, type MetricsSource, type SourceContext, type SourceOutput } from './source.js';
 import { checkOptions } from '../options.js';
 import { PIPELINE_OPTIONS } from '../api-options.js';
 
@@ -29,6 +30,8 @@ export interface ExposeOptions {
   acceptEncoding?: string;
   /** The caller's view; absent: everything. */
   filter?: SeriesFilter;
+  /** The caller, handed to the source (an upstream with identity headers tells it on). */
+  principal?: Principal;
 }
 
 /** The rendered result of one pass. */
@@ -58,10 +61,10 @@ export interface PipelineOptions {
  * Reads one scrape's families from a source, parsing text strictly.
  * @throws SourceError with the source's failure status (the parse error's line in the message).
  */
-export async function readFamilies(source: MetricsSource): Promise<MetricFamily[]> {
+export async function readFamilies(source: MetricsSource, context?: SourceContext): Promise<MetricFamily[]> {
   let out: SourceOutput;
   try {
-    out = await source();
+    out = await source(context);
   } catch (error) {
     if (error instanceof SourceError) throw error;
     throw new SourceError(source.failureStatus, 'source', `${source.description} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -88,13 +91,14 @@ export async function readFamilies(source: MetricsSource): Promise<MetricFamily[
  */
 export function withExtraFamilies(primary: MetricsSource, extra: MetricsSource): MetricsSource {
   return defineMetricsSource(
-    async () => {
-      const [main, more] = await Promise.all([readFamilies(primary), readFamilies(extra)]);
+    async (context) => {
+      const [main, more] = await Promise.all([readFamilies(primary, context), readFamilies(extra, context)]);
       const taken = new Set(main.map(textFamilyName));
       return { families: [...main, ...more.filter((f) => !taken.has(textFamilyName(f)))] };
     },
     primary.failureStatus,
     primary.description,
+    { perCaller: primary.perCaller || extra.perCaller },
   );
 }
 
@@ -118,7 +122,7 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     const negotiated = negotiateFormat(request.accept);
     let families: MetricFamily[];
     try {
-      families = await readFamilies(source);
+      families = await readFamilies(source, request.principal !== undefined ? { principal: request.principal } : undefined);
     } catch (error) {
       metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
       throw error;

@@ -4,6 +4,7 @@
  * registry without the JSON method, a function such as OpenTelemetry's Prometheus exporter, an
  * upstream exporter, see `upstream.ts`). Text is parsed strictly by the pipeline.
  */
+import type { Principal } from '../auth/principal.js';
 import type { MetricFamily } from './model.js';
 import { fromPromClientJson, type PromClientMetricJson } from './prom-client.js';
 import { TEXT_CONTENT_TYPE } from './render.js';
@@ -45,9 +46,20 @@ export type MetricsSourceInput = RegistryLike | MetricsSource | (() => Promise<s
 
 const SOURCE = Symbol.for('scrapeguard.metricsSource');
 
+/** Who a scrape is for, for sources whose answer depends on the caller (an upstream told the identity). */
+export interface SourceContext {
+  /** The authenticated caller; absent outside a request (e.g. tooling). */
+  readonly principal?: Principal;
+}
+
 /** Normalised source: one call per scrape. */
 export interface MetricsSource {
-  (): Promise<SourceOutput>;
+  (context?: SourceContext): Promise<SourceOutput>;
+  /**
+   * The answer depends on who asks (the upstream is told the caller's identity): whatever shares
+   * or caches source output between scrapes must key it by principal, never reuse it across callers.
+   */
+  readonly perCaller: boolean;
   /** Status a failing scrape answers: 500 for an in-process source, 502 for an upstream one. */
   readonly failureStatus: 500 | 502;
   /** Describes the source for log lines (never credentials). */
@@ -64,8 +76,13 @@ export const TEXT_FORMAT_CONTENT_TYPE = TEXT_CONTENT_TYPE;
  * @example
  * const source = defineMetricsSource(async () => ({ body: await fetchText(), contentType: '' }), 502, 'my exporter');
  */
-export function defineMetricsSource(read: () => Promise<SourceOutput>, failureStatus: 500 | 502, description: string): MetricsSource {
-  return Object.assign(read, { failureStatus, description, [SOURCE]: true as const });
+export function defineMetricsSource(
+  read: (context?: SourceContext) => Promise<SourceOutput>,
+  failureStatus: 500 | 502,
+  description: string,
+  flags: { perCaller?: boolean } = {},
+): MetricsSource {
+  return Object.assign(read, { failureStatus, description, perCaller: flags.perCaller === true, [SOURCE]: true as const });
 }
 
 function isMetricsSource(value: unknown): value is MetricsSource {
