@@ -106,7 +106,7 @@ export const OAUTH2_OPTIONS: OptionSpec = {
 
 /** `RequirementOptions` of `deriveRequirements`. */
 export const REQUIREMENT_OPTIONS: OptionSpec = {
-  auth: is.oneOf('basic', 'bearer', 'jwt', 'none'),
+  auth: is.oneOf('basic', 'bearer', 'header', 'jwt', 'none'),
   labelDrops: is.stringList,
   username: is.nonEmptyString,
   oauth2: is.shape(OAUTH2_OPTIONS, '{ tokenUrl, clientId, scopes?, endpointParams? }'),
@@ -120,6 +120,7 @@ export const CREDENTIAL_FILES_OPTIONS: OptionSpec = {
   passwordFile: is.nonEmptyString,
   credentialsFile: is.nonEmptyString,
   clientSecretFile: is.nonEmptyString,
+  apiKeyFile: is.nonEmptyString,
 };
 
 /** `ScrapeOptionsBase`. */

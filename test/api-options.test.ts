@@ -115,7 +115,7 @@ const scrapeSamples = {
   metricsPath: '/metrics',
   serverName: 'localhost',
   credentialsDir: tmp,
-  files: { caFile: 'ca.crt', certFile: 'c.crt', keyFile: 'c.key', passwordFile: 'p', credentialsFile: 't', clientSecretFile: 's' },
+  files: { caFile: 'ca.crt', certFile: 'c.crt', keyFile: 'c.key', passwordFile: 'p', credentialsFile: 't', clientSecretFile: 's', apiKeyFile: 'k' },
   prometheusVersion: { major: 2, minor: 42 },
   baseDir: tmp,
   now: new Date(),

@@ -45,7 +45,15 @@ const RESERVED = new Set([
   'x-forwarded-proto',
   'x-forwarded-host',
   'x-real-ip',
+  // prometheus/common's ReservedHeaders: Prometheus refuses to send these from http_headers.
+  'www-authenticate',
+  'proxy-authenticate',
   'x-prometheus-scrape-timeout-seconds',
+  'x-prometheus-remote-write-version',
+  'x-prometheus-remote-read-version',
+  'x-amz-date',
+  'x-amz-security-token',
+  'x-amz-content-sha256',
 ]);
 
 const KEY_ENTRY: SecretEntrySpec = {
