@@ -44,7 +44,7 @@ function logger(lines: string[]): Logger {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-async function start(config: WebConfigInput, selfMetrics?: Registry) {
+async function start(config: WebConfigInput, selfMetrics?: Registry, watch = false) {
   const logs: string[] = [];
   const audit: AuditRecord[] = [];
   const registry = new Registry();
@@ -54,7 +54,8 @@ async function start(config: WebConfigInput, selfMetrics?: Registry) {
     baseDir: dir,
     source: registry,
     logger: logger(logs),
-    watch: false,
+    watch,
+    ...(watch ? { watchPollMs: 100 } : {}),
     audit: (r) => {
       audit.push(r);
       allLines.push(JSON.stringify(r));
@@ -200,6 +201,43 @@ describe('header_auth', () => {
     expect(text).toContain('scrapeguard_rate_limited_total{scope="auth_failures"} 1');
   });
 });
+
+describe('header_auth files while running', () => {
+  test('a key_file rotated in place and a revocation file edited take effect without restart', async () => {
+    const first = newKey();
+    const second = newKey();
+    const keyFile = join(dir, 'rotating-key');
+    writeFileSync(keyFile, first, { mode: 0o600 });
+    const revoked = join(dir, 'revoked-live');
+    writeFileSync(revoked, '', { mode: 0o600 });
+    const other = newKey();
+    const g = await start(
+      {
+        header_auth: { keys: [{ name: 'k8s', key_file: keyFile }, { name: 'other', key_sha256: sha256(other) }], revoked_sha256_file: revoked },
+        // The polls before the reload lands are failed attempts: no backoff, so a slow reload cannot turn them into 429s.
+        limits: { auth_failure_backoff: { threshold: 0 } },
+      },
+      undefined,
+      true,
+    );
+    served(await get(g.url, { 'X-API-Key': first }));
+    writeFileSync(keyFile, second, { mode: 0o600 });
+    await eventually(async () => (await get(g.url, { 'X-API-Key': second })).status === 200);
+    refused(await get(g.url, { 'X-API-Key': first }));
+    served(await get(g.url, { 'X-API-Key': other }));
+    writeFileSync(revoked, `${sha256(other)}\n`, { mode: 0o600 });
+    await eventually(async () => (await get(g.url, { 'X-API-Key': other })).status === 401);
+    expect(g.audit.at(-1)).toMatchObject({ reason: 'revoked' });
+  });
+});
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('header_auth config', () => {
   test('errors name the file, line and key; no message echoes a key', async () => {
