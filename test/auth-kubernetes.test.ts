@@ -213,6 +213,13 @@ describe('jwt_auth.kubernetes', () => {
     }
   });
 
+  test('jwks_url instead of discovery: fetched with the cluster CA (not the system roots), no discovery request', async () => {
+    issuer = await startServiceAccountIssuer(pki.serverRsa);
+    const g = await start({ jwks_url: `${issuer.issuer}/openid/v1/jwks` });
+    served(await get(g.url, await mint()));
+    expect(issuer.requests.map((r) => r.path)).toEqual(['/openid/v1/jwks']);
+  });
+
   test('jwks_file: fully offline (kubectl get --raw /openid/v1/jwks > file), no request to the issuer', async () => {
     issuer = await startServiceAccountIssuer(pki.serverRsa);
     const jwks = await fetchJwks(issuer);
