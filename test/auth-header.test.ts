@@ -111,6 +111,21 @@ describe('header_auth', () => {
     ]);
   });
 
+  test('the key sent several times (as Prometheus builds with prometheus/common#981 do) is refused, with a warning naming the cause', async () => {
+    const key = newKey();
+    const g = await start({ header_auth: { keys: [{ name: 'p', key_sha256: sha256(key) }] } });
+    // Node joins repeated header lines with ", " (HTTP/1.1 and HTTP/2 alike): this is what arrives.
+    refused(await get(g.url, { 'X-API-Key': `${key}, ${key}, ${key}` }));
+    expect(g.audit.at(-1)).toMatchObject({ status: 401, reason: 'malformed', auth_method: 'header' });
+    const warning = g.logs.find((l) => l.startsWith('warn the API key header arrived several times'));
+    expect(warning).toContain('prometheus/common#981');
+    expect(warning).toContain('"copies":3');
+    // Two different values are malformed too, without that hint.
+    refused(await get(g.url, { 'X-API-Key': `${key}, ${newKey()}` }));
+    expect(g.logs.filter((l) => l.startsWith('warn the API key header arrived')).length).toBe(1);
+    served(await get(g.url, { 'X-API-Key': key }));
+  });
+
   test('HTTP/2 carries the key header the same way; a custom header name is honoured', async () => {
     const key = newKey();
     const g = await start({ header_auth: { header: 'X-Scrape-Key', keys: [{ name: 'p', key_sha256: sha256(key) }] } });

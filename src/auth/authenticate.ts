@@ -129,7 +129,15 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   if (methods.header) {
     const presented = methods.header.presented(request);
     if (presented.kind !== 'absent') {
-      if (presented.kind === 'malformed') return refuse(401, 'malformed', { 'www-authenticate': apiKeyChallenge }, { method: 'header' });
+      if (presented.kind === 'malformed') {
+        if (presented.repeated !== undefined) {
+          logger.warn('the API key header arrived several times with the same value; refused. Prometheus builds whose prometheus/common has the cloneRequest bug (prometheus/common#981, e.g. Debian prometheus 3.5.3+ds1-6) add one more copy per scrape: use bearer_auth with such a build', {
+            remote: request.remoteAddress,
+            copies: presented.repeated,
+          });
+        }
+        return refuse(401, 'malformed', { 'www-authenticate': apiKeyChallenge }, { method: 'header' });
+      }
       // Two credentials: which one counts would be a guess, and a guess is a fall-through.
       if (header !== undefined && header !== '') {
         return refuse(401, 'malformed', { 'www-authenticate': challenges() }, { method: 'header', detail: 'both an API key header and Authorization were sent' });

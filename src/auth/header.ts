@@ -9,7 +9,11 @@ import { BearerAuthenticator, type BearerResult } from './bearer.js';
 import type { ScrapeRequest } from '../core/request.js';
 
 /** Outcome of reading the key header of one request. */
-export type PresentedKey = { readonly kind: 'absent' } | { readonly kind: 'malformed' } | { readonly kind: 'key'; readonly key: string };
+export type PresentedKey =
+  | { readonly kind: 'absent' }
+  /** `repeated`: the same value arrived this many times (see {@link HeaderKeyAuthenticator.presented}). */
+  | { readonly kind: 'malformed'; readonly repeated?: number }
+  | { readonly kind: 'key'; readonly key: string };
 
 /** Verifies API keys against one generation of `header_auth`. */
 export class HeaderKeyAuthenticator {
@@ -34,8 +38,15 @@ export class HeaderKeyAuthenticator {
   presented(request: ScrapeRequest): PresentedKey {
     const raw = request.headers[this.header];
     if (raw === undefined) return { kind: 'absent' };
-    if (Array.isArray(raw) && raw.length !== 1) return { kind: 'malformed' };
-    const value = (Array.isArray(raw) ? raw[0]! : raw).trim();
+    const values = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => v.split(', ')).map((v) => v.trim());
+    if (values.length !== 1) {
+      // Still refused: the same key sent N times is what a Prometheus built with prometheus/common's
+      // cloneRequest bug (#981) sends, one more copy per scrape, until the header outgrows every
+      // limit. Accepting it would only postpone the failure; saying so lets the operator act.
+      const first = values[0];
+      return values.every((v) => v === first) ? { kind: 'malformed', repeated: values.length } : { kind: 'malformed' };
+    }
+    const value = values[0]!;
     if (!/^[\x21-\x7e]+$/.test(value)) return { kind: 'malformed' };
     return { kind: 'key', key: value };
   }

@@ -9,6 +9,12 @@
  *   Prometheus: the upstream sees `x-remote-user: prometheus` (the key's name), and a client that
  *   sends its own `x-remote-user` is still seen as who it authenticated as.
  * Fails (does not skip) under CI when a binary is missing.
+ *
+ * Debian sid's Prometheus 3.5.3+ds1-6 is built with a prometheus/common whose cloneRequest does
+ * not copy the header map (prometheus/common#981): every scrape adds one more copy of each
+ * `http_headers` value to the request it reuses. The guard refuses a repeated key (and logs why),
+ * so with that build an `http_headers` job is up for its first scrape only. The jobs here scrape
+ * every 10s and the checks look at that first scrape; the generator warns about such builds.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -30,6 +36,7 @@ import { cliPath, ensureBuilt, freePort, prometheus3Tools, sleep, startProcess, 
 const tools = prometheus3Tools('identity-methods.test.ts', ['prometheus', 'promtool']);
 const dirWith = (prefix: string) => mkdtempSync(join(tmpdir(), `scrapeguard-e2e-${prefix}-`));
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const REPEAT_WARNING = /send an http_headers value once more on every scrape \(prometheus\/common#981/;
 
 describe.skipIf(tools.skip)('header_auth and jwt_auth.kubernetes scraped by a real Prometheus 3.5', () => {
   let scenario: ScrapeScenario;
@@ -65,8 +72,14 @@ describe.skipIf(tools.skip)('header_auth and jwt_auth.kubernetes scraped by a re
         args: ['--prometheus-version', '3.5'],
         webConfig: { tls_server_config: tls, header_auth: { header: 'X-API-Key', keys: [{ name: 'prometheus', key_sha256: sha256(key) }] } },
         jobs: [
-          { job: 'header-key', expect: { health: 'up' } },
-          { job: 'header-key-wrong', args: ['--api-key-file', wrongKey], warnings: [/holds none of the header_auth keys/], expect: { health: 'down', lastError: /401 Unauthorized/ } },
+          // 10s: the first scrape is the one that proves the generated job (see the file comment).
+          { job: 'header-key', args: ['--interval', '10s'], warnings: [REPEAT_WARNING], expect: { health: 'up' } },
+          {
+            job: 'header-key-wrong',
+            args: ['--api-key-file', wrongKey],
+            warnings: [/holds none of the header_auth keys/, REPEAT_WARNING],
+            expect: { health: 'down', lastError: /401 Unauthorized/ },
+          },
         ],
       },
       {
@@ -159,7 +172,7 @@ describe.skipIf(tools.skip)('sidecar identity headers: the built CLI in front of
 
     const generated = await runCli(scrapeConfigCommand, [
       '--web.config.file', config, '--target', `127.0.0.1:${port}`, '--job', 'sidecar', '--api-key-file', join(dir, 'api-key'), '--ca-file', pki.ca.certFile, '--prometheus-version', '3.5',
-      '--interval', '1s',
+      '--interval', '10s',
     ]);
     expect(generated.code, generated.stderr).toBe(0);
     writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n${generated.stdout}`);
@@ -185,6 +198,7 @@ describe.skipIf(tools.skip)('sidecar identity headers: the built CLI in front of
   it('Prometheus is up through the sidecar and the upstream sees its principal, never a client-supplied one', async () => {
     let health = '';
     let lastError = '';
+    // The first scrape (within one 10s interval) is up; see the file comment for why later ones are not.
     for (let i = 0; i < 60 && health !== 'up'; i++) {
       await sleep(500);
       const r = await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`);

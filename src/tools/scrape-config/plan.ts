@@ -283,6 +283,9 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     const found = await locate('apiKeyFile', 'API key file', '--api-key-file', true);
     files.apiKeyFile = found!.path;
     if (found!.exists) await checkStaticToken(found!.path, { kind: 'authorization', type: 'Bearer', tokenKind: 'static', tokens: a.keys, revoked: a.revoked }, now, warnings, 'header_auth keys');
+    warnings.push(
+      'some Prometheus builds send an http_headers value once more on every scrape (prometheus/common#981, e.g. Debian prometheus 3.5.3+ds1-6); the server refuses a repeated key, so with such a build only the first scrape succeeds: use bearer_auth there',
+    );
     auth = { kind: 'header', header: a.header, keyFile: found!.path };
   } else if (a?.kind === 'authorization') {
     const found = await locate('credentialsFile', a.tokenKind === 'jwt' ? 'JWT credentials file' : 'bearer token file', '--credentials-file', true);
