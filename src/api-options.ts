@@ -58,12 +58,21 @@ export const UPSTREAM_TLS_OPTIONS: OptionSpec = {
   insecureSkipVerify: is.boolean,
 };
 
+/** `UpstreamIdentityHeaders`. */
+export const UPSTREAM_IDENTITY_HEADERS_OPTIONS: OptionSpec = {
+  user: is.nonEmptyString,
+  groups: is.nonEmptyString,
+  method: is.nonEmptyString,
+  groupsSeparator: is.nonEmptyString,
+};
+
 /** `UpstreamOptions` of `upstreamSource`. */
 export const UPSTREAM_OPTIONS: OptionSpec = {
   url: required({ expected: 'a URL string or URL', test: (v) => typeof v === 'string' || v instanceof URL }),
   timeoutMs: is.positiveInteger,
   maxBytes: is.positiveInteger,
   tls: is.shape(UPSTREAM_TLS_OPTIONS),
+  identityHeaders: is.either(is.boolean, is.shape(UPSTREAM_IDENTITY_HEADERS_OPTIONS, '{ user?, groups?, method?, groupsSeparator? }')),
 };
 
 /** `MountOptions` of `expressMetrics` and `koaMetrics`. */
@@ -118,7 +127,7 @@ export const OAUTH2_OPTIONS: OptionSpec = {
 
 /** `RequirementOptions` of `deriveRequirements`. */
 export const REQUIREMENT_OPTIONS: OptionSpec = {
-  auth: is.oneOf('basic', 'bearer', 'jwt', 'none'),
+  auth: is.oneOf('basic', 'bearer', 'header', 'jwt', 'none'),
   labelDrops: is.stringList,
   username: is.nonEmptyString,
   oauth2: is.shape(OAUTH2_OPTIONS, '{ tokenUrl, clientId, scopes?, endpointParams? }'),
@@ -134,6 +143,7 @@ export const CREDENTIAL_FILES_OPTIONS: OptionSpec = {
   credentialsFile: is.nonEmptyString,
   clientSecretFile: is.nonEmptyString,
   oauth2CaFile: is.nonEmptyString,
+  apiKeyFile: is.nonEmptyString,
 };
 
 /** `ScrapeOptionsBase`. */

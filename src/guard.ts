@@ -12,6 +12,7 @@ import { BasicAuthCache, BasicAuthenticator } from './auth/basic.js';
 import { BearerAuthenticator } from './auth/bearer.js';
 import { ClientCertIdentity } from './auth/identity.js';
 import { JwtAuthenticator } from './auth/jwt.js';
+import { HeaderKeyAuthenticator } from './auth/header.js';
 import { AccessRules } from './access/rules.js';
 import { AuditLog, type AuditRecord, type AuditSink } from './audit/audit.js';
 import { AuthFailureBackoff } from './core/auth-backoff.js';
@@ -213,6 +214,7 @@ async function buildState(
           }
         : {}),
       ...(config.bearerAuth ? { bearer: new BearerAuthenticator(config.bearerAuth) } : {}),
+      ...(config.headerAuth ? { header: new HeaderKeyAuthenticator(config.headerAuth) } : {}),
       ...(config.jwtAuth ? { jwt: JwtAuthenticator.create(config.jwtAuth, previous?.authenticators.jwt) } : {}),
       ...(config.clientCertAuth ? { clientCert: new ClientCertIdentity(config.clientCertAuth) } : {}),
     },

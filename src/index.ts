@@ -14,7 +14,7 @@
 export { createGuard, type Guard, type GuardOptions, type ListenOptions } from './guard.js';
 export { metricsHandler, type MetricsHandlerOptions, type NodeRequestHandler } from './adapters/http.js';
 export type { MountableGuard, MountOptions } from './adapters/mount.js';
-export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';
+export { upstreamSource, type UpstreamIdentityHeaders, type UpstreamOptions, type UpstreamTlsOptions } from './exposition/upstream.js';
 export {
   defineMetricsSource,
   type MetricsSource,

@@ -139,7 +139,7 @@ describe('methods: a rule limited to how the caller proved its name', () => {
 
   test('unknown or empty method lists are refused at load', async () => {
     await expect(loadConfigObject({ access_rules: { rules: [{ principals: ['a'], methods: ['kerberos'] }] } })).rejects.toThrow(
-      /access_rules\.rules\[0\]\.methods\[0\]: unknown method "kerberos"; expected one of: basic, bearer, jwt, client_cert, none/,
+      /access_rules\.rules\[0\]\.methods\[0\]: unknown method "kerberos"; expected one of: basic, bearer, header, jwt, client_cert, none/,
     );
     await expect(loadConfigObject({ access_rules: { rules: [{ principals: ['a'], methods: [] }] } })).rejects.toThrow(/an empty list matches no caller/);
   });

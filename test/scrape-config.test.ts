@@ -448,7 +448,7 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
     expect(job.metric_relabel_configs).toEqual([{ action: 'labeldrop', regex: 'user_email|session_.*' }]);
     const { runMain } = await import('../src/tools/cli/run.js');
     const bad = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'token'], { cwd: dir });
-    expect(bad.stderr).toMatch(/^scrapeguard scrape-config: --auth must be basic, bearer, jwt or none, got "token"\n$/);
+    expect(bad.stderr).toMatch(/^scrapeguard scrape-config: --auth must be basic, bearer, header, jwt or none, got "token"\n$/);
     const none = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'bearer'], { cwd: dir });
     expect(none.stderr).toMatch(/auth bearer was chosen, but the web config accepts basic/);
   });

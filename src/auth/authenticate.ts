@@ -6,6 +6,8 @@
  * - `Authorization: Basic …` → basic auth;
  * - `Authorization: Bearer <JWT-shaped token>` → `jwt_auth` when enabled, else `bearer_auth`;
  *   any other bearer token → `bearer_auth`;
+ * - the `header_auth` header (e.g. `X-API-Key`) → `header_auth`; a request that also carries an
+ *   `Authorization` header presents two credentials and is refused;
  * - no `Authorization` header, a verified client certificate and `client_cert_auth` → the
  *   certificate's identity.
  *
@@ -22,6 +24,7 @@ import { firstHeader } from '../core/headers.js';
 import { parseBasicAuthorization, type BasicAuthenticator } from './basic.js';
 import { looksLikeJwt, parseBearerAuthorization, type BearerAuthenticator } from './bearer.js';
 import type { ClientCertIdentity } from './identity.js';
+import type { HeaderKeyAuthenticator } from './header.js';
 import type { JwtAuthenticator } from './jwt.js';
 import { ANONYMOUS, type AuthMethod, type Principal } from './principal.js';
 
@@ -29,6 +32,7 @@ import { ANONYMOUS, type AuthMethod, type Principal } from './principal.js';
 export interface Authenticators {
   readonly basic?: BasicAuthenticator;
   readonly bearer?: BearerAuthenticator;
+  readonly header?: HeaderKeyAuthenticator;
   readonly jwt?: JwtAuthenticator;
   readonly clientCert?: ClientCertIdentity;
 }
@@ -71,7 +75,7 @@ const GUESSES: ReadonlySet<AuthFailureReason> = new Set([
 
 /** Whether any method is enabled (otherwise every caller is {@link ANONYMOUS}). */
 export function authenticationEnabled(methods: Authenticators): boolean {
-  return methods.basic !== undefined || methods.bearer !== undefined || methods.jwt !== undefined || methods.clientCert !== undefined;
+  return methods.basic !== undefined || methods.bearer !== undefined || methods.header !== undefined || methods.jwt !== undefined || methods.clientCert !== undefined;
 }
 
 /** Authenticates `request` with the method its credential selects. */
@@ -80,15 +84,12 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   const { realm, logger, metrics } = context;
   const basicChallenge = `Basic realm="${realm}"`;
   const bearerChallenge = `Bearer realm="${realm}"`;
+  // No registered scheme names a key in a custom header; `ApiKey` tells a person what is wanted
+  // without naming the header (it is in the scrape config, not for strangers).
+  const apiKeyChallenge = `ApiKey realm="${realm}"`;
   // Built only on the refusal paths: a successful scrape allocates nothing for it.
   const challenges = (): string =>
-    methods.basic && (methods.bearer || methods.jwt)
-      ? `${basicChallenge}, ${bearerChallenge}`
-      : methods.basic
-        ? basicChallenge
-        : methods.bearer || methods.jwt
-          ? bearerChallenge
-          : '';
+    [methods.basic ? basicChallenge : '', methods.bearer || methods.jwt ? bearerChallenge : '', methods.header ? apiKeyChallenge : ''].filter((x) => x !== '').join(', ');
 
   const refuse = (
     status: AuthRefusal['status'],
@@ -122,6 +123,27 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   };
 
   const header = firstHeader(request.headers, 'authorization');
+  if (methods.header) {
+    const presented = methods.header.presented(request);
+    if (presented.kind !== 'absent') {
+      if (presented.kind === 'malformed') {
+        if (presented.repeated !== undefined) {
+          logger.warn('the API key header arrived several times with the same value; refused. Prometheus builds whose prometheus/common has the cloneRequest bug (prometheus/common#981, e.g. Debian prometheus 3.5.3+ds1-6) add one more copy per scrape: use bearer_auth with such a build', {
+            remote: request.remoteAddress,
+            copies: presented.repeated,
+          });
+        }
+        return refuse(401, 'malformed', { 'www-authenticate': apiKeyChallenge }, { method: 'header' });
+      }
+      // Two credentials: which one counts would be a guess, and a guess is a fall-through.
+      if (header !== undefined && header !== '') {
+        return refuse(401, 'malformed', { 'www-authenticate': challenges() }, { method: 'header', detail: 'both an API key header and Authorization were sent' });
+      }
+      const result = methods.header.verify(presented.key, (context.now ?? Date.now)());
+      if (result.ok) return result;
+      return refuse(401, result.reason, { 'www-authenticate': apiKeyChallenge }, { method: 'header', ...(result.name !== undefined ? { claimedName: result.name } : {}) });
+    }
+  }
   if (header === undefined || header === '') {
     const cert = request.tls?.clientCertificate;
     if (methods.clientCert && cert && request.tls?.clientCertificateVerified) {

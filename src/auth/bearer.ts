@@ -28,15 +28,16 @@ export class BearerAuthenticator {
   private readonly revoked: readonly Buffer[];
 
   /**
+   * @param method the method its principals carry: `header` when the same digests back `header_auth`.
    * @example
    * const bearer = new BearerAuthenticator(config.bearerAuth);
    * bearer.verify(token, Date.now());
    */
-  constructor(config: ResolvedBearerAuth) {
+  constructor(config: ResolvedBearerAuth, method: 'bearer' | 'header' = 'bearer') {
     const revoked = new Set(config.revoked);
     this.entries = config.tokens.map((t) => ({
       digest: Buffer.from(t.sha256, 'hex'),
-      principal: Object.freeze({ name: t.name, method: 'bearer' as const, groups: Object.freeze([...t.groups]) }),
+      principal: Object.freeze({ name: t.name, method, groups: Object.freeze([...t.groups]) }),
       expiresAt: t.expiresAt,
       revoked: revoked.has(t.sha256),
     }));

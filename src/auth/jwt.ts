@@ -13,12 +13,15 @@
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
+  type FetchImplementation,
   errors as joseErrors,
   jwtVerify,
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
 import type { ResolvedJwtAuth } from '../config/schema.js';
+import { clusterFetch, discoverJwksUri, kubernetesClaims, type ClusterFetchOptions } from './kubernetes.js';
 import type { Principal } from './principal.js';
 
 /** Why a JWT was refused. */
@@ -39,7 +42,44 @@ export type JwtResult =
 type KeyGetter = JWTVerifyGetKey;
 
 function remoteKey(config: ResolvedJwtAuth): string {
-  return JSON.stringify([config.jwks, config.jwksCooldownMs, config.jwksTimeoutMs, config.jwksMaxAgeMs]);
+  return JSON.stringify([config.jwks, config.jwksCooldownMs, config.jwksTimeoutMs, config.jwksMaxAgeMs, config.kubernetes ?? null, config.issuer ?? null]);
+}
+
+/** Fetch settings for a Kubernetes cluster's discovery document and JWK Set. */
+function clusterFetchOptions(config: ResolvedJwtAuth): ClusterFetchOptions {
+  const k8s = config.kubernetes!;
+  return {
+    ...(k8s.caPem !== undefined ? { caPem: k8s.caPem } : {}),
+    ...(k8s.tokenFile !== undefined ? { tokenFile: k8s.tokenFile, tokenOrigin: new URL(k8s.discoveryUrl).origin } : {}),
+    timeoutMs: config.jwksTimeoutMs,
+  };
+}
+
+/**
+ * Keys found through the cluster's OIDC discovery document: fetched on first use (not at load,
+ * so a guard starts while the API server is unreachable), then a remote JWK Set as any other.
+ * A failed discovery is retried no sooner than the cooldown, like a failed JWK Set fetch.
+ */
+function discoveredKeySet(config: ResolvedJwtAuth): KeyGetter {
+  const options = clusterFetchOptions(config);
+  let keys: Promise<KeyGetter> | undefined;
+  let lastFailure = -Infinity;
+  return async (header, token) => {
+    if (!keys) {
+      if (Date.now() - lastFailure < config.jwksCooldownMs) {
+        throw new joseErrors.JWKSTimeout('OIDC discovery failed; not retrying before jwks_cooldown has passed');
+      }
+      keys = discoverJwksUri(config.kubernetes!.discoveryUrl, config.issuer![0]!, options).then(
+        (uri) => remoteKeySet(uri, config, clusterFetch(options)),
+        (error: unknown) => {
+          keys = undefined;
+          lastFailure = Date.now();
+          throw error;
+        },
+      );
+    }
+    return (await keys)(header, token);
+  };
 }
 
 /** Scopes granted by a token: `scope` (RFC 8693, space-separated) or `scp` (list or string). */
@@ -103,74 +143,12 @@ export class JwtAuthenticator {
    */
   static create(config: ResolvedJwtAuth, previous?: JwtAuthenticator): JwtAuthenticator {
     const jwks = config.jwks;
-    if (!jwks) return new JwtAuthenticator(config, undefined, undefined);
-    if (jwks.kind === 'file') return new JwtAuthenticator(config, createLocalJWKSet(jwks.keys as never), undefined);
+    if (!jwks && !config.kubernetes) return new JwtAuthenticator(config, undefined, undefined);
+    if (jwks?.kind === 'file') return new JwtAuthenticator(config, createLocalJWKSet(jwks.keys as never), undefined);
     const id = remoteKey(config);
     if (previous?.remote && previous.remoteId === id) return new JwtAuthenticator(config, previous.remote, id);
-    const remote = createRemoteJWKSet(new URL(jwks.url), {
-      cooldownDuration: config.jwksCooldownMs,
-      timeoutDuration: config.jwksTimeoutMs,
-      cacheMaxAge: config.jwksMaxAgeMs,
-    });
-    // When a refresh fails (IdP down, network), keep verifying with the last key set fetched
-    // rather than refusing every scrape: those keys were trusted a moment ago. Only with no key
-    // set at all does an outage refuse (503).
-    // The last fetched key set as a local verifier, rebuilt only after a fetch (not per request).
-    let stale: KeyGetter | undefined;
-    let lastFailedReload = -Infinity;
-    const lastKeys = (): KeyGetter | undefined => {
-      if (!stale) {
-        const cached = remote.jwks();
-        if (!cached) return undefined;
-        stale = createLocalJWKSet(cached);
-      }
-      return stale;
-    };
-    const refreshInBackground = (): void => {
-      // At most one refresh in flight, and after a failure none before the cooldown has passed:
-      // an IdP outage costs one fetch per cooldown, not one per scrape.
-      if (remote.reloading || Date.now() - lastFailedReload < config.jwksCooldownMs) return;
-      remote.reload().then(
-        () => (stale = undefined), // rebuilt from the new set on next use
-        () => (lastFailedReload = Date.now()), // keep the old keys
-      );
-    };
-    const withFallback: KeyGetter = async (header, token) => {
-      // Keys past jwks_max_age: verify with them now and refresh in the background
-      // (stale-while-revalidate), so a slow IdP never holds a scrape for jwks_timeout. Only a
-      // kid the old set lacks waits for a fetch (below), as on first use.
-      if (!remote.fresh) {
-        const keys = lastKeys();
-        if (keys) {
-          refreshInBackground();
-          try {
-            return await keys(header, token);
-          } catch (error) {
-            if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
-          }
-        }
-      }
-      // A fetch failed less than a cooldown ago: no new one for this token either. jose's own
-      // cooldown counts from the last successful fetch only, so during an outage every token with
-      // an unknown kid (or every token while no key set was ever fetched) would start another
-      // fetch: a flood of such tokens would turn into a stream of requests to the IdP.
-      if (Date.now() - lastFailedReload < config.jwksCooldownMs) {
-        const keys = lastKeys();
-        if (!keys) throw new joseErrors.JWKSTimeout('the JSON Web Key Set could not be fetched; not retrying before jwks_cooldown has passed');
-        return keys(header, token);
-      }
-      try {
-        const key = await remote(header, token);
-        stale = undefined; // the remote set may have been refetched: rebuild the fallback from it when needed
-        return key;
-      } catch (error) {
-        if (isUnavailable(error)) lastFailedReload = Date.now();
-        const keys = lastKeys();
-        if (!keys || !isUnavailable(error)) throw error;
-        return keys(header, token);
-      }
-    };
-    return new JwtAuthenticator(config, withFallback, id);
+    if (!jwks) return new JwtAuthenticator(config, discoveredKeySet(config), id);
+    return new JwtAuthenticator(config, remoteKeySet(jwks.url, config, config.kubernetes ? clusterFetch(clusterFetchOptions(config)) : undefined), id);
   }
 
   /** Verifies a compact JWS. Never throws; the token is not kept or logged. */
@@ -181,6 +159,7 @@ export class JwtAuthenticator {
     } catch (error) {
       return failure(error);
     }
+    if (this.config.kubernetes) return kubernetesClaims(payload, this.config.kubernetes, Date.now(), this.config.clockToleranceSec);
     const claim = payload[this.config.principalClaim];
     if (typeof claim !== 'string' || claim === '') {
       return { ok: false, reason: 'invalid_token', detail: `missing or non-string claim "${this.config.principalClaim}"` };
@@ -203,6 +182,79 @@ export class JwtAuthenticator {
   get requiredScope(): string {
     return this.config.requiredScopes.join(' ');
   }
+}
+
+/**
+ * A remote JWK Set with jose's cache, kept usable through an IdP outage: the last fetched keys
+ * keep verifying (stale-while-revalidate), and at most one fetch per cooldown is started.
+ * @param fetchImpl how to fetch (Kubernetes mode: the cluster CA and a bearer token); default fetch.
+ */
+export function remoteKeySet(url: string, config: ResolvedJwtAuth, fetchImpl?: FetchImplementation): KeyGetter {
+  const remote = createRemoteJWKSet(new URL(url), {
+    cooldownDuration: config.jwksCooldownMs,
+    timeoutDuration: config.jwksTimeoutMs,
+    cacheMaxAge: config.jwksMaxAgeMs,
+    ...(fetchImpl ? { [customFetch]: fetchImpl } : {}),
+  });
+  // When a refresh fails (IdP down, network), keep verifying with the last key set fetched
+  // rather than refusing every scrape: those keys were trusted a moment ago. Only with no key
+  // set at all does an outage refuse (503).
+  // The last fetched key set as a local verifier, rebuilt only after a fetch (not per request).
+  let stale: KeyGetter | undefined;
+  let lastFailedReload = -Infinity;
+  const lastKeys = (): KeyGetter | undefined => {
+    if (!stale) {
+      const cached = remote.jwks();
+      if (!cached) return undefined;
+      stale = createLocalJWKSet(cached);
+    }
+    return stale;
+  };
+  const refreshInBackground = (): void => {
+    // At most one refresh in flight, and after a failure none before the cooldown has passed:
+    // an IdP outage costs one fetch per cooldown, not one per scrape.
+    if (remote.reloading || Date.now() - lastFailedReload < config.jwksCooldownMs) return;
+    remote.reload().then(
+      () => (stale = undefined), // rebuilt from the new set on next use
+      () => (lastFailedReload = Date.now()), // keep the old keys
+    );
+  };
+  const withFallback: KeyGetter = async (header, token) => {
+    // Keys past jwks_max_age: verify with them now and refresh in the background
+    // (stale-while-revalidate), so a slow IdP never holds a scrape for jwks_timeout. Only a
+    // kid the old set lacks waits for a fetch (below), as on first use.
+    if (!remote.fresh) {
+      const keys = lastKeys();
+      if (keys) {
+        refreshInBackground();
+        try {
+          return await keys(header, token);
+        } catch (error) {
+          if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+        }
+      }
+    }
+    // A fetch failed less than a cooldown ago: no new one for this token either. jose's own
+    // cooldown counts from the last successful fetch only, so during an outage every token with
+    // an unknown kid (or every token while no key set was ever fetched) would start another
+    // fetch: a flood of such tokens would turn into a stream of requests to the IdP.
+    if (Date.now() - lastFailedReload < config.jwksCooldownMs) {
+      const keys = lastKeys();
+      if (!keys) throw new joseErrors.JWKSTimeout('the JSON Web Key Set could not be fetched; not retrying before jwks_cooldown has passed');
+      return keys(header, token);
+    }
+    try {
+      const key = await remote(header, token);
+      stale = undefined; // the remote set may have been refetched: rebuild the fallback from it when needed
+      return key;
+    } catch (error) {
+      if (isUnavailable(error)) lastFailedReload = Date.now();
+      const keys = lastKeys();
+      if (!keys || !isUnavailable(error)) throw error;
+      return keys(header, token);
+    }
+  };
+  return withFallback;
 }
 
 function failure(error: unknown): JwtResult & { ok: false } {

@@ -4,11 +4,11 @@
  */
 
 /** The method that authenticated a caller; `none` when the config asks for no authentication. */
-export type AuthMethod = 'basic' | 'bearer' | 'jwt' | 'client_cert' | 'none';
+export type AuthMethod = 'basic' | 'bearer' | 'header' | 'jwt' | 'client_cert' | 'none';
 
 /** An authenticated caller. */
 export interface Principal {
-  /** Stable name: basic-auth user, token name, JWT subject, certificate identity; `anonymous` for `none`. */
+  /** Stable name: basic-auth user, token or API-key name, JWT subject, certificate identity; `anonymous` for `none`. */
   readonly name: string;
   readonly method: AuthMethod;
   /** Groups from the token entry, JWT claim or certificate; empty when none. */

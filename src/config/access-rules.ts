@@ -16,7 +16,7 @@ import { isValidName } from '../exposition/model.js';
 
 const KEYS = ['rules', 'default', 'on_empty'] as const;
 const RULE_KEYS = ['principals', 'groups', 'methods', 'allow_metrics', 'deny_metrics', 'enforce_labels', 'networks'] as const;
-const METHODS: readonly AuthMethod[] = ['basic', 'bearer', 'jwt', 'client_cert', 'none'];
+const METHODS: readonly AuthMethod[] = ['basic', 'bearer', 'header', 'jwt', 'client_cert', 'none'];
 
 /** Compiles `source` anchored (`^(?:source)$`), as Prometheus anchors relabel regexes. */
 export function anchored(source: string): RegExp {

@@ -12,6 +12,8 @@ import type { KeyPath } from './locate.js';
 
 const KEYS = ['tokens', 'revoked_sha256_file'] as const;
 const TOKEN_KEYS = ['name', 'token_sha256', 'token_file', 'groups', 'expires_at'] as const;
+/** `header_auth.keys[]` entries (validated here, with the token entries they mirror). */
+const KEY_KEYS = ['name', 'key_sha256', 'key_file', 'groups', 'expires_at'] as const;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 /** Below 128 bits of base64 text a token can be guessed; the CLI makes 256-bit ones. */
 const SHORT_TOKEN = 22;
@@ -22,9 +24,9 @@ export function tokenDigest(token: string): string {
 }
 
 /** A value that should be a digest; describes it without echoing it (it may be the token itself). */
-function digestProblem(value: string): string | undefined {
+function digestProblem(value: string, spec: SecretEntrySpec = BEARER_ENTRY): string | undefined {
   if (HEX64.test(value)) return undefined;
-  return `must be the SHA-256 of the token as 64 hex digits (\`scrapeguard token\` prints it); got a ${value.length}-character value (not shown: it may be the token itself)`;
+  return `must be the SHA-256 of the ${spec.noun} as 64 hex digits (${spec.tool} prints it); got a ${value.length}-character value (not shown: it may be the ${spec.noun} itself)`;
 }
 
 /**
@@ -40,7 +42,7 @@ export function parseRfc3339(text: string): number | undefined {
 
 
 /** Reads a revocation file: one digest per line, blank lines and `#` comments ignored. */
-async function readRevoked(c: Checker, path: KeyPath, file: string): Promise<Read<string[]>> {
+export async function readRevoked(c: Checker, path: KeyPath, file: string): Promise<Read<string[]>> {
   const got = await readMaterial(c, path, 'revoked_sha256_file', file);
   if (!got) return INVALID;
   const out = new Set<string>();
@@ -58,66 +60,106 @@ async function readRevoked(c: Checker, path: KeyPath, file: string): Promise<Rea
 }
 
 /** A token file is a secret like a private key: warn when group or others may read it. */
-async function warnIfShared(c: Checker, abs: string): Promise<void> {
+async function warnIfShared(c: Checker, abs: string, noun: 'token' | 'key' = 'token'): Promise<void> {
   if (process.platform === 'win32') return;
   try {
     const mode = (await stat(abs)).mode & 0o777;
-    if (mode & 0o077) c.warn(`token file ${quote(abs)} is readable by group/others (mode ${mode.toString(8).padStart(4, '0')}); chmod 600`);
+    if (mode & 0o077) c.warn(`${noun} file ${quote(abs)} is readable by group/others (mode ${mode.toString(8).padStart(4, '0')}); chmod 600`);
   } catch {
     // Just read successfully; a failing stat changes nothing about the token itself.
   }
 }
 
-async function checkToken(c: Checker, raw: unknown, path: KeyPath): Promise<Read<ResolvedBearerToken>> {
-  const m = c.mapping(raw, path, TOKEN_KEYS);
+/**
+ * What differs between a `bearer_auth.tokens` entry and a `header_auth.keys` entry: the key
+ * names, the noun in messages, the CLI that makes one, and what a valid secret looks like.
+ */
+export interface SecretEntrySpec {
+  readonly noun: 'token' | 'key';
+  readonly digestKey: string;
+  readonly fileKey: string;
+  readonly tool: string;
+  /** Why a secret read from a file is unusable (it is never echoed), or undefined. */
+  readonly shapeProblem: (secret: string) => string | undefined;
+}
+
+const BEARER_ENTRY: SecretEntrySpec = {
+  noun: 'token',
+  digestKey: 'token_sha256',
+  fileKey: 'token_file',
+  tool: '`scrapeguard token`',
+  shapeProblem: (token) => (/[\s]/.test(token) ? 'holds whitespace inside the token (a bearer token is one token68 word, RFC 6750 §2.1)' : undefined),
+};
+
+/**
+ * Validates one secret entry (`{name, <digestKey> | <fileKey>, groups, expires_at}`); shared by
+ * `bearer_auth.tokens` and `header_auth.keys`.
+ */
+export async function checkSecretEntry(c: Checker, raw: unknown, path: KeyPath, spec: SecretEntrySpec = BEARER_ENTRY): Promise<Read<ResolvedBearerToken>> {
+  const { noun, digestKey, fileKey } = spec;
+  // Two literal key lists (not one built from the spec): docs-coverage reads them from the source.
+  const m = spec.noun === 'token' ? c.mapping(raw, path, TOKEN_KEYS) : c.mapping(raw, path, KEY_KEYS);
   if (m === INVALID) return INVALID;
   if (m === undefined) {
-    c.error(path, 'expected a token entry {name, token_sha256 | token_file}, got nothing');
+    c.error(path, `expected a ${noun} entry {name, ${digestKey} | ${fileKey}}, got nothing`);
     return INVALID;
   }
   const before = c.issues.length;
   const name = c.text(m.name, [...path, 'name']);
-  if (name === undefined || name === '') c.error([...path, 'name'], 'missing name: every token needs a name (the principal its callers are known as)');
-  const digestText = c.text(m.token_sha256, [...path, 'token_sha256']);
-  const file = c.text(m.token_file, [...path, 'token_file']);
+  if (name === undefined || name === '') c.error([...path, 'name'], `missing name: every ${noun} needs a name (the principal its callers are known as)`);
+  const digestText = c.text(m[digestKey], [...path, digestKey]);
+  const file = c.text(m[fileKey], [...path, fileKey]);
   const groups = checkGroups(c, m.groups, [...path, 'groups']);
   const expiresText = c.text(m.expires_at, [...path, 'expires_at'], 'an RFC 3339 time');
 
   let sha256: string | undefined;
   if (digestText !== undefined && digestText !== INVALID && file !== undefined && file !== INVALID) {
-    c.error(path, 'set either token_sha256 or token_file, not both');
+    c.error(path, `set either ${digestKey} or ${fileKey}, not both`);
   } else if (typeof digestText === 'string') {
-    const problem = digestProblem(digestText);
-    if (problem) c.error([...path, 'token_sha256'], problem);
+    const problem = digestProblem(digestText, spec);
+    if (problem) c.error([...path, digestKey], problem);
     else sha256 = digestText.toLowerCase();
   } else if (typeof file === 'string') {
-    if (file === '') c.error([...path, 'token_file'], 'empty file name');
+    if (file === '') c.error([...path, fileKey], 'empty file name');
     else {
-      const got = await readMaterial(c, [...path, 'token_file'], 'token_file', file);
+      const got = await readMaterial(c, [...path, fileKey], fileKey, file);
       if (got) {
-        // One trailing newline (or CRLF) is what `echo` and most secret tools add; it is not part of the token.
-        const token = got.pem.replace(/\r?\n$/, '');
-        if (token === '') c.error([...path, 'token_file'], `${quote(got.abs)} is empty`);
-        else if (/[\s]/.test(token)) c.error([...path, 'token_file'], `${quote(got.abs)} holds whitespace inside the token (a bearer token is one token68 word, RFC 6750 §2.1)`);
+        // One trailing newline (or CRLF) is what `echo` and most secret tools add; it is not part of the secret.
+        const secret = got.pem.replace(/\r?\n$/, '');
+        const shape = secret === '' ? undefined : spec.shapeProblem(secret);
+        if (secret === '') c.error([...path, fileKey], `${quote(got.abs)} is empty`);
+        else if (shape !== undefined) c.error([...path, fileKey], `${quote(got.abs)} ${shape}`);
         else {
-          if (token.length < SHORT_TOKEN) c.warn(`${quote(got.abs)}: the token is only ${token.length} characters long; use \`scrapeguard token\` for a 256-bit one`);
-          await warnIfShared(c, got.abs);
-          sha256 = tokenDigest(token);
+          if (secret.length < SHORT_TOKEN) c.warn(`${quote(got.abs)}: the ${noun} is only ${secret.length} characters long; use ${spec.tool} for a 256-bit one`);
+          await warnIfShared(c, got.abs, noun);
+          sha256 = tokenDigest(secret);
         }
       }
     }
   } else if (digestText === undefined && file === undefined) {
-    c.error(path, 'missing token_sha256 or token_file');
+    c.error(path, `missing ${digestKey} or ${fileKey}`);
   }
 
   let expiresAt: number | undefined;
   if (typeof expiresText === 'string') {
     expiresAt = parseRfc3339(expiresText);
     if (expiresAt === undefined) c.error([...path, 'expires_at'], `invalid time ${quote(expiresText)}; use RFC 3339 with a zone, e.g. "2027-01-31T00:00:00Z"`);
-    else if (expiresAt <= Date.now()) c.warn(`${typeof name === 'string' ? `token ${quote(name)}` : 'a token'} expired at ${expiresText}: it is refused`);
+    else if (expiresAt <= Date.now()) c.warn(`${typeof name === 'string' ? `${noun} ${quote(name)}` : `a ${noun}`} expired at ${expiresText}: it is refused`);
   }
   if (c.issues.length > before || typeof name !== 'string' || sha256 === undefined || groups === INVALID) return INVALID;
   return { name, sha256, groups: groups ?? [], ...(expiresAt !== undefined ? { expiresAt } : {}) };
+}
+
+/** Duplicate names or secrets among validated entries are errors (one secret, one name). */
+export function checkUniqueEntries(c: Checker, entries: readonly ResolvedBearerToken[], listPath: KeyPath, noun: 'token' | 'key'): void {
+  const names = new Map<string, number>();
+  const digests = new Map<string, number>();
+  entries.forEach((t, i) => {
+    if (names.has(t.name)) c.error([...listPath, i, 'name'], `duplicate ${noun} name ${quote(t.name)} (also entry ${names.get(t.name)}); names identify callers in rules and audit lines`);
+    names.set(t.name, i);
+    if (digests.has(t.sha256)) c.error([...listPath, i], `same ${noun} as entry ${digests.get(t.sha256)}: one ${noun} must map to one name`);
+    digests.set(t.sha256, i);
+  });
 }
 
 /** Validates `bearer_auth`; undefined when the section is absent. */
@@ -131,18 +173,11 @@ export async function checkBearerAuth(c: Checker, raw: unknown): Promise<Read<Re
   if (m.tokens !== undefined && m.tokens !== null && !Array.isArray(m.tokens)) c.error([...P, 'tokens'], 'expected a list of token entries');
   else if (Array.isArray(m.tokens)) {
     for (let i = 0; i < m.tokens.length; i++) {
-      const t = await checkToken(c, m.tokens[i], [...P, 'tokens', i]);
+      const t = await checkSecretEntry(c, m.tokens[i], [...P, 'tokens', i]);
       if (t && t !== INVALID) tokens.push(t);
     }
   }
-  const names = new Map<string, number>();
-  const digests = new Map<string, number>();
-  tokens.forEach((t, i) => {
-    if (names.has(t.name)) c.error([...P, 'tokens', i, 'name'], `duplicate token name ${quote(t.name)} (also entry ${names.get(t.name)}); names identify callers in rules and audit lines`);
-    names.set(t.name, i);
-    if (digests.has(t.sha256)) c.error([...P, 'tokens', i], `same token as entry ${digests.get(t.sha256)}: one token must map to one name`);
-    digests.set(t.sha256, i);
-  });
+  checkUniqueEntries(c, tokens, [...P, 'tokens'], 'token');
   const revokedFile = c.text(m.revoked_sha256_file, [...P, 'revoked_sha256_file']);
   let revoked: Read<string[]> = [];
   if (revokedFile === '') c.error([...P, 'revoked_sha256_file'], 'empty file name');

@@ -5,8 +5,10 @@
  * Unsecured JWTs (`alg: none`) are never accepted; HS* only with a secret of adequate length.
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { createLocalJWKSet } from 'jose';
-import type { ResolvedJwtAuth } from './schema.js';
+import type { ResolvedJwtAuth, ResolvedKubernetesJwt } from './schema.js';
 import { Checker, fmtMs, INVALID, quote, readMaterial, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
 
@@ -24,7 +26,9 @@ const KEYS = [
   'jwks_cooldown',
   'jwks_timeout',
   'jwks_max_age',
+  'kubernetes',
 ] as const;
+const KUBERNETES_KEYS = ['discovery_url', 'ca_file', 'token_file', 'require_pod_binding'] as const;
 
 /** Asymmetric algorithms jose verifies; the default list. */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
@@ -163,17 +167,23 @@ export async function checkJwtAuth(c: Checker, raw: unknown): Promise<Read<Resol
     }
   }
   const asymmetric = (algorithms && algorithms !== INVALID ? algorithms : [...ASYMMETRIC_ALGORITHMS]).filter((a) => !(a in HMAC_MIN_BYTES));
-  if (jwksFile === undefined && jwksUrl === undefined && secretFile === undefined) {
+  const kubernetes = await checkKubernetes(c, m, issuer, audience);
+  if (kubernetes !== undefined) {
+    // Keys come from jwks_file, jwks_url or the cluster's discovery document; the rest is fixed by Kubernetes.
+  } else if (jwksFile === undefined && jwksUrl === undefined && secretFile === undefined) {
     c.error(P, 'no keys: set jwks_file, jwks_url or (for HS*) secret_file');
   } else if (jwksFile === undefined && jwksUrl === undefined && asymmetric.length > 0 && algorithms !== undefined) {
     c.error(at('algorithms'), `${asymmetric.join(', ')} need a public key: set jwks_file or jwks_url, or list only HS* algorithms`);
   }
-  if (audience === undefined) c.warn('jwt_auth: no audience set, so a token the issuer minted for any other service is accepted here; set audience');
-  if (issuer === undefined) c.warn('jwt_auth: no issuer set; any holder of a key in the key set can mint accepted tokens');
+  if (kubernetes !== undefined) {
+    // checkKubernetes made audience and issuer errors already.
+  } else if (audience === undefined) c.warn('jwt_auth: no audience set, so a token the issuer minted for any other service is accepted here; set audience');
+  if (issuer === undefined && kubernetes === undefined) c.warn('jwt_auth: no issuer set; any holder of a key in the key set can mint accepted tokens');
 
-  if (c.issues.length > before) return INVALID;
+  if (c.issues.length > before || kubernetes === INVALID) return INVALID;
   const resolvedAlgorithms = algorithms && algorithms !== INVALID ? algorithms : [...ASYMMETRIC_ALGORITHMS];
   const out: ResolvedJwtAuth = {
+    ...(kubernetes ? { kubernetes } : {}),
     ...(jwks ? { jwks } : {}),
     ...(issuer && issuer !== INVALID ? { issuer } : {}),
     ...(audience && audience !== INVALID ? { audience } : {}),
@@ -190,4 +200,79 @@ export async function checkJwtAuth(c: Checker, raw: unknown): Promise<Read<Resol
   // The secret never serializes (logs, JSON, config digests use secretDigest instead).
   if (secret) Object.defineProperty(out, 'secret', { value: secret, enumerable: false });
   return out;
+}
+
+/**
+ * `jwt_auth.kubernetes`: projected service-account tokens. The issuer is required (exactly one:
+ * the cluster's `--service-account-issuer`) and so is an audience (a token minted for the API
+ * server — the default audience — would otherwise be accepted, and the guard could replay it
+ * there); the principal and groups are fixed by the token layout, so `principal_claim`,
+ * `groups_claim`, `required_scopes` and `secret_file` do not apply.
+ */
+async function checkKubernetes(
+  c: Checker,
+  m: Record<string, unknown>,
+  issuer: Read<string[]>,
+  audience: Read<string[]>,
+): Promise<ResolvedKubernetesJwt | typeof INVALID | undefined> {
+  const P: KeyPath = ['jwt_auth', 'kubernetes'];
+  const raw = m.kubernetes;
+  if (raw === undefined) return undefined;
+  const k = raw === null ? {} : c.mapping(raw, P, KUBERNETES_KEYS);
+  if (k === INVALID) return INVALID;
+  const before = c.issues.length;
+  for (const key of ['principal_claim', 'groups_claim', 'required_scopes', 'secret_file'] as const) {
+    if (m[key] !== undefined) c.error(['jwt_auth', key], `does not apply with kubernetes: the principal is system:serviceaccount:NAMESPACE:NAME and the groups are the service-account groups`);
+  }
+  if (issuer === undefined) c.error(['jwt_auth', 'issuer'], 'kubernetes needs issuer: the cluster\'s service-account issuer (kubectl get --raw /.well-known/openid-configuration shows it)');
+  else if (issuer !== INVALID && issuer.length !== 1) c.error(['jwt_auth', 'issuer'], 'kubernetes takes exactly one issuer (the cluster\'s service-account issuer)');
+  if (audience === undefined) {
+    c.error(['jwt_auth', 'audience'], 'kubernetes needs audience: a token for the API server (the default audience) could be replayed there; give Prometheus a projected token with an audience of its own, e.g. scrapeguard');
+  }
+  const discoveryText = c.text(k?.discovery_url, [...P, 'discovery_url']);
+  let discoveryUrl: string | undefined;
+  if (typeof discoveryText === 'string') discoveryUrl = discoveryText;
+  else if (issuer && issuer !== INVALID && issuer.length === 1) discoveryUrl = `${issuer[0]!.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  if (discoveryUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(discoveryUrl);
+    } catch {
+      c.error([...P, typeof discoveryText === 'string' ? 'discovery_url' : 'issuer'], `invalid URL ${quote(discoveryUrl)}`);
+    }
+    if (url && !(url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname)))) {
+      c.error(typeof discoveryText === 'string' ? [...P, 'discovery_url'] : ['jwt_auth', 'issuer'], `the discovery document must be fetched over https:// (http:// only for a loopback address), got ${quote(discoveryUrl)}; or set jwks_file`);
+    }
+    if (url && (url.username || url.password)) c.error([...P, 'discovery_url'], 'must not carry credentials');
+  }
+  const caFile = c.text(k?.ca_file, [...P, 'ca_file']);
+  let caPem: string | undefined;
+  if (caFile === '') c.error([...P, 'ca_file'], 'empty file name');
+  else if (typeof caFile === 'string') {
+    const got = await readMaterial(c, [...P, 'ca_file'], 'ca_file', caFile);
+    if (got) {
+      if (!/-----BEGIN CERTIFICATE-----/.test(got.pem)) c.error([...P, 'ca_file'], `${quote(got.abs)} holds no PEM certificate`);
+      else caPem = got.pem;
+    }
+  }
+  const tokenFile = c.text(k?.token_file, [...P, 'token_file']);
+  let tokenAbs: string | undefined;
+  if (tokenFile === '') c.error([...P, 'token_file'], 'empty file name');
+  else if (typeof tokenFile === 'string') {
+    // Read on every fetch (the kubelet rotates it), so only its presence is checked here.
+    tokenAbs = resolve(c.source.baseDir, tokenFile);
+    try {
+      if (!(await stat(tokenAbs)).isFile()) c.error([...P, 'token_file'], `${quote(tokenAbs)} is not a file`);
+    } catch {
+      c.error([...P, 'token_file'], `cannot read token_file ${quote(tokenAbs)}: no such file`);
+    }
+  }
+  const pod = c.bool(k?.require_pod_binding, [...P, 'require_pod_binding']);
+  if (c.issues.length > before || discoveryUrl === undefined || pod === INVALID) return INVALID;
+  return {
+    discoveryUrl,
+    ...(caPem !== undefined ? { caPem } : {}),
+    ...(tokenAbs !== undefined ? { tokenFile: tokenAbs } : {}),
+    requirePodBinding: pod ?? false,
+  };
 }

@@ -125,8 +125,44 @@ export interface BearerAuthInput {
   revoked_sha256_file?: string;
 }
 
+/** One entry of `header_auth.keys`. */
+export interface HeaderKeyInput {
+  /** Principal name of callers presenting this key (never the key itself). */
+  name: string;
+  /** SHA-256 of the key, 64 hex digits (`scrapeguard token --header` prints it). */
+  key_sha256?: string;
+  /** A file holding the key (e.g. a mounted Kubernetes Secret); re-read when it changes. */
+  key_file?: string;
+  groups?: string[];
+  /** RFC 3339 time after which the key is refused. */
+  expires_at?: string;
+}
+
+/** `header_auth` (scrapeguard extension): API keys in a named request header, compared by SHA-256. */
+export interface HeaderAuthInput {
+  /** The request header carrying the key (default `X-API-Key`). */
+  header?: string;
+  keys?: HeaderKeyInput[];
+  /** A file with one SHA-256 hex digest per line (`#` comments allowed); reloaded on change. */
+  revoked_sha256_file?: string;
+}
+
+/** `jwt_auth.kubernetes`: validate projected Kubernetes service-account tokens offline. */
+export interface KubernetesJwtInput {
+  /** OIDC discovery document (default `ISSUER/.well-known/openid-configuration`). */
+  discovery_url?: string;
+  /** CA bundle verifying the discovery and JWKS endpoints (e.g. the pod's `ca.crt`); default: system roots. */
+  ca_file?: string;
+  /** Bearer token sent to the discovery and JWKS endpoints (the guard's own service-account token). */
+  token_file?: string;
+  /** Refuse tokens not bound to a pod (`kubernetes.io.pod`), e.g. from `kubectl create token` (default false). */
+  require_pod_binding?: boolean;
+}
+
 /** `jwt_auth` (scrapeguard extension): JWT bearer tokens verified with jose. */
 export interface JwtAuthInput {
+  /** Kubernetes mode: service-account tokens, principal `system:serviceaccount:NS:NAME`. */
+  kubernetes?: KubernetesJwtInput;
   jwks_file?: string;
   /** `https://` (or `http://` to a loopback address). */
   jwks_url?: string;
@@ -177,7 +213,7 @@ export interface AccessRuleInput {
   /** Groups this rule applies to (exact); a caller in any of them matches. */
   groups?: string[];
   /**
-   * Authentication methods the rule is limited to (`basic`, `bearer`, `jwt`, `client_cert`, `none`);
+   * Authentication methods the rule is limited to (`basic`, `bearer`, `header`, `jwt`, `client_cert`, `none`);
    * absent: any. Names are shared across methods — a basic user, a token name and a JWT `sub` may
    * all be `alice` — so a rule for a powerful principal should say which method proves it.
    */
@@ -219,6 +255,7 @@ export interface WebConfigInput {
   rate_limit?: RateLimitInput;
   limits?: LimitsInput;
   bearer_auth?: BearerAuthInput;
+  header_auth?: HeaderAuthInput;
   jwt_auth?: JwtAuthInput;
   client_cert_auth?: ClientCertAuthInput;
   auth_excluded_paths?: AuthExcludedPathInput[];
@@ -335,6 +372,8 @@ export interface ResolvedConfig {
   };
   /** `bearer_auth`, absent when not configured. */
   bearerAuth?: ResolvedBearerAuth;
+  /** `header_auth`, absent when not configured. */
+  headerAuth?: ResolvedHeaderAuth;
   /** `jwt_auth`, absent when not configured. */
   jwtAuth?: ResolvedJwtAuth;
   /** `client_cert_auth`, absent when not configured. */
@@ -388,8 +427,31 @@ export interface ResolvedBearerAuth {
   revoked: string[];
 }
 
+/** `header_auth` resolved: key files already read and hashed. */
+export interface ResolvedHeaderAuth {
+  /** Header name, lower-case. */
+  header: string;
+  /** Keys by digest, as bearer tokens are. */
+  keys: ResolvedBearerToken[];
+  /** Revoked digests (lower-case hex), sorted. */
+  revoked: string[];
+}
+
+/** `jwt_auth.kubernetes` resolved. */
+export interface ResolvedKubernetesJwt {
+  /** Where the keys come from when neither `jwks_file` nor `jwks_url` is set. */
+  discoveryUrl: string;
+  /** CA bundle (PEM) for the discovery and JWKS fetches. */
+  caPem?: string;
+  /** Absolute path of the token sent to the discovery and JWKS endpoints (read per fetch). */
+  tokenFile?: string;
+  requirePodBinding: boolean;
+}
+
 /** `jwt_auth` resolved. */
 export interface ResolvedJwtAuth {
+  /** Kubernetes mode, absent for generic JWTs. */
+  kubernetes?: ResolvedKubernetesJwt;
   /** The key set: parsed from `jwks_file`, or fetched from `url`; absent when only `secret_file` is used. */
   jwks?: { kind: 'file'; keys: { keys: Record<string, unknown>[] } } | { kind: 'url'; url: string };
   issuer?: string[];

@@ -20,6 +20,7 @@ import { checkAuthFailureBackoff } from './auth-backoff.js';
 import { checkBearerAuth } from './bearer-auth.js';
 import { checkClientCertAuth } from './client-cert-auth.js';
 import { checkJwtAuth } from './jwt-auth.js';
+import { checkHeaderAuth } from './header-auth.js';
 import { checkRedaction } from './redaction.js';
 import { certificateFacts, checkCaBundle, parseCertificateChain, parsePrivateKey } from './certs.js';
 import {
@@ -48,6 +49,7 @@ const TOP_KEYS = [
   'rate_limit',
   'limits',
   'bearer_auth',
+  'header_auth',
   'jwt_auth',
   'client_cert_auth',
   'auth_excluded_paths',
@@ -697,12 +699,13 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
   const limits = checkLimits(c, doc.limits);
   const bearerAuth = await checkBearerAuth(c, doc.bearer_auth);
   const jwtAuth = await checkJwtAuth(c, doc.jwt_auth);
+  const headerAuth = await checkHeaderAuth(c, doc.header_auth);
   const clientCertAuth = checkClientCertAuth(c, doc.client_cert_auth, tls === INVALID ? INVALID : tls.tls?.clientAuth);
   const excluded = checkAuthExcludedPaths(c, doc.auth_excluded_paths);
   const accessRules = checkAccessRules(c, doc.access_rules);
   const auditLog = await checkAuditLog(c, doc.audit_log);
   const allowedNetworks = checkAllowedNetworks(c, doc.allowed_networks);
-  const sections = [bearerAuth, jwtAuth, clientCertAuth, excluded, accessRules, auditLog, allowedNetworks];
+  const sections = [bearerAuth, jwtAuth, headerAuth, clientCertAuth, excluded, accessRules, auditLog, allowedNetworks];
   const redaction = await checkRedaction(c, doc.redaction);
 
   if (tls !== INVALID && tls.on && http !== INVALID && http.http2 && tls.ciphers && tls.ciphers.length > 0 && tls.minVersion) {
@@ -719,8 +722,11 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
   if (tls !== INVALID && !tls.on && ((bearerAuth && bearerAuth !== INVALID) || (jwtAuth && jwtAuth !== INVALID))) {
     c.warn('bearer_auth/jwt_auth is set but TLS is off: bearer tokens cross the network in clear text and can be replayed; configure tls_server_config');
   }
+  if (tls !== INVALID && !tls.on && headerAuth && headerAuth !== INVALID) {
+    c.warn('header_auth is set but TLS is off: API keys cross the network in clear text and can be replayed; configure tls_server_config');
+  }
   const anyAuth =
-    (users !== INVALID && users.size > 0) || bearerAuth !== undefined || jwtAuth !== undefined || clientCertAuth !== undefined;
+    (users !== INVALID && users.size > 0) || bearerAuth !== undefined || jwtAuth !== undefined || headerAuth !== undefined || clientCertAuth !== undefined;
   if (accessRules && accessRules !== INVALID && !anyAuth) {
     c.warn('access_rules is set but no authentication method is: every caller is the principal "anonymous" (method none)');
   }
@@ -741,6 +747,7 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     limits,
     ...(bearerAuth && bearerAuth !== INVALID ? { bearerAuth } : {}),
     ...(jwtAuth && jwtAuth !== INVALID ? { jwtAuth } : {}),
+    ...(headerAuth && headerAuth !== INVALID ? { headerAuth } : {}),
     ...(clientCertAuth && clientCertAuth !== INVALID ? { clientCertAuth } : {}),
     ...(excluded && excluded !== INVALID && excluded.length > 0 ? { authExcludedPaths: excluded } : {}),
     ...(accessRules && accessRules !== INVALID ? { accessRules } : {}),

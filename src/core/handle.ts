@@ -190,6 +190,7 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
         ...(accept !== undefined ? { accept } : {}),
         ...(acceptEncoding !== undefined ? { acceptEncoding } : {}),
         ...(filter !== undefined ? { filter } : {}),
+        principal,
       });
     } catch (error) {
       // Fail closed: a source failure is logged (without the body) and answered with 500, or 502

@@ -16,7 +16,7 @@ export {
   type ProtobufOutput,
   type SourceRequest,
 } from './source.js';
-export { upstreamSource, type UpstreamOptions, type UpstreamTlsOptions } from './upstream.js';
+export { upstreamSource, type UpstreamIdentityHeaders, type UpstreamOptions, type UpstreamTlsOptions } from './upstream.js';
 export { ExpositionParseError, SourceError, type SourceFailureReason } from './failure.js';
 export { parseExposition, sniffFormat } from './parse.js';
 export { renderExposition, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE, type RenderResult, type RenderOptions } from './render.js';

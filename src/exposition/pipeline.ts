@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { SeriesFilter } from '../access/filter.js';
 import type { SelfMetrics } from '../metrics/self.js';
+import type { Principal } from '../auth/principal.js';
 import { ExpositionParseError, SourceError } from './failure.js';
 import { textFamilyName, type MetricFamily } from './model.js';
 import { acceptsGzip, negotiateFormat } from './negotiate.js';
@@ -35,6 +36,8 @@ export interface ExposeOptions {
   acceptEncoding?: string;
   /** The caller's view; absent: everything. */
   filter?: SeriesFilter;
+  /** The caller, handed to the source (an upstream with identity headers tells it on). */
+  principal?: Principal;
 }
 
 /** The rendered result of one pass. */
@@ -110,12 +113,13 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
 export function withExtraFamilies(primary: MetricsSource, extra: MetricsSource): MetricsSource {
   return defineMetricsSource(
     async (request) => {
-      const [main, more] = await Promise.all([readFamilies(primary, request), readFamilies(extra)]);
+      const [main, more] = await Promise.all([readFamilies(primary, request), readFamilies(extra, request)]);
       const taken = new Set(main.map(textFamilyName));
       return { families: [...main, ...more.filter((f) => !taken.has(textFamilyName(f)))] };
     },
     primary.failureStatus,
     primary.description,
+    { perCaller: primary.perCaller || extra.perCaller },
   );
 }
 
@@ -174,7 +178,7 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     const protobuf = negotiated.format === 'protobuf';
     let families: MetricFamily[];
     try {
-      families = await readFamilies(source, protobuf ? { protobuf: true } : undefined);
+      families = await readFamilies(source, { ...(protobuf ? { protobuf: true } : {}), ...(request.principal !== undefined ? { principal: request.principal } : {}) });
     } catch (error) {
       metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
       throw error;

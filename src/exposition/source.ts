@@ -5,6 +5,7 @@
  * upstream exporter, see `upstream.ts`) or as a delimited protobuf body (an upstream asked for
  * protobuf). Text and protobuf are decoded strictly by the pipeline.
  */
+import type { Principal } from '../auth/principal.js';
 import type { MetricFamily } from './model.js';
 import { fromPromClientJson, type PromClientMetricJson } from './prom-client.js';
 import { TEXT_CONTENT_TYPE } from './render.js';
@@ -46,13 +47,15 @@ export interface ProtobufOutput {
 /** What a source produces for one scrape. */
 export type SourceOutput = Exposition | FamiliesOutput | ProtobufOutput;
 
-/** What the scrape asks of a source; a source may ignore it. */
+/** What the scrape asks of a source, and for whom; a source may ignore either. */
 export interface SourceRequest {
   /**
    * The scraper negotiated protobuf: an upstream is asked for protobuf first, so native
    * histograms survive (it may still answer text).
    */
   protobuf?: boolean;
+  /** The authenticated caller, for sources whose answer depends on it (an upstream told the identity); absent outside a request. */
+  readonly principal?: Principal;
 }
 
 /** A metrics source as the guard accepts it. */
@@ -60,9 +63,15 @@ export type MetricsSourceInput = RegistryLike | MetricsSource | (() => Promise<s
 
 const SOURCE = Symbol.for('scrapeguard.metricsSource');
 
+
 /** Normalised source: one call per scrape. */
 export interface MetricsSource {
   (request?: SourceRequest): Promise<SourceOutput>;
+  /**
+   * The answer depends on who asks (the upstream is told the caller's identity): whatever shares
+   * or caches source output between scrapes must key it by principal, never reuse it across callers.
+   */
+  readonly perCaller: boolean;
   /** Status a failing scrape answers: 500 for an in-process source, 502 for an upstream one. */
   readonly failureStatus: 500 | 502;
   /** Describes the source for log lines (never credentials). */
@@ -79,8 +88,13 @@ export const TEXT_FORMAT_CONTENT_TYPE = TEXT_CONTENT_TYPE;
  * @example
  * const source = defineMetricsSource(async () => ({ body: await fetchText(), contentType: '' }), 502, 'my exporter');
  */
-export function defineMetricsSource(read: (request?: SourceRequest) => Promise<SourceOutput>, failureStatus: 500 | 502, description: string): MetricsSource {
-  return Object.assign(read, { failureStatus, description, [SOURCE]: true as const });
+export function defineMetricsSource(
+  read: (request?: SourceRequest) => Promise<SourceOutput>,
+  failureStatus: 500 | 502,
+  description: string,
+  flags: { perCaller?: boolean } = {},
+): MetricsSource {
+  return Object.assign(read, { failureStatus, description, perCaller: flags.perCaller === true, [SOURCE]: true as const });
 }
 
 function isMetricsSource(value: unknown): value is MetricsSource {

@@ -5,6 +5,14 @@
  * cut off too; text and protobuf alike), asks for protobuf first when the scraper negotiated it
  * (so native histograms survive) and honours the content type the upstream answers with, and fails with a {@link SourceError} (502) on anything
  * unexpected. The upstream's body never reaches a log line or the scraper.
+ *
+ * With `identityHeaders`, each upstream request names the caller the guard authenticated (user,
+ * groups, method, in kube-rbac-proxy's `x-remote-user` / `x-remote-groups` style), so the
+ * exporter can tailor or log its answer. The guard builds every upstream header itself and never
+ * forwards a client's, so a client cannot smuggle in its own `x-remote-user`. Identity goes only
+ * to a loopback upstream or one whose certificate is verified: anything else could hand it to
+ * whoever sits on the path. Such a source is marked per caller (`perCaller`): one answer must
+ * never be reused for another principal.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -16,6 +24,7 @@ import { isProtobufContentType } from './protobuf/codec.js';
 import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
 import { checkOptions } from '../options.js';
 import { UPSTREAM_OPTIONS } from '../api-options.js';
+import type { Principal } from '../auth/principal.js';
 
 /** Upstream TLS client settings (for an https upstream). */
 export interface UpstreamTlsOptions {
@@ -34,6 +43,85 @@ export interface UpstreamTlsOptions {
   insecureSkipVerify?: boolean;
 }
 
+/** Header names (and the groups separator) used to send the caller's identity upstream. */
+export interface UpstreamIdentityHeaders {
+  /** Header with the principal's name (default `x-remote-user`). */
+  user?: string;
+  /** Header with the principal's groups, joined by {@link groupsSeparator} (default `x-remote-groups`). */
+  groups?: string;
+  /** Header with the authentication method: basic, bearer, header, jwt, client_cert (default `x-remote-auth-method`). */
+  method?: string;
+  /** Separator between groups (default `|`, as kube-rbac-proxy). */
+  groupsSeparator?: string;
+}
+
+/** {@link UpstreamIdentityHeaders} with defaults applied, names lower-case. */
+export interface ResolvedIdentityHeaders {
+  readonly user: string;
+  readonly groups: string;
+  readonly method: string;
+  readonly groupsSeparator: string;
+}
+
+/** The defaults of {@link UpstreamIdentityHeaders}. */
+export const DEFAULT_IDENTITY_HEADERS: ResolvedIdentityHeaders = Object.freeze({
+  user: 'x-remote-user',
+  groups: 'x-remote-groups',
+  method: 'x-remote-auth-method',
+  groupsSeparator: '|',
+});
+
+/** Headers the guard sets itself or that mean something to HTTP: never an identity header. */
+const RESERVED_HEADERS = new Set(['accept', 'accept-encoding', 'user-agent', 'host', 'connection', 'content-length', 'transfer-encoding', 'te', 'upgrade', 'authorization', 'proxy-authorization', 'cookie', 'keep-alive', 'trailer']);
+
+/**
+ * Checks and completes identity header settings.
+ * @throws TypeError for an invalid or reserved name, two roles sharing one name, or a bad separator.
+ */
+export function resolveIdentityHeaders(input: UpstreamIdentityHeaders | true): ResolvedIdentityHeaders {
+  const given = input === true ? {} : input;
+  const out = {
+    user: (given.user ?? DEFAULT_IDENTITY_HEADERS.user).toLowerCase(),
+    groups: (given.groups ?? DEFAULT_IDENTITY_HEADERS.groups).toLowerCase(),
+    method: (given.method ?? DEFAULT_IDENTITY_HEADERS.method).toLowerCase(),
+    groupsSeparator: given.groupsSeparator ?? DEFAULT_IDENTITY_HEADERS.groupsSeparator,
+  };
+  for (const role of ['user', 'groups', 'method'] as const) {
+    const name = out[role];
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new TypeError(`upstream: identity header ${JSON.stringify(name)} (${role}) is not an HTTP header name`);
+    if (RESERVED_HEADERS.has(name)) throw new TypeError(`upstream: ${name} cannot carry the ${role}: HTTP or the sidecar itself uses it`);
+  }
+  if (new Set([out.user, out.groups, out.method]).size !== 3) throw new TypeError('upstream: the user, groups and method identity headers need three different names');
+  if (!/^[\x21-\x7e]{1,4}$/.test(out.groupsSeparator) || out.groupsSeparator.includes('%')) {
+    throw new TypeError('upstream: groupsSeparator must be 1-4 visible ASCII characters other than "%"');
+  }
+  return Object.freeze(out);
+}
+
+/**
+ * A header value carrying any name: visible ASCII passes as is, except `%` and the characters of
+ * `separator`; every other byte (space, controls, non-ASCII UTF-8) is percent-encoded (RFC 3986
+ * §2.1), so a name can never break the header or forge another group.
+ */
+export function encodeIdentityValue(value: string, separator = ''): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += byte >= 0x21 && byte <= 0x7e && ch !== '%' && !separator.includes(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** The identity headers for one principal; none for an anonymous caller (`method: none`). */
+export function identityHeaderValues(principal: Principal | undefined, headers: ResolvedIdentityHeaders): Record<string, string> {
+  if (!principal || principal.method === 'none') return {};
+  return {
+    [headers.user]: encodeIdentityValue(principal.name),
+    [headers.groups]: principal.groups.map((g) => encodeIdentityValue(g, headers.groupsSeparator)).join(headers.groupsSeparator),
+    [headers.method]: principal.method,
+  };
+}
+
 /** Options of {@link upstreamSource}. */
 export interface UpstreamOptions {
   /** `http://` or `https://` URL of the exporter's metrics (no credentials in the URL). */
@@ -43,6 +131,12 @@ export interface UpstreamOptions {
   /** Largest body accepted after decoding, bytes (default 64 MiB). */
   maxBytes?: number;
   tls?: UpstreamTlsOptions;
+  /**
+   * Send the authenticated caller's name, groups and method in these headers (`true`: the
+   * defaults `x-remote-user`, `x-remote-groups`, `x-remote-auth-method`). Only for a loopback
+   * upstream or an https one with certificate verification; refused otherwise.
+   */
+  identityHeaders?: UpstreamIdentityHeaders | boolean;
 }
 
 /**
@@ -101,6 +195,12 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
   if (tls.insecureSkipVerify && !isLoopbackHost(url.hostname)) {
     throw new TypeError('upstream: insecureSkipVerify is only allowed for a loopback upstream; give tls.ca instead');
   }
+  const identity = options.identityHeaders === undefined || options.identityHeaders === false ? undefined : resolveIdentityHeaders(options.identityHeaders);
+  if (identity && !isLoopbackHost(url.hostname) && (!https || tls.insecureSkipVerify)) {
+    throw new TypeError(
+      `upstream: identity headers are sent only to a loopback upstream or an https:// one whose certificate is verified; ${url.origin} is ${https ? 'https without verification' : 'plain http'} on a non-loopback address`,
+    );
+  }
   const description = `upstream ${url.origin}${url.pathname}`;
   const agent = https
     ? new HttpsAgent({
@@ -132,7 +232,13 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
       const req = request(url, {
         agent,
         method: 'GET',
-        headers: { accept: scrape?.protobuf ? UPSTREAM_ACCEPT_PROTOBUF : UPSTREAM_ACCEPT, 'accept-encoding': 'gzip', 'user-agent': 'scrapeguard' },
+        // Built here, from nothing the client sent: only the guard's own headers go upstream.
+        headers: {
+          accept: scrape?.protobuf ? UPSTREAM_ACCEPT_PROTOBUF : UPSTREAM_ACCEPT,
+          'accept-encoding': 'gzip',
+          'user-agent': 'scrapeguard',
+          ...(identity ? identityHeaderValues(scrape?.principal, identity) : {}),
+        },
         ...(https && tls.serverName !== undefined ? { servername: tls.serverName } : {}),
       });
       const timer = setTimeout(() => done(fail('timeout', `no complete answer within ${timeoutMs} ms`)), timeoutMs);
@@ -189,5 +295,5 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
       req.end();
     });
 
-  return defineMetricsSource(fetchOnce, 502, description);
+  return defineMetricsSource(fetchOnce, 502, description, { perCaller: identity !== undefined });
 }

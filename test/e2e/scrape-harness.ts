@@ -156,7 +156,15 @@ export async function runScrapeScenario(
     const outcomes = new Map<string, JobOutcome>();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { data } = await getJson<TargetsResponse>(`${api}/targets?state=active`);
+      let data: TargetsResponse['data'];
+      try {
+        ({ data } = await getJson<TargetsResponse>(`${api}/targets?state=active`));
+      } catch (error) {
+        // Prometheus answers 503 until its TSDB is ready, which on a busy machine outlasts the port opening.
+        if (!/HTTP 503/.test((error as Error).message) || Date.now() > deadline) throw error;
+        await sleep(500);
+        continue;
+      }
       outcomes.clear();
       for (const t of data.activeTargets) {
         const g = generated.get(t.labels.job ?? '');

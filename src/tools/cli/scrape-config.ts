@@ -37,15 +37,18 @@ Options:
   --server-name NAME           verify the server certificate as NAME (default: the target's
                                host, or a name of the certificate when the host is not in it)
   --credentials-dir DIR        where Prometheus finds its files: ca.crt, client.crt,
-                               client.key, password, token, client-secret (the layout of
+                               client.key, password, token, client-secret, api-key (the layout of
                                "scrapeguard init"); files missing there are warnings.
                                Default: the web config's directory (missing files are errors)
   --ca-file FILE               CA that signed the server certificate (overrides the directory)
   --cert-file FILE             client certificate   --key-file FILE   its private key
   --password-file FILE         basic-auth password file
-  --credentials-file FILE      bearer token / JWT file (authorization.credentials_file)
+  --credentials-file FILE      bearer token / JWT file (authorization.credentials_file); for
+                               jwt_auth.kubernetes the token's path inside the Prometheus pod
+                               (default /var/run/secrets/kubernetes.io/serviceaccount/token)
+  --api-key-file FILE          header_auth key file (http_headers files; Prometheus 2.55+)
   --user NAME                  basic-auth user to scrape as (default: the only one)
-  --auth basic|bearer|jwt|none the credential to present when the server accepts several
+  --auth basic|bearer|header|jwt|none  the credential to present when the server accepts several
                                (none: the client certificate alone, with client_cert_auth)
   --labeldrop REGEX            also drop these labels on ingestion; repeatable
   --oauth2-token-url URL       for jwt_auth: fetch tokens with OAuth 2.0 client credentials
@@ -76,7 +79,7 @@ Options:
 
 const FORMATS = new Set(['prometheus', 'servicemonitor', 'podmonitor', 'scrapeconfig']);
 const KINDS = { servicemonitor: 'ServiceMonitor', podmonitor: 'PodMonitor', scrapeconfig: 'ScrapeConfig' } as const;
-const AUTH_CHOICES = new Set(['basic', 'bearer', 'jwt', 'none']);
+const AUTH_CHOICES = new Set(['basic', 'bearer', 'header', 'jwt', 'none']);
 
 function selectorOption(values: readonly string[]): Record<string, string> {
   const selector: Record<string, string> = {};
@@ -105,6 +108,7 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
     'key-file': { type: 'string' },
     'password-file': { type: 'string' },
     'credentials-file': { type: 'string' },
+    'api-key-file': { type: 'string' },
     user: { type: 'string' },
     auth: { type: 'string' },
     labeldrop: { type: 'string', multiple: true },
@@ -156,7 +160,7 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
   }
 
   const authText = stringOption(args, 'auth');
-  if (authText !== undefined && !AUTH_CHOICES.has(authText)) throw new ScrapeguardError('USAGE', `--auth must be basic, bearer, jwt or none, got ${JSON.stringify(authText)}`);
+  if (authText !== undefined && !AUTH_CHOICES.has(authText)) throw new ScrapeguardError('USAGE', `--auth must be basic, bearer, header, jwt or none, got ${JSON.stringify(authText)}`);
   const authChoice = authText as AuthChoice | undefined;
 
   const fileFlags: [keyof CredentialFiles, string][] = [
@@ -167,6 +171,7 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
     ['credentialsFile', 'credentials-file'],
     ['clientSecretFile', 'oauth2-client-secret-file'],
     ['oauth2CaFile', 'oauth2-ca-file'],
+    ['apiKeyFile', 'api-key-file'],
   ];
   const files: CredentialFiles = {};
   for (const [role, flag] of fileFlags) {

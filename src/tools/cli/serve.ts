@@ -25,7 +25,9 @@ const USAGE = `Usage: scrapeguard serve [--web.config.file FILE] [--web.listen-a
                         [--web.telemetry-path PATH] [--registry MODULE] [--log.level LEVEL]
                         [--upstream URL [--upstream.timeout D] [--upstream.max-bytes N]
                          [--upstream.ca-file F] [--upstream.cert-file F --upstream.key-file F]
-                         [--upstream.server-name NAME] [--upstream.insecure-skip-verify]]
+                         [--upstream.server-name NAME] [--upstream.insecure-skip-verify]
+                         [--upstream.identity-headers [--upstream.user-header H] [--upstream.groups-header H]
+                          [--upstream.method-header H] [--upstream.groups-separator SEP]]]
                         [--web.trusted-proxy ADDR ... [--web.proxy-protocol]]
                         [--web.health-listen-address HOST:PORT ... [--web.health-tls]]
                         [--insecure-listen] [--allow-plaintext-credentials]
@@ -61,9 +63,16 @@ Options:
   --upstream.key-file FILE      client key for an mTLS upstream
   --upstream.server-name NAME   name to verify the upstream certificate against
   --upstream.insecure-skip-verify  skip upstream certificate checks (loopback upstreams only)
+  --upstream.identity-headers   tell the upstream who scraped: principal, groups and auth method
+                                in x-remote-user, x-remote-groups, x-remote-auth-method (loopback
+                                or certificate-verified https upstreams only)
+  --upstream.user-header H      header for the principal (default x-remote-user)
+  --upstream.groups-header H    header for the groups (default x-remote-groups)
+  --upstream.method-header H    header for the auth method (default x-remote-auth-method)
+  --upstream.groups-separator S separator between groups (default |)
   --insecure-listen             without TLS, listen on non-loopback addresses anyway (refused
                                 otherwise: metrics would cross the network in clear text)
-  --allow-plaintext-credentials without TLS, accept basic_auth_users / bearer_auth / jwt_auth
+  --allow-plaintext-credentials without TLS, accept basic_auth_users / bearer_auth / header_auth / jwt_auth
                                 anyway (refused otherwise: credentials would travel in clear text)
   -h, --help                    show this help
 `;
@@ -116,6 +125,19 @@ async function upstreamFromArgs(args: ParsedArgs, url: string, io: CliIo, logger
   const key = await readOptionFile(io, 'upstream.key-file', stringOption(args, 'upstream.key-file'));
   const serverName = stringOption(args, 'upstream.server-name');
   const insecure = flagOption(args, 'upstream.insecure-skip-verify');
+  const identityNames = {
+    user: stringOption(args, 'upstream.user-header'),
+    groups: stringOption(args, 'upstream.groups-header'),
+    method: stringOption(args, 'upstream.method-header'),
+    groupsSeparator: stringOption(args, 'upstream.groups-separator'),
+  };
+  const identityGiven = Object.values(identityNames).some((v) => v !== undefined);
+  if (identityGiven && !flagOption(args, 'upstream.identity-headers')) {
+    throw new ScrapeguardError('USAGE', '--upstream.user-header, --upstream.groups-header, --upstream.method-header and --upstream.groups-separator need --upstream.identity-headers');
+  }
+  const identityHeaders = flagOption(args, 'upstream.identity-headers')
+    ? Object.fromEntries(Object.entries(identityNames).filter(([, v]) => v !== undefined))
+    : undefined;
   let source: MetricsSource;
   try {
     source = upstreamSource({
@@ -129,6 +151,7 @@ async function upstreamFromArgs(args: ParsedArgs, url: string, io: CliIo, logger
         ...(serverName !== undefined ? { serverName } : {}),
         ...(insecure ? { insecureSkipVerify: true } : {}),
       },
+      ...(identityHeaders !== undefined ? { identityHeaders } : {}),
     });
   } catch (error) {
     throw new ScrapeguardError('USAGE', `--upstream: ${(error as Error).message.replace(/^upstream: /, '')}`, { cause: error });
@@ -158,6 +181,7 @@ export function refuseInsecureDefaults(
     const methods = [
       ...(config.basicAuthUsers.size > 0 ? ['basic_auth_users'] : []),
       ...(config.bearerAuth ? ['bearer_auth'] : []),
+      ...(config.headerAuth ? ['header_auth'] : []),
       ...(config.jwtAuth ? ['jwt_auth'] : []),
     ];
     if (methods.length > 0) {
@@ -199,6 +223,11 @@ export const serveCommand: CliCommand = async (argv, io) => {
     'upstream.key-file': { type: 'string' },
     'upstream.server-name': { type: 'string' },
     'upstream.insecure-skip-verify': { type: 'boolean' },
+    'upstream.identity-headers': { type: 'boolean' },
+    'upstream.user-header': { type: 'string' },
+    'upstream.groups-header': { type: 'string' },
+    'upstream.method-header': { type: 'string' },
+    'upstream.groups-separator': { type: 'string' },
     'insecure-listen': { type: 'boolean' },
     'allow-plaintext-credentials': { type: 'boolean' },
     'web.trusted-proxy': { type: 'string', multiple: true },

@@ -247,6 +247,11 @@ export async function operatorManifestsFromRequirements(
     ...(options.secretName !== undefined ? { secretName: options.secretName } : {}),
   });
   const warnings = [...plan.warnings, ...manifests.warnings];
+  if (plan.auth?.kind === 'authorization' && plan.auth.serviceAccountToken) {
+    warnings.push(
+      'bearerTokenFile is deprecated in prometheus-operator and refused when the Prometheus resource sets arbitraryFSAccessThroughSMs.deny: true; mount the projected token into Prometheus with spec.volumes / spec.volumeMounts',
+    );
+  }
   let createSecretCommand: string | undefined;
   if (manifests.secretName !== undefined) {
     if (options.embedSecrets === false) createSecretCommand = kubectlCreateSecret(manifests, options.namespace);

@@ -87,6 +87,7 @@ const KEYS: Readonly<Record<keyof CredentialFiles, string>> = {
   credentialsFile: 'token',
   clientSecretFile: 'client-secret',
   oauth2CaFile: 'oauth2-ca.crt',
+  apiKeyFile: 'api-key',
 };
 
 function checkLabelKey(key: string): boolean {
@@ -201,6 +202,25 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
     // The operator reads the user name from a Secret key too.
     literals.username = auth.username;
     endpoint.basicAuth = { username: { name: secretName, key: 'username' }, password: use('passwordFile') };
+  } else if (auth?.kind === 'header') {
+    // prometheus-operator's API (monitoring.coreos.com/v1 ServiceMonitor and PodMonitor, and
+    // v1alpha1 ScrapeConfig) has no field for custom request headers: nothing to fall back to.
+    throw new ScrapeguardError(
+      'SCRAPE_CONFIG',
+      `header_auth cannot be expressed as a ${options.kind}: prometheus-operator's ServiceMonitor, PodMonitor and ScrapeConfig (monitoring.coreos.com/v1alpha1) have no field for a custom request header; ` +
+        'put the --format prometheus job into the Prometheus resource\'s additionalScrapeConfigs (mount the key file with spec.secrets), or have Prometheus authenticate with bearer_auth or jwt_auth.kubernetes',
+    );
+  } else if (auth?.kind === 'authorization' && auth.serviceAccountToken) {
+    // The operator reads authorization credentials only from Secrets; a file in the Prometheus pod
+    // (its service-account token) is ServiceMonitor's deprecated bearerTokenFile, which PodMonitor
+    // and ScrapeConfig lack.
+    if (options.kind !== 'ServiceMonitor') {
+      throw new ScrapeguardError(
+        'SCRAPE_CONFIG',
+        'jwt_auth.kubernetes needs Prometheus to present a token file from its own pod; of prometheus-operator\'s resources only ServiceMonitor can (bearerTokenFile): use --format servicemonitor',
+      );
+    }
+    endpoint.bearerTokenFile = auth.credentialsFile;
   } else if (auth?.kind === 'authorization') {
     if (!scrapeConfig) needs('authorization', 'authorization');
     endpoint.authorization = { type: 'Bearer', credentials: use('credentialsFile') };

@@ -9,14 +9,14 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import type { TlsVersionName } from '../../config/schema.js';
 import { ScrapeguardError } from '../../errors.js';
 import { allSanValues, canonicalIp, compileAllowedSans, subjectAltNames } from '../../tls/client-cert.js';
 import { TLS_VERSION_RANK } from '../../tls/names.js';
 import type { ScrapeRequirements } from './requirements.js';
-import { formatVersion, OPERATOR_FIELD_SINCE, operatorSupports, supports, type OperatorVersion, type PrometheusVersion } from './versions.js';
+import { atLeast, formatVersion, OPERATOR_FIELD_SINCE, operatorSupports, supports, type OperatorVersion, type PrometheusVersion } from './versions.js';
 import {
   allowsClientAuth,
   certificateCovers,
@@ -46,7 +46,15 @@ export interface CredentialFiles {
    * private CA signed it (default: the system roots).
    */
   oauth2CaFile?: string;
+  /** API key for `header_auth` (`http_headers.NAME.files`). */
+  apiKeyFile?: string;
 }
+
+/** The first Prometheus whose `http_headers` reads `files` as scrapeguard needs (documented since 2.55). */
+export const HTTP_HEADERS_FILES_SINCE: PrometheusVersion = { major: 2, minor: 55 };
+
+/** Where Kubernetes mounts a pod's service-account token; Prometheus in a pod has its own there. */
+export const SERVICE_ACCOUNT_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 /**
  * File names looked up in the credentials directory, the layout `scrapeguard init` writes.
@@ -61,6 +69,7 @@ export const CREDENTIAL_FILE_NAMES: Readonly<Record<keyof CredentialFiles, strin
   credentialsFile: 'token',
   clientSecretFile: 'client-secret',
   oauth2CaFile: 'oauth2-ca.crt',
+  apiKeyFile: 'api-key',
 };
 
 /** Inputs of {@link planScrape}. */
@@ -111,7 +120,9 @@ export interface PlannedTls {
 export type PlannedAuth =
   | { kind: 'basic'; username: string; passwordFile: string }
   /** `legacy`: Prometheus < 2.26 has no `authorization`; `bearer_token_file` does the same. */
-  | { kind: 'authorization'; type: 'Bearer'; credentialsFile: string; legacy: boolean }
+  | { kind: 'authorization'; type: 'Bearer'; credentialsFile: string; legacy: boolean; serviceAccountToken?: boolean }
+  /** `http_headers: {HEADER: {files: [keyFile]}}` (Prometheus ≥ 2.55). */
+  | { kind: 'header'; header: string; keyFile: string }
   | {
       kind: 'oauth2';
       tokenUrl: string;
@@ -265,6 +276,36 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     files.passwordFile = path;
     if (found!.exists) await checkPassword(path, a.username, a.passwordHash, warnings);
     auth = { kind: 'basic', username: a.username, passwordFile: path };
+  } else if (a?.kind === 'authorization' && a.tokenKind === 'kubernetes') {
+    // Prometheus in the cluster presents a service-account token from its own pod: the path is
+    // one inside that pod (not checked here), by default the token Kubernetes mounts for it.
+    const given = explicit.credentialsFile;
+    if (given !== undefined && !isAbsolute(given)) {
+      throw new ScrapeguardError('SCRAPE_CONFIG', `for jwt_auth.kubernetes the credentials file is a path inside the Prometheus pod and must be absolute, got ${q(given)}`);
+    }
+    const path = given ?? SERVICE_ACCOUNT_TOKEN_FILE;
+    const audiences = (a.audiences ?? []).join(' or ');
+    warnings.push(
+      given === undefined
+        ? `Prometheus presents its own service-account token ${q(path)}, whose audience is the API server's; the server accepts only ${audiences}: mount a projected serviceAccountToken volume with that audience and give its path (--credentials-file), or list the API server's audience in jwt_auth.audience (then this guard could replay the token to the API server)`
+        : `${q(path)} in the Prometheus pod must hold a projected service-account token with audience ${audiences} (a serviceAccountToken volume); Prometheus re-reads it on every scrape`,
+    );
+    files.credentialsFile = path;
+    auth = { kind: 'authorization', type: 'Bearer', credentialsFile: path, legacy: !supports(version, 'authorization'), serviceAccountToken: true };
+  } else if (a?.kind === 'header') {
+    if (!atLeast(version, HTTP_HEADERS_FILES_SINCE)) {
+      throw new ScrapeguardError(
+        'SCRAPE_CONFIG',
+        `header_auth needs Prometheus ${formatVersion(HTTP_HEADERS_FILES_SINCE)} or later, which sends the key from a file with http_headers (target version ${formatVersion(version)}); give --prometheus-version ${formatVersion(HTTP_HEADERS_FILES_SINCE)} or later, or use bearer_auth for older Prometheus`,
+      );
+    }
+    const found = await locate('apiKeyFile', 'API key file', '--api-key-file', true);
+    files.apiKeyFile = found!.path;
+    if (found!.exists) await checkStaticToken(found!.path, { kind: 'authorization', type: 'Bearer', tokenKind: 'static', tokens: a.keys, revoked: a.revoked }, now, warnings, 'header_auth keys');
+    warnings.push(
+      'some Prometheus builds send an http_headers value once more on every scrape (prometheus/common#981, e.g. Debian prometheus 3.5.3+ds1-6); the server refuses a repeated key, so with such a build only the first scrape succeeds: use bearer_auth there',
+    );
+    auth = { kind: 'header', header: a.header, keyFile: found!.path };
   } else if (a?.kind === 'authorization') {
     const found = await locate('credentialsFile', a.tokenKind === 'jwt' ? 'JWT credentials file' : 'bearer token file', '--credentials-file', true);
     files.credentialsFile = found!.path;
@@ -318,7 +359,7 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     warnings.push('the metrics path is excluded from authentication (auth_excluded_paths, force: true): anyone who reaches the port reads the metrics; the job presents no credential');
   }
   if (explicit.oauth2CaFile !== undefined && a?.kind !== 'oauth2') warnings.push('the scraper does not use oauth2; the oauth2 CA file given is not used');
-  for (const [role, flag] of [['passwordFile', 'password'], ['credentialsFile', 'credentials'], ['clientSecretFile', 'client secret']] as const) {
+  for (const [role, flag] of [['passwordFile', 'password'], ['credentialsFile', 'credentials'], ['clientSecretFile', 'client secret'], ['apiKeyFile', 'API key']] as const) {
     if (explicit[role] !== undefined && files[role] === undefined) warnings.push(`the server does not ask for a ${flag} file; the one given is not used`);
   }
 
@@ -589,7 +630,7 @@ async function checkPassword(path: string, username: string, hash: string | unde
 type AuthorizationRequirement = Extract<NonNullable<ScrapeRequirements['auth']>, { kind: 'authorization' }>;
 
 /** The file's token, by digest, must be one the server knows, not revoked, not expired. */
-async function checkStaticToken(path: string, req: AuthorizationRequirement, now: Date, warnings: string[]): Promise<void> {
+async function checkStaticToken(path: string, req: AuthorizationRequirement, now: Date, warnings: string[], section = 'bearer_auth tokens'): Promise<void> {
   const token = await readTrimmed(path);
   if (token === '') {
     warnings.push(`credentials file ${q(path)} is empty`);
@@ -599,7 +640,7 @@ async function checkStaticToken(path: string, req: AuthorizationRequirement, now
   const digest = createHash('sha256').update(token).digest('hex');
   const known = req.tokens.find((t) => t.sha256 === digest);
   if (!known) {
-    warnings.push(`credentials file ${q(path)} holds none of the bearer_auth tokens (compared by SHA-256): Prometheus will get 401 Unauthorized`);
+    warnings.push(`credentials file ${q(path)} holds none of the ${section} (compared by SHA-256): Prometheus will get 401 Unauthorized`);
   } else if (req.revoked?.includes(digest)) {
     warnings.push(`credentials file ${q(path)} holds the token of ${q(known.name)}, which is revoked: Prometheus will get 401 Unauthorized`);
   } else if (known.expiresAt !== undefined && known.expiresAt <= now.getTime()) {

@@ -9,7 +9,8 @@ import type { TlsVersionName } from '../../config/schema.js';
 import { ScrapeguardError } from '../../errors.js';
 import { TLS_VERSION_RANK } from '../../tls/names.js';
 import type { ScrapePlan } from './plan.js';
-import { FALLBACK_SCRAPE_PROTOCOL, FIELD_SINCE, formatVersion, nativeHistogramProtocols, supports, type PrometheusVersion, type ScrapeProtocol, type VersionedField } from './versions.js';
+import { atLeast, FALLBACK_SCRAPE_PROTOCOL, FIELD_SINCE, formatVersion, nativeHistogramProtocols, supports, type PrometheusVersion, type ScrapeProtocol, type VersionedField } from './versions.js';
+import { HTTP_HEADERS_FILES_SINCE } from './plan.js';
 
 /** `tls_config` as Prometheus reads it (the fields scrapeguard emits). */
 export interface PrometheusTlsConfig {
@@ -49,6 +50,8 @@ export interface PrometheusScrapeJob {
     tls_config?: { ca_file: string };
   };
   metric_relabel_configs?: { action: 'labeldrop'; regex: string }[];
+  /** Request headers by name, each read from files (Prometheus ≥ 2.55); the API key of `header_auth`. */
+  http_headers?: Record<string, { files: string[] }>;
 }
 
 /** Options of {@link renderPrometheusJob}. */
@@ -117,6 +120,7 @@ export function renderPrometheusJob(plan: ScrapePlan, options: PrometheusRenderO
       ...(auth.caFile !== undefined ? { tls_config: { ca_file: auth.caFile } } : {}),
     };
   }
+  if (auth?.kind === 'header') job.http_headers = { [auth.header]: { files: [auth.keyFile] } };
   if (plan.labelDrops.length > 0) {
     // One rule: Prometheus anchors the regex, and an alternation of alternations is still exact.
     job.metric_relabel_configs = [{ action: 'labeldrop', regex: plan.labelDrops.join('|') }];
@@ -163,6 +167,14 @@ export function checkPrometheusJob(job: PrometheusScrapeJob, version: Prometheus
   needs(job.scrape_protocols?.includes(text1) === true || job.fallback_scrape_protocol === text1, 'prometheusText1', text1);
   if (job.scrape_protocols !== undefined && (job.scrape_protocols.length === 0 || new Set(job.scrape_protocols).size !== job.scrape_protocols.length)) {
     fail('scrape_protocols must list each protocol once');
+  }
+  if (job.http_headers !== undefined) {
+    if (!atLeast(version, HTTP_HEADERS_FILES_SINCE)) fail(`http_headers with files needs Prometheus ${formatVersion(HTTP_HEADERS_FILES_SINCE)}+, target is ${formatVersion(version)}`);
+    for (const [name, h] of Object.entries(job.http_headers)) {
+      const raw = h as Record<string, unknown>;
+      if (raw.values !== undefined || raw.secrets !== undefined) fail(`http_headers.${name}: secrets must be referenced by file, never inlined`);
+      if (!Array.isArray(h.files) || h.files.length !== 1 || h.files[0] === '') fail(`http_headers.${name} needs exactly one file`);
+    }
   }
   const secretFiles = [job.basic_auth?.password_file, job.authorization?.credentials_file, job.bearer_token_file, job.oauth2?.client_secret_file, tls?.key_file];
   if (secretFiles.some((f) => f !== undefined && f === '')) fail('a secret file path is empty');

@@ -60,13 +60,16 @@ export type AuthRequirement =
   | {
       kind: 'authorization';
       type: 'Bearer';
-      tokenKind: 'static' | 'jwt';
+      /** `kubernetes`: a projected service-account token (`jwt_auth.kubernetes`). */
+      tokenKind: 'static' | 'jwt' | 'kubernetes';
       tokens?: readonly KnownBearerToken[];
       revoked?: readonly string[];
       issuers?: readonly string[];
       audiences?: readonly string[];
       requiredScopes?: readonly string[];
     }
+  /** An API key in a request header (`header_auth`): Prometheus ≥ 2.55 `http_headers` with `files`. */
+  | { kind: 'header'; header: string; keys: readonly KnownBearerToken[]; revoked: readonly string[] }
   /** `oauth2` client credentials: Prometheus fetches JWTs from the issuer's token endpoint. */
   | { kind: 'oauth2'; tokenUrl: string; clientId: string; scopes: readonly string[]; endpointParams?: Readonly<Record<string, string>> };
 
@@ -95,7 +98,7 @@ export interface OAuth2Options {
 }
 
 /** Which credential the scraper presents when the server accepts several (`none`: the client certificate alone). */
-export type AuthChoice = 'basic' | 'bearer' | 'jwt' | 'none';
+export type AuthChoice = 'basic' | 'bearer' | 'header' | 'jwt' | 'none';
 
 /** Choices the server config cannot make for the scraper. */
 export interface RequirementOptions {
@@ -170,6 +173,7 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
   const accepted: AuthChoice[] = [];
   if (config.basicAuthUsers.size > 0) accepted.push('basic');
   if (identity.bearerAuth !== undefined && identity.bearerAuth.tokens.length > 0) accepted.push('bearer');
+  if (identity.headerAuth !== undefined && identity.headerAuth.keys.length > 0) accepted.push('header');
   if (identity.jwtAuth !== undefined) accepted.push('jwt');
   const choice = chooseAuth(accepted, options, identity.clientCertAuth !== undefined);
   if (choice === 'basic') requirements.auth = basicRequirement(config, options.username);
@@ -184,6 +188,24 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
       tokenKind: 'static',
       tokens: bearer.tokens.map((t) => ({ name: t.name, sha256: t.sha256, ...(t.expiresAt !== undefined ? { expiresAt: t.expiresAt } : {}) })),
       revoked: [...bearer.revoked],
+    };
+  } else if (choice === 'header') {
+    const header = identity.headerAuth!;
+    requirements.auth = {
+      kind: 'header',
+      header: header.header,
+      keys: header.keys.map((t) => ({ name: t.name, sha256: t.sha256, ...(t.expiresAt !== undefined ? { expiresAt: t.expiresAt } : {}) })),
+      revoked: [...header.revoked],
+    };
+  } else if (choice === 'jwt' && identity.jwtAuth?.kubernetes !== undefined) {
+    const jwt = identity.jwtAuth;
+    if (options.oauth2 !== undefined) throw new ScrapeguardError('SCRAPE_CONFIG', 'oauth2 does not apply to jwt_auth.kubernetes: Prometheus presents its service-account token from a file');
+    requirements.auth = {
+      kind: 'authorization',
+      type: 'Bearer',
+      tokenKind: 'kubernetes',
+      ...(jwt.issuer !== undefined ? { issuers: [...jwt.issuer] } : {}),
+      ...(jwt.audience !== undefined ? { audiences: [...jwt.audience] } : {}),
     };
   } else if (choice === 'jwt') {
     const jwt = identity.jwtAuth!;
@@ -220,7 +242,8 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
  */
 interface IdentitySections {
   bearerAuth?: { tokens: readonly KnownBearerToken[]; revoked: readonly string[] };
-  jwtAuth?: { issuer?: readonly string[]; audience?: readonly string[]; requiredScopes?: readonly string[] };
+  jwtAuth?: { issuer?: readonly string[]; audience?: readonly string[]; requiredScopes?: readonly string[]; kubernetes?: unknown };
+  headerAuth?: { header: string; keys: readonly KnownBearerToken[]; revoked: readonly string[] };
   clientCertAuth?: unknown;
   /** `redaction` (the redaction issue): `drop_labels` as written. */
   redaction?: { dropLabels?: readonly string[] };
@@ -233,7 +256,7 @@ function chooseAuth(accepted: readonly AuthChoice[], options: RequirementOptions
     if (accepted.length <= 1) return accepted[0] ?? 'none';
     throw new ScrapeguardError('SCRAPE_CONFIG', `the web config accepts ${list}; choose the credential Prometheus presents (--auth)`);
   }
-  if (!['basic', 'bearer', 'jwt', 'none'].includes(chosen)) throw new ScrapeguardError('SCRAPE_CONFIG', `auth must be basic, bearer, jwt or none, got ${JSON.stringify(chosen)}`);
+  if (!['basic', 'bearer', 'header', 'jwt', 'none'].includes(chosen)) throw new ScrapeguardError('SCRAPE_CONFIG', `auth must be basic, bearer, header, jwt or none, got ${JSON.stringify(chosen)}`);
   if (chosen === 'none') {
     // Only a client-certificate identity lets a request without an HTTP credential in.
     if (accepted.length > 0 && !certIdentity) throw new ScrapeguardError('SCRAPE_CONFIG', `the web config demands ${list}; without one every scrape gets 401`);
