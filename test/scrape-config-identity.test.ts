@@ -79,7 +79,7 @@ describe('header_auth → http_headers', () => {
     for (const kind of ['ServiceMonitor', 'PodMonitor'] as const) {
       await expect(
         generateOperatorManifests(await headerConfig(), { kind, selector: { app: 'api' }, files: { apiKeyFile: join(dir, 'api-key'), caFile: pki.ca.certFile }, prometheusVersion: '3.5' }),
-      ).rejects.toThrow(new RegExp(`neither ${kind} nor ScrapeConfig \\(monitoring.coreos.com/v1alpha1\\) can send a custom request header; put the --format prometheus job into the Prometheus resource's additionalScrapeConfigs`));
+      ).rejects.toThrow(new RegExp(`header_auth cannot be expressed as a ${kind}: prometheus-operator's ServiceMonitor, PodMonitor and ScrapeConfig \\(monitoring.coreos.com/v1alpha1\\) have no field for a custom request header; put the --format prometheus job into the Prometheus resource's additionalScrapeConfigs`));
     }
   });
 
