@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { hash } from '@node-rs/bcrypt';
 import express from 'express';
 import express4 from 'express4';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import Fastify4 from 'fastify4';
 import Koa from 'koa';
 import Koa2 from 'koa2';
@@ -91,7 +91,9 @@ const koaCase = (name: string, Make: typeof Koa): AdapterCase => ({
     app.use((ctx) => {
       if (ctx.path === '/hello') ctx.body = HELLO;
     });
-    return listenNode(nodeServer(tls, app.callback()), tls !== undefined);
+    // koa's handler never rejects (it answers errors through ctx.onerror), so its promise is dropped.
+    const handler = app.callback();
+    return listenNode(nodeServer(tls, (req, res) => void handler(req, res)), tls !== undefined);
   },
 });
 
@@ -99,7 +101,7 @@ const fastifyCase = (name: string, make: typeof Fastify): AdapterCase => ({
   name,
   async start(guard, tls) {
     // One instance type for both shapes: the HTTPS one (fastify's types split on the option).
-    const app = (tls ? make({ https: tls }) : make()) as ReturnType<typeof Fastify>;
+    const app = (tls ? make({ https: tls }) : make()) as FastifyInstance;
     await app.register(fastifyMetrics, { guard });
     app.get('/hello', async () => HELLO);
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -285,7 +287,8 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
       } else if (adapter.name === 'koa 3') {
         const k = new Koa();
         k.use(koaMetrics(custom, { path: '/internal/metrics' }));
-        app = await listenNode(createHttpsServer(appTls(), k.callback()), true);
+        const handler = k.callback(); // never rejects: koa answers errors through ctx.onerror
+        app = await listenNode(createHttpsServer(appTls(), (req, res) => void handler(req, res)), true);
       } else {
         const f = Fastify({ https: appTls() });
         await f.register(fastifyMetrics, { guard: custom, path: '/internal/metrics' });

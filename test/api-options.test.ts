@@ -200,7 +200,7 @@ const ENTRIES: Entry[] = [
     spec: specs.REQUIREMENT_OPTIONS,
     base: {},
     samples: { auth: 'none', labelDrops: ['x'], username: 'prometheus', oauth2: scrapeSamples.oauth2 },
-    call: async (o) => accepted(async () => deriveRequirements(await plainConfig, o as never)),
+    call: async (o) => accepted(async () => deriveRequirements(await plainConfig, o)),
   },
   {
     fn: 'upstreamSource',
@@ -221,7 +221,7 @@ const ENTRIES: Entry[] = [
     spec: specs.METRICS_HANDLER_OPTIONS,
     base: {},
     samples: { path: '/metrics', next: () => undefined },
-    call: async (o) => metricsHandler(fakeGuard, o as never),
+    call: async (o) => metricsHandler(fakeGuard, o),
   },
   {
     fn: 'expressMetrics',
@@ -229,7 +229,7 @@ const ENTRIES: Entry[] = [
     spec: specs.MOUNT_OPTIONS,
     base: {},
     samples: { path: '/metrics' },
-    call: async (o) => expressMetrics(fakeGuard, o as never),
+    call: async (o) => expressMetrics(fakeGuard, o),
   },
   {
     fn: 'koaMetrics',
@@ -237,7 +237,7 @@ const ENTRIES: Entry[] = [
     spec: specs.MOUNT_OPTIONS,
     base: {},
     samples: { path: '/metrics' },
-    call: async (o) => koaMetrics(fakeGuard, o as never),
+    call: async (o) => koaMetrics(fakeGuard, o),
   },
   {
     fn: 'fastifyMetrics',
@@ -263,7 +263,7 @@ const ENTRIES: Entry[] = [
     spec: specs.LOAD_OPTIONS,
     base: {},
     samples: { baseDir: tmp },
-    call: async (o) => loadConfigObject({}, o as never),
+    call: async (o) => loadConfigObject({}, o),
   },
   {
     fn: 'createPipeline',
@@ -279,7 +279,7 @@ const ENTRIES: Entry[] = [
     spec: specs.LOGFMT_LOGGER_OPTIONS,
     base: {},
     samples: { level: 'warn', write: () => undefined },
-    call: async (o) => createLogfmtLogger(o as never),
+    call: async (o) => createLogfmtLogger(o),
   },
   {
     fn: 'generateCa',
@@ -311,7 +311,7 @@ const ENTRIES: Entry[] = [
     spec: specs.DEV_PKI_OPTIONS,
     base: {},
     samples: { serverSans: ['localhost'], clientName: 'prometheus', keyType: 'ec' },
-    call: async (o) => generateDevPki(o as never),
+    call: async (o) => generateDevPki(o),
   },
 ];
 

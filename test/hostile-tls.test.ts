@@ -81,7 +81,7 @@ const underAttack = <T>(attack: string, run: () => Promise<T>, describeOutcome: 
 
 /** Runs `tasks` with at most `concurrency` at once. */
 async function pool<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(count);
+  const out = new Array<T>(count);
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {

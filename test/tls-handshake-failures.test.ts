@@ -192,7 +192,7 @@ describe('other handshake failures', () => {
       socket.on('close', () => resolve());
       socket.resume();
     });
-    expect(await attempt(s.port, 'TLSv1.1' as SecureVersion, undefined)).not.toBe('200');
+    expect(await attempt(s.port, 'TLSv1.1', undefined)).not.toBe('200');
     await expect.poll(() => s.logs.filter((l) => l.message === 'TLS handshake error').length).toBe(2);
     for (const l of s.logs.filter((x) => x.message === 'TLS handshake error')) {
       expect(l.level).toBe('debug');

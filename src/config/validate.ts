@@ -339,7 +339,7 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
 
   const leaf = chain?.[0];
   if (leaf && keyObject) {
-    let matches = false;
+    let matches: boolean;
     try {
       matches = leaf.checkPrivateKey(keyObject);
     } catch {

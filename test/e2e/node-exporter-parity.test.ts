@@ -333,7 +333,7 @@ describe.skipIf(tools.skip)('node_exporter 1.5 and scrapeguard serve give the sa
       return;
     }
     expect((await ne.exited).code, ne.output()).toBe(1);
-    expect(ne.output()).toMatch(refusal!);
+    expect(ne.output()).toMatch(refusal);
     // ... while scrapeguard serves it.
     expect(pair.scrapeguard.proc.hasExited(), pair.scrapeguard.proc.output()).toBe(false);
   });

@@ -133,7 +133,7 @@ describe.skipIf(tools.skip)('real Prometheus scrapes with bearer, JWT and oauth2
   });
 
   test('every job with a good credential is up; the wrong token is down with 401', async () => {
-    let targets: Target[] = [];
+    let targets: Target[];
     const deadline = Date.now() + 30_000;
     for (;;) {
       const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`);
