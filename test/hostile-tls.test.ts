@@ -5,8 +5,9 @@
  * valid, another CA, self-signed, right CN but wrong SAN) arriving in bulk, all while a
  * legitimate mTLS scraper keeps scraping. The single-shot semantics of each case (Go's exact
  * 400 body, the client_auth_type matrix, version and cipher negotiation) are in
- * test/server-tls.test.ts; this file checks they hold in bulk, with bounded memory and the
- * legitimate scraper unaffected. Measured outcomes are printed at the end (HARDENING lines).
+ * test/server-tls-*.test.ts and test/server-connections.test.ts; this file checks they hold in
+ * bulk, with bounded memory and the legitimate scraper unaffected. Measured outcomes are printed
+ * at the end (HARDENING lines).
  */
 import { Agent as HttpsAgent } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
