@@ -11,7 +11,7 @@
  * - the audit log on a full disk (/dev/full): scrapes continue and the failure is counted in
  *   `scrapeguard_audit_write_errors_total` and logged.
  * (Certificate rotation under load is test/reload.test.ts "certificate rotation under load";
- * the JWK Set endpoint down is test/auth-identity.test.ts; a slow one is here.)
+ * the JWK Set endpoint down is test/auth-jwt.test.ts; a slow one is here.)
  */
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
