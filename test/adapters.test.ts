@@ -21,24 +21,14 @@ import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createGuard, type Guard, type GuardOptions } from '../src/guard.js';
 import type { WebConfigInput } from '../src/config/schema.js';
-import type { LogFields, Logger } from '../src/log.js';
 import { metricsHandler } from '../src/adapters/http.js';
 import { expressMetrics } from '../src/adapters/express.js';
 import { koaMetrics } from '../src/adapters/koa.js';
 import { fastifyMetrics } from '../src/adapters/fastify.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
 import { scrape, type ScrapeOptions, type ScrapeResult } from './helpers/client.js';
+import { capturingLogger, type LogLine } from './helpers/logger.js';
 
-interface LogLine {
-  level: string;
-  message: string;
-  fields: LogFields;
-}
-
-function capturingLogger(lines: LogLine[]): Logger {
-  const at = (level: string) => (message: string, fields?: LogFields) => lines.push({ level, message, fields: fields ?? {} });
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 /** An application with the guard mounted, listening on 127.0.0.1. */
 interface RunningApp {

@@ -23,21 +23,11 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type Guard } from '../src/index.js';
 import { upstreamSource } from '../src/exposition/upstream.js';
-import type { Logger, LogFields } from '../src/log.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 import { AttackSummary, LegitScraper, MemorySampler, sleep } from './helpers/attack.js';
 import { scrape } from './helpers/client.js';
+import { recordingLogger as capturedLogger } from './helpers/logger.js';
 
-interface LogLine {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  message: string;
-  fields?: LogFields;
-}
-function capturedLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: LogLine['level']) => (message: string, fields?: LogFields) => void lines.push({ level, message, ...(fields ? { fields } : {}) });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 const summary = new AttackSummary('faults');
 afterAll(() => summary.print());

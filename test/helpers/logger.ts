@@ -30,3 +30,9 @@ export function textLogger(...sinks: string[][]): Logger {
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
+
+/** A {@link capturingLogger} that carries its own `lines`. */
+export function recordingLogger(): Logger & { readonly lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return { lines, ...capturingLogger(lines) };
+}
