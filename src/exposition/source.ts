@@ -99,8 +99,7 @@ export function toMetricsSource(input: MetricsSourceInput): MetricsSource {
     return defineMetricsSource(async () => ({ body: await aggregator.clusterMetrics(), contentType: aggregator.contentType }), 500, 'cluster registry');
   }
   if (isRegistryLike(input)) {
-    // Detached on purpose to test it once; it is called with `.call(input)` below.
-    // eslint-disable-next-line @typescript-eslint/unbound-method
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- read once to test it; called with .call(input) below
     const json = input.getMetricsAsJSON;
     if (typeof json === 'function') {
       return defineMetricsSource(async () => ({ families: fromPromClientJson((await json.call(input)) as readonly PromClientMetricJson[]) }), 500, 'registry');
