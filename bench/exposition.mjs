@@ -61,7 +61,7 @@ const filter = {
 async function rssChild(mode, series) {
   const registry = buildRegistry(series);
   const before = process.memoryUsage().rss;
-  let bytes = 0;
+  let bytes;
   if (mode === 'metrics') bytes = (await registry.metrics()).length;
   else {
     const expose = createPipeline(toMetricsSource(registry), { redactor: compileRedaction(redaction) });

@@ -26,7 +26,7 @@ function platformOf(name) {
 }
 
 let added = 0;
-for (const [key, pkg] of Object.entries({ ...lock.packages })) {
+for (const pkg of Object.values({ ...lock.packages })) {
   for (const [dep, version] of Object.entries(pkg.optionalDependencies ?? {})) {
     const where = `node_modules/${dep}`;
     if (lock.packages[where]) continue;

@@ -181,7 +181,7 @@ const ENTRIES: Entry[] = [
     spec: specs.OPERATOR_MANIFEST_OPTIONS,
     base: { selector: { app: 'api' } },
     samples: { ...scrapeSamples, kind: 'PodMonitor', name: 'api', namespace: 'shop', selector: { app: 'api' }, port: 'metrics', interval: '30s', embedSecrets: false, secretName: 'api-scrape', operatorVersion: '0.80', targets: ['127.0.0.1:9443'] },
-    call: async (o) => accepted(async () => generateOperatorManifests(await plainConfig, o as never)),
+    call: async (o) => accepted(async () => generateOperatorManifests(await plainConfig, o)),
   },
   {
     fn: 'deriveRequirements',
@@ -189,7 +189,7 @@ const ENTRIES: Entry[] = [
     spec: specs.REQUIREMENT_OPTIONS,
     base: {},
     samples: { auth: 'none', labelDrops: ['x'], username: 'prometheus', oauth2: scrapeSamples.oauth2, metricsPath: '/metrics' },
-    call: async (o) => accepted(async () => deriveRequirements(await plainConfig, o as never)),
+    call: async (o) => accepted(async () => deriveRequirements(await plainConfig, o)),
   },
   {
     fn: 'upstreamSource',
@@ -211,7 +211,7 @@ const ENTRIES: Entry[] = [
     spec: specs.METRICS_HANDLER_OPTIONS,
     base: {},
     samples: { path: '/metrics', next: () => undefined },
-    call: async (o) => metricsHandler(fakeGuard, o as never),
+    call: async (o) => metricsHandler(fakeGuard, o),
   },
   {
     fn: 'expressMetrics',
@@ -219,7 +219,7 @@ const ENTRIES: Entry[] = [
     spec: specs.MOUNT_OPTIONS,
     base: {},
     samples: { path: '/metrics' },
-    call: async (o) => expressMetrics(fakeGuard, o as never),
+    call: async (o) => expressMetrics(fakeGuard, o),
   },
   {
     fn: 'koaMetrics',
@@ -227,7 +227,7 @@ const ENTRIES: Entry[] = [
     spec: specs.MOUNT_OPTIONS,
     base: {},
     samples: { path: '/metrics' },
-    call: async (o) => koaMetrics(fakeGuard, o as never),
+    call: async (o) => koaMetrics(fakeGuard, o),
   },
   {
     fn: 'fastifyMetrics',
@@ -253,7 +253,7 @@ const ENTRIES: Entry[] = [
     spec: specs.LOAD_OPTIONS,
     base: {},
     samples: { baseDir: tmp },
-    call: async (o) => loadConfigObject({}, o as never),
+    call: async (o) => loadConfigObject({}, o),
   },
   {
     fn: 'createPipeline',
@@ -277,7 +277,7 @@ const ENTRIES: Entry[] = [
     call: async (o) => {
       const guard = await createGuard({ source: () => '', logger: silentLogger, watch: false });
       try {
-        await guard.listenHealth('127.0.0.1:0', o as never);
+        await guard.listenHealth('127.0.0.1:0', o);
       } finally {
         await guard.close(0);
       }
@@ -289,7 +289,7 @@ const ENTRIES: Entry[] = [
     spec: specs.LOGFMT_LOGGER_OPTIONS,
     base: {},
     samples: { level: 'warn', write: () => undefined },
-    call: async (o) => createLogfmtLogger(o as never),
+    call: async (o) => createLogfmtLogger(o),
   },
   {
     fn: 'generateCa',
@@ -321,7 +321,7 @@ const ENTRIES: Entry[] = [
     spec: specs.DEV_PKI_OPTIONS,
     base: {},
     samples: { serverSans: ['localhost'], clientName: 'prometheus', keyType: 'ec' },
-    call: async (o) => generateDevPki(o as never),
+    call: async (o) => generateDevPki(o),
   },
 ];
 

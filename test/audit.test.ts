@@ -13,10 +13,11 @@ import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { AuditLog, type AuditRecord } from '../src/audit/audit.js';
 import { createGuard, type Guard } from '../src/guard.js';
-import type { LogFields, Logger } from '../src/log.js';
+import type { Logger } from '../src/log.js';
 import { noSelfMetrics, type SelfMetrics } from '../src/metrics/self.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 import { scrape } from './helpers/client.js';
+import { textLogger } from './helpers/logger.js';
 
 let dir: string;
 let pki: TestPki;
@@ -54,9 +55,8 @@ function record(i: number, extra: Partial<AuditRecord> = {}): AuditRecord {
 function recorder(): { logger: Logger; lines: string[]; metrics: SelfMetrics; errors: () => number } {
   const lines: string[] = [];
   let errors = 0;
-  const at = (level: string) => (message: string, fields?: LogFields) => lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
   return {
-    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') },
+    logger: textLogger(lines),
     lines,
     metrics: { ...noSelfMetrics, auditWriteError: () => errors++ },
     errors: () => errors,

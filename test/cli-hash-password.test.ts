@@ -17,7 +17,7 @@ function fakeTty() {
     tty.isRaw = mode;
     return tty;
   });
-  const tty = Object.assign(stream, { isTTY: true as boolean, isRaw: false, setRawMode });
+  const tty = Object.assign(stream, { isTTY: true, isRaw: false, setRawMode });
   return tty;
 }
 

@@ -163,7 +163,7 @@ describe('scrapeguard init (scrape-config.yml)', () => {
         },
       ],
     });
-    expect(result.stdout).toMatch(/^  0644  pki\/scrape-config\.yml  Prometheus scrape job/m);
+    expect(result.stdout).toMatch(/^ {2}0644 {2}pki\/scrape-config\.yml {2}Prometheus scrape job/m);
     expect(result.stdout).toContain('promtool check config pki/scrape-config.yml');
   });
 });
@@ -299,9 +299,9 @@ describe('scrapeguard init (--target, --compat and the readable-by comment)', ()
     expect(text).toMatch(/No client_allowed_sans: node_exporter 1\.5\.0 cannot read it,\n# so any client certificate signed by ca\.crt is accepted/);
     expect(result.stdout).toContain(`web-config.yml ${line}\n`);
     expect(result.stdout).toMatch(
-      /^  node_exporter 1\.5\.0 cannot read client_allowed_sans; left out, so every client certificate signed by ca\.crt is accepted, not only the one for "prometheus"/m,
+      /^ {2}node_exporter 1\.5\.0 cannot read client_allowed_sans; left out, so every client certificate signed by ca\.crt is accepted, not only the one for "prometheus"/m,
     );
-    expect(result.stdout).toMatch(/^  0600  pki\/web-config\.yml +web config for node_exporter 1\.5\.0: mTLS \+ basic auth \+ security headers$/m);
+    expect(result.stdout).toMatch(/^ {2}0600 {2}pki\/web-config\.yml +web config for node_exporter 1\.5\.0: mTLS \+ basic auth \+ security headers$/m);
   });
 
   it('--compat node_exporter-1.2 also leaves out the security headers (exporter-toolkit < v0.7.0)', async () => {

@@ -3,7 +3,7 @@
  * signal and a reload trigger the test controls) and as a real child process (`node dist/cli.js`)
  * with real signals. `serve` is scraped over real sockets with the PKI `init` wrote.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -81,7 +81,7 @@ function startInProcess(argv: string[], cwd: string) {
 
 /** A child process running dist/cli.js with collected output. */
 function startChild(argv: string[], cwd: string) {
-  const child = spawn(process.execPath, [CLI, ...argv], { cwd, env: { ...process.env, NODE_OPTIONS: '' } }) as ChildProcessWithoutNullStreams;
+  const child = spawn(process.execPath, [CLI, ...argv], { cwd, env: { ...process.env, NODE_OPTIONS: '' } });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));

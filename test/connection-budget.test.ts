@@ -16,6 +16,7 @@ import { testPki, type TestPki } from './helpers/pki.js';
 import { AttackSummary, sleep } from './helpers/attack.js';
 import { childScraper, runChild } from './helpers/child-clients.js';
 import { scrape } from './helpers/client.js';
+import { listenTlsGuard } from './helpers/tls-guard.js';
 
 const SCRAPER = '127.0.0.1';
 const summary = new AttackSummary('connection-budget');
@@ -68,16 +69,7 @@ describe('default limits under stalled-connection floods (acceptance figure A)',
   beforeAll(async () => {
     const registry = new Registry();
     new Counter({ name: 'app_requests_total', help: 'Requests.', registers: [registry] }).inc();
-    guard = await createGuard({
-      config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile } },
-      source: registry,
-      logger: log.logger,
-      selfMetrics: registry,
-      watch: false,
-    });
-    const [bound] = await guard.listen('127.0.0.1:0');
-    port = bound!.port;
-    url = `${bound!.url}/metrics`;
+    ({ guard, port, url } = await listenTlsGuard(pki, registry, { logger: log.logger }));
   });
 
   afterAll(async () => {
@@ -146,19 +138,10 @@ describe('eviction order and deadlines (small limits)', () => {
   beforeAll(async () => {
     const registry = new Registry();
     new Counter({ name: 'app_requests_total', help: 'Requests.', registers: [registry] }).inc();
-    guard = await createGuard({
-      config: {
-        tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile },
-        limits: { max_connections: 40, max_connections_per_client: 8, handshake_timeout: '2s' },
-      },
-      source: registry,
+    ({ guard, port, url } = await listenTlsGuard(pki, registry, {
+      config: { limits: { max_connections: 40, max_connections_per_client: 8, handshake_timeout: '2s' } },
       logger: countingLogger().logger,
-      selfMetrics: registry,
-      watch: false,
-    });
-    const [bound] = await guard.listen('127.0.0.1:0');
-    port = bound!.port;
-    url = `${bound!.url}/metrics`;
+    }));
   });
 
   afterAll(async () => {

@@ -19,9 +19,9 @@ import type { WebConfigInput } from '../src/config/schema.js';
 import { parseExposition } from '../src/exposition/parse.js';
 import { upstreamSource, type UpstreamOptions } from '../src/exposition/upstream.js';
 import { createGuard, type Guard, type GuardOptions } from '../src/guard.js';
-import type { LogFields, Logger } from '../src/log.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 import { scrape } from './helpers/client.js';
+import { textLogger } from './helpers/logger.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,10 +58,6 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });
 
-function logger(lines: string[]): Logger {
-  const at = (level: string) => (message: string, fields?: LogFields) => lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 /** GET over HTTPS with our CA; the body as bytes (gzip stays compressed) and decoded text. */
 function get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
@@ -87,7 +83,7 @@ function config(extra: WebConfigInput = {}): WebConfigInput {
 
 async function start(options: Partial<GuardOptions> & Pick<GuardOptions, 'source'>, extra: WebConfigInput = {}) {
   const logs: string[] = [];
-  const guard = await createGuard({ config: config(extra), logger: logger(logs), watch: false, ...options });
+  const guard = await createGuard({ config: config(extra), logger: textLogger(logs), watch: false, ...options });
   guards.push(guard);
   const [bound] = await guard.listen('127.0.0.1:0');
   return { guard, url: `https://127.0.0.1:${bound!.port}/metrics`, logs };
@@ -216,7 +212,7 @@ describe('pipeline bookkeeping', () => {
     const file = join(dir, 'web.yml');
     writeFileSync(file, `redaction:\n  hash_labels: [user]\n  hash_key_file: ${keyFile}\n`);
     const logs: string[] = [];
-    const guard = await createGuard({ config: file, source: () => 'm{user="alice"} 1\n', logger: logger(logs), watch: false });
+    const guard = await createGuard({ config: file, source: () => 'm{user="alice"} 1\n', logger: textLogger(logs), watch: false });
     guards.push(guard);
     const [bound] = await guard.listen('127.0.0.1:0');
     const url = `http://127.0.0.1:${bound!.port}/metrics`;

@@ -11,7 +11,7 @@
  * - the audit log on a full disk (/dev/full): scrapes continue and the failure is counted in
  *   `scrapeguard_audit_write_errors_total` and logged.
  * (Certificate rotation under load is test/reload.test.ts "certificate rotation under load";
- * the JWK Set endpoint down is test/auth-identity.test.ts; a slow one is here.)
+ * the JWK Set endpoint down is test/auth-jwt.test.ts; a slow one is here.)
  */
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -23,21 +23,11 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type Guard } from '../src/index.js';
 import { upstreamSource } from '../src/exposition/upstream.js';
-import type { Logger, LogFields } from '../src/log.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 import { AttackSummary, LegitScraper, MemorySampler, sleep } from './helpers/attack.js';
 import { scrape } from './helpers/client.js';
+import { recordingLogger as capturedLogger } from './helpers/logger.js';
 
-interface LogLine {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  message: string;
-  fields?: LogFields;
-}
-function capturedLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: LogLine['level']) => (message: string, fields?: LogFields) => void lines.push({ level, message, ...(fields ? { fields } : {}) });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 const summary = new AttackSummary('faults');
 afterAll(() => summary.print());

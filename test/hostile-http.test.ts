@@ -273,7 +273,7 @@ const SETTINGS = 0x4;
 const HEADERS = 0x1;
 const CONTINUATION = 0x9;
 const END_STREAM = 0x1;
-const END_HEADERS = 0x4;
+// END_HEADERS (0x4) is never set: the floods keep the header block open on purpose.
 /** HPACK: :method GET, :scheme https, :path / (static table indices 2, 7, 4). */
 const MINIMAL_HEADER_BLOCK = Buffer.from([0x82, 0x87, 0x84]);
 /** HPACK literal header without indexing, new name (RFC 7541 §6.2.2); short strings only. */

@@ -5,18 +5,19 @@
  * valid, another CA, self-signed, right CN but wrong SAN) arriving in bulk, all while a
  * legitimate mTLS scraper keeps scraping. The single-shot semantics of each case (Go's exact
  * 400 body, the client_auth_type matrix, version and cipher negotiation) are in
- * test/server-tls.test.ts; this file checks they hold in bulk, with bounded memory and the
- * legitimate scraper unaffected. Measured outcomes are printed at the end (HARDENING lines).
+ * test/server-tls-*.test.ts and test/server-connections.test.ts; this file checks they hold in
+ * bulk, with bounded memory and the legitimate scraper unaffected. Measured outcomes are printed
+ * at the end (HARDENING lines).
  */
 import { Agent as HttpsAgent } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Registry, Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGuard, type Guard } from '../src/index.js';
-import { silentLogger } from '../src/log.js';
+import { type Guard } from '../src/index.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
 import { AttackSummary, LegitScraper, MemorySampler, rawExchange, sleep, underAttack as underAttackWith } from './helpers/attack.js';
 import { scrape, type ScrapeResult } from './helpers/client.js';
+import { listenTlsGuard } from './helpers/tls-guard.js';
 
 const MAX_CONNECTIONS = 48;
 
@@ -33,25 +34,10 @@ beforeAll(async () => {
   pki = await testPki();
   const registry = new Registry();
   new Counter({ name: 'app_requests_total', help: 'Requests.', registers: [registry] }).inc();
-  guard = await createGuard({
-    config: {
-      tls_server_config: {
-        cert_file: pki.server.certFile,
-        key_file: pki.server.keyFile,
-        client_auth_type: 'RequireAndVerifyClientCert',
-        client_ca_file: pki.ca.certFile,
-        client_allowed_sans: ['prometheus'],
-      },
-      limits: { read_header_timeout: '1s', max_connections: MAX_CONNECTIONS },
-    },
-    source: registry,
-    logger: silentLogger,
-    selfMetrics: registry,
-    watch: false,
-  });
-  const [bound] = await guard.listen('127.0.0.1:0');
-  port = bound!.port;
-  url = `${bound!.url}/metrics`;
+  ({ guard, port, url } = await listenTlsGuard(pki, registry, {
+    tls: { client_auth_type: 'RequireAndVerifyClientCert', client_ca_file: pki.ca.certFile, client_allowed_sans: ['prometheus'] },
+    config: { limits: { read_header_timeout: '1s', max_connections: MAX_CONNECTIONS } },
+  }));
   memory = new MemorySampler();
   // The legitimate scraper keeps its connection, as Prometheus does: a handshake flood that fills
   // max_connections must not take an established scraper down.
@@ -81,7 +67,7 @@ const underAttack = <T>(attack: string, run: () => Promise<T>, describeOutcome: 
 
 /** Runs `tasks` with at most `concurrency` at once. */
 async function pool<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(count);
+  const out = new Array<T>(count);
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {

@@ -11,14 +11,14 @@
 import { constants as h2 } from 'node:http2';
 import { Registry, Gauge } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGuard, type Guard } from '../src/index.js';
-import { silentLogger } from '../src/log.js';
+import { type Guard } from '../src/index.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { AttackSummary, MemorySampler, sleep } from './helpers/attack.js';
 import { childScraper, runChild } from './helpers/child-clients.js';
 import { scrape, scrapeHttp2 } from './helpers/client.js';
+import { listenTlsGuard } from './helpers/tls-guard.js';
 
 const SERIES = 4000;
 
@@ -41,20 +41,9 @@ beforeAll(async () => {
   const g = new Gauge({ name: 'app_queue_depth', help: 'Depth of each work queue.', labelNames: ['queue', 'shard', 'tenant'], registers: [registry] });
   // Deterministic label values, long enough that a response is a few hundred KiB.
   for (let i = 0; i < SERIES; i++) g.set({ queue: `queue-${(i % 97).toString().padStart(3, '0')}-ingest-pipeline`, shard: `shard-${i}`, tenant: `tenant-${i % 13}-production-eu-west` }, i);
-  guard = await createGuard({
-    config: {
-      tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile },
-      http_server_config: { http2: true },
-      limits: { read_header_timeout: '2s', request_timeout: '5s' },
-    },
-    source: registry,
-    logger: silentLogger,
-    selfMetrics: registry,
-    watch: false,
-  });
-  const [bound] = await guard.listen('127.0.0.1:0');
-  port = bound!.port;
-  url = `${bound!.url}/metrics`;
+  ({ guard, port, url } = await listenTlsGuard(pki, registry, {
+    config: { http_server_config: { http2: true }, limits: { read_header_timeout: '2s', request_timeout: '5s' } },
+  }));
   const probe = await scrape(url, { ca: pki.ca.certPem });
   bodyBytes = Buffer.byteLength(probe.body);
 });

@@ -104,7 +104,7 @@ describe('guard.close()', () => {
     expect(JSON.parse(line('drained mounted')!)).toEqual({ status: 200, body: '# TYPE lifecycle_up untyped\nlifecycle_up 1\n' });
     expect(Number(line('close took'))).toBeGreaterThanOrEqual(200);
     expect(JSON.parse(line('after close standalone')!)).toEqual({ error: 'ECONNREFUSED' });
-    expect(JSON.parse(line('after close mounted')!).status).toBe(503);
+    expect((JSON.parse(line('after close mounted')!) as { status: number }).status).toBe(503);
     // Nothing of the guard kept the process: it ended right after its last line.
     expect(at - Number(line('closed'))).toBeLessThan(1000);
   });

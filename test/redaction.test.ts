@@ -277,7 +277,7 @@ describe('properties', () => {
         familiesArb({ types: ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'info', 'stateset', 'gaugehistogram'], openMetricsExtras: true }),
         fc.array(fc.tuple(fc.nat(), fc.constantFrom('password', 'token', 'dsn', 'email'), secret), { maxLength: 8 }),
         fc.array(fc.tuple(fc.nat(), secret, secret), { maxLength: 4 }),
-        fc.constantFrom('text', 'openmetrics') as fc.Arbitrary<'text' | 'openmetrics'>,
+        fc.constantFrom<'text' | 'openmetrics'>('text', 'openmetrics'),
         (families, plants, urls, format) => {
           // Plant secret values in labels the rules name, and URL credentials in a label no rule names.
           const all = families.flatMap((f) => f.samples.map((s) => ({ f, s })));

@@ -12,22 +12,11 @@ import { hash } from '@node-rs/bcrypt';
 import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type Guard } from '../src/guard.js';
-import type { LogFields, Logger } from '../src/log.js';
 import { generateServerCert, type CertificateAndKey } from '../src/tools/pki/generate.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 import { scrape, type ScrapeResult } from './helpers/client.js';
+import { recordingLogger as capturedLogger } from './helpers/logger.js';
 
-interface LogLine {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  message: string;
-  fields: LogFields | undefined;
-}
-
-function capturedLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at = (level: LogLine['level']) => (message: string, fields?: LogFields) => void lines.push({ level, message, fields });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `scrapeguard-reload-${prefix}-`));
 const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;

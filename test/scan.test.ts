@@ -94,9 +94,14 @@ describe('scan: plain prom-client exporter with secrets', () => {
       peers.set({ instance: `198.51.100.${i + 1}` }, 1);
     }
     url = `http://127.0.0.1:${await listen(
-      createHttpServer(async (_req, res) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(await registry.metrics());
+      createHttpServer((_req, res) => {
+        registry.metrics().then(
+          (body) => {
+            res.writeHead(200, { 'content-type': registry.contentType });
+            res.end(body);
+          },
+          () => res.destroy(),
+        );
       }),
     )}/metrics`;
   });

@@ -365,7 +365,7 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
     tlsConfig = await load(serverDir(() => ({ tls_server_config: tlsSection, basic_auth_users: { alice: passwordHash } })));
   });
   const withIdentity = (extra: Record<string, unknown>, basic = true): ResolvedConfig =>
-    ({ ...tlsConfig, ...(basic ? {} : { basicAuthUsers: new Map() }), ...extra }) as ResolvedConfig;
+    ({ ...tlsConfig, ...(basic ? {} : { basicAuthUsers: new Map() }), ...extra });
   const bearer = (tokens: { name: string; sha256: string; expiresAt?: number }[], revoked: string[] = []) => ({ bearerAuth: { tokens, revoked } });
   const jwt = { jwtAuth: { issuer: ['https://idp.example'], audience: ['metrics'], requiredScopes: ['metrics:read'], algorithms: ['ES256'] } };
 
@@ -507,7 +507,7 @@ describe('renderers for every auth kind (requirements built by hand)', () => {
   it('the operator renderer references every credential by secret key selector', async () => {
     const base = { selector: { app: 'api' }, namespace: 'shop', credentialsDir: creds };
     const bearer = await operatorManifestsFromRequirements({ scheme: 'https', tls: tls(), auth: { kind: 'authorization', type: 'Bearer', tokenKind: 'static' }, labelDrops: ['secret'] }, base);
-    const [secret, monitor] = bearer.documents as [Record<string, any>, Record<string, any>];
+    const [secret, monitor] = bearer.documents as [Record<string, unknown>, { spec: { endpoints: unknown[] } }];
     expect(secret).toMatchObject({ kind: 'Secret', metadata: { name: 'scrapeguard-scrape-credentials', namespace: 'shop' }, stringData: { token: 'static-token', 'ca.crt': pki.ca.certPem } });
     expect(monitor.spec.endpoints[0]).toMatchObject({
       authorization: { type: 'Bearer', credentials: { name: 'scrapeguard-scrape-credentials', key: 'token' } },
@@ -519,7 +519,7 @@ describe('renderers for every auth kind (requirements built by hand)', () => {
       { ...base, kind: 'PodMonitor', embedSecrets: false },
     );
     expect(oauth.documents).toHaveLength(1);
-    expect((oauth.documents[0] as Record<string, any>).spec.podMetricsEndpoints[0].oauth2).toEqual({
+    expect((oauth.documents[0] as { spec: { podMetricsEndpoints: { oauth2: unknown }[] } }).spec.podMetricsEndpoints[0]?.oauth2).toEqual({
       clientId: { secret: { name: 'scrapeguard-scrape-credentials', key: 'client-id' } },
       clientSecret: { name: 'scrapeguard-scrape-credentials', key: 'client-secret' },
       tokenUrl: 'https://idp/token',

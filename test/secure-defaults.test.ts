@@ -3,7 +3,7 @@
  * `--insecure-listen`; credentials (basic, bearer, JWT) without TLS are refused by `serve` unless
  * `--allow-plaintext-credentials`; the library keeps loading such files (node_exporter accepts
  * them) but warns; `insecure` client auth types are warned about. (Key files readable by
- * group/others: test/config.test.ts "a key file readable by group/others".)
+ * group/others: test/config-accepted.test.ts "a key file readable by group/others".)
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';

@@ -16,15 +16,9 @@ import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createGuard, type Guard } from '../src/guard.js';
 import type { TlsServerConfigInput } from '../src/config/schema.js';
-import type { LogFields, Logger } from '../src/log.js';
 import { CLIENT_CERT_REFUSED_MESSAGE, CLIENT_CERT_REFUSAL_REASONS } from '../src/tls/handshake-failure.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
-
-interface LogLine {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  message: string;
-  fields: LogFields;
-}
+import { capturingLogger, type LogLine } from './helpers/logger.js';
 
 let pki: TestPki;
 const guards: Guard[] = [];
@@ -39,12 +33,11 @@ afterEach(async () => {
 
 async function start(tls: TlsServerConfigInput): Promise<{ port: number; logs: LogLine[]; self: Registry }> {
   const logs: LogLine[] = [];
-  const at = (level: LogLine['level']) => (message: string, fields?: LogFields) => logs.push({ level, message, fields: fields ?? {} });
   const self = new Registry();
   const guard = await createGuard({
     config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile, client_ca_file: pki.ca.certFile, ...tls } },
     source: new Registry(),
-    logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } satisfies Logger,
+    logger: capturingLogger(logs),
     selfMetrics: self,
     watch: false,
   });
@@ -192,7 +185,7 @@ describe('other handshake failures', () => {
       socket.on('close', () => resolve());
       socket.resume();
     });
-    expect(await attempt(s.port, 'TLSv1.1' as SecureVersion, undefined)).not.toBe('200');
+    expect(await attempt(s.port, 'TLSv1.1', undefined)).not.toBe('200');
     await expect.poll(() => s.logs.filter((l) => l.message === 'TLS handshake error').length).toBe(2);
     for (const l of s.logs.filter((x) => x.message === 'TLS handshake error')) {
       expect(l.level).toBe('debug');
@@ -302,8 +295,7 @@ describe('tickets do not outlive a configuration', () => {
       writeFileSync(file, `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ${pki.ca.certFile}\n  client_allowed_sans: [${san}]\n`);
     write('prometheus');
     const logs: LogLine[] = [];
-    const at = (level: LogLine['level']) => (message: string, fields?: LogFields) => logs.push({ level, message, fields: fields ?? {} });
-    const guard = await createGuard({ config: file, source: new Registry(), logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, watch: false });
+    const guard = await createGuard({ config: file, source: new Registry(), logger: capturingLogger(logs), watch: false });
     guards.push(guard);
     const [bound] = await guard.listen('127.0.0.1:0');
     const port = bound!.port;

@@ -89,7 +89,7 @@ function handshake(port: number, options: ConnectionOptions, keep = false): Prom
 
 /** Runs `task` over `items` with at most `concurrency` at once. */
 async function pool<T, R>(items: readonly T[], concurrency: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -123,7 +123,7 @@ const GROUP_ALIASES: Record<string, string> = { 'P-256': 'prime256v1', 'P-384': 
  * constructor and reported as such.
  */
 function candidateGroups(): string[] {
-  let curves: string[] = [];
+  let curves: string[];
   try {
     curves = execFileSync('openssl', ['ecparam', '-list_curves'], { encoding: 'utf8' })
       .split('\n')

@@ -10,7 +10,7 @@ const TICKS = 100; // USER_HZ on Linux
 export function processTree(pid) {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
-    let tasks = [];
+    let tasks;
     try {
       tasks = readdirSync(`/proc/${out[i]}/task`);
     } catch {

@@ -22,7 +22,10 @@ export type { MountableGuard, MountOptions } from './mount.js';
 export function koaMetrics(guard: MountableGuard, options: MountOptions = {}): Middleware {
   const path = mountPath('koaMetrics', guard, options);
   return async (ctx, next) => {
-    if (pathOf(ctx.originalUrl) !== path) return next();
+    if (pathOf(ctx.originalUrl) !== path) {
+      await next();
+      return;
+    }
     const out = await guard.handle(routedScrape(ctx.req, guard));
     ctx.status = out.status;
     ctx.body = out.body;

@@ -20,7 +20,7 @@ export function pathOf(url: string | undefined): string {
 /** The transport socket of a request (for HTTP/2, the session's TLS socket). */
 function socketOf(req: IncomingMessage | Http2ServerRequest): Socket {
   const stream = (req as Http2ServerRequest).stream as { session?: { socket?: Socket } } | undefined;
-  return stream?.session?.socket ?? (req.socket as Socket);
+  return stream?.session?.socket ?? req.socket;
 }
 
 /**

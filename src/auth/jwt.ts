@@ -144,7 +144,7 @@ export class JwtAuthenticator {
   static create(config: ResolvedJwtAuth, previous?: JwtAuthenticator): JwtAuthenticator {
     const jwks = config.jwks;
     if (!jwks && !config.kubernetes) return new JwtAuthenticator(config, undefined, undefined);
-    if (jwks?.kind === 'file') return new JwtAuthenticator(config, createLocalJWKSet(jwks.keys as never), undefined);
+    if (jwks?.kind === 'file') return new JwtAuthenticator(config, createLocalJWKSet(jwks.keys), undefined);
     const id = remoteKey(config);
     if (previous?.remote && previous.remoteId === id) return new JwtAuthenticator(config, previous.remote, id);
     if (!jwks) return new JwtAuthenticator(config, discoveredKeySet(config), id);

@@ -57,7 +57,7 @@ export function kind(value: unknown): string {
   if (value instanceof Date) return 'a date';
   if (value instanceof Uint8Array) return 'binary data';
   if (isMapping(value)) return 'a mapping';
-  if (typeof value === 'object') return `a ${(value as object).constructor?.name ?? 'object'}`;
+  if (typeof value === 'object') return `a ${value.constructor?.name ?? 'object'}`;
   return `a ${typeof value}`;
 }
 

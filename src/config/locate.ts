@@ -40,9 +40,9 @@ export interface ParsedYaml {
   /** Syntax errors (the value is unusable when there is any). */
   errors: SyntaxProblem[];
   /** Position of the key (or list item) at `path`, or of its nearest existing ancestor. */
-  locate(path: KeyPath): Position | undefined;
+  readonly locate: (path: KeyPath) => Position | undefined;
   /** Source text of the scalar at `path` (after unquoting), when there is one. */
-  scalarText(path: KeyPath): string | undefined;
+  readonly scalarText: (path: KeyPath) => string | undefined;
 }
 
 // Bounds alias expansion ("billion laughs"); a real web-config.yml has a few dozen nodes.
@@ -156,7 +156,7 @@ function child(doc: Document, node: unknown, segment: PathSegment, depth = 0): {
     return item === undefined ? undefined : { at: item, value: item };
   }
   if (!isMap(target)) return undefined;
-  const pairs = target.items as Pair[];
+  const pairs = target.items;
   for (const pair of pairs) {
     if (!isMergeKey(pair.key) && keyText(pair.key) === segment) return { at: pair.key ?? pair.value, value: pair.value };
   }
@@ -209,7 +209,7 @@ class Converter {
     }
     if (isScalar(node)) return node.value;
     if (isSeq(node)) return node.items.map((item) => this.convert(item));
-    if (isMap(node)) return this.convertMap(node.items as Pair[]);
+    if (isMap(node)) return this.convertMap(node.items);
     this.fail(node, 'unsupported YAML node');
     return null;
   }

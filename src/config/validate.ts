@@ -36,7 +36,7 @@ import {
   type Mapping,
   type Read,
 } from './checker.js';
-import type { KeyPath, Position } from './locate.js';
+import type { KeyPath } from './locate.js';
 
 import type { ConfigSource } from './checker.js';
 export { formatPath, type ConfigSource } from './checker.js';
@@ -332,7 +332,7 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
 
   const leaf = chain?.[0];
   if (leaf && keyObject) {
-    let matches = false;
+    let matches: boolean;
     try {
       matches = leaf.checkPrivateKey(keyObject);
     } catch {

@@ -310,7 +310,6 @@ class Parser {
       if (i < line.length) {
         if (!om || !line.startsWith('# {', i)) this.fail('unexpected text after the sample', i + 1);
         exemplar = this.exemplar(line, i + 2);
-        i = line.length;
       }
     }
 
@@ -333,7 +332,7 @@ class Parser {
     } else if (f.type === 'stateset' && labelValue(labels, f.name) === undefined) {
       this.fail('stateset sample without its state label');
     }
-    const sample: Sample = { suffix, labels, value: value! };
+    const sample: Sample = { suffix, labels, value };
     if (timestampMs !== undefined) sample.timestampMs = timestampMs;
     if (exemplar) sample.exemplar = exemplar;
     f.samples.push(sample);
@@ -380,7 +379,7 @@ class Parser {
     let end = this.tokenEnd(line, i);
     const value = parseSampleValue(line.slice(i, end));
     if (value === undefined) this.fail('invalid exemplar value', i + 1);
-    const out: NonNullable<Sample['exemplar']> = { labels: r.labels, value: value! };
+    const out: NonNullable<Sample['exemplar']> = { labels: r.labels, value };
     if (end < line.length) {
       i = this.separator(line, end, 'exemplar timestamp');
       end = this.tokenEnd(line, i);

@@ -183,7 +183,9 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
       metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
       throw error;
     }
-    let { families: visible, report } = redactor.apply(families, request.filter);
+    const redacted = redactor.apply(families, request.filter);
+    const report = redacted.report;
+    let visible = redacted.families;
     if (metrics) countReport(metrics, report);
     if (limits) {
       const limited = limitSeries(visible, limits);

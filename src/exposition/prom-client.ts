@@ -61,7 +61,7 @@ export function fromPromClientJson(metrics: readonly PromClientMetricJson[]): Me
       else family.legacyCounterName = true;
     }
     const values = m.values ?? [];
-    const samples: Sample[] = new Array(values.length);
+    const samples = new Array<Sample>(values.length);
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       let suffix = '';

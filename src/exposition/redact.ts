@@ -247,7 +247,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
   return {
     apply(families, filter) {
       const hits = new Array<number>(rules.length).fill(0);
-      const hitNames: (Set<string> | undefined)[] = new Array(rules.length);
+      const hitNames = new Array<Set<string> | undefined>(rules.length);
       const found = new Map<string, number>();
       const foundOn = new Map<string, Set<string>>();
       let withheld = 0;

@@ -45,6 +45,8 @@ interface DetectorDefinition extends SecretDetector {
   readonly markers?: readonly string[];
   /** The detector may also fire on values without the marker when the label name suggests a secret. */
   readonly nameGated?: true;
+  /** As {@link SecretDetector.test}; a plain function (no `this`), so the compiled check can hold it detached. */
+  readonly test: (labelName: string, value: string) => boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -128,6 +128,7 @@ export function toMetricsSource(input: MetricsSourceInput): MetricsSource {
     return defineMetricsSource(async () => ({ body: await aggregator.clusterMetrics(), contentType: aggregator.contentType }), 500, 'cluster registry');
   }
   if (isRegistryLike(input)) {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- read once to test it; called with .call(input) below
     const json = input.getMetricsAsJSON;
     if (typeof json === 'function') {
       return defineMetricsSource(async () => ({ families: fromPromClientJson((await json.call(input)) as readonly PromClientMetricJson[]) }), 500, 'registry');
@@ -136,7 +137,7 @@ export function toMetricsSource(input: MetricsSourceInput): MetricsSource {
     return defineMetricsSource(async () => ({ body: await input.metrics(), contentType: input.contentType }), 500, 'registry');
   }
   if (typeof input === 'function') {
-    const fn = input as () => Promise<string | Exposition> | string | Exposition;
+    const fn = input;
     return defineMetricsSource(
       async () => {
         const out = await fn();

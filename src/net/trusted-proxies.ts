@@ -289,7 +289,7 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
 
     // X-Forwarded-For: walk from the right past our own proxies to the first address they did not vouch for.
     let remoteAddress = request.remoteAddress;
-    const forList = (Array.isArray(headers[FOR]) ? (headers[FOR] as string[]).join(',') : (headers[FOR] as string | undefined))?.split(',');
+    const forList = (Array.isArray(headers[FOR]) ? headers[FOR].join(',') : headers[FOR])?.split(',');
     if (forList) {
       for (let i = forList.length - 1; i >= 0; i--) {
         const hop = forList[i]!.trim();

@@ -282,7 +282,7 @@ export class GuardServer {
           // holds the connection until the idle timeout; Node's http2 has no header deadline.
           const firstRequestDeadline = setTimeout(() => {
             this.logger.debug('HTTP/2 session sent no complete request in time', {
-              remote: remoteAddressOf(session.socket as Socket),
+              remote: remoteAddressOf(session.socket),
               limit_ms: limits.readHeaderTimeoutMs,
             });
             session.destroy();
@@ -371,7 +371,7 @@ export class GuardServer {
         let size = 0;
         for (let i = 0; i < raw.length; i++) size += raw[i]!.length + (i % 2 === 0 ? 32 : 0);
         if (size > maxBytes) {
-          this.logger.debug('HTTP/2 request refused: header list too large', { remote: remoteAddressOf(req.socket as Socket), bytes: size, limit: maxBytes });
+          this.logger.debug('HTTP/2 request refused: header list too large', { remote: remoteAddressOf(req.socket), bytes: size, limit: maxBytes });
           res.statusCode = 431;
           res.end();
           return;
@@ -387,7 +387,7 @@ export class GuardServer {
    */
   private track(handler: NodeRequestHandler): NodeRequestHandler {
     return (req, res) => {
-      const socket = req.socket as Socket;
+      const socket = req.socket;
       const h2 = isHttp2(req) ? req : undefined;
       const conn = h2
         ? this.byEndpoint.get(endpointKey(h2.stream.session?.socket as Socket))
@@ -462,7 +462,7 @@ export class GuardServer {
     const stream = req.stream;
     if (stream.destroyed || stream.closed) return;
     this.metrics.http2Reset(reason);
-    this.logger.warn('HTTP/2 stream reset', { remote: remoteAddressOf(stream.session?.socket as Socket | undefined), reason });
+    this.logger.warn('HTTP/2 stream reset', { remote: remoteAddressOf(stream.session?.socket), reason });
     stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
   }
 

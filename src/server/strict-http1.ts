@@ -13,7 +13,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import type { NodeRequestHandler } from '../adapters/http.js';
 import { remoteAddressOf } from '../adapters/tls-info.js';
@@ -85,9 +84,9 @@ export function isHttp2(req: IncomingMessage | Http2ServerRequest): req is Http2
 export function strictHttp1(handler: NodeRequestHandler, logger: Logger): NodeRequestHandler {
   return (req, res) => {
     if (isHttp2(req)) return handler(req, res);
-    const refusal = http1Refusal(req as IncomingMessage);
+    const refusal = http1Refusal(req);
     if (refusal === undefined) return handler(req, res);
-    logger.debug('HTTP/1 request refused', { remote: remoteAddressOf(req.socket as Socket), reason: refusal });
+    logger.debug('HTTP/1 request refused', { remote: remoteAddressOf(req.socket), reason: refusal });
     const { status, reason } = ANSWERS[refusal];
     const body = `${status} ${reason}`;
     (res as ServerResponse).writeHead(status, reason, { 'content-type': 'text/plain; charset=utf-8', connection: 'close', 'content-length': Buffer.byteLength(body) });

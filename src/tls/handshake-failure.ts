@@ -57,7 +57,11 @@ export function reasonForVerifyError(code: string | undefined): ClientCertRefusa
  */
 export function refusalFromHandshakeError(code: string | undefined, authorizationError: unknown): ClientCertRefusalReason | undefined {
   if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'no_certificate';
-  if (authorizationError !== undefined && authorizationError !== null) return reasonForVerifyError(String(authorizationError));
+  // Node sets tlsSocket.authorizationError to OpenSSL's code string (its types say Error); anything
+  // else names no known code and counts as a bad certificate.
+  if (authorizationError !== undefined && authorizationError !== null) {
+    return reasonForVerifyError(typeof authorizationError === 'string' ? authorizationError : undefined);
+  }
   return undefined;
 }
 

@@ -342,7 +342,7 @@ describe.each(GENERATIONS)('$name', (gen) => {
       }
       expect(pair.nodeExporter.port, 'node_exporter 1.5 served a config with a key its exporter-toolkit does not know').toBeUndefined();
       expect((await ne.exited).code, ne.output()).toBe(1);
-      expect(ne.output()).toMatch(refusal!);
+      expect(ne.output()).toMatch(refusal);
       // ... while scrapeguard serves it.
       expect(pair.scrapeguard.proc.hasExited(), pair.scrapeguard.proc.output()).toBe(false);
     });

@@ -18,7 +18,7 @@ import { createGuard, type Guard } from '../../src/guard.js';
 import type { AuditRecord } from '../../src/audit/audit.js';
 import { silentLogger } from '../../src/log.js';
 import { testPki } from '../helpers/pki.js';
-import { freePort, generations, sleep, startProcess, stopAll, waitForPort, type RunningProcess, waitForPrometheusReady } from './support.js';
+import { freePort, generations, sleep, startProcess, stopAll, type RunningProcess, waitForPrometheusReady } from './support.js';
 
 const GENERATIONS = generations('prometheus-identity', ['prometheus']);
 
@@ -136,7 +136,7 @@ describe.each(GENERATIONS)('$name', (gen) => {
     });
 
     test('every job with a good credential is up; the wrong token is down with 401', async () => {
-      let targets: Target[] = [];
+      let targets: Target[];
       const deadline = Date.now() + 30_000;
       for (;;) {
         const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`);

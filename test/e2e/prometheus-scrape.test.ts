@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type Guard } from '../../src/guard.js';
 import { silentLogger } from '../../src/log.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { BASIC_PASSWORD, BASIC_USER, freePort, generations, sleep, startProcess, stopAll, waitForPort, writeConfig, type RunningProcess, waitForPrometheusReady } from './support.js';
+import { BASIC_PASSWORD, BASIC_USER, freePort, generations, sleep, startProcess, stopAll, writeConfig, type RunningProcess, waitForPrometheusReady } from './support.js';
 
 const GENERATIONS = generations('prometheus-scrape.test.ts', ['prometheus']);
 const fixture = readFileSync(new URL('../fixtures/exposition/app-openmetrics.prom', import.meta.url), 'utf8');

@@ -102,7 +102,7 @@ describe.each(GENERATIONS)('$name', (gen) => {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         res.end('# TYPE up_probe gauge\nup_probe 1\n');
       });
-      servers.push(tlsExporter as unknown as Server);
+      servers.push(tlsExporter);
       tlsExporter.listen(0, '127.0.0.1');
       await once(tlsExporter, 'listening');
       const tlsPort = (tlsExporter.address() as AddressInfo).port;

@@ -23,7 +23,7 @@ const GENERATIONS = generations('scrape-config-extensions.test.ts', ['prometheus
 /** Whether this tree's config loader knows the top-level key `key` (probed with a minimal valid section). */
 async function knows(key: string, section: unknown): Promise<boolean> {
   try {
-    await loadConfigObject({ [key]: section } as never);
+    await loadConfigObject({ [key]: section });
     return true;
   } catch (error) {
     // Only "this tree does not know the key" leaves a mode out; any other failure is a real one.

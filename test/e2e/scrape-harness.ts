@@ -15,7 +15,7 @@ import { scrapeConfigCommand } from '../../src/tools/cli/scrape-config.js';
 import type { PrometheusScrapeJob } from '../../src/tools/scrape-config/prometheus.js';
 import type { MetricsSourceInput } from '../../src/exposition/source.js';
 import { runCli } from '../helpers/cli.js';
-import { freePort, runProcess, sleep, startProcess, stopAll, waitForPort, type PrometheusTools, type RunningProcess, waitForPrometheusReady } from './support.js';
+import { freePort, runProcess, sleep, startProcess, stopAll, type PrometheusTools, type RunningProcess, waitForPrometheusReady } from './support.js';
 
 /** One job Prometheus scrapes, and what must come of it. */
 export interface ScrapeJobCase {

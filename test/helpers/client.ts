@@ -126,7 +126,7 @@ export function scrapeHttp2(url: string, options: ScrapeOptions = {}): Promise<S
     let resHeaders: Record<string, string | string[] | undefined> = {};
     req.on('response', (h) => {
       status = Number(h[':status']);
-      resHeaders = h as typeof resHeaders;
+      resHeaders = h;
     });
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

@@ -79,7 +79,7 @@ export function parseCommandArgs(argv: readonly string[], options: Options, allo
     });
     const help = values.help === true;
     delete values.help;
-    return { values: values as ParsedArgs['values'], positionals, help, renamed: rewritten.used };
+    return { values, positionals, help, renamed: rewritten.used };
   } catch (error) {
     const code = (error as { code?: string }).code;
     const flag = /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1];

@@ -152,7 +152,7 @@ export const jwtCommand: CliCommand = async (argv, io) => {
   const groups = stringOption(args, 'groups');
   if (groups !== undefined) claims.groups = groups.split(',').map((g) => g.trim()).filter((g) => g !== '');
   let jwt = new SignJWT(claims)
-    .setProtectedHeader({ alg: alg!, typ: 'JWT', ...(kid ? { kid } : {}) })
+    .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) })
     .setSubject(sub)
     .setIssuedAt(now)
     .setExpirationTime(now + Math.ceil(ttlMs / 1000));

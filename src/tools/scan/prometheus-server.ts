@@ -158,13 +158,18 @@ function sanitizeError(text: string): string {
   return text.replace(/https?:\/\/[^\s"']+/g, (url) => withoutUserinfo(url)).slice(0, 300);
 }
 
+/** A YAML scalar (job_name is a string; a bare number or boolean reads as one) as text; '' for anything else. */
+function scalarText(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
+}
+
 /** The checks on the configuration as Prometheus shows it (`/api/v1/status/config`). */
 export function configFindings(target: string, yamlText: string, urlsByJob: ReadonlyMap<string, readonly string[]> = new Map()): Finding[] {
   const findings: Finding[] = [];
   const config = (parseYaml(yamlText) ?? {}) as Record<string, unknown>;
   const jobs = Array.isArray(config.scrape_configs) ? (config.scrape_configs as Record<string, unknown>[]) : [];
   for (const job of jobs) {
-    const name = String(job.job_name ?? '');
+    const name = scalarText(job.job_name);
     const hints = jobHints(urlsByJob.get(name) ?? []);
     if ((job.scheme ?? 'http') === 'http') {
       findings.push(finding('prometheus.job-plain-http', target, `job ${name} scrapes over plain HTTP`, { job: name, targets: (urlsByJob.get(name) ?? []).length }, hints));
@@ -181,7 +186,7 @@ export function configFindings(target: string, yamlText: string, urlsByJob: Read
     for (const [name, values] of Object.entries(params ?? {})) {
       const list = Array.isArray(values) ? values : [values];
       if (list.some((v) => typeof v === 'string' && (detect(name, v) !== undefined || (labelNameSuggestsSecret(name) && v.length >= 8)))) {
-        const jobName = String(job.job_name ?? '');
+        const jobName = scalarText(job.job_name);
         findings.push(finding('prometheus.inline-credential', target, `job ${jobName}: params.${name} holds a credential in the scrape URL (Prometheus does not mask params)`, {
           path: `scrape_configs.${index}.params.${name}`, job: jobName, key: name,
         }));
@@ -190,9 +195,9 @@ export function configFindings(target: string, yamlText: string, urlsByJob: Read
   });
   for (const path of inlineSecrets(config, [])) {
     const job = path[0] === 'scrape_configs' ? jobs[Number(path[1])]?.job_name : undefined;
-    const where = job !== undefined ? `job ${String(job)}: ${path.slice(2).join('.')}` : path.join('.');
+    const where = job !== undefined ? `job ${scalarText(job)}: ${path.slice(2).join('.')}` : path.join('.');
     findings.push(finding('prometheus.inline-credential', target, `${where} is written inline (Prometheus shows <secret>); use the *_file form`, {
-      path: path.join('.'), ...(job !== undefined ? { job: String(job) } : {}), key: path[path.length - 1] ?? '',
+      path: path.join('.'), ...(job !== undefined ? { job: scalarText(job) } : {}), key: path[path.length - 1] ?? '',
     }));
   }
   return findings;

@@ -86,7 +86,7 @@ export function handshake(url: URL, credentials: ProbeCredentials, timeoutMs: nu
           ...(socket.authorizationError ? { authorizationError: String(socket.authorizationError) } : {}),
         });
       });
-      socket.on('error', (error) => finish({ ok: false, error: (error as NodeJS.ErrnoException).code ?? error.message }));
+      socket.on('error', (error: NodeJS.ErrnoException) => finish({ ok: false, error: error.code ?? error.message }));
     } catch (error) {
       // The client itself cannot offer the version or suite (e.g. no cipher match): not probed.
       finish({ ok: false, error: `client: ${(error as Error).message}` });

@@ -271,7 +271,7 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
         throw new ScrapeguardError('SCRAPE_CONFIG', `cannot read ${JSON.stringify(file)} for Secret key ${key}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
       }
       // Prometheus trims password and token files; the operator passes Secret values verbatim.
-      if (key === 'password' || key === 'token' || key === 'client-secret') stringData[key] = stringData[key]!.trim();
+      if (key === 'password' || key === 'token' || key === 'client-secret') stringData[key] = stringData[key].trim();
     }
     documents.push({ apiVersion: 'v1', kind: 'Secret', metadata: metadata(secretName), type: 'Opaque', stringData });
   }

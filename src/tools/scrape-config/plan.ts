@@ -618,7 +618,7 @@ async function checkPassword(path: string, username: string, hash: string | unde
     return;
   }
   if (hash === undefined) return;
-  let ok = false;
+  let ok: boolean;
   try {
     ok = await bcryptVerify(password, hash);
   } catch {
