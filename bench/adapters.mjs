@@ -118,14 +118,28 @@ const mtlsAgent = () => {
   agents.push(a);
   return a;
 };
-const named = Object.fromEntries(Object.entries(targets).map(([name, port]) => [name, ((a) => () => get(port, a))(mtlsAgent())]));
+const named = Object.fromEntries(
+  Object.entries(targets).map(([name, port]) => [
+    name,
+    (
+      (a) => () =>
+        get(port, a)
+    )(mtlsAgent()),
+  ]),
+);
 const samples = await run(named);
 const floor = stats(samples['bare node:https (no security)']).p50;
 console.log(`keep-alive mTLS scrapes, ${SCRAPES} per target, body ${(await registry.metrics()).length} bytes`);
 console.log('target'.padEnd(32), 'p50 ms', ' p90 ms', ' p99 ms', ' p50 ratio');
 for (const [name, xs] of Object.entries(samples)) {
   const s = stats(xs);
-  console.log(name.padEnd(32), s.p50.toFixed(3).padStart(6), s.p90.toFixed(3).padStart(7), s.p99.toFixed(3).padStart(7), (s.p50 / floor).toFixed(2).padStart(9));
+  console.log(
+    name.padEnd(32),
+    s.p50.toFixed(3).padStart(6),
+    s.p90.toFixed(3).padStart(7),
+    s.p99.toFixed(3).padStart(7),
+    (s.p50 / floor).toFixed(2).padStart(9),
+  );
 }
 
 // Trusted proxy: plain HTTP from the proxy, the client certificate in X-Forwarded-Client-Cert.
@@ -151,7 +165,13 @@ const pfloor = stats(proxySamples['bare node:http']).p50;
 console.log('\nbehind a TLS-terminating proxy (plain HTTP): X-Forwarded-Client-Cert checked against client_ca');
 for (const [name, xs] of Object.entries(proxySamples)) {
   const s = stats(xs);
-  console.log(name.padEnd(32), s.p50.toFixed(3).padStart(6), s.p90.toFixed(3).padStart(7), s.p99.toFixed(3).padStart(7), (s.p50 / pfloor).toFixed(2).padStart(9));
+  console.log(
+    name.padEnd(32),
+    s.p50.toFixed(3).padStart(6),
+    s.p90.toFixed(3).padStart(7),
+    s.p99.toFixed(3).padStart(7),
+    (s.p50 / pfloor).toFixed(2).padStart(9),
+  );
 }
 
 for (const a of agents) a.destroy();

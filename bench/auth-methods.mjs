@@ -49,7 +49,11 @@ const tls = { cert: pki.server.certPem, key: pki.server.keyPem };
 const jwtAuth = (alg) => ({ jwks_file: join(dir, `${alg}.json`), issuer: 'bench', audience: 'metrics', algorithms: [alg], required_scopes: ['metrics:read'] });
 const variants = [
   { name: 'no auth', config: {}, authorization: undefined },
-  { name: 'static bearer token', config: { bearer_auth: { tokens: [{ name: 'p', token_sha256: createHash('sha256').update(token).digest('hex') }] } }, authorization: `Bearer ${token}` },
+  {
+    name: 'static bearer token',
+    config: { bearer_auth: { tokens: [{ name: 'p', token_sha256: createHash('sha256').update(token).digest('hex') }] } },
+    authorization: `Bearer ${token}`,
+  },
   { name: 'JWT ES256 (local JWKS)', config: { jwt_auth: jwtAuth('ES256') }, authorization: `Bearer ${keys.ES256}` },
   { name: 'JWT RS256 (local JWKS)', config: { jwt_auth: jwtAuth('RS256') }, authorization: `Bearer ${keys.RS256}` },
 ];

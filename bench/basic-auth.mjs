@@ -32,7 +32,10 @@ const selfAuth = new Registry();
 const selfPlain = new Registry();
 const withAuth = await createGuard({
   config: { tls_server_config: tls, basic_auth_users: { prometheus: await hash(password, { cost: 12 }) } },
-  source: registry, logger: silentLogger, selfMetrics: selfAuth, watch: false,
+  source: registry,
+  logger: silentLogger,
+  selfMetrics: selfAuth,
+  watch: false,
 });
 const withoutAuth = await createGuard({ config: { tls_server_config: tls }, source: registry, logger: silentLogger, selfMetrics: selfPlain, watch: false });
 const [a] = await withAuth.listen('127.0.0.1:0');
@@ -77,7 +80,9 @@ console.log('|---|---|---|---|---|---|');
 console.log(`| TLS + basic auth | ${f(sa.p50)} | ${f(sa.p90)} | ${f(sa.p99)} | ${f(sa.mean)} | ${(cpuA / 1000).toFixed(1)} |`);
 console.log(`| TLS, no auth | ${f(sb.p50)} | ${f(sb.p90)} | ${f(sb.p99)} | ${f(sb.mean)} | ${(cpuB / 1000).toFixed(1)} |`);
 console.log(`\np50 difference (auth - no auth): ${f(sa.p50 - sb.p50)} ms; p50 ratio ${(sa.p50 / sb.p50).toFixed(3)}`);
-console.log(`bcrypt verifications during the ${SCRAPES} measured scrapes: ${bcryptRuns} (time on the pool: ${((bcryptSecondsTotal - bcryptSecondsBefore) * 1000).toFixed(1)} ms)`);
+console.log(
+  `bcrypt verifications during the ${SCRAPES} measured scrapes: ${bcryptRuns} (time on the pool: ${((bcryptSecondsTotal - bcryptSecondsBefore) * 1000).toFixed(1)} ms)`,
+);
 console.log(`the single cache-filling verification before them: first scrape ${f(firstAuthMs)} ms, bcrypt ${(bcryptSecondsBefore * 1000).toFixed(1)} ms`);
 agentA.destroy();
 agentB.destroy();

@@ -30,14 +30,22 @@ const gc = globalThis.gc ?? (() => {});
 /** A registry with about `series` sample lines. */
 function buildRegistry(series) {
   const registry = new Registry();
-  const requests = new Counter({ name: 'app_requests_total', help: 'Requests.', labelNames: ['route', 'method', 'code', 'user', 'team'], registers: [registry] });
+  const requests = new Counter({
+    name: 'app_requests_total',
+    help: 'Requests.',
+    labelNames: ['route', 'method', 'code', 'user', 'team'],
+    registers: [registry],
+  });
   const sessions = new Gauge({ name: 'app_session_bytes', help: 'Session sizes.', labelNames: ['session', 'team'], registers: [registry] });
   const latency = new Histogram({ name: 'app_latency_seconds', help: 'Latency.', labelNames: ['route', 'team'], registers: [registry] });
   const counters = Math.floor(series * 0.5);
   const gauges = Math.floor(series * 0.37);
   const histograms = Math.max(1, Math.floor((series * 0.13) / 14)); // 11 buckets + sum + count (+Inf)
   for (let i = 0; i < counters; i++) {
-    requests.inc({ route: `/api/v1/items/${i % 500}`, method: i % 3 ? 'GET' : 'POST', code: String(200 + (i % 5)), user: `user-${i}@example.com`, team: `team-${i % 7}` }, i);
+    requests.inc(
+      { route: `/api/v1/items/${i % 500}`, method: i % 3 ? 'GET' : 'POST', code: String(200 + (i % 5)), user: `user-${i}@example.com`, team: `team-${i % 7}` },
+      i,
+    );
   }
   for (let i = 0; i < gauges; i++) sessions.set({ session: `s-${i.toString(16).padStart(8, '0')}`, team: `team-${i % 7}` }, i * 3);
   for (let i = 0; i < histograms; i++) latency.observe({ route: `/api/v1/items/${i}`, team: `team-${i % 7}` }, (i % 100) / 100);
@@ -136,8 +144,12 @@ const md = median(d);
 console.log(`scrape path, ${lines} sample lines (${(text.length / 1024).toFixed(0)} KiB), median of ${a.length}:`);
 console.log(`  A register.metrics()                          ${ma.toFixed(2)} ms`);
 console.log(`  A' register.metrics() + Buffer.byteLength       ${ma2.toFixed(2)} ms   (what serving it costs at least: the core sets content-length)`);
-console.log(`  B pass: JSON + redaction + filter + render    ${mb.toFixed(2)} ms   ratio B/A ${(mb / ma).toFixed(2)}   (${guarded.seriesReturned} returned, ${guarded.seriesWithheld} withheld)`);
-console.log(`  C core: basic auth (cached) + B               ${mc.toFixed(2)} ms   ratio C/A ${(mc / ma).toFixed(2)}   C/A' ${(mc / ma2).toFixed(2)}   (no caller filter: access rules are not in the core yet)`);
+console.log(
+  `  B pass: JSON + redaction + filter + render    ${mb.toFixed(2)} ms   ratio B/A ${(mb / ma).toFixed(2)}   (${guarded.seriesReturned} returned, ${guarded.seriesWithheld} withheld)`,
+);
+console.log(
+  `  C core: basic auth (cached) + B               ${mc.toFixed(2)} ms   ratio C/A ${(mc / ma).toFixed(2)}   C/A' ${(mc / ma2).toFixed(2)}   (no caller filter: access rules are not in the core yet)`,
+);
 
 console.log(`  D core: basic auth + default redaction only    ${md.toFixed(2)} ms   ratio D/A ${(md / ma).toFixed(2)}`);
 

@@ -23,7 +23,10 @@ import { scenarios } from './scenarios.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const outFile = args.find((a) => a.startsWith('--out='))?.slice(6) ?? join(root, quick ? 'BENCHMARKS.quick.md' : 'BENCHMARKS.md');
 
 const work = mkdtempSync(join(tmpdir(), 'scrapeguard-bench-'));
@@ -116,12 +119,22 @@ async function app(mode, series, config) {
 async function sidecar(webConfigFile, upstreamPort) {
   const proc = await startProcess(
     process.execPath,
-    [join(root, 'dist/cli.js'), 'serve', '--web.config.file', webConfigFile, '--web.listen-address', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${upstreamPort}/metrics`, '--log.level', 'error'],
+    [
+      join(root, 'dist/cli.js'),
+      'serve',
+      '--web.config.file',
+      webConfigFile,
+      '--web.listen-address',
+      '127.0.0.1:0',
+      '--upstream',
+      `http://127.0.0.1:${upstreamPort}/metrics`,
+      '--log.level',
+      'error',
+    ],
     { ready: /listening on https:\/\/[^\s]*:(\d+)\//, timeoutMs: 30_000 },
   );
   return track({ port: Number(proc.match[1]), pid: proc.child.pid, stop: proc.stop });
 }
-
 
 /** nginx: TLS (optionally client-cert verification) + auth_basic, proxying to a plain backend. */
 async function nginx({ pki, upstreamPort, htpasswd, verifyClient, staticBody }) {
@@ -252,7 +265,8 @@ function table(results, baseline, { ratioOf = 'p50' } = {}) {
   }
   void ratioOf;
   const failures = Object.entries(results).filter(([, r]) => r.errors > 0);
-  for (const [name, r] of failures) lines.push('', `${name}: ${r.errors} failed scrapes (answers: ${JSON.stringify(r.statuses)}${r.firstError ? `; first error: ${r.firstError}` : ''})`);
+  for (const [name, r] of failures)
+    lines.push('', `${name}: ${r.errors} failed scrapes (answers: ${JSON.stringify(r.statuses)}${r.firstError ? `; first error: ${r.firstError}` : ''})`);
   return lines.join('\n');
 }
 

@@ -22,7 +22,9 @@ function exposition(series) {
   const lines = ['# HELP http_requests_total Requests.', '# TYPE http_requests_total counter'];
   for (let i = 0; i < series; i++) {
     const dsn = i % 500 === 0 ? `,dsn="postgres://app:pw${i}Xy7Secret@db-${i % 7}:5432/app"` : '';
-    lines.push(`http_requests_total{method="GET",path="/api/v1/items/${i % 200}",code="${200 + (i % 5)}",pod="api-7d9f8b6c5-x${i % 97}",instance="10.0.${i % 250}.${i % 7}:8080"${dsn}} ${i}`);
+    lines.push(
+      `http_requests_total{method="GET",path="/api/v1/items/${i % 200}",code="${200 + (i % 5)}",pod="api-7d9f8b6c5-x${i % 97}",instance="10.0.${i % 250}.${i % 7}:8080"${dsn}} ${i}`,
+    );
   }
   return lines.join('\n') + '\n';
 }

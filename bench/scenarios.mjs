@@ -75,7 +75,9 @@ export const scenarios = [
         const p = r['prom-client, plain HTTP'];
         plot.plain.push([series, p.p50]);
         plot.guard.push([series, g.p50]);
-        summary.push(`${series.toLocaleString('en')} series: p50 ratio ${ctx.f(g.p50 / p.p50)}, throughput ratio ${ctx.f(g.throughput / p.throughput)}, CPU ratio ${ctx.f(g.cpuPer1000 / p.cpuPer1000)} (scrapeguard / plain prom-client)`);
+        summary.push(
+          `${series.toLocaleString('en')} series: p50 ratio ${ctx.f(g.p50 / p.p50)}, throughput ratio ${ctx.f(g.throughput / p.throughput)}, CPU ratio ${ctx.f(g.cpuPer1000 / p.cpuPer1000)} (scrapeguard / plain prom-client)`,
+        );
       }
       const svg = ctx.writePlot('s1-latency', {
         title: 'S1: p50 scrape latency by registry size (keep-alive)',
@@ -93,27 +95,49 @@ export const scenarios = [
     id: 'S2',
     title: 'versus the nginx recipe (TLS + auth_basic in front of plain prom-client)',
     async run(ctx) {
-      if (!ctx.haveNginx) return { markdown: 'nginx is not available: run `bash scripts/fetch-nginx.sh` (npm run bench does).', summary: ['skipped: no nginx'] };
+      if (!ctx.haveNginx)
+        return { markdown: 'nginx is not available: run `bash scripts/fetch-nginx.sh` (npm run bench does).', summary: ['skipped: no nginx'] };
       const series = ctx.quick ? 1000 : 10_000;
       const pki = ctx.pki.ec;
       const apr1 = ctx.writeFile('htpasswd-apr1', `${ctx.USER}:${ctx.apr1Hash}\n`, 0o644);
       const bcrypt = ctx.writeFile('htpasswd-bcrypt', `${ctx.USER}:${ctx.bcryptHash}\n`, 0o644);
-      const webConfig = ctx.writeYaml('s2-web-config.yml', { tls_server_config: tls(pki, { verifyClient: false }), basic_auth_users: { [ctx.USER]: ctx.bcryptHash } });
+      const webConfig = ctx.writeYaml('s2-web-config.yml', {
+        tls_server_config: tls(pki, { verifyClient: false }),
+        basic_auth_users: { [ctx.USER]: ctx.bcryptHash },
+      });
       const procs = [];
       const start = async (p) => (procs.push(await p), procs[procs.length - 1]);
       const entries = [];
       const backendA = await start(ctx.app('plain', series));
       const ngA = await start(ctx.nginx({ pki, upstreamPort: backendA.port, htpasswd: apr1 }));
-      entries.push({ name: 'nginx + auth_basic (apr1, htpasswd default)', processes: [ngA, backendA], target: httpsTarget(ngA.port, pki, { clientCert: false, headers: ctx.basicHeader }) });
+      entries.push({
+        name: 'nginx + auth_basic (apr1, htpasswd default)',
+        processes: [ngA, backendA],
+        target: httpsTarget(ngA.port, pki, { clientCert: false, headers: ctx.basicHeader }),
+      });
       const backendB = await start(ctx.app('plain', series));
       const ngB = await start(ctx.nginx({ pki, upstreamPort: backendB.port, htpasswd: bcrypt }));
-      entries.push({ name: 'nginx + auth_basic (bcrypt cost 10, same hash)', processes: [ngB, backendB], target: httpsTarget(ngB.port, pki, { clientCert: false, headers: ctx.basicHeader }) });
-      const guard = await start(ctx.app('guard', series, { tls_server_config: tls(pki, { verifyClient: false }), basic_auth_users: { [ctx.USER]: ctx.bcryptHash } }));
-      entries.push({ name: 'scrapeguard in-process (TLS + basic, bcrypt cost 10)', processes: [guard], target: httpsTarget(guard.port, pki, { clientCert: false, headers: ctx.basicHeader }) });
+      entries.push({
+        name: 'nginx + auth_basic (bcrypt cost 10, same hash)',
+        processes: [ngB, backendB],
+        target: httpsTarget(ngB.port, pki, { clientCert: false, headers: ctx.basicHeader }),
+      });
+      const guard = await start(
+        ctx.app('guard', series, { tls_server_config: tls(pki, { verifyClient: false }), basic_auth_users: { [ctx.USER]: ctx.bcryptHash } }),
+      );
+      entries.push({
+        name: 'scrapeguard in-process (TLS + basic, bcrypt cost 10)',
+        processes: [guard],
+        target: httpsTarget(guard.port, pki, { clientCert: false, headers: ctx.basicHeader }),
+      });
       if (ctx.haveSidecar) {
         const backendC = await start(ctx.app('plain', series));
         const side = await start(ctx.sidecar(webConfig, backendC.port));
-        entries.push({ name: 'scrapeguard sidecar (--upstream)', processes: [side, backendC], target: httpsTarget(side.port, pki, { clientCert: false, headers: ctx.basicHeader }) });
+        entries.push({
+          name: 'scrapeguard sidecar (--upstream)',
+          processes: [side, backendC],
+          target: httpsTarget(side.port, pki, { clientCert: false, headers: ctx.basicHeader }),
+        });
       }
       const r = await ctx.measureRounds(entries, { rounds: ctx.rounds, durationMs: ctx.durationMs });
       await stopAll(procs);
@@ -123,7 +147,10 @@ export const scenarios = [
         `${series.toLocaleString('en')} series: scrapeguard in-process / nginx recipe (apr1): throughput ${ctx.f(g.throughput / r[base].throughput)}, CPU per scrape ${ctx.f(g.cpuPer1000 / r[base].cpuPer1000)}, p50 ${ctx.f(g.p50 / r[base].p50)}`,
       ];
       const s = r['scrapeguard sidecar (--upstream)'];
-      if (s) summary.push(`sidecar / nginx recipe (apr1): throughput ${ctx.f(s.throughput / r[base].throughput)}, CPU per scrape ${ctx.f(s.cpuPer1000 / r[base].cpuPer1000)}`);
+      if (s)
+        summary.push(
+          `sidecar / nginx recipe (apr1): throughput ${ctx.f(s.throughput / r[base].throughput)}, CPU per scrape ${ctx.f(s.cpuPer1000 / r[base].cpuPer1000)}`,
+        );
       const note = ctx.haveSidecar ? '' : '\n\n(The sidecar row needs `serve --upstream`, not in this build.)';
       return {
         markdown: `${series.toLocaleString('en')}-series registry. nginx: 1 worker, TLS 1.2/1.3, no session cache, upstream keep-alive; its rows' CPU and RSS include the plain prom-client backend. Clients present no client certificate here (nginx's auth_basic recipe has none).\n\n${ctx.table(r, base)}${note}`,
@@ -157,7 +184,10 @@ export const scenarios = [
           rows.push(
             `| ${label} | ${ctx.f(g.throughput, 0)} | ${ctx.f(g.p50, 2)} | ${ctx.f(g.cpuPer1000, 2)} | ${n ? ctx.f(n.throughput, 0) : 'n/a'} | ${n ? ctx.f(n.p50, 2) : 'n/a'} | ${n ? ctx.f(n.cpuPer1000, 2) : 'n/a'} | ${n ? ctx.f(g.throughput / n.throughput) : 'n/a'} | ${n ? ctx.f(g.cpuPer1000 / n.cpuPer1000) : 'n/a'} | ${g.errors + (n?.errors ?? 0)} |`,
           );
-          if (n) summary.push(`${label}: scrapeguard / nginx handshakes per second ${ctx.f(g.throughput / n.throughput)}, CPU per handshake ${ctx.f(g.cpuPer1000 / n.cpuPer1000)}`);
+          if (n)
+            summary.push(
+              `${label}: scrapeguard / nginx handshakes per second ${ctx.f(g.throughput / n.throughput)}, CPU per handshake ${ctx.f(g.cpuPer1000 / n.cpuPer1000)}`,
+            );
         }
       }
       return {
@@ -188,13 +218,27 @@ export const scenarios = [
         const idle = (await ctx.measureRounds([{ name: 'idle', processes: [guard], target: legit }], { rounds: 1, durationMs: duration, warmupMs: 300 })).idle;
         const slow = await startProcess(
           process.execPath,
-          [join(ctx.root, 'bench/lib/slowloris.mjs'), JSON.stringify({ port: guard.port, connections: 200, localAddress: '127.0.0.3', ca: pki.ca, byteEveryMs: 2000 })],
+          [
+            join(ctx.root, 'bench/lib/slowloris.mjs'),
+            JSON.stringify({ port: guard.port, connections: 200, localAddress: '127.0.0.3', ca: pki.ca, byteEveryMs: 2000 }),
+          ],
           { ready: /READY/, timeoutMs: 20_000 },
         );
         const wrong = { authorization: `Basic ${Buffer.from(`${ctx.USER}:wrong-password`).toString('base64')}` };
-        const attackSpec = { url: legit.url, ca: pki.ca, headers: wrong, keepAlive: true, concurrency: 256, rate: 500, durationMs: duration + 1000, localAddress: '127.0.0.2' };
+        const attackSpec = {
+          url: legit.url,
+          ca: pki.ca,
+          headers: wrong,
+          keepAlive: true,
+          concurrency: 256,
+          rate: 500,
+          durationMs: duration + 1000,
+          localAddress: '127.0.0.2',
+        };
         const attack = new Promise((resolve) =>
-          execFile(process.execPath, [join(ctx.root, 'bench/lib/loadgen.mjs'), JSON.stringify(attackSpec)], (err, stdout) => resolve(err ? { error: err.message } : JSON.parse(stdout))),
+          execFile(process.execPath, [join(ctx.root, 'bench/lib/loadgen.mjs'), JSON.stringify(attackSpec)], (err, stdout) =>
+            resolve(err ? { error: err.message } : JSON.parse(stdout)),
+          ),
         );
         await new Promise((r) => setTimeout(r, 500)); // let the flood reach full rate first
         const cpuBefore = cpuSeconds(guard.pid);
@@ -212,7 +256,9 @@ export const scenarios = [
         );
         rows.push(`| ${variant} | attacker's answers | \`${JSON.stringify(attackResult.statuses ?? attackResult)}\` | | | | | | | |`);
         rows.push(`| ${variant} | slow connections | \`${slowStats}\` | | | | | | | |`);
-        summary.push(`${variant}: legitimate success ${ctx.f(rate(a), 1)} %, p99 ${ctx.f(a.p99, 2)} ms under attack vs ${ctx.f(idle.p99, 2)} ms idle (ratio ${ctx.f(a.p99 / idle.p99)}; target 100 %, ≤ 2)`);
+        summary.push(
+          `${variant}: legitimate success ${ctx.f(rate(a), 1)} %, p99 ${ctx.f(a.p99, 2)} ms under attack vs ${ctx.f(idle.p99, 2)} ms idle (ratio ${ctx.f(a.p99 / idle.p99)}; target 100 %, ≤ 2)`,
+        );
       }
       return {
         markdown: `scrapeguard (TLS + basic auth, bcrypt cost 10) serving 1,000 series, with its defaults and with the brute-force hold-off on. Legitimate scraper: 10 scrapes/s from 127.0.0.1 for ${duration / 1000} s, first alone (idle), then during the attack: 500 requests/s with a wrong password from 127.0.0.2 (keep-alive, up to 256 in flight) plus 200 connections from 127.0.0.3 that send one header byte every 2 s. Server CPU is cores busy during the attack; RSS the peak.\n\n| config | phase | scrapes | failed | success % | p50 ms | p99 ms | p99 ratio | server cores busy | peak RSS MiB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n${rows.join('\n')}`,
@@ -226,12 +272,19 @@ export const scenarios = [
     async run(ctx) {
       const pki = ctx.pki.ec;
       const series = 1000;
-      const withAuth = await ctx.app('guard', series, { tls_server_config: tls(pki, { verifyClient: false }), basic_auth_users: { [ctx.USER]: ctx.bcryptHash } });
+      const withAuth = await ctx.app('guard', series, {
+        tls_server_config: tls(pki, { verifyClient: false }),
+        basic_auth_users: { [ctx.USER]: ctx.bcryptHash },
+      });
       const without = await ctx.app('guard', series, { tls_server_config: tls(pki, { verifyClient: false }) });
       const r = await ctx.measureRounds(
         [
           { name: 'TLS, no auth', processes: [without], target: httpsTarget(without.port, pki, { clientCert: false }) },
-          { name: 'TLS + basic auth (bcrypt cost 10)', processes: [withAuth], target: httpsTarget(withAuth.port, pki, { clientCert: false, headers: ctx.basicHeader }) },
+          {
+            name: 'TLS + basic auth (bcrypt cost 10)',
+            processes: [withAuth],
+            target: httpsTarget(withAuth.port, pki, { clientCert: false, headers: ctx.basicHeader }),
+          },
         ],
         { rounds: ctx.rounds, durationMs: ctx.durationMs },
       );
@@ -246,9 +299,10 @@ export const scenarios = [
   },
   {
     id: 'S6',
-    title: "node_exporter: the same web-config (TLS + basic auth) under exporter-toolkit and scrapeguard",
+    title: 'node_exporter: the same web-config (TLS + basic auth) under exporter-toolkit and scrapeguard',
     async run(ctx) {
-      if (!ctx.haveNodeExporter) return { markdown: 'node_exporter is not available: run `bash scripts/fetch-prometheus.sh`.', summary: ['skipped: no node_exporter'] };
+      if (!ctx.haveNodeExporter)
+        return { markdown: 'node_exporter is not available: run `bash scripts/fetch-prometheus.sh`.', summary: ['skipped: no node_exporter'] };
       const pki = ctx.pki.ec;
       const secured = { tls_server_config: tls(pki, { verifyClient: false }), basic_auth_users: { [ctx.USER]: ctx.bcryptHash } };
       const file = ctx.writeYaml('s6-web-config.yml', secured);
@@ -259,9 +313,17 @@ export const scenarios = [
       const r = await ctx.measureRounds(
         [
           { name: 'node_exporter, plain HTTP', processes: [nePlain], target: plainTarget(nePlain.port) },
-          { name: 'node_exporter, web-config TLS + basic', processes: [neSecured], target: httpsTarget(neSecured.port, pki, { clientCert: false, headers: ctx.basicHeader }) },
+          {
+            name: 'node_exporter, web-config TLS + basic',
+            processes: [neSecured],
+            target: httpsTarget(neSecured.port, pki, { clientCert: false, headers: ctx.basicHeader }),
+          },
           { name: 'scrapeguard, plain HTTP', processes: [sgPlain], target: plainTarget(sgPlain.port) },
-          { name: 'scrapeguard, web-config TLS + basic', processes: [sgSecured], target: httpsTarget(sgSecured.port, pki, { clientCert: false, headers: ctx.basicHeader }) },
+          {
+            name: 'scrapeguard, web-config TLS + basic',
+            processes: [sgSecured],
+            target: httpsTarget(sgSecured.port, pki, { clientCert: false, headers: ctx.basicHeader }),
+          },
         ],
         { rounds: ctx.rounds, durationMs: ctx.durationMs },
       );
@@ -270,7 +332,10 @@ export const scenarios = [
       const rows = [
         ['node_exporter (exporter-toolkit)', 'node_exporter, web-config TLS + basic', 'node_exporter, plain HTTP'],
         ['scrapeguard', 'scrapeguard, web-config TLS + basic', 'scrapeguard, plain HTTP'],
-      ].map(([n, s, p]) => `| ${n} | ${ctx.f(ratio(s, p, 'p50'))} | ${ctx.f(ratio(s, p, 'p99'))} | ${ctx.f(ratio(s, p, 'cpuPer1000'))} | ${ctx.f(1 / ratio(s, p, 'throughput'))} |`);
+      ].map(
+        ([n, s, p]) =>
+          `| ${n} | ${ctx.f(ratio(s, p, 'p50'))} | ${ctx.f(ratio(s, p, 'p99'))} | ${ctx.f(ratio(s, p, 'cpuPer1000'))} | ${ctx.f(1 / ratio(s, p, 'throughput'))} |`,
+      );
       return {
         markdown: `Each serves its own metrics (node_exporter: its default collectors; scrapeguard: prom-client's default process metrics), so absolute numbers differ by content; the comparison is the security overhead of each, secured / plain.\n\n${ctx.table(r, 'node_exporter, plain HTTP')}\n\n| security overhead (secured / plain) | p50 | p99 | CPU per scrape | 1 / throughput |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}`,
         summary: [

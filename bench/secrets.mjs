@@ -16,7 +16,9 @@ import { performance } from 'node:perf_hooks';
 // The package entry exports the detectors (src/index.ts, added with the exposition pipeline).
 const { SECRET_DETECTORS, compileSecretDetection } = await import('../dist/exposition.js');
 if (typeof compileSecretDetection !== 'function' || !Array.isArray(SECRET_DETECTORS)) {
-  console.error('bench/secrets.mjs: dist/exposition.js does not export SECRET_DETECTORS and compileSecretDetection (src/exposition/index.ts re-exports them from src/exposition/secrets.ts)');
+  console.error(
+    'bench/secrets.mjs: dist/exposition.js does not export SECRET_DETECTORS and compileSecretDetection (src/exposition/index.ts re-exports them from src/exposition/secrets.ts)',
+  );
   process.exit(1);
 }
 

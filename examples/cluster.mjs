@@ -15,7 +15,12 @@ import { createGuard } from 'scrapeguard';
 import { announce, examplePki, exampleWebConfig, onShutdown } from './_shared.mjs';
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '9443' }, 'app-port': { type: 'string', default: '8080' }, workers: { type: 'string', default: '2' }, pki: { type: 'string' } },
+  options: {
+    port: { type: 'string', default: '9443' },
+    'app-port': { type: 'string', default: '8080' },
+    workers: { type: 'string', default: '2' },
+    pki: { type: 'string' },
+  },
 });
 
 if (cluster.isPrimary) {

@@ -9,15 +9,28 @@ import { readFileSync, writeFileSync } from 'node:fs';
 const path = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(readFileSync(path, 'utf8'));
 const OS = ['android', 'darwin', 'freebsd', 'linux', 'win32', 'openbsd', 'openharmony', 'netbsd', 'sunos', 'aix'];
-const CPU = { 'arm-eabi': 'arm', 'arm-gnueabihf': 'arm', 'arm-musleabihf': 'arm', arm64: 'arm64', x64: 'x64', ia32: 'ia32',
-  loong64: 'loong64', ppc64: 'ppc64', riscv64: 'riscv64', s390x: 's390x', arm: 'arm' };
+const CPU = {
+  'arm-eabi': 'arm',
+  'arm-gnueabihf': 'arm',
+  'arm-musleabihf': 'arm',
+  arm64: 'arm64',
+  x64: 'x64',
+  ia32: 'ia32',
+  loong64: 'loong64',
+  ppc64: 'ppc64',
+  riscv64: 'riscv64',
+  s390x: 's390x',
+  arm: 'arm',
+};
 
 function platformOf(name) {
   const tail = name.split('/').pop();
   const os = OS.find((o) => tail.includes(`-${o}-`));
   if (!os) return undefined;
   const rest = tail.slice(tail.indexOf(`-${os}-`) + os.length + 2);
-  const cpuKey = Object.keys(CPU).sort((a, b) => b.length - a.length).find((k) => rest === k || rest.startsWith(`${k}-`));
+  const cpuKey = Object.keys(CPU)
+    .sort((a, b) => b.length - a.length)
+    .find((k) => rest === k || rest.startsWith(`${k}-`));
   if (!cpuKey) return undefined;
   const entry = { os: [os], cpu: [CPU[cpuKey]] };
   if (/-gnu|gnueabihf/.test(rest)) entry.libc = ['glibc'];

@@ -19,7 +19,10 @@ const metricsSource: OptionRule = {
 /** `TrustedProxyOptions`. */
 export const TRUSTED_PROXY_OPTIONS: OptionSpec = {
   addresses: required(is.stringList),
-  clientCertificate: is.either(is.oneOf('xfcc'), is.shape({ header: required(is.nonEmptyString), verifyHeader: is.nonEmptyString }, '{ header, verifyHeader? }')),
+  clientCertificate: is.either(
+    is.oneOf('xfcc'),
+    is.shape({ header: required(is.nonEmptyString), verifyHeader: is.nonEmptyString }, '{ header, verifyHeader? }'),
+  ),
 };
 
 /** `GuardOptions` of `createGuard`. */
@@ -86,7 +89,10 @@ export const METRICS_HANDLER_OPTIONS: OptionSpec = { ...MOUNT_OPTIONS, next: is.
 /** `FastifyMetricsOptions` of the `fastifyMetrics` plugin. */
 export const FASTIFY_METRICS_OPTIONS: OptionSpec = {
   ...MOUNT_OPTIONS,
-  guard: required({ expected: 'a guard from createGuard()', test: (v) => isObject(v) && typeof v.handle === 'function' && typeof v.telemetryPath === 'string' }),
+  guard: required({
+    expected: 'a guard from createGuard()',
+    test: (v) => isObject(v) && typeof v.handle === 'function' && typeof v.telemetryPath === 'string',
+  }),
 };
 
 /** Keys fastify itself puts into a plugin's options (`register(plugin, { prefix })`). */

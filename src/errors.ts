@@ -80,4 +80,3 @@ export class ConfigError extends ScrapeguardError {
     this.issues = issues;
   }
 }
-

@@ -38,7 +38,15 @@ import { GuardServer, type ListeningAddress } from './server/server.js';
 import { checkOptions } from './options.js';
 import { GUARD_OPTIONS, HEALTH_LISTEN_OPTIONS, LISTEN_OPTIONS } from './api-options.js';
 import { listenAddresses, type ListenAddresses } from './server/listen.js';
-import { DEFAULT_READY_WINDOW_MS, healthHandler, healthServingState, ownHealthTls, SourceHealth, type HealthListenOptions, type HealthTlsSource } from './server/health.js';
+import {
+  DEFAULT_READY_WINDOW_MS,
+  healthHandler,
+  healthServingState,
+  ownHealthTls,
+  SourceHealth,
+  type HealthListenOptions,
+  type HealthTlsSource,
+} from './server/health.js';
 
 /** Options of {@link createGuard}. */
 export interface GuardOptions {
@@ -164,13 +172,15 @@ function sameLimit(a: { intervalMs: number; burst: number } | undefined, b: type
 
 /** Digest of everything in a config that affects serving, to skip reloads that change nothing. */
 function configDigest(config: ResolvedConfig): string {
-  return createHash('sha256')
-    .update(JSON.stringify({ ...config, basicAuthUsers: [...config.basicAuthUsers], warnings: undefined }))
-    // The key is not enumerable (so it never reaches a log); a key-only change must still count.
-    .update(config.tls?.keyPem ?? '')
-    .update(config.jwtAuth?.secretDigest ?? '')
-    .update(config.redaction.hashKey ?? '')
-    .digest('hex');
+  return (
+    createHash('sha256')
+      .update(JSON.stringify({ ...config, basicAuthUsers: [...config.basicAuthUsers], warnings: undefined }))
+      // The key is not enumerable (so it never reaches a log); a key-only change must still count.
+      .update(config.tls?.keyPem ?? '')
+      .update(config.jwtAuth?.secretDigest ?? '')
+      .update(config.redaction.hashKey ?? '')
+      .digest('hex')
+  );
 }
 
 function sameBackoff(a: GuardState['authBackoff'], b: ResolvedConfig['limits']['authFailureBackoff']): boolean {
@@ -232,16 +242,12 @@ async function buildState(
   // Keep rate-limit state across reloads when the limit itself did not change.
   if (config.rateLimit) {
     state.globalLimit =
-      previous?.globalLimit && sameLimit(previous.config.rateLimit, config.rateLimit)
-        ? previous.globalLimit
-        : new TokenBucket(config.rateLimit, now);
+      previous?.globalLimit && sameLimit(previous.config.rateLimit, config.rateLimit) ? previous.globalLimit : new TokenBucket(config.rateLimit, now);
   }
   const perClient = config.limits.perClientRateLimit;
   if (perClient) {
     state.clientLimit =
-      previous?.clientLimit && sameLimit(previous.config.limits.perClientRateLimit, perClient)
-        ? previous.clientLimit
-        : new KeyedRateLimiter(perClient);
+      previous?.clientLimit && sameLimit(previous.config.limits.perClientRateLimit, perClient) ? previous.clientLimit : new KeyedRateLimiter(perClient);
   }
   const backoff = config.limits.authFailureBackoff;
   if (backoff) {
@@ -336,10 +342,12 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
     if (closed) return Promise.resolve(plainAnswer(state, 503, request.method, 'Service Unavailable: shutting down\n'));
     // Never rejects, so no adapter needs its own error path: an unexpected failure is logged and
     // answered with 500 (nothing of the request or of a credential goes into the line).
-    return inflight.track(() => core(identify(request))).catch((error: unknown) => {
-      requestLogger.error('scrape failed', { error: error instanceof Error ? error.message : String(error) });
-      return plainAnswer(state, 500, request.method, 'Internal Server Error\n');
-    });
+    return inflight
+      .track(() => core(identify(request)))
+      .catch((error: unknown) => {
+        requestLogger.error('scrape failed', { error: error instanceof Error ? error.message : String(error) });
+        return plainAnswer(state, 500, request.method, 'Internal Server Error\n');
+      });
   };
   const nodeHandler = toNodeHandler(handle, requestLogger);
 
@@ -432,7 +440,12 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       server ??= new GuardServer(nodeHandler, requestLogger, metrics, state, trustedPeer);
       const bound = await server.listen(wanted, { proxyProtocol });
       for (const b of bound) {
-        logger.info('listening', { address: b.url, tls: b.scheme === 'https', http2: state.config.tls ? state.config.http.http2 : false, ...(proxyProtocol ? { proxy_protocol: true } : {}) });
+        logger.info('listening', {
+          address: b.url,
+          tls: b.scheme === 'https',
+          http2: state.config.tls ? state.config.http.http2 : false,
+          ...(proxyProtocol ? { proxy_protocol: true } : {}),
+        });
       }
       return bound;
     },
@@ -441,7 +454,10 @@ export async function createGuard(options: GuardOptions): Promise<Guard> {
       checkOptions('listenHealth', healthOptions, HEALTH_LISTEN_OPTIONS);
       const tlsOption = healthOptions.tls;
       const kind = tlsOption === true ? 'config' : typeof tlsOption === 'object' ? 'own' : 'plain';
-      if (health && health.kind !== kind) throw new TypeError(`listenHealth: the health listener already serves ${health.kind === 'plain' ? 'plain HTTP' : 'TLS'} with other settings; give the same tls option`);
+      if (health && health.kind !== kind)
+        throw new TypeError(
+          `listenHealth: the health listener already serves ${health.kind === 'plain' ? 'plain HTTP' : 'TLS'} with other settings; give the same tls option`,
+        );
       const wanted = listenAddresses(addresses, kind !== 'plain');
       if (!health) {
         const tls: HealthTlsSource = kind === 'config' ? 'config' : typeof tlsOption === 'object' ? ownHealthTls(tlsOption, state.config) : undefined;

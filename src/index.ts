@@ -28,14 +28,7 @@ export {
 } from './exposition/source.js';
 export { loadConfigFile, loadConfigObject, type LoadOptions } from './config/load.js';
 export type * from './config/schema.js';
-export {
-  ScrapeguardError,
-  ConfigError,
-  formatConfigIssue,
-  SCRAPEGUARD_ERROR_CODES,
-  type ConfigIssue,
-  type ScrapeguardErrorCode,
-} from './errors.js';
+export { ScrapeguardError, ConfigError, formatConfigIssue, SCRAPEGUARD_ERROR_CODES, type ConfigIssue, type ScrapeguardErrorCode } from './errors.js';
 export { createLogfmtLogger, silentLogger, type Logger, type LogFields, type LogLevel } from './log.js';
 export { aggregateLogs, type AggregatingLogger, type LogAggregationOptions } from './log-aggregate.js';
 export type { ScrapeRequest, ScrapeResponse } from './core/request.js';

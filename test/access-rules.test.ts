@@ -211,17 +211,31 @@ describe('authorize stage (core handler)', () => {
       ...(config.accessRules ? { access: new AccessRules(config.accessRules) } : {}),
     };
     const audit: AuditRecord[] = [];
-    const handle = createScrapeHandler({ telemetryPath: '/metrics', logger: silentLogger, metrics: noSelfMetrics, audit: () => (r) => audit.push(r) }, () => state);
-    const scrape = (token: string) =>
-      handle({ method: 'GET', path: '/metrics', headers: { authorization: `Bearer ${token}` }, remoteAddress: '10.1.2.3' });
+    const handle = createScrapeHandler(
+      { telemetryPath: '/metrics', logger: silentLogger, metrics: noSelfMetrics, audit: () => (r) => audit.push(r) },
+      () => state,
+    );
+    const scrape = (token: string) => handle({ method: 'GET', path: '/metrics', headers: { authorization: `Bearer ${token}` }, remoteAddress: '10.1.2.3' });
     return { calls, scrape, state, audit };
   }
 
   test('a stage that throws is still audited (status 500, reason internal_error) and the error reaches the guard', async () => {
     const { state, audit } = await core({ rules: [{ groups: ['developers'], allow_metrics: ['.*'] }] });
-    const broken: GuardState = { ...state, access: { decide: () => { throw new Error('boom'); } } as unknown as AccessRules };
-    const handle = createScrapeHandler({ telemetryPath: '/metrics', logger: silentLogger, metrics: noSelfMetrics, audit: () => (r) => audit.push(r) }, () => broken);
-    await expect(handle({ method: 'GET', path: '/metrics', headers: { authorization: `Bearer ${tokens.dev}` }, remoteAddress: '10.1.2.3' })).rejects.toThrow('boom');
+    const broken: GuardState = {
+      ...state,
+      access: {
+        decide: () => {
+          throw new Error('boom');
+        },
+      } as unknown as AccessRules,
+    };
+    const handle = createScrapeHandler(
+      { telemetryPath: '/metrics', logger: silentLogger, metrics: noSelfMetrics, audit: () => (r) => audit.push(r) },
+      () => broken,
+    );
+    await expect(handle({ method: 'GET', path: '/metrics', headers: { authorization: `Bearer ${tokens.dev}` }, remoteAddress: '10.1.2.3' })).rejects.toThrow(
+      'boom',
+    );
     expect(audit.at(-1)).toMatchObject({ status: 500, reason: 'internal_error', principal: 'dev' });
   });
 

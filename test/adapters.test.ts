@@ -29,7 +29,6 @@ import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
 import { scrape, type ScrapeOptions, type ScrapeResult } from './helpers/client.js';
 import { capturingLogger, type LogLine } from './helpers/logger.js';
 
-
 /** An application with the guard mounted, listening on 127.0.0.1. */
 interface RunningApp {
   /** `https://127.0.0.1:PORT` or `http://…`. */
@@ -83,7 +82,10 @@ const koaCase = (name: string, Make: typeof Koa): AdapterCase => ({
     });
     // koa's handler never rejects (it answers errors through ctx.onerror), so its promise is dropped.
     const handler = app.callback();
-    return listenNode(nodeServer(tls, (req, res) => void handler(req, res)), tls !== undefined);
+    return listenNode(
+      nodeServer(tls, (req, res) => void handler(req, res)),
+      tls !== undefined,
+    );
   },
 });
 
@@ -278,7 +280,10 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
         const k = new Koa();
         k.use(koaMetrics(custom, { path: '/internal/metrics' }));
         const handler = k.callback(); // never rejects: koa answers errors through ctx.onerror
-        app = await listenNode(createHttpsServer(appTls(), (req, res) => void handler(req, res)), true);
+        app = await listenNode(
+          createHttpsServer(appTls(), (req, res) => void handler(req, res)),
+          true,
+        );
       } else {
         const f = Fastify({ https: appTls() });
         await f.register(fastifyMetrics, { guard: custom, path: '/internal/metrics' });
@@ -302,7 +307,9 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
       const r = await scrape(url, { auth });
       expect(r.status).toBe(421);
       expect(r.body).not.toContain('demo_events_total');
-      expect(logs.some((l) => l.level === 'warn' && l.message === 'refused request that did not arrive over TLS' && l.fields.remote === '127.0.0.1')).toBe(true);
+      expect(logs.some((l) => l.level === 'warn' && l.message === 'refused request that did not arrive over TLS' && l.fields.remote === '127.0.0.1')).toBe(
+        true,
+      );
     });
 
     test('403 without a client certificate (logged), even with the right password', async () => {
@@ -374,7 +381,10 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
         headers: { 'x-forwarded-proto': 'https', 'x-ssl-client-cert': cert, 'x-ssl-client-verify': 'FAILED:certificate has expired' },
       });
       expect(failed.status).toBe(403);
-      const garbage = await scrape(url, { auth, headers: { 'x-forwarded-proto': 'https', 'x-ssl-client-cert': 'not-a-certificate', 'x-ssl-client-verify': 'SUCCESS' } });
+      const garbage = await scrape(url, {
+        auth,
+        headers: { 'x-forwarded-proto': 'https', 'x-ssl-client-cert': 'not-a-certificate', 'x-ssl-client-verify': 'SUCCESS' },
+      });
       expect(garbage.status).toBe(403);
     });
 
@@ -389,7 +399,11 @@ describe.each(ADAPTERS)('$name adapter', (adapter) => {
       });
       expect(r.status).toBe(421);
       expect(r.body).not.toContain('demo_events_total');
-      expect(logs.some((l) => l.level === 'warn' && l.message === 'ignored forwarding headers from a peer that is not a trusted proxy' && l.fields.remote === '127.0.0.1')).toBe(true);
+      expect(
+        logs.some(
+          (l) => l.level === 'warn' && l.message === 'ignored forwarding headers from a peer that is not a trusted proxy' && l.fields.remote === '127.0.0.1',
+        ),
+      ).toBe(true);
     });
 
     test('spoofing over TLS: a forwarded certificate does not replace the missing socket certificate', async () => {

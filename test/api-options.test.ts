@@ -44,8 +44,26 @@ const healthCert = await generateServerCert(null, { commonName: 'localhost', san
 
 const ROOT = resolve(import.meta.dirname, '..');
 const program = ts.createProgram(
-  ['src/index.ts', 'src/adapters/http.ts', 'src/adapters/express.ts', 'src/adapters/koa.ts', 'src/adapters/fastify.ts', 'src/config/index.ts', 'src/exposition/index.ts', 'src/tools/scrape-config/index.ts', 'src/tools/pki/index.ts'].map((f) => join(ROOT, f)),
-  { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true, noEmit: true, types: ['node'] },
+  [
+    'src/index.ts',
+    'src/adapters/http.ts',
+    'src/adapters/express.ts',
+    'src/adapters/koa.ts',
+    'src/adapters/fastify.ts',
+    'src/config/index.ts',
+    'src/exposition/index.ts',
+    'src/tools/scrape-config/index.ts',
+    'src/tools/pki/index.ts',
+  ].map((f) => join(ROOT, f)),
+  {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    skipLibCheck: true,
+    noEmit: true,
+    types: ['node'],
+  },
 );
 const checker = program.getTypeChecker();
 
@@ -59,7 +77,8 @@ function typeOf(ref: TypeRef): ts.Type {
   const visit = (node: ts.Node): void => {
     if (found) return;
     if ('interface' in ref && ts.isInterfaceDeclaration(node) && node.name.text === ref.interface) found = checker.getTypeAtLocation(node);
-    if ('fn' in ref && ts.isFunctionDeclaration(node) && node.name?.text === ref.fn) found = checker.getNonNullableType(checker.getTypeAtLocation(node.parameters[ref.param]!));
+    if ('fn' in ref && ts.isFunctionDeclaration(node) && node.name?.text === ref.fn)
+      found = checker.getNonNullableType(checker.getTypeAtLocation(node.parameters[ref.param]!));
     ts.forEachChild(node, visit);
   };
   visit(source);
@@ -70,7 +89,8 @@ function typeOf(ref: TypeRef): ts.Type {
 /** The one object-shaped member of a (possibly union) property type, e.g. `'xfcc' | { header }`. */
 function objectMember(type: ts.Type): ts.Type | undefined {
   const members = (type.isUnion() ? type.types : [type]).filter(
-    (t) => (t.flags & ts.TypeFlags.Object) !== 0 && !checker.isArrayLikeType(t) && checker.getPropertiesOfType(t).length > 0 && t.getCallSignatures().length === 0,
+    (t) =>
+      (t.flags & ts.TypeFlags.Object) !== 0 && !checker.isArrayLikeType(t) && checker.getPropertiesOfType(t).length > 0 && t.getCallSignatures().length === 0,
   );
   return members.length === 1 ? members[0] : undefined;
 }
@@ -118,7 +138,16 @@ const scrapeSamples = {
   metricsPath: '/metrics',
   serverName: 'localhost',
   credentialsDir: tmp,
-  files: { caFile: 'ca.crt', certFile: 'c.crt', keyFile: 'c.key', passwordFile: 'p', credentialsFile: 't', clientSecretFile: 's', oauth2CaFile: 'o.crt', apiKeyFile: 'k' },
+  files: {
+    caFile: 'ca.crt',
+    certFile: 'c.crt',
+    keyFile: 'c.key',
+    passwordFile: 'p',
+    credentialsFile: 't',
+    clientSecretFile: 's',
+    oauth2CaFile: 'o.crt',
+    apiKeyFile: 'k',
+  },
   prometheusVersion: { major: 2, minor: 42 },
   nativeHistograms: true,
   baseDir: tmp,
@@ -138,7 +167,14 @@ async function accepted(run: () => Promise<unknown>): Promise<void> {
   }
 }
 
-const certSamples = { commonName: 'x', sans: ['localhost'], keyType: 'ec', notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000), organizationalUnit: 'ops' };
+const certSamples = {
+  commonName: 'x',
+  sans: ['localhost'],
+  keyType: 'ec',
+  notBefore: new Date(Date.now() - 60_000),
+  notAfter: new Date(Date.now() + 86_400_000),
+  organizationalUnit: 'ops',
+};
 
 const ENTRIES: Entry[] = [
   {
@@ -180,7 +216,19 @@ const ENTRIES: Entry[] = [
     type: { file: 'src/tools/scrape-config/generate.ts', interface: 'OperatorManifestOptions' },
     spec: specs.OPERATOR_MANIFEST_OPTIONS,
     base: { selector: { app: 'api' } },
-    samples: { ...scrapeSamples, kind: 'PodMonitor', name: 'api', namespace: 'shop', selector: { app: 'api' }, port: 'metrics', interval: '30s', embedSecrets: false, secretName: 'api-scrape', operatorVersion: '0.80', targets: ['127.0.0.1:9443'] },
+    samples: {
+      ...scrapeSamples,
+      kind: 'PodMonitor',
+      name: 'api',
+      namespace: 'shop',
+      selector: { app: 'api' },
+      port: 'metrics',
+      interval: '30s',
+      embedSecrets: false,
+      secretName: 'api-scrape',
+      operatorVersion: '0.80',
+      targets: ['127.0.0.1:9443'],
+    },
     call: async (o) => accepted(async () => generateOperatorManifests(await plainConfig, o)),
   },
   {
@@ -266,7 +314,11 @@ const ENTRIES: Entry[] = [
       limits: { maxSeriesPerScrape: 10, maxSeriesPerFamily: 0, maxLabelsPerSeries: 0, maxLabelValueBytes: 0 },
       logger: silentLogger,
     },
-    call: async (o) => createPipeline(toMetricsSource(() => ''), o as never),
+    call: async (o) =>
+      createPipeline(
+        toMetricsSource(() => ''),
+        o as never,
+      ),
   },
   {
     fn: 'listenHealth',
@@ -363,7 +415,24 @@ function renamed(samples: Record<string, unknown>, path: readonly string[], to: 
 describe('every public options type is checked key by key', () => {
   test('the table covers every function of the public API that takes an options object', () => {
     const covered = new Set(ENTRIES.map((e) => e.fn));
-    for (const fn of ['createGuard', 'upstreamSource', 'metricsHandler', 'expressMetrics', 'koaMetrics', 'fastifyMetrics', 'generateScrapeConfig', 'generateOperatorManifests', 'deriveRequirements', 'loadConfigObject', 'createPipeline', 'createLogfmtLogger', 'generateCa', 'generateServerCert', 'generateClientCert', 'generateDevPki']) {
+    for (const fn of [
+      'createGuard',
+      'upstreamSource',
+      'metricsHandler',
+      'expressMetrics',
+      'koaMetrics',
+      'fastifyMetrics',
+      'generateScrapeConfig',
+      'generateOperatorManifests',
+      'deriveRequirements',
+      'loadConfigObject',
+      'createPipeline',
+      'createLogfmtLogger',
+      'generateCa',
+      'generateServerCert',
+      'generateClientCert',
+      'generateDevPki',
+    ]) {
       expect(covered.has(fn), fn).toBe(true);
     }
   });
@@ -409,10 +478,18 @@ describe('createGuard fails closed', () => {
     ['watch: "yes"', { source, watch: 'yes' }, /^createGuard: option `watch` must be a boolean, got a string$/],
     ['telemetryPath: 5', { source, telemetryPath: 5 }, /^createGuard: option `telemetryPath` must be a path starting with "\/", got number 5$/],
     ['source missing', { config: {} }, /^createGuard: option `source` is required/],
-    ['config: undefined (an unset environment variable)', { source, config: undefined }, /^createGuard: option `config` is undefined; give a web-config\.yml path or a config object or leave the key out$/],
+    [
+      'config: undefined (an unset environment variable)',
+      { source, config: undefined },
+      /^createGuard: option `config` is undefined; give a web-config\.yml path or a config object or leave the key out$/,
+    ],
     ['config: null', { source, config: null }, /^createGuard: option `config` must be a web-config\.yml path or a config object, got null$/],
     ['config: ""', { source, config: '' }, /^createGuard: option `config` must be/],
-    ['trustedProxies.adresses', { source, trustedProxies: { adresses: ['10.0.0.1'] } }, /^createGuard: unknown option `trustedProxies\.adresses` \(did you mean `trustedProxies\.addresses`\?\)$/],
+    [
+      'trustedProxies.adresses',
+      { source, trustedProxies: { adresses: ['10.0.0.1'] } },
+      /^createGuard: unknown option `trustedProxies\.adresses` \(did you mean `trustedProxies\.addresses`\?\)$/,
+    ],
     ['trustedProxies covering every address', { source, trustedProxies: { addresses: ['0.0.0.0/0'] } }, /trusts every address/],
     ['trustedProxies ::/0', { source, trustedProxies: { addresses: ['::/0'] } }, /trusts every address/],
     ['an unknown key far from every option', { source, zzz: 1 }, /^createGuard: unknown option `zzz` \(valid options: `config`, `baseDir`, `source`/],
@@ -429,7 +506,13 @@ describe('createGuard fails closed', () => {
   });
 
   test("the caller's options object is never mutated (a frozen object works and is unchanged)", async () => {
-    const options = Object.freeze({ source, config: {}, logger: silentLogger, watch: false, trustedProxies: Object.freeze({ addresses: Object.freeze(['10.0.0.1']) }) });
+    const options = Object.freeze({
+      source,
+      config: {},
+      logger: silentLogger,
+      watch: false,
+      trustedProxies: Object.freeze({ addresses: Object.freeze(['10.0.0.1']) }),
+    });
     const before = JSON.stringify(options);
     const guard = await createGuard(options);
     expect(JSON.stringify(options)).toBe(before);
@@ -445,7 +528,9 @@ describe('createGuard fails closed', () => {
     expect(closestKey('watchPoll', keys)).toBe('watchPollMs');
     expect(closestKey('xyz', keys)).toBeUndefined();
     // No string value is ever echoed (it may be a password or a key).
-    expect(() => checkOptions('f', { a: 'hunter2' }, { a: { expected: 'a number', test: (v) => typeof v === 'number' } })).toThrow(/^f: option `a` must be a number, got a string$/);
+    expect(() => checkOptions('f', { a: 'hunter2' }, { a: { expected: 'a number', test: (v) => typeof v === 'number' } })).toThrow(
+      /^f: option `a` must be a number, got a string$/,
+    );
   });
 });
 
@@ -479,7 +564,12 @@ describe('listen() and close() arguments', () => {
     await expect(guard.listen(value as never)).rejects.toBeInstanceOf(TypeError);
   });
 
-  test.each([['a string', '5s'], ['negative', -1], ['NaN', Number.NaN], ['Infinity', Infinity]])('close(%s) → TypeError; close() then works', async (_, value) => {
+  test.each([
+    ['a string', '5s'],
+    ['negative', -1],
+    ['NaN', Number.NaN],
+    ['Infinity', Infinity],
+  ])('close(%s) → TypeError; close() then works', async (_, value) => {
     const g = await createGuard({ source: () => '', logger: silentLogger, watch: false });
     await expect(g.close(value as never)).rejects.toThrow(/^close: graceMs must be a non-negative number of milliseconds/);
     await g.close(0);

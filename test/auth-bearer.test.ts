@@ -88,7 +88,16 @@ describe('bearer_auth', () => {
     const b = newToken();
     const revoked = file('revoked.txt', `# revoked tokens\n${sha256(a)}\n`);
     const g = await start(
-      { tls_server_config: tls(), bearer_auth: { tokens: [{ name: 'a', token_sha256: sha256(a) }, { name: 'b', token_sha256: sha256(b) }], revoked_sha256_file: revoked } },
+      {
+        tls_server_config: tls(),
+        bearer_auth: {
+          tokens: [
+            { name: 'a', token_sha256: sha256(a) },
+            { name: 'b', token_sha256: sha256(b) },
+          ],
+          revoked_sha256_file: revoked,
+        },
+      },
       { watch: true, watchPollMs: 100 },
     );
     expectInvalidToken(await get(g.url, bearer(a)));
@@ -118,7 +127,10 @@ describe('bearer_auth', () => {
     const first = newToken();
     const second = newToken();
     const tokenFile = file('prometheus.token', `${first}\n`);
-    const g = await start({ tls_server_config: tls(), bearer_auth: { tokens: [{ name: 'k8s', token_file: tokenFile, groups: ['ops'] }] } }, { watch: true, watchPollMs: 100 });
+    const g = await start(
+      { tls_server_config: tls(), bearer_auth: { tokens: [{ name: 'k8s', token_file: tokenFile, groups: ['ops'] }] } },
+      { watch: true, watchPollMs: 100 },
+    );
     expectServed(await get(g.url, bearer(first)));
     writeFileSync(tokenFile, second);
     await eventually(async () => (await get(g.url, bearer(second))).status === 200);

@@ -68,7 +68,23 @@ describe('client_cert_auth', () => {
     expectServed(r);
     const a = g.audit[0]!;
     expect(Object.keys(a).sort()).toEqual(
-      ['auth_method', 'bytes', 'client_cert_subject', 'duration_ms', 'groups', 'method', 'path', 'principal', 'reason', 'remote_address', 'series_returned', 'series_withheld', 'status', 'time', 'tls_version'].sort(),
+      [
+        'auth_method',
+        'bytes',
+        'client_cert_subject',
+        'duration_ms',
+        'groups',
+        'method',
+        'path',
+        'principal',
+        'reason',
+        'remote_address',
+        'series_returned',
+        'series_withheld',
+        'status',
+        'time',
+        'tls_version',
+      ].sort(),
     );
     expect(Date.parse(a.time)).toBeGreaterThanOrEqual(before - 1000);
     expect(a.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);

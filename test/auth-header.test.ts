@@ -228,7 +228,13 @@ describe('header_auth files while running', () => {
     const other = newKey();
     const g = await start(
       {
-        header_auth: { keys: [{ name: 'k8s', key_file: keyFile }, { name: 'other', key_sha256: sha256(other) }], revoked_sha256_file: revoked },
+        header_auth: {
+          keys: [
+            { name: 'k8s', key_file: keyFile },
+            { name: 'other', key_sha256: sha256(other) },
+          ],
+          revoked_sha256_file: revoked,
+        },
         // The polls before the reload lands are failed attempts: no backoff, so a slow reload cannot turn them into 429s.
         limits: { auth_failure_backoff: { threshold: 0 } },
       },
@@ -295,8 +301,19 @@ describe('header_auth config', () => {
       expect(issues.map((i) => i.path)).toContain('header_auth.header');
     }
     expect((await issuesOf(loadConfigObject({ header_auth: { keys: [] } })))[0]!.message).toContain('needs at least one key');
-    const dup = await issuesOf(loadConfigObject({ header_auth: { keys: [{ name: 'a', key_sha256: sha256(key) }, { name: 'a', key_sha256: sha256(key) }] } }));
-    expect(dup.map((i) => i.message)).toEqual(expect.arrayContaining([expect.stringContaining('duplicate key name "a"'), expect.stringContaining('same key as entry 0')]));
+    const dup = await issuesOf(
+      loadConfigObject({
+        header_auth: {
+          keys: [
+            { name: 'a', key_sha256: sha256(key) },
+            { name: 'a', key_sha256: sha256(key) },
+          ],
+        },
+      }),
+    );
+    expect(dup.map((i) => i.message)).toEqual(
+      expect.arrayContaining([expect.stringContaining('duplicate key name "a"'), expect.stringContaining('same key as entry 0')]),
+    );
     const spaced = join(dir, 'spaced-key');
     writeFileSync(spaced, 'two words\n', { mode: 0o600 });
     const shape = await issuesOf(loadConfigObject({ header_auth: { keys: [{ name: 'a', key_file: spaced }] } }, { baseDir: dir }));
@@ -307,7 +324,10 @@ describe('header_auth config', () => {
     const key = newKey();
     const keyFile = join(dir, 'k2');
     writeFileSync(keyFile, key, { mode: 0o600 });
-    const config = await loadConfigObject({ tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile }, header_auth: { keys: [{ name: 'a', key_file: keyFile }] } });
+    const config = await loadConfigObject({
+      tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile },
+      header_auth: { keys: [{ name: 'a', key_file: keyFile }] },
+    });
     expect(config.headerAuth).toEqual({ header: 'x-api-key', keys: [{ name: 'a', sha256: sha256(key), groups: [] }], revoked: [] });
     expect(config.dependsOn).toContain(keyFile);
     expect(JSON.stringify(config)).not.toContain(key);

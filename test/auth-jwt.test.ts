@@ -45,7 +45,14 @@ describe('jwt_auth with a local JWK Set', () => {
   });
   const config = (extra: Record<string, unknown> = {}): WebConfigInput => ({
     tls_server_config: tls(),
-    jwt_auth: { jwks_file: jwksFile, issuer: 'https://issuer.example', audience: 'metrics', required_scopes: ['metrics:read'], groups_claim: 'groups', ...extra },
+    jwt_auth: {
+      jwks_file: jwksFile,
+      issuer: 'https://issuer.example',
+      audience: 'metrics',
+      required_scopes: ['metrics:read'],
+      groups_claim: 'groups',
+      ...extra,
+    },
   });
 
   test('valid token → 200 with principal from sub and groups from the claim', async () => {
@@ -99,7 +106,9 @@ describe('jwt_auth with a local JWK Set', () => {
 
   test('alg none is refused; an HS256 token is refused without secret_file', async () => {
     const g = await start(config());
-    expectInvalidToken(await get(g.url, bearer(unsignedJwt({ sub: 'admin', iss: 'https://issuer.example', aud: 'metrics', scope: 'metrics:read', exp: 9999999999 }))));
+    expectInvalidToken(
+      await get(g.url, bearer(unsignedJwt({ sub: 'admin', iss: 'https://issuer.example', aud: 'metrics', scope: 'metrics:read', exp: 9999999999 }))),
+    );
     // HS256 "signed" with the public key's text: the classic algorithm-confusion forgery.
     const hs = await new SignJWT({ scope: 'metrics:read' })
       .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
@@ -116,7 +125,15 @@ describe('jwt_auth with a local JWK Set', () => {
     const secretFile = file('hmac.secret', `${hmac}\n`);
     const g = await start({ tls_server_config: tls(), jwt_auth: { secret_file: secretFile, algorithms: ['HS256'], issuer: 'local', audience: 'metrics' } });
     const sign = async (s: string) =>
-      secret(await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('ci').setIssuer('local').setAudience('metrics').setExpirationTime('5m').sign(new TextEncoder().encode(s)));
+      secret(
+        await new SignJWT({})
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject('ci')
+          .setIssuer('local')
+          .setAudience('metrics')
+          .setExpirationTime('5m')
+          .sign(new TextEncoder().encode(s)),
+      );
     expectServed(await get(g.url, bearer(await sign(hmac))));
     expectInvalidToken(await get(g.url, bearer(await sign(secret(randomBytes(32).toString('hex'))))));
   });
@@ -235,7 +252,10 @@ describe('jwt_auth with a JWK Set URL', () => {
     const k1 = await signingKey('k1');
     const jwks = await jwksServer([k1.jwk]);
     await jwks.stop();
-    const g = await start({ tls_server_config: tls(), jwt_auth: { jwks_url: jwks.url, issuer: 'https://issuer.example', audience: 'metrics', jwks_timeout: '1s' } });
+    const g = await start({
+      tls_server_config: tls(),
+      jwt_auth: { jwks_url: jwks.url, issuer: 'https://issuer.example', audience: 'metrics', jwks_timeout: '1s' },
+    });
     const r = await get(g.url, bearer(await mint(k1)));
     expect(r.status).toBe(503);
     expect(r.headers['retry-after']).toBe('5');

@@ -69,7 +69,8 @@ async function mint(...args: Parameters<ServiceAccountIssuer['mint']>): Promise<
   return t;
 }
 
-const get = (url: string, token?: string) => scrape(url, { ca: pki.ca.certPem, ...(token !== undefined ? { headers: { authorization: `Bearer ${token}` } } : {}) });
+const get = (url: string, token?: string) =>
+  scrape(url, { ca: pki.ca.certPem, ...(token !== undefined ? { headers: { authorization: `Bearer ${token}` } } : {}) });
 
 function served(r: ScrapeResult): void {
   expect(r.error, `${r.error}: ${r.errorMessage}`).toBeUndefined();
@@ -189,7 +190,7 @@ describe('jwt_auth.kubernetes', () => {
     expect((await get(wrongCa.url, token)).status).toBe(503);
   });
 
-  test('token_file: the guard\'s own token goes to the discovery origin (re-read per fetch), never elsewhere', async () => {
+  test("token_file: the guard's own token goes to the discovery origin (re-read per fetch), never elsewhere", async () => {
     issuer = await startServiceAccountIssuer(pki.serverRsa);
     const own = join(dir, 'own-token');
     const ownToken = await mint({ namespace: 'shop', serviceAccount: 'api' });
@@ -241,7 +242,12 @@ describe('jwt_auth.kubernetes config', () => {
   test('refused: no audience, no issuer or several, claims that do not apply, http discovery off loopback, missing files', async () => {
     const issues = await issuesOf(
       loadConfigObject({
-        jwt_auth: { principal_claim: 'email', groups_claim: 'groups', required_scopes: ['x'], kubernetes: { token_file: join(dir, 'nope'), ca_file: join(dir, 'nope.crt') } },
+        jwt_auth: {
+          principal_claim: 'email',
+          groups_claim: 'groups',
+          required_scopes: ['x'],
+          kubernetes: { token_file: join(dir, 'nope'), ca_file: join(dir, 'nope.crt') },
+        },
       }),
     );
     const byPath = Object.fromEntries(issues.map((i) => [i.path, i.message]));
@@ -266,7 +272,13 @@ describe('jwt_auth.kubernetes config', () => {
     const tokenFile = join(dir, 'sa-token');
     writeFileSync(tokenFile, 'x');
     const config = await loadConfigObject(
-      { jwt_auth: { issuer: 'https://kubernetes.default.svc.cluster.local/', audience: 'scrapeguard', kubernetes: { ca_file: pki.rsaCa.certFile, token_file: 'sa-token' } } },
+      {
+        jwt_auth: {
+          issuer: 'https://kubernetes.default.svc.cluster.local/',
+          audience: 'scrapeguard',
+          kubernetes: { ca_file: pki.rsaCa.certFile, token_file: 'sa-token' },
+        },
+      },
       { baseDir: dir },
     );
     expect(config.jwtAuth!.kubernetes).toEqual({

@@ -7,25 +7,18 @@
  */
 import { Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
-import {
-  bearer,
-  expectInvalidToken,
-  expectServed,
-  file,
-  get,
-  newToken,
-  sha256,
-  start,
-  tls,
-  useIdentityHarness,
-} from './helpers/identity.js';
+import { bearer, expectInvalidToken, expectServed, file, get, newToken, sha256, start, tls, useIdentityHarness } from './helpers/identity.js';
 
 useIdentityHarness({ minCredentials: 10, minAuditLines: 15 });
 
 describe('auth_excluded_paths', () => {
   test('listed paths answer 200 OK without credentials; the metrics still need them', async () => {
     const token = newToken();
-    const g = await start({ tls_server_config: tls(), bearer_auth: { tokens: [{ name: 'p', token_sha256: sha256(token) }] }, auth_excluded_paths: ['/healthz', '/ready'] });
+    const g = await start({
+      tls_server_config: tls(),
+      bearer_auth: { tokens: [{ name: 'p', token_sha256: sha256(token) }] },
+      auth_excluded_paths: ['/healthz', '/ready'],
+    });
     for (const path of ['/healthz', '/ready']) {
       const r = await get(`${g.base}${path}`);
       expect(r.status).toBe(200);
@@ -41,9 +34,9 @@ describe('auth_excluded_paths', () => {
     const token = newToken();
     const bearerAuth = { tokens: [{ name: 'p', token_sha256: sha256(token) }] };
     await expect(start({ tls_server_config: tls(), bearer_auth: bearerAuth, auth_excluded_paths: ['/metrics'] })).rejects.toThrow(/telemetry path/);
-    await expect(
-      start({ tls_server_config: tls(), bearer_auth: bearerAuth, auth_excluded_paths: ['/custom'] }, { telemetryPath: '/custom' }),
-    ).rejects.toThrow(/\/custom is the telemetry path/);
+    await expect(start({ tls_server_config: tls(), bearer_auth: bearerAuth, auth_excluded_paths: ['/custom'] }, { telemetryPath: '/custom' })).rejects.toThrow(
+      /\/custom is the telemetry path/,
+    );
     const g = await start({ tls_server_config: tls(), bearer_auth: bearerAuth, auth_excluded_paths: [{ path: '/metrics', force: true }] });
     expectServed(await get(g.url));
     expect(g.audit[0]).toMatchObject({ principal: 'anonymous', auth_method: 'none' });

@@ -35,7 +35,10 @@ function typeNames(body: string): string[] {
     .map((line) => line.split(' ')[2]!);
 }
 
-function capture(): { logger: { debug(): void; info(): void; warn(m: string, f?: LogFields): void; error(): void }; lines: { message: string; fields?: LogFields }[] } {
+function capture(): {
+  logger: { debug(): void; info(): void; warn(m: string, f?: LogFields): void; error(): void };
+  lines: { message: string; fields?: LogFields }[];
+} {
   const lines: { message: string; fields?: LogFields }[] = [];
   return {
     lines,
@@ -118,7 +121,12 @@ describe('limitSeries (the policy)', () => {
 
   it('a family the per-series limits empty is left out; the checks run labels → family → scrape, each series counted once', () => {
     const body = '# TYPE long gauge\nlong{v="xxxxxxxxxxxx"} 1\n# TYPE wide gauge\nwide{a="1",b="2",c="3"} 1\nwide{a="1"} 1\n# TYPE ok gauge\nok 1\n';
-    const { families, drops } = limitSeries(parseExposition(body, 'text'), { maxSeriesPerScrape: 1, maxSeriesPerFamily: 1, maxLabelsPerSeries: 2, maxLabelValueBytes: 4 });
+    const { families, drops } = limitSeries(parseExposition(body, 'text'), {
+      maxSeriesPerScrape: 1,
+      maxSeriesPerFamily: 1,
+      maxLabelsPerSeries: 2,
+      maxLabelValueBytes: 4,
+    });
     // wide keeps one series; wide and ok tie at one series each, so the later one (ok) goes.
     expect(families.map((f) => f.name)).toEqual(['wide']);
     expect(drops).toEqual([
@@ -131,7 +139,9 @@ describe('limitSeries (the policy)', () => {
 
 describe('limits.max_series_per_scrape … (config)', () => {
   it('resolves the four keys; 0 or unset means no limit (no series limits at all when none is set)', async () => {
-    const config = await loadConfigObject({ limits: { max_series_per_scrape: 50_000, max_series_per_family: 10_000, max_labels_per_series: 30, max_label_value_bytes: 1024 } });
+    const config = await loadConfigObject({
+      limits: { max_series_per_scrape: 50_000, max_series_per_family: 10_000, max_labels_per_series: 30, max_label_value_bytes: 1024 },
+    });
     expect(config.limits.series).toEqual({ maxSeriesPerScrape: 50_000, maxSeriesPerFamily: 10_000, maxLabelsPerSeries: 30, maxLabelValueBytes: 1024 });
     expect((await loadConfigObject({ limits: { max_series_per_family: 100 } })).limits.series).toEqual({ ...NONE, maxSeriesPerFamily: 100 });
     expect((await loadConfigObject({ limits: { max_series_per_scrape: 0 } })).limits.series).toBeUndefined();
@@ -155,41 +165,45 @@ describe('export limits on whole scrapes', () => {
   const servers: Server[] = [];
   afterAll(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
 
-  it('in-process: a registry of 200 000 series behind a 50 000 limit serves at most 50 000, and the self-metric names the dropped family', { timeout: 120_000 }, async () => {
-    const registry = new Registry();
-    // 160 000 series from a label fed by user input, next to ordinary families (40 000 in all).
-    const byUser = new Gauge({ name: 'app_requests_by_user', help: 'Requests by user.', labelNames: ['user'], registers: [registry] });
-    for (let i = 0; i < 160_000; i++) byUser.set({ user: `u${i}` }, i);
-    const items = new Gauge({ name: 'app_items', help: 'Items.', labelNames: ['id'], registers: [registry] });
-    for (let i = 0; i < 30_000; i++) items.set({ id: String(i) }, 1);
-    const latency = new Histogram({ name: 'app_latency_seconds', help: 'Latency.', labelNames: ['route'], buckets: [0.1, 1, 10], registers: [registry] });
-    // 7 samples per route (4 buckets with +Inf, _sum, _count): 1 428 routes = 9 996 series.
-    for (let i = 0; i < 1428; i++) latency.observe({ route: `/r${i}` }, 0.5);
-    const up = new Gauge({ name: 'app_up', help: 'Up.', registers: [registry] });
-    up.set(1);
-    const { logger, lines } = capture();
-    const guard = await createGuard({ config: { limits: { max_series_per_scrape: 50_000 } }, source: registry, selfMetrics: registry, logger, watch: false });
-    try {
-      const [bound] = await guard.listen('127.0.0.1:0');
-      const first = await scrape(`${bound!.url}/metrics`, { timeoutMs: 100_000 });
-      expect(first.status).toBe(200);
-      const served = seriesLines(first.body);
-      expect(served.length).toBeLessThanOrEqual(50_000);
-      expect(typeNames(first.body)).not.toContain('app_requests_by_user');
-      expect(typeNames(first.body)).toEqual(expect.arrayContaining(['app_items', 'app_latency_seconds', 'app_up']));
-      expect(served.filter((l) => l.startsWith('app_items{'))).toHaveLength(30_000);
-      // The next scrape carries the count of the first one's drops.
-      const second = await scrape(`${bound!.url}/metrics`, { timeoutMs: 100_000 });
-      expect(second.body).toContain('scrapeguard_dropped_series_total{reason="series_per_scrape",family="app_requests_by_user"} 160000\n');
-      expect(seriesLines(second.body).length).toBeLessThanOrEqual(50_000);
-      const drop = lines.find((l) => l.message === 'series dropped by export limits');
-      expect(drop?.fields).toEqual({ reason: 'series_per_scrape', limit: 50_000, series: 160_000, families: 1, family: 'app_requests_by_user' });
-      // No label value reaches the log.
-      expect(JSON.stringify(lines)).not.toContain('u1');
-    } finally {
-      await guard.close();
-    }
-  });
+  it(
+    'in-process: a registry of 200 000 series behind a 50 000 limit serves at most 50 000, and the self-metric names the dropped family',
+    { timeout: 120_000 },
+    async () => {
+      const registry = new Registry();
+      // 160 000 series from a label fed by user input, next to ordinary families (40 000 in all).
+      const byUser = new Gauge({ name: 'app_requests_by_user', help: 'Requests by user.', labelNames: ['user'], registers: [registry] });
+      for (let i = 0; i < 160_000; i++) byUser.set({ user: `u${i}` }, i);
+      const items = new Gauge({ name: 'app_items', help: 'Items.', labelNames: ['id'], registers: [registry] });
+      for (let i = 0; i < 30_000; i++) items.set({ id: String(i) }, 1);
+      const latency = new Histogram({ name: 'app_latency_seconds', help: 'Latency.', labelNames: ['route'], buckets: [0.1, 1, 10], registers: [registry] });
+      // 7 samples per route (4 buckets with +Inf, _sum, _count): 1 428 routes = 9 996 series.
+      for (let i = 0; i < 1428; i++) latency.observe({ route: `/r${i}` }, 0.5);
+      const up = new Gauge({ name: 'app_up', help: 'Up.', registers: [registry] });
+      up.set(1);
+      const { logger, lines } = capture();
+      const guard = await createGuard({ config: { limits: { max_series_per_scrape: 50_000 } }, source: registry, selfMetrics: registry, logger, watch: false });
+      try {
+        const [bound] = await guard.listen('127.0.0.1:0');
+        const first = await scrape(`${bound!.url}/metrics`, { timeoutMs: 100_000 });
+        expect(first.status).toBe(200);
+        const served = seriesLines(first.body);
+        expect(served.length).toBeLessThanOrEqual(50_000);
+        expect(typeNames(first.body)).not.toContain('app_requests_by_user');
+        expect(typeNames(first.body)).toEqual(expect.arrayContaining(['app_items', 'app_latency_seconds', 'app_up']));
+        expect(served.filter((l) => l.startsWith('app_items{'))).toHaveLength(30_000);
+        // The next scrape carries the count of the first one's drops.
+        const second = await scrape(`${bound!.url}/metrics`, { timeoutMs: 100_000 });
+        expect(second.body).toContain('scrapeguard_dropped_series_total{reason="series_per_scrape",family="app_requests_by_user"} 160000\n');
+        expect(seriesLines(second.body).length).toBeLessThanOrEqual(50_000);
+        const drop = lines.find((l) => l.message === 'series dropped by export limits');
+        expect(drop?.fields).toEqual({ reason: 'series_per_scrape', limit: 50_000, series: 160_000, families: 1, family: 'app_requests_by_user' });
+        // No label value reaches the log.
+        expect(JSON.stringify(lines)).not.toContain('u1');
+      } finally {
+        await guard.close();
+      }
+    },
+  );
 
   it('the family label of scrapeguard_dropped_series_total is bounded: 100 families, then _other', async () => {
     const registry = new Registry();
@@ -198,7 +212,13 @@ describe('export limits on whole scrapes', () => {
       for (let i = 0; i < 3; i++) g.set({ id: String(i) }, 1);
     }
     const self = new Registry();
-    const guard = await createGuard({ config: { limits: { max_series_per_family: 2 } }, source: registry, selfMetrics: self, logger: capture().logger, watch: false });
+    const guard = await createGuard({
+      config: { limits: { max_series_per_family: 2 } },
+      source: registry,
+      selfMetrics: self,
+      logger: capture().logger,
+      watch: false,
+    });
     try {
       const [bound] = await guard.listen('127.0.0.1:0');
       for (let i = 0; i < 2; i++) expect((await scrape(`${bound!.url}/metrics`)).status).toBe(200);

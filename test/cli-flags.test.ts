@@ -18,7 +18,12 @@ async function documentedFlags(command: string): Promise<string[]> {
   expect(help.code, help.stderr).toBe(0);
   // jwt's help documents both forms: the keygen line belongs to `jwt keygen`, the rest to `jwt`.
   const lines = help.stdout.split('\n');
-  const usage = command === 'jwt keygen' ? lines.filter((l) => /scrapeguard jwt keygen/.test(l)).join('\n') : command === 'jwt' ? lines.filter((l) => !/scrapeguard jwt keygen/.test(l)).join('\n') : help.stdout;
+  const usage =
+    command === 'jwt keygen'
+      ? lines.filter((l) => /scrapeguard jwt keygen/.test(l)).join('\n')
+      : command === 'jwt'
+        ? lines.filter((l) => !/scrapeguard jwt keygen/.test(l)).join('\n')
+        : help.stdout;
   return [...new Set([...usage.matchAll(/(?<![\w-])--([a-z][a-z0-9.-]*[a-z0-9])/g)].map((m) => m[1]!))].filter((f) => f !== 'help');
 }
 

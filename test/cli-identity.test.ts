@@ -107,7 +107,23 @@ describe('scrapeguard jwt', () => {
     expect(jwks.keys[0]).toMatchObject({ kid: 'dev-1', alg: 'ES256', use: 'sig', kty: 'EC' });
     expect(jwks.keys[0]).not.toHaveProperty('d');
 
-    const mint = await cli(['jwt', '--key', 'jwt/jwt-signing.key', '--sub', 'prometheus', '--scope', 'metrics:read openid', '--ttl', '10m', '--iss', 'dev', '--aud', 'metrics', '--groups', 'ops']);
+    const mint = await cli([
+      'jwt',
+      '--key',
+      'jwt/jwt-signing.key',
+      '--sub',
+      'prometheus',
+      '--scope',
+      'metrics:read openid',
+      '--ttl',
+      '10m',
+      '--iss',
+      'dev',
+      '--aud',
+      'metrics',
+      '--groups',
+      'ops',
+    ]);
     expect(mint.code, mint.stderr).toBe(0);
     // The old flag name still works, and says what it is called now.
     expect(mint.stderr).toBe('warning: --key is now --key-file (the old name still works, and will be removed in 1.0)\n');

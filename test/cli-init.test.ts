@@ -68,9 +68,7 @@ describe('scrapeguard init (defaults)', () => {
       expect(result.stdout).toMatch(new RegExp(`^  0${m.toString(8)}  scrapeguard-pki/${name.replace('.', '\\.')} `, 'm'));
     }
     expect(result.stdout).toContain('scrapeguard check --web.config.file scrapeguard-pki/web-config.yml\n');
-    expect(result.stdout).toContain(
-      'scrapeguard serve --web.config.file scrapeguard-pki/web-config.yml --web.listen-address 127.0.0.1:9443\n',
-    );
+    expect(result.stdout).toContain('scrapeguard serve --web.config.file scrapeguard-pki/web-config.yml --web.listen-address 127.0.0.1:9443\n');
     expect(result.stdout).toContain(
       'curl --cacert scrapeguard-pki/ca.crt --cert scrapeguard-pki/client.crt --key scrapeguard-pki/client.key \\\n' +
         '    -u "prometheus:$(cat scrapeguard-pki/password)" https://127.0.0.1:9443/metrics',
@@ -259,7 +257,9 @@ describe('scrapeguard init (--target, --compat and the readable-by comment)', ()
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const dir = join(cwd, 'pki');
-    const job = (parse(read(dir, 'scrape-config.yml')) as { scrape_configs: { static_configs: { targets: string[] }[]; tls_config: Record<string, unknown> }[] }).scrape_configs[0];
+    const job = (
+      parse(read(dir, 'scrape-config.yml')) as { scrape_configs: { static_configs: { targets: string[] }[]; tls_config: Record<string, unknown> }[] }
+    ).scrape_configs[0];
     expect(job?.static_configs).toEqual([{ targets: ['metrics.example.internal:9100'] }]);
     expect(job?.tls_config.server_name).toBeUndefined();
     expect(new X509Certificate(read(dir, 'server.crt')).subjectAltName?.split(', ')).toContain('DNS:metrics.example.internal');
@@ -390,8 +390,7 @@ describe('scrapeguard init (existing files)', () => {
 });
 
 const prometheusDir = process.env.SCRAPEGUARD_PROMETHEUS_DIR;
-const toolsPresent =
-  prometheusDir !== undefined && ['promtool', 'prometheus-node-exporter'].every((b) => existsSync(join(prometheusDir, b)));
+const toolsPresent = prometheusDir !== undefined && ['promtool', 'prometheus-node-exporter'].every((b) => existsSync(join(prometheusDir, b)));
 // Locally the interoperability checks skip visibly; under CI a missing toolset is a failure.
 const skipInterop = !toolsPresent && process.env.CI !== 'true';
 if (skipInterop) {
@@ -451,7 +450,6 @@ describe.skipIf(skipInterop)('scrapeguard init with real Prometheus tools', () =
     }
   });
 });
-
 
 interface Reply {
   status: number;

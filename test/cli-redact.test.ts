@@ -41,7 +41,12 @@ describe('scrapeguard redact', () => {
     writeFileSync(config, 'redaction:\n  drop_labels: [user, password]\n  redact_help: ["dsn=\\\\S+"]\n');
     const r = await runCli(redactCommand, ['--web.config.file', 'web.yml', '--openmetrics', '--report'], { stdin: DUMP, cwd: dir });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('# TYPE app_db_up gauge\n# HELP app_db_up Whether the database answers ([REDACTED]\n# EOF\n'.replace('[REDACTED]\n', '[REDACTED]\napp_db_up{dsn="[REDACTED]"} 2\n'));
+    expect(r.stdout).toBe(
+      '# TYPE app_db_up gauge\n# HELP app_db_up Whether the database answers ([REDACTED]\n# EOF\n'.replace(
+        '[REDACTED]\n',
+        '[REDACTED]\napp_db_up{dsn="[REDACTED]"} 2\n',
+      ),
+    );
     expect(r.stderr).toContain('drop_labels "user": 2 label values (labels: user)');
     expect(r.stderr).toContain('drop_labels "password": 2 label values (labels: password)');
     expect(r.stderr).toContain('redact_help "dsn=\\\\S+": 1 replacement (families: app_db_up)');

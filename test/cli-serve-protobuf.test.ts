@@ -13,14 +13,17 @@ import { decodeProtobuf, encodeProtobuf, PROTOBUF_CONTENT_TYPE } from '../src/ex
 import { runCli } from './helpers/cli.js';
 import { freePort, sleep } from './e2e/support.js';
 
-const PROTO_ACCEPT = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1';
+const PROTO_ACCEPT =
+  'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1';
 const servers: Server[] = [];
 afterAll(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
 
 describe('serve --upstream with a protobuf upstream', () => {
   it('answers protobuf, and 502 (EXPOSITION_PROTOBUF in the log, not the body) while the upstream sends malformed protobuf', async () => {
     let garbage = false;
-    const good = encodeProtobuf([{ name: 'db_up', type: 'gauge', samples: [{ suffix: '', labels: ['dsn', 'mysql://root:hunter2@db:3306/x'], value: 1 }] }]).body;
+    const good = encodeProtobuf([
+      { name: 'db_up', type: 'gauge', samples: [{ suffix: '', labels: ['dsn', 'mysql://root:hunter2@db:3306/x'], value: 1 }] },
+    ]).body;
     const bad = Buffer.concat([Buffer.from([0x30, 0x0a, 0x05]), Buffer.from('hunter2-in-a-broken-message-body-xxxxxxxxxxxxxxx')]);
     const upstream = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': `${PROTOBUF_CONTENT_TYPE}; escaping=underscores` });
@@ -32,7 +35,11 @@ describe('serve --upstream with a protobuf upstream', () => {
     const port = await freePort();
     let stop!: () => void;
     const stopSignal = new Promise<void>((r) => (stop = r));
-    const run = runCli(serveCommand, ['--web.listen-address', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/metrics`], { stopSignal });
+    const run = runCli(
+      serveCommand,
+      ['--web.listen-address', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/metrics`],
+      { stopSignal },
+    );
     const get = () => fetch(`http://127.0.0.1:${port}/metrics`, { headers: { accept: PROTO_ACCEPT } }).catch(() => undefined);
     let r = await get();
     for (let i = 0; i < 50 && r === undefined; i++) {

@@ -35,12 +35,9 @@ describe('parseGoDuration', () => {
     expect(parseGoDuration(input)).toBeCloseTo(ms, 9);
   });
 
-  it.each(['', '1', '30', 's', '.s', '1x', '1 s', ' 1s', '1s ', '1.2.3s', '--1s', '1e9', '9999999999999999999h'])(
-    'refuses %j',
-    (input) => {
-      expect(parseGoDuration(input)).toBeUndefined();
-    },
-  );
+  it.each(['', '1', '30', 's', '.s', '1x', '1 s', ' 1s', '1s ', '1.2.3s', '--1s', '1e9', '9999999999999999999h'])('refuses %j', (input) => {
+    expect(parseGoDuration(input)).toBeUndefined();
+  });
 
   it('reads a bare integer as nanoseconds, like yaml.v2', () => {
     expect(parseGoDuration(1_000_000_000)).toBe(1000);
@@ -127,7 +124,12 @@ describe('valid configurations', () => {
 
   it('an inline key with a certificate file (toolkit requireanyclientcertkeyinline)', async () => {
     const config = await loadConfigFile(
-      write(['tls_server_config:', `  cert_file: ${pki.serverRsa.certFile}`, ...pemLines('key', pki.serverRsa.keyPem), '  client_auth_type: "RequireAnyClientCert"']),
+      write([
+        'tls_server_config:',
+        `  cert_file: ${pki.serverRsa.certFile}`,
+        ...pemLines('key', pki.serverRsa.keyPem),
+        '  client_auth_type: "RequireAnyClientCert"',
+      ]),
     );
     expect(config.tls?.clientAuth).toBe('RequireAnyClientCert');
   });
@@ -193,9 +195,7 @@ describe('valid configurations', () => {
   });
 
   it('all curves (toolkit allCurves.good) and some curves with TLS13 only (someCurves.good)', async () => {
-    const all = await loadConfigFile(
-      write([...tlsFiles(), '  curve_preferences:', '    - CurveP256', '    - CurveP384', '    - CurveP521', '    - X25519']),
-    );
+    const all = await loadConfigFile(write([...tlsFiles(), '  curve_preferences:', '    - CurveP256', '    - CurveP384', '    - CurveP521', '    - X25519']));
     expect(all.tls?.curvePreferences).toEqual(['CurveP256', 'CurveP384', 'CurveP521', 'X25519']);
     const some = await loadConfigFile(write([...tlsFiles(), '  min_version: TLS13', '  curve_preferences:', '  - CurveP521']));
     expect(some.tls).toMatchObject({ minVersion: 'TLS13', maxVersion: 'TLS13', curvePreferences: ['CurveP521'] });
@@ -243,7 +243,14 @@ describe('valid configurations', () => {
 
   it('HTTP/2 off lifts the HTTP/2 cipher requirement (toolkit noHTTP2.good)', async () => {
     const config = await loadConfigFile(
-      write([...tlsFiles(), '  cipher_suites:', '    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384', '  max_version: TLS12', 'http_server_config:', '  http2: false']),
+      write([
+        ...tlsFiles(),
+        '  cipher_suites:',
+        '    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
+        '  max_version: TLS12',
+        'http_server_config:',
+        '  http2: false',
+      ]),
     );
     expect(config.http.http2).toBe(false);
   });
@@ -350,7 +357,9 @@ describe('valid configurations', () => {
 
 describe('warnings', () => {
   it('an expired server certificate is a warning, not an error', async () => {
-    const config = await loadConfigFile(write(['tls_server_config:', `  cert_file: ${pki.serverExpired.certFile}`, `  key_file: ${pki.serverExpired.keyFile}`]));
+    const config = await loadConfigFile(
+      write(['tls_server_config:', `  cert_file: ${pki.serverExpired.certFile}`, `  key_file: ${pki.serverExpired.keyFile}`]),
+    );
     expect(config.tls).toBeDefined();
     expect(config.warnings).toEqual([expect.stringMatching(/server certificate \(cert_file ".*server-expired\.crt"\) expired on \d{4}-/)]);
   });

@@ -11,7 +11,24 @@ const TLS = { cert_file: 'server.crt', key_file: 'server.key' };
 describe('compatibility (version floor of a web-config.yml)', () => {
   it.each([
     ['TLS and basic auth only', 'v0.1.0', '1.1.0', { tls_server_config: TLS, basic_auth_users: { a: '$2b$' } }],
-    ['http2 and every base TLS key', 'v0.1.0', '1.1.0', { tls_server_config: { ...TLS, min_version: 'TLS12', max_version: 'TLS13', cipher_suites: [], curve_preferences: [], prefer_server_cipher_suites: true, client_ca_file: 'ca.crt', client_auth_type: 'RequireAndVerifyClientCert' }, http_server_config: { http2: false } }],
+    [
+      'http2 and every base TLS key',
+      'v0.1.0',
+      '1.1.0',
+      {
+        tls_server_config: {
+          ...TLS,
+          min_version: 'TLS12',
+          max_version: 'TLS13',
+          cipher_suites: [],
+          curve_preferences: [],
+          prefer_server_cipher_suites: true,
+          client_ca_file: 'ca.crt',
+          client_auth_type: 'RequireAndVerifyClientCert',
+        },
+        http_server_config: { http2: false },
+      },
+    ],
     ['client_auth_type RequireAnyClientCert', 'v0.6.1', '1.3.0', { tls_server_config: { ...TLS, client_auth_type: 'RequireAnyClientCert' } }],
     ['client_auth_type RequireClientCert (the old spelling)', 'v0.1.0', '1.1.0', { tls_server_config: { ...TLS, client_auth_type: 'RequireClientCert' } }],
     ['http_server_config.headers', 'v0.7.0', '1.3.0', { tls_server_config: TLS, http_server_config: { headers: { 'X-Frame-Options': 'deny' } } }],
@@ -19,7 +36,12 @@ describe('compatibility (version floor of a web-config.yml)', () => {
     ['inline cert and key', 'v0.11.0', '1.8.0', { tls_server_config: { cert: '-----BEGIN', key: '-----BEGIN' } }],
     ['inline client_ca', 'v0.11.0', '1.8.0', { tls_server_config: { ...TLS, client_ca: '-----BEGIN' } }],
     ['rate_limit', 'v0.15.0', '1.11.0', { tls_server_config: TLS, rate_limit: { interval: '1s', burst: 5 } }],
-    ['rate_limit with headers and client_allowed_sans: the newest wins', 'v0.15.0', '1.11.0', { tls_server_config: { ...TLS, client_allowed_sans: ['p'] }, http_server_config: { headers: {} }, rate_limit: {} }],
+    [
+      'rate_limit with headers and client_allowed_sans: the newest wins',
+      'v0.15.0',
+      '1.11.0',
+      { tls_server_config: { ...TLS, client_allowed_sans: ['p'] }, http_server_config: { headers: {} }, rate_limit: {} },
+    ],
   ] as const)('%s: exporter-toolkit >= %s, node_exporter >= %s', (_name, toolkit, nodeExporter, doc) => {
     expect(compatibility(doc)).toMatchObject({ scrapeguardOnly: [], toolkit, nodeExporter });
   });
@@ -28,7 +50,9 @@ describe('compatibility (version floor of a web-config.yml)', () => {
     expect(describeCompatibility(compatibility({ tls_server_config: { ...TLS, client_allowed_sans: ['p'] }, http_server_config: { headers: {} } }))).toBe(
       'readable by: scrapeguard, exporter-toolkit >= v0.10.0 (node_exporter >= 1.6.0; for tls_server_config.client_allowed_sans)',
     );
-    expect(describeCompatibility(compatibility({ tls_server_config: TLS }))).toBe('readable by: scrapeguard, exporter-toolkit >= v0.1.0 (node_exporter >= 1.1.0)');
+    expect(describeCompatibility(compatibility({ tls_server_config: TLS }))).toBe(
+      'readable by: scrapeguard, exporter-toolkit >= v0.1.0 (node_exporter >= 1.1.0)',
+    );
   });
 
   it('names every scrapeguard extension key and calls the file scrapeguard-only', () => {
@@ -39,8 +63,16 @@ describe('compatibility (version floor of a web-config.yml)', () => {
       bearer_auth: {},
       rate_limit: { interval: '1s', per_client: true },
     });
-    expect(report.scrapeguardOnly).toEqual(['limits', 'bearer_auth', 'rate_limit.per_client', 'tls_server_config.some_new_tls_knob', 'http_server_config.max_concurrent_streams']);
-    expect(describeCompatibility(report)).toMatch(/^readable by: scrapeguard only \(its extension keys limits, bearer_auth, .* are unknown to exporter-toolkit, which refuses unknown keys\)$/);
+    expect(report.scrapeguardOnly).toEqual([
+      'limits',
+      'bearer_auth',
+      'rate_limit.per_client',
+      'tls_server_config.some_new_tls_knob',
+      'http_server_config.max_concurrent_streams',
+    ]);
+    expect(describeCompatibility(report)).toMatch(
+      /^readable by: scrapeguard only \(its extension keys limits, bearer_auth, .* are unknown to exporter-toolkit, which refuses unknown keys\)$/,
+    );
   });
 
   it('maps a toolkit floor to the first upstream node_exporter built with it or newer', () => {

@@ -23,7 +23,13 @@ describe('refused: document and syntax', () => {
   });
 
   it('an unknown key names its path and line, with a suggestion (toolkit junk_key.yml)', async () => {
-    await refusedFile(['tls_server_config:', '  cert_filse: "server.crt"'], 'tls_server_config.cert_filse', 2, 'unknown key "cert_filse"', 'did you mean "cert_file"?');
+    await refusedFile(
+      ['tls_server_config:', '  cert_filse: "server.crt"'],
+      'tls_server_config.cert_filse',
+      2,
+      'unknown key "cert_filse"',
+      'did you mean "cert_file"?',
+    );
   });
 
   it('unknown keys at every level', async () => {
@@ -92,14 +98,7 @@ describe('refused: document and syntax', () => {
   });
 
   it('collects every problem at once, in file order, and formats them in the error message', async () => {
-    const file = write([
-      'tls_server_config:',
-      '  cert_file: ""',
-      '  key_file: ""',
-      '  client_auth_type: "x"',
-      'basic_auth_users:',
-      '  john: doe',
-    ]);
+    const file = write(['tls_server_config:', '  cert_file: ""', '  key_file: ""', '  client_auth_type: "x"', 'basic_auth_users:', '  john: doe']);
     const err = await loadConfigFile(file).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     const issues = (err as ConfigError).issues;

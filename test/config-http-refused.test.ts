@@ -12,11 +12,22 @@ useConfigFiles();
 
 describe('refused: HTTP headers', () => {
   it('a header outside the allow-list (toolkit headers_extra_header.bad)', async () => {
-    await refusedFile(['http_server_config:', '  headers:', '    Content-Type: foo'], 'http_server_config.headers.Content-Type', 3, 'HTTP header "Content-Type" can not be configured');
+    await refusedFile(
+      ['http_server_config:', '  headers:', '    Content-Type: foo'],
+      'http_server_config.headers.Content-Type',
+      3,
+      'HTTP header "Content-Type" can not be configured',
+    );
   });
 
   it('header names are case-sensitive, as in the toolkit', async () => {
-    await refusedFile(['http_server_config:', '  headers:', '    x-frame-options: deny'], 'http_server_config.headers.x-frame-options', 3, 'can not be configured', 'write "X-Frame-Options"');
+    await refusedFile(
+      ['http_server_config:', '  headers:', '    x-frame-options: deny'],
+      'http_server_config.headers.x-frame-options',
+      3,
+      'can not be configured',
+      'write "X-Frame-Options"',
+    );
   });
 
   it('X-Content-Type-Options other than nosniff (toolkit content_type_options.bad)', async () => {
@@ -39,7 +50,9 @@ describe('refused: HTTP headers', () => {
 
   it('an empty or control-character value', async () => {
     const issues = await issuesOf(
-      loadConfigObject({ http_server_config: { headers: { 'Strict-Transport-Security': '', 'Content-Security-Policy': "default-src 'self'\r\nSet-Cookie: x" } } }),
+      loadConfigObject({
+        http_server_config: { headers: { 'Strict-Transport-Security': '', 'Content-Security-Policy': "default-src 'self'\r\nSet-Cookie: x" } },
+      }),
     );
     issueAt(issues, 'http_server_config.headers.Strict-Transport-Security', 'empty value');
     issueAt(issues, 'http_server_config.headers.Content-Security-Policy', 'control character');
@@ -144,7 +157,12 @@ describe('refused: rate limit and limits', () => {
   });
 
   it('a header timeout longer than the request timeout', async () => {
-    await refusedFile(['limits:', '  request_timeout: 5s'], 'limits.request_timeout', 2, 'read_header_timeout (10s, the default) must not exceed request_timeout (5s)');
+    await refusedFile(
+      ['limits:', '  request_timeout: 5s'],
+      'limits.request_timeout',
+      2,
+      'read_header_timeout (10s, the default) must not exceed request_timeout (5s)',
+    );
     await refusedFile(['limits:', '  read_header_timeout: 1m', '  request_timeout: 30s'], 'limits.read_header_timeout', 2, 'must not exceed');
   });
 

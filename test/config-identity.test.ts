@@ -77,7 +77,13 @@ describe('bearer_auth', () => {
   });
 
   it('a token pasted where the digest goes is refused without echoing it', async () => {
-    const issue = await refused(['bearer_auth:', '  tokens:', '    - name: a', `      token_sha256: ${token}`], 'bearer_auth.tokens[0].token_sha256', 4, '64 hex digits', 'not shown');
+    const issue = await refused(
+      ['bearer_auth:', '  tokens:', '    - name: a', `      token_sha256: ${token}`],
+      'bearer_auth.tokens[0].token_sha256',
+      4,
+      '64 hex digits',
+      'not shown',
+    );
     expect(issue.message).not.toContain(token);
   });
 
@@ -110,7 +116,12 @@ describe('bearer_auth', () => {
 
   it('a bad line in the revocation file names the file and line, not the value', async () => {
     const revoked = put('revoked-bad', `${digest}\n${token}\n`);
-    const issue = await refused(['bearer_auth:', '  tokens:', `    - {name: a, token_sha256: ${digest}}`, `  revoked_sha256_file: ${revoked}`], 'bearer_auth.revoked_sha256_file', 4, 'line 2');
+    const issue = await refused(
+      ['bearer_auth:', '  tokens:', `    - {name: a, token_sha256: ${digest}}`, `  revoked_sha256_file: ${revoked}`],
+      'bearer_auth.revoked_sha256_file',
+      4,
+      'line 2',
+    );
     expect(issue.message).not.toContain(token);
   });
 
@@ -186,7 +197,13 @@ describe('jwt_auth', () => {
     const long = randomBytes(32).toString('hex');
     const longFile = put('long.secret', `${long}\n`);
     await refused(['jwt_auth:', '  secret_file: long.secret'], 'jwt_auth.secret_file', 2, 'lists no HS256');
-    const issue = await refused(['jwt_auth:', '  secret_file: short.secret', '  algorithms: [HS256]'], 'jwt_auth.secret_file', 2, 'holds 16 bytes', 'at least 32');
+    const issue = await refused(
+      ['jwt_auth:', '  secret_file: short.secret', '  algorithms: [HS256]'],
+      'jwt_auth.secret_file',
+      2,
+      'holds 16 bytes',
+      'at least 32',
+    );
     expect(issue.message).not.toContain(short);
     const config = await loadConfigObject({ jwt_auth: { secret_file: longFile, algorithms: ['HS256'], issuer: 'i', audience: 'a' } });
     expect(Buffer.from(config.jwtAuth!.secret!).toString()).toBe(long);
@@ -207,13 +224,27 @@ describe('client_cert_auth', () => {
 
   it('loads with a verifying client_auth_type', async () => {
     const config = await loadConfigFile(
-      write([...tls(), '  client_auth_type: RequireAndVerifyClientCert', 'client_cert_auth:', '  principal_from: san_uri', '  groups_from:', '    san_map:', '      "spiffe://x/sa/p": [ops]']),
+      write([
+        ...tls(),
+        '  client_auth_type: RequireAndVerifyClientCert',
+        'client_cert_auth:',
+        '  principal_from: san_uri',
+        '  groups_from:',
+        '    san_map:',
+        '      "spiffe://x/sa/p": [ops]',
+      ]),
     );
     expect(config.clientCertAuth).toEqual({ principalFrom: 'san_uri', groupsFrom: { kind: 'san_map', map: { 'spiffe://x/sa/p': ['ops'] } } });
   });
 
   it('refuses a client_auth_type that does not verify, and TLS off', async () => {
-    await refused([...tls(), '  client_auth_type: RequireAnyClientCert', 'client_cert_auth:', '  principal_from: cn'], 'client_cert_auth', 6, 'VerifyClientCertIfGiven', 'RequireAnyClientCert');
+    await refused(
+      [...tls(), '  client_auth_type: RequireAnyClientCert', 'client_cert_auth:', '  principal_from: cn'],
+      'client_cert_auth',
+      6,
+      'VerifyClientCertIfGiven',
+      'RequireAnyClientCert',
+    );
     await refused(['client_cert_auth:', '  principal_from: cn'], 'client_cert_auth', 1, 'no TLS');
   });
 
@@ -258,7 +289,18 @@ describe('access_rules', () => {
     expect(config.accessRules).toEqual({
       default: 'allow',
       onEmpty: 'forbid',
-      rules: [{ principals: [], groups: ['ops'], allowMetrics: ['node_.*'], denyMetrics: [], enforceLabels: [{ name: 'tenant', value: 'a' }, { name: 'ns', regex: 'a-.*' }] }],
+      rules: [
+        {
+          principals: [],
+          groups: ['ops'],
+          allowMetrics: ['node_.*'],
+          denyMetrics: [],
+          enforceLabels: [
+            { name: 'tenant', value: 'a' },
+            { name: 'ns', regex: 'a-.*' },
+          ],
+        },
+      ],
     });
   });
 
@@ -267,7 +309,12 @@ describe('access_rules', () => {
     [['  rules:', '    - groups: [ops]', '      deny_metrics: ["[z-a]"]'], 'access_rules.rules[0].deny_metrics[0]', 4, 'invalid regular expression'],
     [['  rules:', '    - allow_metrics: [".*"]'], 'access_rules.rules[0]', 3, 'needs principals or groups'],
     [['  rules:', '    - groups: [ops]', '      enforce_labels: {"": x}'], 'access_rules.rules[0].enforce_labels[""]', 4, 'invalid label name'],
-    [['  rules:', '    - groups: [ops]', '      enforce_labels: {t: {regex: "("}}'], 'access_rules.rules[0].enforce_labels.t.regex', 4, 'invalid regular expression'],
+    [
+      ['  rules:', '    - groups: [ops]', '      enforce_labels: {t: {regex: "("}}'],
+      'access_rules.rules[0].enforce_labels.t.regex',
+      4,
+      'invalid regular expression',
+    ],
     [['  rules:', '    - groups: [ops]', '      allow: [x]'], 'access_rules.rules[0].allow', 4, 'unknown key'],
     [['  default: maybe'], 'access_rules.default', 2, 'deny, allow'],
     [['  on_empty: 404'], 'access_rules.on_empty', 2, 'ok, forbid'],
@@ -303,8 +350,18 @@ describe('audit_log and auth_failure_backoff', () => {
       maxClients: 10_000,
     });
     expect((await loadConfigObject({ limits: { auth_failure_backoff: { threshold: 0 } } })).limits.authFailureBackoff).toBeUndefined();
-    await refused(['limits:', '  auth_failure_backoff:', '    base_delay: 1m', '    max_delay: 10s'], 'limits.auth_failure_backoff.base_delay', 3, 'must not exceed');
-    await refused(['limits:', '  auth_failure_backoff:', '    max_delay: 1h', '    forget_after: 10m'], 'limits.auth_failure_backoff.forget_after', 4, 'at least max_delay');
+    await refused(
+      ['limits:', '  auth_failure_backoff:', '    base_delay: 1m', '    max_delay: 10s'],
+      'limits.auth_failure_backoff.base_delay',
+      3,
+      'must not exceed',
+    );
+    await refused(
+      ['limits:', '  auth_failure_backoff:', '    max_delay: 1h', '    forget_after: 10m'],
+      'limits.auth_failure_backoff.forget_after',
+      4,
+      'at least max_delay',
+    );
     await refused(['limits:', '  auth_failure_backoff:', '    threshhold: 3'], 'limits.auth_failure_backoff.threshhold', 3, 'did you mean "threshold"');
   });
 });

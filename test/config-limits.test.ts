@@ -36,7 +36,13 @@ async function refusedAt(lines: readonly string[], path: string, line: number, .
 describe('connection budget and HTTP/2 keys: defaults', () => {
   it('without limits: 32 connections per client, 5 s handshake, 100 HTTP/2 streams per session, 8 per client', async () => {
     const config = await loadConfigFile(write(['# defaults']));
-    expect(config.limits).toMatchObject({ maxConnections: 512, maxConnectionsPerClient: 32, handshakeTimeoutMs: 5000, http2MaxConcurrentStreams: 100, http2MaxStreamsPerClient: 8 });
+    expect(config.limits).toMatchObject({
+      maxConnections: 512,
+      maxConnectionsPerClient: 32,
+      handshakeTimeoutMs: 5000,
+      http2MaxConcurrentStreams: 100,
+      http2MaxStreamsPerClient: 8,
+    });
   });
 
   it('handshake_timeout defaults to read_header_timeout when that is shorter, and an explicit value wins', async () => {
@@ -47,7 +53,13 @@ describe('connection budget and HTTP/2 keys: defaults', () => {
 
   it('explicit values, and 0 to disable the per-address caps', async () => {
     const config = await loadConfigFile(
-      write(['limits:', '  max_connections_per_client: 0', '  handshake_timeout: 1500ms', '  http2_max_concurrent_streams: 250', '  http2_max_streams_per_client: 0']),
+      write([
+        'limits:',
+        '  max_connections_per_client: 0',
+        '  handshake_timeout: 1500ms',
+        '  http2_max_concurrent_streams: 250',
+        '  http2_max_streams_per_client: 0',
+      ]),
     );
     expect(config.limits).toMatchObject({ maxConnectionsPerClient: 0, handshakeTimeoutMs: 1500, http2MaxConcurrentStreams: 250, http2MaxStreamsPerClient: 0 });
     const inCode = await loadConfigObject({ limits: { max_connections_per_client: 4, http2_max_streams_per_client: 2 } });
@@ -82,7 +94,15 @@ describe('connection budget and HTTP/2 keys: refused', () => {
 
   it('every new key wrong at once: one issue each, in file order', async () => {
     const issues = await issuesOf(
-      loadConfigFile(write(['limits:', '  max_connections_per_client: -1', '  handshake_timeout: 0s', '  http2_max_concurrent_streams: 0', '  http2_max_streams_per_client: x'])),
+      loadConfigFile(
+        write([
+          'limits:',
+          '  max_connections_per_client: -1',
+          '  handshake_timeout: 0s',
+          '  http2_max_concurrent_streams: 0',
+          '  http2_max_streams_per_client: x',
+        ]),
+      ),
     );
     expect(issues.map((i) => [i.path, i.line])).toEqual([
       ['limits.max_connections_per_client', 2],

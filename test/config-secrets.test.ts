@@ -21,11 +21,25 @@ describe('secrets never appear in messages', () => {
       // Key pasted where a path or a certificate belongs.
       () => loadConfigObject({ tls_server_config: { cert_file: pki.server.keyPem, key: pki.server.keyPem } }),
       () => loadConfigObject({ tls_server_config: { cert: pki.server.keyPem, key_file: pki.server.keyFile, client_auth_type: pki.server.keyPem } }),
-      () => loadConfigObject({ tls_server_config: { cert: pki.server.certPem, key: pki.server.keyPem, client_ca: pki.server.keyPem, client_auth_type: 'RequireAndVerifyClientCert' } }),
+      () =>
+        loadConfigObject({
+          tls_server_config: { cert: pki.server.certPem, key: pki.server.keyPem, client_ca: pki.server.keyPem, client_auth_type: 'RequireAndVerifyClientCert' },
+        }),
       () => loadConfigObject({ tls_server_config: { cert: pki.server.certPem, key: pki.server.keyPem.replace(/\n[A-Za-z0-9+/]{8}/, '\n!!!!!!!!') } }),
       // File form with inline secrets.
-      () => loadConfigFile(write(['tls_server_config:', `  cert_file: ${pki.server.certFile}`, ...pemLines('key', pki.serverRsa.keyPem), 'basic_auth_users:', `  alice: ${password}`, `  bob: "${password}${password}${password}"`])),
-      () => loadConfigFile(write(['tls_server_config:', ...pemLines('key', pki.server.keyPem), '  cert_filse: x', 'basic_auth_users:', `  alice: [${password}]`])),
+      () =>
+        loadConfigFile(
+          write([
+            'tls_server_config:',
+            `  cert_file: ${pki.server.certFile}`,
+            ...pemLines('key', pki.serverRsa.keyPem),
+            'basic_auth_users:',
+            `  alice: ${password}`,
+            `  bob: "${password}${password}${password}"`,
+          ]),
+        ),
+      () =>
+        loadConfigFile(write(['tls_server_config:', ...pemLines('key', pki.server.keyPem), '  cert_filse: x', 'basic_auth_users:', `  alice: [${password}]`])),
     ];
     for (const check of checks) {
       const err = await check().catch((e: unknown) => e);

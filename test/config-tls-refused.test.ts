@@ -15,21 +15,47 @@ useConfigFiles();
 
 describe('refused: certificate and key', () => {
   it('missing cert (toolkit certPath_empty.bad, cert_empty.bad)', async () => {
-    await refusedFile(['tls_server_config:', '  cert_file: ""', `  key_file: ${pki.server.keyFile}`], 'tls_server_config.cert_file', 2, 'missing one of cert or cert_file');
-    await refusedFile(['tls_server_config:', '  cert: ""', `  key_file: ${pki.server.keyFile}`], 'tls_server_config.cert', 2, 'missing one of cert or cert_file');
+    await refusedFile(
+      ['tls_server_config:', '  cert_file: ""', `  key_file: ${pki.server.keyFile}`],
+      'tls_server_config.cert_file',
+      2,
+      'missing one of cert or cert_file',
+    );
+    await refusedFile(
+      ['tls_server_config:', '  cert: ""', `  key_file: ${pki.server.keyFile}`],
+      'tls_server_config.cert',
+      2,
+      'missing one of cert or cert_file',
+    );
     await refusedFile(['tls_server_config:', `  key_file: ${pki.server.keyFile}`], 'tls_server_config', 1, 'missing one of cert or cert_file');
   });
 
   it('missing key (toolkit keyPath_empty.bad, key_empty.bad)', async () => {
-    await refusedFile(['tls_server_config:', `  cert_file: ${pki.server.certFile}`, '  key_file: ""'], 'tls_server_config.key_file', 3, 'missing one of key or key_file');
+    await refusedFile(
+      ['tls_server_config:', `  cert_file: ${pki.server.certFile}`, '  key_file: ""'],
+      'tls_server_config.key_file',
+      3,
+      'missing one of key or key_file',
+    );
     await refusedFile(['tls_server_config:', `  cert_file: ${pki.server.certFile}`, '  key: ""'], 'tls_server_config.key', 3, 'missing one of key or key_file');
-    await refusedFile(['tls_server_config:', '  client_auth_type: RequestClientCert', `  cert_file: ${pki.server.certFile}`], 'tls_server_config', 1, 'missing one of key or key_file');
+    await refusedFile(
+      ['tls_server_config:', '  client_auth_type: RequestClientCert', `  cert_file: ${pki.server.certFile}`],
+      'tls_server_config',
+      1,
+      'missing one of key or key_file',
+    );
   });
 
   it('unreadable files name the key, the absolute path and the OS reason (certPath_invalid, keyPath_invalid)', async () => {
     const file = write(['tls_server_config:', '  cert_file: "somefile"', '  key_file: "otherfile"']);
     const issues = await issuesOf(loadConfigFile(file));
-    const cert = issueAt(issues, 'tls_server_config.cert_file', `cannot read cert_file ${JSON.stringify(join(dir, 'somefile'))}`, 'ENOENT', 'no such file or directory');
+    const cert = issueAt(
+      issues,
+      'tls_server_config.cert_file',
+      `cannot read cert_file ${JSON.stringify(join(dir, 'somefile'))}`,
+      'ENOENT',
+      'no such file or directory',
+    );
     expect(cert.line).toBe(2);
     expect(issueAt(issues, 'tls_server_config.key_file', 'cannot read key_file', 'ENOENT').line).toBe(3);
   });
@@ -41,13 +67,23 @@ describe('refused: certificate and key', () => {
   it('a certificate that is not PEM', async () => {
     const junk = join(dir, 'junk.crt');
     writeFileSync(junk, 'not a certificate\n');
-    await refusedFile(['tls_server_config:', `  cert_file: ${junk}`, `  key_file: ${pki.server.keyFile}`], 'tls_server_config.cert_file', 2, 'contains no PEM certificate');
+    await refusedFile(
+      ['tls_server_config:', `  cert_file: ${junk}`, `  key_file: ${pki.server.keyFile}`],
+      'tls_server_config.cert_file',
+      2,
+      'contains no PEM certificate',
+    );
   });
 
   it('a PEM certificate block with garbage inside', async () => {
     const bad = join(dir, 'bad-block.crt');
     writeFileSync(bad, `${pki.server.certPem}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`);
-    await refusedFile(['tls_server_config:', `  cert_file: ${bad}`, `  key_file: ${pki.server.keyFile}`], 'tls_server_config.cert_file', 2, 'PEM block #2 is not a valid X.509 certificate');
+    await refusedFile(
+      ['tls_server_config:', `  cert_file: ${bad}`, `  key_file: ${pki.server.keyFile}`],
+      'tls_server_config.cert_file',
+      2,
+      'PEM block #2 is not a valid X.509 certificate',
+    );
   });
 
   it('an empty certificate file', async () => {
@@ -59,13 +95,16 @@ describe('refused: certificate and key', () => {
   it('a key that cannot be parsed', async () => {
     const bad = join(dir, 'bad.key');
     writeFileSync(bad, '-----BEGIN PRIVATE KEY-----\nAAAAAAAA\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
-    await refusedFile(['tls_server_config:', `  cert_file: ${pki.server.certFile}`, `  key_file: ${bad}`], 'tls_server_config.key_file', 3, 'is not a valid private key');
+    await refusedFile(
+      ['tls_server_config:', `  cert_file: ${pki.server.certFile}`, `  key_file: ${bad}`],
+      'tls_server_config.key_file',
+      3,
+      'is not a valid private key',
+    );
   });
 
   it('certificate and key swapped', async () => {
-    const issues = await issuesOf(
-      loadConfigFile(write(['tls_server_config:', `  cert_file: ${pki.server.keyFile}`, `  key_file: ${pki.server.certFile}`])),
-    );
+    const issues = await issuesOf(loadConfigFile(write(['tls_server_config:', `  cert_file: ${pki.server.keyFile}`, `  key_file: ${pki.server.certFile}`])));
     issueAt(issues, 'tls_server_config.cert_file', 'contains a private key, not a certificate', 'swapped');
     issueAt(issues, 'tls_server_config.key_file', 'contains a certificate, not a private key', 'swapped');
   });
@@ -86,7 +125,9 @@ describe('refused: certificate and key', () => {
   });
 
   it('a file path in an inline key', async () => {
-    const issues = await issuesOf(loadConfigObject({ tls_server_config: { cert: 'server.crt', key: 'server.key', client_auth_type: 'RequireAndVerifyClientCert', client_ca: 'ca.crt' } }));
+    const issues = await issuesOf(
+      loadConfigObject({ tls_server_config: { cert: 'server.crt', key: 'server.key', client_auth_type: 'RequireAndVerifyClientCert', client_ca: 'ca.crt' } }),
+    );
     issueAt(issues, 'tls_server_config.cert', 'must hold PEM text', 'use cert_file');
     issueAt(issues, 'tls_server_config.key', 'must hold PEM text', 'use key_file');
     issueAt(issues, 'tls_server_config.client_ca', 'must hold PEM text', 'use client_ca_file');
@@ -115,7 +156,13 @@ describe('refused: certificate and key', () => {
   });
 
   it('TLS settings without a certificate would silently leave TLS off', async () => {
-    await refusedFile(['tls_server_config:', '  min_version: TLS13', '  cipher_suites: []'], 'tls_server_config', 1, 'min_version, cipher_suites', 'TLS stays off');
+    await refusedFile(
+      ['tls_server_config:', '  min_version: TLS13', '  cipher_suites: []'],
+      'tls_server_config',
+      1,
+      'min_version, cipher_suites',
+      'TLS stays off',
+    );
   });
 });
 
@@ -163,7 +210,13 @@ describe('refused: client certificates', () => {
   });
 
   it.each(['VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'])('%s without a client CA (toolkit clientCAs_missing.bad)', async (type) => {
-    await refusedFile([...tlsFiles(), `  client_auth_type: "${type}"`], 'tls_server_config.client_auth_type', 4, `client_auth_type ${type} verifies client certificates`, 'system');
+    await refusedFile(
+      [...tlsFiles(), `  client_auth_type: "${type}"`],
+      'tls_server_config.client_auth_type',
+      4,
+      `client_auth_type ${type} verifies client certificates`,
+      'system',
+    );
   });
 
   it.each([
@@ -190,7 +243,13 @@ describe('refused: client certificates', () => {
   });
 
   it('an invalid client_auth_type', async () => {
-    await refusedFile([...tlsFiles(), '  client_auth_type: RequireVerified'], 'tls_server_config.client_auth_type', 4, 'invalid ClientAuth: "RequireVerified"', 'RequireAndVerifyClientCert');
+    await refusedFile(
+      [...tlsFiles(), '  client_auth_type: RequireVerified'],
+      'tls_server_config.client_auth_type',
+      4,
+      'invalid ClientAuth: "RequireVerified"',
+      'RequireAndVerifyClientCert',
+    );
   });
 });
 
@@ -200,7 +259,12 @@ describe('refused: versions, ciphers, curves', () => {
   });
 
   it('min_version above max_version, explicit or by default', async () => {
-    await refusedFile([...tlsFiles(), '  min_version: TLS13', '  max_version: TLS12'], 'tls_server_config.min_version', 4, 'min_version TLS13 is above max_version TLS12');
+    await refusedFile(
+      [...tlsFiles(), '  min_version: TLS13', '  max_version: TLS12'],
+      'tls_server_config.min_version',
+      4,
+      'min_version TLS13 is above max_version TLS12',
+    );
     await refusedFile([...tlsFiles(), '  max_version: TLS11'], 'tls_server_config.max_version', 4, 'min_version TLS12 (default) is above max_version TLS11');
   });
 
@@ -214,7 +278,13 @@ describe('refused: versions, ciphers, curves', () => {
   });
 
   it("an insecure cipher is refused as in Go's insecure list", async () => {
-    await refusedFile([...tlsFiles(), '  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]'], 'tls_server_config.cipher_suites[0]', 4, 'insecure cipher: "TLS_RSA_WITH_AES_128_CBC_SHA"', "Go's list of insecure");
+    await refusedFile(
+      [...tlsFiles(), '  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]'],
+      'tls_server_config.cipher_suites[0]',
+      4,
+      'insecure cipher: "TLS_RSA_WITH_AES_128_CBC_SHA"',
+      "Go's list of insecure",
+    );
   });
 
   it('only TLS 1.3 suites with max_version TLS12 leaves no suite', async () => {

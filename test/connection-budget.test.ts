@@ -101,8 +101,15 @@ describe('default limits under stalled-connection floods (acceptance figure A)',
   }
 
   it('one address holding 800 stalled connections: a scraper from another address making a new TLS connection every 100 ms succeeds ≥ 99 % with p99 ≤ 2× idle', async () => {
-    const { idle, attacked, counted } = await measure('800 stalled connections from 127.0.0.2 (half silent, half a partial ClientHello; reopened 250 ms after each close)', () =>
-      runChild<StallResult>('stall.mjs', { port, host: '127.0.0.1', localAddresses: ['127.0.0.2'], connections: 800, durationMs: 12_000, reconnectMs: 250 }, 40_000, { lowPriority: true }),
+    const { idle, attacked, counted } = await measure(
+      '800 stalled connections from 127.0.0.2 (half silent, half a partial ClientHello; reopened 250 ms after each close)',
+      () =>
+        runChild<StallResult>(
+          'stall.mjs',
+          { port, host: '127.0.0.1', localAddresses: ['127.0.0.2'], connections: 800, durationMs: 12_000, reconnectMs: 250 },
+          40_000,
+          { lowPriority: true },
+        ),
     );
     expect(attacked.attempts).toBeGreaterThanOrEqual(80);
     expect(attacked.successPct).toBeGreaterThanOrEqual(99);
@@ -122,7 +129,12 @@ describe('default limits under stalled-connection floods (acceptance figure A)',
 
   it('19 addresses (127.0.0.2–127.0.0.20) together beyond max_connections: eviction of idle-unproven connections keeps the scraper served', async () => {
     const { attacked, counted } = await measure('19 addresses × 40 stalled connections (760 > max_connections 512; per-address cap 32)', () =>
-      runChild<StallResult>('stall.mjs', { port, host: '127.0.0.1', localAddresses: addresses(2, 20), connections: 760, durationMs: 12_000, reconnectMs: 250 }, 40_000, { lowPriority: true }),
+      runChild<StallResult>(
+        'stall.mjs',
+        { port, host: '127.0.0.1', localAddresses: addresses(2, 20), connections: 760, durationMs: 12_000, reconnectMs: 250 },
+        40_000,
+        { lowPriority: true },
+      ),
     );
     expect(attacked.successPct).toBeGreaterThanOrEqual(99);
     expect(counted.evicted).toBeGreaterThan(0);
@@ -166,7 +178,12 @@ describe('eviction order and deadlines (small limits)', () => {
       const first = await keepAliveScrape(agent);
       expect(first.status).toBe(200);
       const before = await refusals(url, pki.ca.certPem);
-      const attack = runChild<StallResult>('stall.mjs', { port, host: '127.0.0.1', localAddresses: addresses(2, 11), connections: 100, durationMs: 6000, reconnectMs: 100 }, 30_000, { lowPriority: true });
+      const attack = runChild<StallResult>(
+        'stall.mjs',
+        { port, host: '127.0.0.1', localAddresses: addresses(2, 11), connections: 100, durationMs: 6000, reconnectMs: 100 },
+        30_000,
+        { lowPriority: true },
+      );
       await sleep(1000);
       const kept: Awaited<ReturnType<typeof keepAliveScrape>>[] = [];
       const fresh: (number | undefined)[] = [];
@@ -228,7 +245,12 @@ describe('addresses', () => {
     const guard = await createGuard({
       config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile }, limits: { max_connections_per_client: 2 } },
       source: registry,
-      logger: { debug() {}, info() {}, error() {}, warn: (message, fields) => message === 'connection refused' && remotes.push(`${String(fields?.reason)} ${String(fields?.remote)}`) },
+      logger: {
+        debug() {},
+        info() {},
+        error() {},
+        warn: (message, fields) => message === 'connection refused' && remotes.push(`${String(fields?.reason)} ${String(fields?.remote)}`),
+      },
       watch: false,
     });
     try {
@@ -259,7 +281,12 @@ describe('addresses', () => {
   });
 
   it('plain HTTP (no tls_server_config) has the same per-address cap', async () => {
-    const guard = await createGuard({ config: { limits: { max_connections_per_client: 2 } }, source: new Registry(), logger: countingLogger().logger, watch: false });
+    const guard = await createGuard({
+      config: { limits: { max_connections_per_client: 2 } },
+      source: new Registry(),
+      logger: countingLogger().logger,
+      watch: false,
+    });
     try {
       const [bound] = await guard.listen('127.0.0.1:0');
       const open = () =>

@@ -137,7 +137,9 @@ describe('brute force with limits.auth_failure_backoff', () => {
     const loaded = await timedScrapes(url, 60, legitOptions);
     attacker.stdin.end('stop\n');
     await attackerDone;
-    const attackerStatuses = Object.entries(JSON.parse(attackerOut) as Record<string, number>).flatMap(([status, n]) => Array.from({ length: n }, () => (/^\d+$/.test(status) ? Number(status) : status)));
+    const attackerStatuses = Object.entries(JSON.parse(attackerOut) as Record<string, number>).flatMap(([status, n]) =>
+      Array.from({ length: n }, () => (/^\d+$/.test(status) ? Number(status) : status)),
+    );
     const bcryptRuns = (await counter(registry, 'scrapeguard_bcrypt_verifications_total')) - bcryptBefore;
 
     const idleP99 = percentile(idle.ms, 99);
@@ -183,7 +185,7 @@ export function mannWhitneyP(a: readonly number[], b: readonly number[]): number
   const all = [...a.map((v) => ({ v, g: 0 })), ...b.map((v) => ({ v, g: 1 }))].sort((x, y) => x.v - y.v);
   const ranks = new Array<number>(all.length);
   let tieTerm = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j + 1 < all.length && all[j + 1]!.v === all[i]!.v) j++;
     const rank = (i + j + 2) / 2;
@@ -209,7 +211,12 @@ const median = (xs: readonly number[]) => percentile(xs, 50);
  * Interleaved samples: one request of each class per round (order shuffled), on one keep-alive
  * connection per class, so drift and noise hit every class alike.
  */
-async function sampleClasses(url: string, ca: string, classes: Record<string, string>, rounds: number): Promise<Record<string, { ms: number[]; statuses: Set<number | string> }>> {
+async function sampleClasses(
+  url: string,
+  ca: string,
+  classes: Record<string, string>,
+  rounds: number,
+): Promise<Record<string, { ms: number[]; statuses: Set<number | string> }>> {
   const names = Object.keys(classes);
   const agents = Object.fromEntries(names.map((n) => [n, new HttpsAgent({ keepAlive: true, maxSockets: 1, ca })]));
   const out = Object.fromEntries(names.map((n) => [n, { ms: [] as number[], statuses: new Set<number | string>() }]));
@@ -275,7 +282,9 @@ describe('timing does not reveal which part of a credential is wrong', () => {
     const controlP = mannWhitneyP(samples.wrongPassword!.ms, samples.wrongToken!.ms);
     summary.add({
       attack: 'timing: unknown user vs wrong password; random vs near-miss bearer token (80 interleaved samples each, keep-alive)',
-      outcome: results.map((r) => `${r.a} ${round(r.ma)} ms vs ${r.b} ${round(r.mb)} ms: p=${r.p.toPrecision(2)}, median diff ${round(r.rel * 100)}%`).join('; ') + `; control wrongPassword vs wrongToken p=${controlP.toExponential(1)}`,
+      outcome:
+        results.map((r) => `${r.a} ${round(r.ma)} ms vs ${r.b} ${round(r.mb)} ms: p=${r.p.toPrecision(2)}, median diff ${round(r.rel * 100)}%`).join('; ') +
+        `; control wrongPassword vs wrongToken p=${controlP.toExponential(1)}`,
     });
     expect(controlP).toBeLessThan(1e-6);
     for (const r of results) {

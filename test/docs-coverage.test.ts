@@ -174,7 +174,11 @@ function cliFlags(): Map<string, string[]> {
     const path = `src/tools/cli/${name}`;
     const source = parse(path);
     const found = calls(source, (c) => ts.isIdentifier(c.expression) && c.expression.text === 'parseCommandArgs');
-    if (found.length > 0) byFile.set(path, found.flatMap((c) => optionNames(c.arguments[1]!, source, path)).map((n) => `--${n}`));
+    if (found.length > 0)
+      byFile.set(
+        path,
+        found.flatMap((c) => optionNames(c.arguments[1]!, source, path)).map((n) => `--${n}`),
+      );
   }
   const out = new Map<string, string[]>();
   for (const [command, file] of files) {
@@ -193,7 +197,9 @@ function errorCodes(): string[] {
   const file = join(root, 'src/errors.ts');
   const program = ts.createProgram([file], { strict: true, noEmit: true, skipLibCheck: true, target: ts.ScriptTarget.ES2022, types: [] });
   const checker = program.getTypeChecker();
-  const alias = program.getSourceFile(file)?.statements.find((s): s is ts.TypeAliasDeclaration => ts.isTypeAliasDeclaration(s) && s.name.text === 'ScrapeguardErrorCode');
+  const alias = program
+    .getSourceFile(file)
+    ?.statements.find((s): s is ts.TypeAliasDeclaration => ts.isTypeAliasDeclaration(s) && s.name.text === 'ScrapeguardErrorCode');
   if (!alias) throw new Error('src/errors.ts: type ScrapeguardErrorCode not found');
   const type = checker.getTypeAtLocation(alias.name);
   return (type.isUnion() ? type.types : [type]).map((t) => {
@@ -274,7 +280,10 @@ describe('docs coverage', () => {
 
     it('every key path the schema declares has an entry', () => {
       const missing = undocumentedKeys(read('docs/configuration.md'), keys);
-      expect(missing, `config keys without an entry in docs/configuration.md (add a row "| \`KEY\` | type | default | meaning |"): ${missing.join(', ')}`).toEqual([]);
+      expect(
+        missing,
+        `config keys without an entry in docs/configuration.md (add a row "| \`KEY\` | type | default | meaning |"): ${missing.join(', ')}`,
+      ).toEqual([]);
     });
 
     it('the schema and the validators know the same key names (so the docs check sees every key the loader accepts)', () => {
@@ -284,7 +293,10 @@ describe('docs coverage', () => {
       const declared = new Set(keys.map((p) => p.split('.').pop()!.replace(/\[\]$/, '')));
       const notInSchema = [...accepted].filter((k) => !declared.has(k));
       const notValidated = [...declared].filter((k) => !accepted.has(k));
-      expect(notInSchema, `keys a validator in src/config/ accepts that WebConfigInput (src/config/schema.ts) does not declare: ${notInSchema.join(', ')}`).toEqual([]);
+      expect(
+        notInSchema,
+        `keys a validator in src/config/ accepts that WebConfigInput (src/config/schema.ts) does not declare: ${notInSchema.join(', ')}`,
+      ).toEqual([]);
       expect(notValidated, `keys WebConfigInput declares that no validator in src/config/ accepts: ${notValidated.join(', ')}`).toEqual([]);
     });
 
@@ -295,8 +307,12 @@ describe('docs coverage', () => {
 
   describe('CLI flags → docs/cli-reference.md', () => {
     it('the collector reads every command and its flags', () => {
-      expect([...flags.keys()]).toEqual(expect.arrayContaining(['serve', 'check', 'init', 'scrape-config', 'hash-password', 'token', 'jwt', 'redact', 'scan', 'demo']));
-      expect(flags.get('serve')).toEqual(expect.arrayContaining(['--web.config.file', '--web.listen-address', '--upstream.insecure-skip-verify', '--allow-plaintext-credentials']));
+      expect([...flags.keys()]).toEqual(
+        expect.arrayContaining(['serve', 'check', 'init', 'scrape-config', 'hash-password', 'token', 'jwt', 'redact', 'scan', 'demo']),
+      );
+      expect(flags.get('serve')).toEqual(
+        expect.arrayContaining(['--web.config.file', '--web.listen-address', '--upstream.insecure-skip-verify', '--allow-plaintext-credentials']),
+      );
       expect(flags.get('scrape-config')).toEqual(expect.arrayContaining(['--omit-secrets', '--oauth2-client-secret-file']));
       expect(flags.get('jwt')).toEqual(expect.arrayContaining(['--sub', '--out'])); // `jwt` and `jwt keygen`
       expect(flags.get('init')).not.toContain('--no-such-flag');
@@ -304,12 +320,19 @@ describe('docs coverage', () => {
 
     it('every flag of every command has an entry in its command section', () => {
       const missing = undocumentedFlags(read('docs/cli-reference.md'), flags);
-      expect(missing, `CLI flags without an entry in docs/cli-reference.md (add a row "| \`--flag VALUE\` | meaning |" to the command's section): ${missing.join(', ')}`).toEqual([]);
+      expect(
+        missing,
+        `CLI flags without an entry in docs/cli-reference.md (add a row "| \`--flag VALUE\` | meaning |" to the command's section): ${missing.join(', ')}`,
+      ).toEqual([]);
     });
 
     it('an undocumented flag is reported with its command; a longer flag, a synopsis or another section does not count', () => {
-      const doc = '\n## `scrapeguard init`\n\nscrapeguard init [--user U]\n\n| `--san NAME` | … |\n| `--user.name` | … |\n\n## `scrapeguard check`\n\n| `--target` | … |\n';
-      expect(undocumentedFlags(doc, new Map([['init', ['--san', '--target', '--user', '--help']]]))).toEqual(['scrapeguard init --target', 'scrapeguard init --user']);
+      const doc =
+        '\n## `scrapeguard init`\n\nscrapeguard init [--user U]\n\n| `--san NAME` | … |\n| `--user.name` | … |\n\n## `scrapeguard check`\n\n| `--target` | … |\n';
+      expect(undocumentedFlags(doc, new Map([['init', ['--san', '--target', '--user', '--help']]]))).toEqual([
+        'scrapeguard init --target',
+        'scrapeguard init --user',
+      ]);
     });
   });
 

@@ -10,7 +10,13 @@ import { describe, expect, it } from 'vitest';
 const root = new URL('..', import.meta.url).pathname;
 
 /** The pages checked, relative to the repository root. */
-const PAGES = ['README.md', 'CHANGELOG.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const PAGES = [
+  'README.md',
+  'CHANGELOG.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** Markdown without fenced code blocks and inline code spans (whose text is not markup). */
 function prose(markdown: string): string {
@@ -70,7 +76,11 @@ function brokenLinks(page: string): string[] {
     if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto: …
     const [pathPart, fragment] = target.split('#', 2) as [string, string | undefined];
     const file = pathPart === '' ? join(root, page) : join(root, dirname(page), decodeURIComponent(pathPart));
-    if (!relative(root, file).split('/').every((s) => s !== '..')) {
+    if (
+      !relative(root, file)
+        .split('/')
+        .every((s) => s !== '..')
+    ) {
       problems.push(`${page}: ${target} (points outside the repository)`);
       continue;
     }

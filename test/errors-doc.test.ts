@@ -40,7 +40,16 @@ describe('error codes', () => {
 
   it('the code type is the union of the table keys and narrows on switch', () => {
     expectTypeOf<ScrapeguardErrorCode>().toEqualTypeOf<
-      'CONFIG_INVALID' | 'CONFIG_READ' | 'TLS_SETUP' | 'LISTEN_FAILED' | 'USAGE' | 'FILE_EXISTS' | 'SCRAPE_CONFIG' | 'EXPOSITION_PARSE' | 'EXPOSITION_PROTOBUF' | 'SOURCE_FAILED'
+      | 'CONFIG_INVALID'
+      | 'CONFIG_READ'
+      | 'TLS_SETUP'
+      | 'LISTEN_FAILED'
+      | 'USAGE'
+      | 'FILE_EXISTS'
+      | 'SCRAPE_CONFIG'
+      | 'EXPOSITION_PARSE'
+      | 'EXPOSITION_PROTOBUF'
+      | 'SOURCE_FAILED'
     >();
     const error = new ScrapeguardError('USAGE', 'x');
     expectTypeOf(error.code).toEqualTypeOf<ScrapeguardErrorCode>();

@@ -217,7 +217,10 @@ describe('negotiation', () => {
     ['text/plain;version=0.0.4;q=0.5,*/*;q=0.1', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
     ['application/openmetrics-text;version=1.0.0;q=0.2,text/plain;version=0.0.4;q=0.9', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
     ['application/openmetrics-text;version=2.0.0', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
-    ['application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
+    [
+      'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited',
+      'text/plain; version=0.0.4; charset=utf-8; escaping=underscores',
+    ],
     // client_golang: q=0 only sorts a range last, it still matches (test/negotiate.test.ts has the rest).
     ['application/openmetrics-text;q=0', 'application/openmetrics-text; version=0.0.1; charset=utf-8; escaping=underscores'],
     ['', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores'],
@@ -282,7 +285,11 @@ describe.skipIf(tools.skip)('promtool check metrics on rendered output', () => {
   it('finds no parse error in the text format for generated expositions', async () => {
     tools.require();
     const samples = fc.sample(
-      familiesArb({ types: ['counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'info', 'stateset', 'unknown'], openMetricsExtras: true, legacyCounters: true }),
+      familiesArb({
+        types: ['counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'info', 'stateset', 'unknown'],
+        openMetricsExtras: true,
+        legacyCounters: true,
+      }),
       { numRuns: 25, seed: 42 },
     );
     for (const families of samples) {

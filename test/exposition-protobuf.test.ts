@@ -30,7 +30,8 @@ import { UPSTREAM_ACCEPT_PROTOBUF, upstreamSource } from '../src/exposition/upst
 import { familiesArb } from './helpers/exposition.js';
 
 const PROM_FIXTURE = readFileSync(new URL('./fixtures/protobuf/prometheus-3.5.3-metrics.pb', import.meta.url));
-const PROTO_ACCEPT = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
+const PROTO_ACCEPT =
+  'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
 const METRIC = 'prometheus_http_request_duration_seconds';
 
 /** One native-histogram series: classic buckets (optional), the native sample, count, sum, created. */
@@ -66,7 +67,11 @@ function native(partial: Partial<NativeHistogram> = {}): NativeHistogram {
 const bucketsArb = (float: boolean) =>
   fc
     .uniqueArray(fc.integer({ min: -300, max: 300 }), { maxLength: 12 })
-    .chain((indices) => fc.tuple(...indices.map(() => (float ? fc.double({ min: 0, max: 1e6, noNaN: true }) : fc.integer({ min: 0, max: 1000 })))).map((counts) => new Map(indices.map((i, k) => [i, counts[k]!]))));
+    .chain((indices) =>
+      fc
+        .tuple(...indices.map(() => (float ? fc.double({ min: 0, max: 1e6, noNaN: true }) : fc.integer({ min: 0, max: 1000 }))))
+        .map((counts) => new Map(indices.map((i, k) => [i, counts[k]!]))),
+    );
 
 const nativeArb = fc.boolean().chain((float) =>
   fc
@@ -76,14 +81,31 @@ const nativeArb = fc.boolean().chain((float) =>
       zeroCount: float ? fc.double({ min: 0, max: 1e6, noNaN: true }) : fc.integer({ min: 0, max: 1000 }),
       pos: bucketsArb(float),
       neg: bucketsArb(float),
-      exemplars: fc.array(fc.record({ labels: fc.constantFrom<string[]>(['trace_id', 'abc'], ['trace_id', 'def', 'span_id', '1']).map((l) => [...l]), value: fc.double({ min: -10, max: 10, noNaN: true }), timestampSeconds: fc.integer({ min: 0, max: 2_000_000_000_000 }).map((ms) => ms / 1000) }), { maxLength: 2 }),
+      exemplars: fc.array(
+        fc.record({
+          labels: fc.constantFrom<string[]>(['trace_id', 'abc'], ['trace_id', 'def', 'span_id', '1']).map((l) => [...l]),
+          value: fc.double({ min: -10, max: 10, noNaN: true }),
+          timestampSeconds: fc.integer({ min: 0, max: 2_000_000_000_000 }).map((ms) => ms / 1000),
+        }),
+        { maxLength: 2 },
+      ),
     })
     .map(({ schema, zeroThreshold, zeroCount, pos, neg, exemplars }): NativeHistogram => {
       const p = compactBuckets(pos);
       const n = compactBuckets(neg);
       // An empty histogram with no zero bucket width is written with client_golang's no-op span.
       const noop = p.spans.length === 0 && n.spans.length === 0 && zeroThreshold === 0 && zeroCount === 0;
-      return { schema, zeroThreshold, zeroCount, float, positiveSpans: noop ? [{ offset: 0, length: 0 }] : p.spans, positiveCounts: p.counts, negativeSpans: n.spans, negativeCounts: n.counts, exemplars };
+      return {
+        schema,
+        zeroThreshold,
+        zeroCount,
+        float,
+        positiveSpans: noop ? [{ offset: 0, length: 0 }] : p.spans,
+        positiveCounts: p.counts,
+        negativeSpans: n.spans,
+        negativeCounts: n.counts,
+        exemplars,
+      };
     }),
 );
 
@@ -125,37 +147,72 @@ describe('delimited protobuf: decoding Prometheus 3.5.3 /metrics', () => {
 describe('delimited protobuf: model round trips', () => {
   it('native histograms (integer and float, both signs), exemplars, created timestamps and classic buckets survive encode → decode exactly', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(nativeArb, fc.boolean(), fc.option(fc.integer({ min: 1, max: 2_000_000_000 }), { nil: undefined }), fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: undefined })), { minLength: 1, maxLength: 4 }), fc.boolean(), (series, gauge) => {
-        const family: MetricFamily = { name: 'rpc_duration_seconds', type: gauge ? 'gaugehistogram' : 'histogram', help: 'RPC latency.', unit: 'seconds', samples: [] };
-        series.forEach(([h, classic, created, ts], i) => {
-          // A float histogram is told apart by a float count above 0 (what Prometheus reads too).
-          const count = h.float ? total(h) + 0.5 : total(h);
-          let samples = nativeSeries(['i', String(i)], h, count, count * 0.25, classic, gauge ? undefined : created);
-          if (gauge) samples = samples.map((s) => ({ ...s, suffix: s.suffix === '_count' ? '_gcount' : s.suffix === '_sum' ? '_gsum' : s.suffix }));
-          if (ts !== undefined) samples = samples.map((s) => ({ ...s, timestampMs: ts }));
-          family.samples.push(...samples);
-        });
-        expect(decodeProtobuf(encodeProtobuf([family]).body)).toEqual([family]);
-      }),
+      fc.property(
+        fc.array(
+          fc.tuple(
+            nativeArb,
+            fc.boolean(),
+            fc.option(fc.integer({ min: 1, max: 2_000_000_000 }), { nil: undefined }),
+            fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: undefined }),
+          ),
+          { minLength: 1, maxLength: 4 },
+        ),
+        fc.boolean(),
+        (series, gauge) => {
+          const family: MetricFamily = {
+            name: 'rpc_duration_seconds',
+            type: gauge ? 'gaugehistogram' : 'histogram',
+            help: 'RPC latency.',
+            unit: 'seconds',
+            samples: [],
+          };
+          series.forEach(([h, classic, created, ts], i) => {
+            // A float histogram is told apart by a float count above 0 (what Prometheus reads too).
+            const count = h.float ? total(h) + 0.5 : total(h);
+            let samples = nativeSeries(['i', String(i)], h, count, count * 0.25, classic, gauge ? undefined : created);
+            if (gauge) samples = samples.map((s) => ({ ...s, suffix: s.suffix === '_count' ? '_gcount' : s.suffix === '_sum' ? '_gsum' : s.suffix }));
+            if (ts !== undefined) samples = samples.map((s) => ({ ...s, timestampMs: ts }));
+            family.samples.push(...samples);
+          });
+          expect(decodeProtobuf(encodeProtobuf([family]).body)).toEqual([family]);
+        },
+      ),
     );
   });
 
   it('families of every text type (exemplars, units, _created, timestamps) survive encode → decode exactly', () => {
     fc.assert(
-      fc.property(familiesArb({ types: ['counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'unknown'], openMetricsExtras: true, legacyCounters: true }), (families) => {
-        expect(decodeProtobuf(encodeProtobuf(families).body)).toEqual(families.filter((f) => f.samples.length > 0));
-      }),
+      fc.property(
+        familiesArb({ types: ['counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'unknown'], openMetricsExtras: true, legacyCounters: true }),
+        (families) => {
+          expect(decodeProtobuf(encodeProtobuf(families).body)).toEqual(families.filter((f) => f.samples.length > 0));
+        },
+      ),
     );
   });
 
   it('an info metric is the gauge name_info and a stateset a gauge with its state label, as client_golang has no such types', () => {
     const families: MetricFamily[] = [
       { name: 'build', type: 'info', samples: [{ suffix: '_info', labels: ['version', '1.2'], value: 1 }] },
-      { name: 'mode', type: 'stateset', samples: [{ suffix: '', labels: ['mode', 'a'], value: 1 }, { suffix: '', labels: ['mode', 'b'], value: 0 }] },
+      {
+        name: 'mode',
+        type: 'stateset',
+        samples: [
+          { suffix: '', labels: ['mode', 'a'], value: 1 },
+          { suffix: '', labels: ['mode', 'b'], value: 0 },
+        ],
+      },
     ];
     expect(decodeProtobuf(encodeProtobuf(families).body)).toEqual([
       { name: 'build_info', type: 'gauge', samples: [{ suffix: '', labels: ['version', '1.2'], value: 1 }] },
-      { name: 'mode', type: 'gauge', samples: [{ suffix: '', labels: ['mode', 'a'], value: 1 }, { suffix: '', labels: ['mode', 'b'], value: 0 }] },
+      {
+        name: 'mode',
+        type: 'gauge',
+        samples: [
+          { suffix: '', labels: ['mode', 'a'], value: 1 },
+          { suffix: '', labels: ['mode', 'b'], value: 0 },
+        ],
+      },
     ]);
   });
 
@@ -188,8 +245,30 @@ describe('native histograms through redaction, access rules and the text rendere
       type: 'histogram',
       help: 'Histogram of latencies for HTTP requests.',
       samples: [
-        ...nativeSeries(['handler', '/api/v1/query'], native({ positiveSpans: [{ offset: -120, length: 2 }], positiveCounts: [1, 2], exemplars: [{ labels: ['trace_id', 'aaaa'], value: 0.1 }] }), 3, 0.3, false, 1_700_000_000),
-        ...nativeSeries(['handler', '/metrics'], native({ schema: 2, positiveSpans: [{ offset: -60, length: 1 }, { offset: 3, length: 1 }], positiveCounts: [4, 1], zeroCount: 1 }), 6, 0.6, false, 1_700_000_100),
+        ...nativeSeries(
+          ['handler', '/api/v1/query'],
+          native({ positiveSpans: [{ offset: -120, length: 2 }], positiveCounts: [1, 2], exemplars: [{ labels: ['trace_id', 'aaaa'], value: 0.1 }] }),
+          3,
+          0.3,
+          false,
+          1_700_000_000,
+        ),
+        ...nativeSeries(
+          ['handler', '/metrics'],
+          native({
+            schema: 2,
+            positiveSpans: [
+              { offset: -60, length: 1 },
+              { offset: 3, length: 1 },
+            ],
+            positiveCounts: [4, 1],
+            zeroCount: 1,
+          }),
+          6,
+          0.6,
+          false,
+          1_700_000_100,
+        ),
       ],
     },
   ];
@@ -228,7 +307,9 @@ describe('native histograms through redaction, access rules and the text rendere
   it('a native-only histogram is written in text and OpenMetrics as client_golang does: +Inf bucket of its count, _count and _sum', () => {
     const families = twoHandlers();
     const text = renderExposition(families, 'text').text;
-    expect(text).toContain(`${METRIC}_bucket{handler="/api/v1/query",le="+Inf"} 3\n${METRIC}_count{handler="/api/v1/query"} 3\n${METRIC}_sum{handler="/api/v1/query"} 0.3\n`);
+    expect(text).toContain(
+      `${METRIC}_bucket{handler="/api/v1/query",le="+Inf"} 3\n${METRIC}_count{handler="/api/v1/query"} 3\n${METRIC}_sum{handler="/api/v1/query"} 0.3\n`,
+    );
     const om = renderExposition(families, 'openmetrics').text;
     expect(om).toContain(`${METRIC}_bucket{handler="/metrics",le="+Inf"} 6\n`);
     expect(om).toContain(`${METRIC}_created{handler="/metrics"} 1700000100\n`);
@@ -287,7 +368,10 @@ describe('malformed protobuf', () => {
     ['garbage inside a message', Buffer.from([0x04, 0x0a, 0x09, 0x01, 0x02])],
     ['a family without a name', Buffer.from([0x02, 0x18, 0x01])],
     // An unknown enum value of the closed proto2 enum is read as unset, i.e. COUNTER (as in Go).
-    ['a metric without its type\'s data (unknown type, read as counter, carrying a gauge)', Buffer.from([0x09, 0x0a, 0x01, 0x61, 0x18, 0x09, 0x22, 0x02, 0x12, 0x00])],
+    [
+      "a metric without its type's data (unknown type, read as counter, carrying a gauge)",
+      Buffer.from([0x09, 0x0a, 0x01, 0x61, 0x18, 0x09, 0x22, 0x02, 0x12, 0x00]),
+    ],
     ['spans that do not match the deltas', withHistogram(native({ positiveSpans: [{ offset: 0, length: 2 }], positiveCounts: [1] }))],
     ['spans that do not match the float counts', withHistogram(native({ float: true, positiveSpans: [{ offset: 0, length: 1 }], positiveCounts: [1, 2] }))],
     ['a schema outside -4…8', withHistogram(native({ schema: 9, positiveSpans: [{ offset: 0, length: 1 }], positiveCounts: [1] }))],
@@ -322,7 +406,9 @@ describe('malformed protobuf', () => {
       }
     }
     // A delta sequence that goes below zero.
-    const negative = encodeProtobuf([{ name: 'h', type: 'histogram', samples: nativeSeries([], native({ positiveSpans: [{ offset: 0, length: 2 }], positiveCounts: [5, 1] }), 6, 1, false) }]).body;
+    const negative = encodeProtobuf([
+      { name: 'h', type: 'histogram', samples: nativeSeries([], native({ positiveSpans: [{ offset: 0, length: 2 }], positiveCounts: [5, 1] }), 6, 1, false) },
+    ]).body;
     const flipped = Buffer.from(negative);
     // positive_delta (field 13, proto2: not packed) is [5, -4] (zigzag 10, 7); make the second -6 (zigzag 11).
     const at = flipped.indexOf(Buffer.from([0x68, 0x0a, 0x68, 0x07]));
@@ -344,11 +430,13 @@ describe('malformed protobuf', () => {
 
   it('random bytes and mutations of valid bodies either decode or throw ProtobufDecodeError, never anything else (fixed seed)', () => {
     const seedBodies = [PROM_FIXTURE.subarray(0, 4000), valid, withHistogram(native({ positiveSpans: [{ offset: -3, length: 2 }], positiveCounts: [1, 2] }))];
-    const mutated = fc.tuple(fc.constantFrom(...seedBodies), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), fc.nat()).map(([body, flips, cut]) => {
-      const b = Buffer.from(body);
-      for (const [i, v] of flips) b[i % b.length] = v;
-      return cut % 5 === 0 ? b.subarray(0, cut % b.length) : b;
-    });
+    const mutated = fc
+      .tuple(fc.constantFrom(...seedBodies), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), fc.nat())
+      .map(([body, flips, cut]) => {
+        const b = Buffer.from(body);
+        for (const [i, v] of flips) b[i % b.length] = v;
+        return cut % 5 === 0 ? b.subarray(0, cut % b.length) : b;
+      });
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), mutated), (body) => {
         try {
@@ -368,11 +456,17 @@ describe('malformed protobuf', () => {
 
 describe('negotiation and the pipeline', () => {
   it('offers protobuf only when asked to and only for the delimited MetricFamily media range', () => {
-    expect(negotiateFormat(PROTO_ACCEPT, { protobuf: true })).toEqual({ format: 'protobuf', contentType: `${PROTOBUF_CONTENT_TYPE}; escaping=underscores`, escaping: 'underscores' });
+    expect(negotiateFormat(PROTO_ACCEPT, { protobuf: true })).toEqual({
+      format: 'protobuf',
+      contentType: `${PROTOBUF_CONTENT_TYPE}; escaping=underscores`,
+      escaping: 'underscores',
+    });
     expect(negotiateFormat(PROTO_ACCEPT).format).toBe('openmetrics');
     expect(negotiateFormat('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text', { protobuf: true }).format).toBe('text');
     expect(negotiateFormat('application/vnd.google.protobuf;proto=other.Message;encoding=delimited', { protobuf: true }).format).toBe('text');
-    expect(isProtobufContentType('application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=underscores')).toBe(true);
+    expect(isProtobufContentType('application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=underscores')).toBe(
+      true,
+    );
     expect(isProtobufContentType('application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=text')).toBe(false);
     expect(UPSTREAM_ACCEPT_PROTOBUF.startsWith('application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;')).toBe(true);
   });
@@ -424,7 +518,9 @@ describe('the sidecar in front of a real local upstream', () => {
 
   it('asks a protobuf-capable upstream for protobuf only when the scraper negotiated it, and answers in kind', async () => {
     const up = await upstream((accept) =>
-      accept.startsWith('application/vnd.google.protobuf') ? { contentType: `${PROTOBUF_CONTENT_TYPE}; escaping=underscores`, body: PROM_FIXTURE } : { contentType: 'text/plain; version=0.0.4', body: 'up 1\n' },
+      accept.startsWith('application/vnd.google.protobuf')
+        ? { contentType: `${PROTOBUF_CONTENT_TYPE}; escaping=underscores`, body: PROM_FIXTURE }
+        : { contentType: 'text/plain; version=0.0.4', body: 'up 1\n' },
     );
     const expose = createPipeline(upstreamSource({ url: up.url }), { redactor: compileRedaction({ ...defaultRedaction(), maskLabels: ['handler'] }) });
     const proto = await expose({ accept: PROTO_ACCEPT });
@@ -439,7 +535,10 @@ describe('the sidecar in front of a real local upstream', () => {
   });
 
   it('falls back to text when the upstream only speaks text: parsed, redacted, answered in protobuf', async () => {
-    const up = await upstream(() => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '# TYPE db_up gauge\ndb_up{dsn="mysql://root:hunter2@db:3306/x"} 1\n' }));
+    const up = await upstream(() => ({
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      body: '# TYPE db_up gauge\ndb_up{dsn="mysql://root:hunter2@db:3306/x"} 1\n',
+    }));
     const expose = createPipeline(upstreamSource({ url: up.url }), { redactor: compileRedaction(defaultRedaction()) });
     const out = await expose({ accept: PROTO_ACCEPT });
     expect(out.contentType).toBe(`${PROTOBUF_CONTENT_TYPE}; escaping=underscores`);
@@ -447,7 +546,10 @@ describe('the sidecar in front of a real local upstream', () => {
   });
 
   it('malformed protobuf from the upstream is a 502 SourceError (reason parse) naming EXPOSITION_PROTOBUF, without the body', async () => {
-    const up = await upstream(() => ({ contentType: PROTOBUF_CONTENT_TYPE, body: Buffer.concat([Buffer.from([0x20]), Buffer.from('hunter2-secret-bytes-here-xxxxxxxx')]) }));
+    const up = await upstream(() => ({
+      contentType: PROTOBUF_CONTENT_TYPE,
+      body: Buffer.concat([Buffer.from([0x20]), Buffer.from('hunter2-secret-bytes-here-xxxxxxxx')]),
+    }));
     const expose = createPipeline(upstreamSource({ url: up.url }), { redactor: compileRedaction(defaultRedaction()) });
     const error = await expose({ accept: PROTO_ACCEPT }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceError);

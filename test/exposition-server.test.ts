@@ -58,11 +58,14 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });
 
-
 /** GET over HTTPS with our CA; the body as bytes (gzip stays compressed) and decoded text. */
 function get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca: pki.ca.certPem, agent: false, headers: { authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}`, ...headers } });
+    const req = httpsRequest(url, {
+      ca: pki.ca.certPem,
+      agent: false,
+      headers: { authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}`, ...headers },
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -169,10 +172,13 @@ describe('pipeline bookkeeping', () => {
   it('reports returned and withheld series and counts withheld ones in self-metrics', async () => {
     const self = new Registry();
     const metrics = await createSelfMetrics(self);
-    const expose = createPipeline(toMetricsSource(() => 'a{team="x"} 1\na{team="y"} 2\n# TYPE b gauge\nb 3\n'), {
-      redactor: compileRedaction(defaultRedaction()),
-      metrics,
-    });
+    const expose = createPipeline(
+      toMetricsSource(() => 'a{team="x"} 1\na{team="y"} 2\n# TYPE b gauge\nb 3\n'),
+      {
+        redactor: compileRedaction(defaultRedaction()),
+        metrics,
+      },
+    );
     const out = await expose({ filter: { allowsFamily: (n) => n === 'a', labelConstraints: [{ name: 'team', matches: (v) => v === 'x' }] } });
     expect(out.body).toBe('# TYPE a untyped\na{team="x"} 1\n');
     expect(out.seriesReturned).toBe(1);
@@ -180,7 +186,7 @@ describe('pipeline bookkeeping', () => {
     expect(await self.metrics()).toContain('scrapeguard_series_withheld_total 2');
   });
 
-  it("reads a registry through getMetricsAsJSON, never metrics(); an AggregatorRegistry through clusterMetrics()", async () => {
+  it('reads a registry through getMetricsAsJSON, never metrics(); an AggregatorRegistry through clusterMetrics()', async () => {
     const registry = appRegistry();
     let textCalls = 0;
     const metrics = registry.metrics.bind(registry);
@@ -262,18 +268,28 @@ describe('upstream sources', () => {
     ['garbage', (_q, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`{"not": "metrics", "dsn": "${SECRET_DSN}"}`), {}, 'cannot parse'],
     ['unsupported content type', (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), {}, 'unsupported content type'],
     ['slow', () => undefined, { timeoutMs: 300 }, 'within 300 ms'],
-    ['huge', (_q, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`m{a="${'x'.repeat(200_000)}"} 1\n`), { maxBytes: 100_000 }, 'larger than 100000'],
+    [
+      'huge',
+      (_q, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`m{a="${'x'.repeat(200_000)}"} 1\n`),
+      { maxBytes: 100_000 },
+      'larger than 100000',
+    ],
     [
       'gzip bomb',
       (_q, res) => res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' }).end(gzipSync(Buffer.alloc(50_000_000, 'a'))),
       { maxBytes: 1_000_000 },
       'larger than 1000000',
     ],
-    ['cut mid-body', (_q, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
-      res.write('m 1\n');
-      setTimeout(() => res.destroy(), 50);
-    }, {}, 'closed mid-body'],
+    [
+      'cut mid-body',
+      (_q, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
+        res.write('m 1\n');
+        setTimeout(() => res.destroy(), 50);
+      },
+      {},
+      'closed mid-body',
+    ],
   ];
 
   it.each(failures)('%s → 502 without the upstream body', async (_name, handler, options, logged) => {

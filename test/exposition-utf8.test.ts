@@ -162,7 +162,10 @@ describe('UTF-8 names: rendering and round trips', () => {
 
   it.each<[Format, Parameters<typeof familiesArb>[0]]>([
     ['text', { utf8Names: true, legacyCounters: true }],
-    ['openmetrics', { utf8Names: true, types: ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'info', 'stateset', 'gaugehistogram'], openMetricsExtras: true }],
+    [
+      'openmetrics',
+      { utf8Names: true, types: ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'info', 'stateset', 'gaugehistogram'], openMetricsExtras: true },
+    ],
   ])('property: parse(render(x)) is x for generated UTF-8-name expositions (%s)', (format, options) => {
     fc.assert(
       fc.property(familiesArb(options), (families) => {
@@ -175,10 +178,16 @@ describe('UTF-8 names: rendering and round trips', () => {
 
   it('property: every escaping scheme yields legacy names only, which parse back in both formats', () => {
     const legacyOnly = (families: MetricFamily[]) =>
-      families.every((f) => /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(f.name) && f.samples.every((s) => s.labels.every((l, i) => i % 2 === 1 || /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(l))));
+      families.every(
+        (f) => /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(f.name) && f.samples.every((s) => s.labels.every((l, i) => i % 2 === 1 || /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(l))),
+      );
     fc.assert(
       fc.property(
-        familiesArb({ utf8Names: true, types: ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'info', 'stateset', 'gaugehistogram'], openMetricsExtras: true }),
+        familiesArb({
+          utf8Names: true,
+          types: ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'info', 'stateset', 'gaugehistogram'],
+          openMetricsExtras: true,
+        }),
         fc.constantFrom('underscores' as const, 'dots' as const, 'values' as const),
         fc.constantFrom('text' as const, 'openmetrics' as const),
         (families, scheme, format) => {
@@ -198,7 +207,12 @@ describe('UTF-8 names: escaping for legacy scrapers (prometheus/common model.Esc
   it.each([
     ['no:escaping_required', 'no:escaping_required', 'no:escaping__required', 'no:escaping_required'],
     ['mysystem.prod.west.cpu.load', 'mysystem_prod_west_cpu_load', 'mysystem_dot_prod_dot_west_dot_cpu_dot_load', 'U__mysystem_2e_prod_2e_west_2e_cpu_2e_load'],
-    ['mysystem.prod.west.cpu.load_total', 'mysystem_prod_west_cpu_load_total', 'mysystem_dot_prod_dot_west_dot_cpu_dot_load__total', 'U__mysystem_2e_prod_2e_west_2e_cpu_2e_load__total'],
+    [
+      'mysystem.prod.west.cpu.load_total',
+      'mysystem_prod_west_cpu_load_total',
+      'mysystem_dot_prod_dot_west_dot_cpu_dot_load__total',
+      'U__mysystem_2e_prod_2e_west_2e_cpu_2e_load__total',
+    ],
     ['http.status:sum', 'http_status:sum', 'http_dot_status:sum', 'U__http_2e_status:sum'],
     ['label with 😱', 'label_with__', 'label__with____', 'U__label_20_with_20__1f631_'],
     ['花火', '__', '____', 'U___82b1__706b_'],
@@ -225,7 +239,9 @@ describe('UTF-8 names: escaping for legacy scrapers (prometheus/common model.Esc
     expect(dots).toContain('lat_dot_seconds_bucket{le="1"} 1\n');
     expect(dots).toContain('# TYPE quoted_legacy untyped\n');
     const values = renderExposition(families, 'openmetrics', { escaping: 'values' }).text;
-    expect(values).toContain('# TYPE U__my_2e_metric gauge\n# HELP U__my_2e_metric A gauge with a dotted name.\nU__my_2e_metric{U__label_2e_name="v",other="x"} 1\n');
+    expect(values).toContain(
+      '# TYPE U__my_2e_metric gauge\n# HELP U__my_2e_metric A gauge with a dotted name.\nU__my_2e_metric{U__label_2e_name="v",other="x"} 1\n',
+    );
     expect(values).toContain('# TYPE U__requests_2e_served_ counter\nU__requests_2e_served__total{code="200"} 7\n');
     const underscores = renderExposition(families, 'text', { escaping: 'underscores' }).text;
     expect(underscores).toContain('my_metric{label_name="v",other="x"} 1\n');
@@ -253,7 +269,13 @@ describe('UTF-8 names: redaction, detectors, access rules, redact, scan', () => 
   ].join('\n');
 
   it('redaction rules match UTF-8 label and metric names; the merged result keeps UTF-8 names', () => {
-    const redactor = compileRedaction({ ...defaultRedaction(), dropLabels: ['db\\.dsn'], hashLabels: ['user\\.email'], dropMetrics: ['debug\\..*'], hashKey: Buffer.alloc(32, 1) });
+    const redactor = compileRedaction({
+      ...defaultRedaction(),
+      dropLabels: ['db\\.dsn'],
+      hashLabels: ['user\\.email'],
+      dropMetrics: ['debug\\..*'],
+      hashKey: Buffer.alloc(32, 1),
+    });
     const { families, report } = redactor.apply(parseExposition(DUMP, 'text'));
     const text = renderExposition(families, 'text').text;
     expect(text).not.toContain('hunter2');
@@ -306,15 +328,39 @@ describe('UTF-8 names: redaction, detectors, access rules, redact, scan', () => 
 });
 
 describe('UTF-8 names: the scrape pass answers each scraper with its negotiated escaping', () => {
-  const source = defineMetricsSource(async () => ({ body: TEXT_UTF8, contentType: 'text/plain; version=0.0.4; charset=utf-8; escaping=allow-utf-8' }), 502, 'upstream');
+  const source = defineMetricsSource(
+    async () => ({ body: TEXT_UTF8, contentType: 'text/plain; version=0.0.4; charset=utf-8; escaping=allow-utf-8' }),
+    502,
+    'upstream',
+  );
   const expose = createPipeline(source, { redactor: compileRedaction({ ...defaultRedaction(), detectSecrets: [] }) });
   const accept = (version: string, nh = false) => PROMETHEUS_ACCEPT_HEADERS.find((h) => h.prometheus === version && h.nativeHistograms === nh)!.accept;
 
   it.each<[string, string, string, RegExp]>([
-    ['Prometheus 2.42', accept('2.42'), 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores', /^my_metric\{label_name="v",other="x"\} 1$/m],
-    ['Prometheus 3.5', accept('3.5'), 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8', /^\{"my\.metric","label\.name"="v",other="x"\} 1$/m],
-    ['a dots scraper', 'text/plain;escaping=dots', 'text/plain; version=0.0.4; charset=utf-8; escaping=dots', /^my_dot_metric\{label_dot_name="v",other="x"\} 1$/m],
-    ['a values scraper', 'text/plain;escaping=values', 'text/plain; version=0.0.4; charset=utf-8; escaping=values', /^U__my_2e_metric\{U__label_2e_name="v",other="x"\} 1$/m],
+    [
+      'Prometheus 2.42',
+      accept('2.42'),
+      'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores',
+      /^my_metric\{label_name="v",other="x"\} 1$/m,
+    ],
+    [
+      'Prometheus 3.5',
+      accept('3.5'),
+      'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8',
+      /^\{"my\.metric","label\.name"="v",other="x"\} 1$/m,
+    ],
+    [
+      'a dots scraper',
+      'text/plain;escaping=dots',
+      'text/plain; version=0.0.4; charset=utf-8; escaping=dots',
+      /^my_dot_metric\{label_dot_name="v",other="x"\} 1$/m,
+    ],
+    [
+      'a values scraper',
+      'text/plain;escaping=values',
+      'text/plain; version=0.0.4; charset=utf-8; escaping=values',
+      /^U__my_2e_metric\{U__label_2e_name="v",other="x"\} 1$/m,
+    ],
     ['curl', '', 'text/plain; version=0.0.4; charset=utf-8; escaping=underscores', /^my_metric\{label_name="v",other="x"\} 1$/m],
   ])('%s', async (_who, acceptHeader, contentType, line) => {
     const out = await expose({ accept: acceptHeader });

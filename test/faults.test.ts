@@ -28,7 +28,6 @@ import { AttackSummary, LegitScraper, MemorySampler, sleep } from './helpers/att
 import { scrape } from './helpers/client.js';
 import { recordingLogger as capturedLogger } from './helpers/logger.js';
 
-
 const summary = new AttackSummary('faults');
 afterAll(() => summary.print());
 
@@ -84,15 +83,41 @@ describe('config and certificate files broken while serving (watched)', () => {
 
   type Fault = { name: string; path: () => string; apply: (path: string) => void; mentions: string[]; rootOnly?: false; needsNonRoot?: boolean };
   const faults: Fault[] = [
-    { name: 'config replaced by garbage', path: () => file, apply: (p) => writeFileSync(p, '\u0000\u00ff{{{ not: [yaml\n\t- ]]'), mentions: ['web-config.yml'] },
+    {
+      name: 'config replaced by garbage',
+      path: () => file,
+      apply: (p) => writeFileSync(p, '\u0000\u00ff{{{ not: [yaml\n\t- ]]'),
+      mentions: ['web-config.yml'],
+    },
     { name: 'config truncated mid-key', path: () => file, apply: (p) => writeFileSync(p, validConfig.slice(0, 40)), mentions: ['web-config.yml'] },
     { name: 'config deleted', path: () => file, apply: (p) => unlinkSync(p), mentions: ['web-config.yml'] },
     { name: 'config made unreadable (chmod 000)', path: () => file, apply: (p) => chmodSync(p, 0o000), mentions: ['web-config.yml'], needsNonRoot: true },
-    { name: 'certificate replaced by garbage', path: () => join(dir, 'server.crt'), apply: (p) => writeFileSync(p, 'garbage\n'), mentions: ['cert_file', 'server.crt'] },
-    { name: 'certificate truncated', path: () => join(dir, 'server.crt'), apply: (p) => writeFileSync(p, readFileSync(pki.server.certFile, 'utf8').slice(0, 200)), mentions: ['cert_file', 'server.crt'] },
+    {
+      name: 'certificate replaced by garbage',
+      path: () => join(dir, 'server.crt'),
+      apply: (p) => writeFileSync(p, 'garbage\n'),
+      mentions: ['cert_file', 'server.crt'],
+    },
+    {
+      name: 'certificate truncated',
+      path: () => join(dir, 'server.crt'),
+      apply: (p) => writeFileSync(p, readFileSync(pki.server.certFile, 'utf8').slice(0, 200)),
+      mentions: ['cert_file', 'server.crt'],
+    },
     { name: 'certificate deleted', path: () => join(dir, 'server.crt'), apply: (p) => unlinkSync(p), mentions: ['cert_file', 'server.crt'] },
-    { name: 'key truncated', path: () => join(dir, 'server.key'), apply: (p) => writeFileSync(p, readFileSync(pki.server.keyFile, 'utf8').slice(0, 120)), mentions: ['key_file', 'server.key'] },
-    { name: 'key made unreadable (chmod 000)', path: () => join(dir, 'server.key'), apply: (p) => chmodSync(p, 0o000), mentions: ['key_file', 'server.key'], needsNonRoot: true },
+    {
+      name: 'key truncated',
+      path: () => join(dir, 'server.key'),
+      apply: (p) => writeFileSync(p, readFileSync(pki.server.keyFile, 'utf8').slice(0, 120)),
+      mentions: ['key_file', 'server.key'],
+    },
+    {
+      name: 'key made unreadable (chmod 000)',
+      path: () => join(dir, 'server.key'),
+      apply: (p) => chmodSync(p, 0o000),
+      mentions: ['key_file', 'server.key'],
+      needsNonRoot: true,
+    },
   ];
 
   for (const fault of faults) {
@@ -123,7 +148,11 @@ describe('config and certificate files broken while serving (watched)', () => {
       chmodSync(path, mode);
       expect(await until(async () => (await lastOk()) === 1), `${fault.name}: no recovery`).toBe(true);
       const window = legit.window();
-      summary.add({ attack: `fault: ${fault.name}`, outcome: `last_reload_successful 1→0→1; error: ${errors[0]?.message ?? '-'}`, legit: { ok: window.ok, attempts: window.attempts, p99Ms: window.p99Ms } });
+      summary.add({
+        attack: `fault: ${fault.name}`,
+        outcome: `last_reload_successful 1→0→1; error: ${errors[0]?.message ?? '-'}`,
+        legit: { ok: window.ok, attempts: window.attempts, p99Ms: window.p99Ms },
+      });
       expect(window.failures).toEqual([]);
     });
   }
@@ -199,7 +228,11 @@ describe('upstream exporter slow, trickling, huge, gzip bomb', () => {
         results.push({ ...(r.status !== undefined ? { status: r.status } : {}), ms: performance.now() - t });
       }
       const mem = memory.growth();
-      summary.add({ attack: `upstream ${name}`, outcome: `statuses ${results.map((r) => r.status).join(',')}; slowest ${Math.round(Math.max(...results.map((r) => r.ms)))} ms`, memory: mem });
+      summary.add({
+        attack: `upstream ${name}`,
+        outcome: `statuses ${results.map((r) => r.status).join(',')}; slowest ${Math.round(Math.max(...results.map((r) => r.ms)))} ms`,
+        memory: mem,
+      });
       for (const r of results) {
         expect(r.status).toBe(502);
         expect(r.ms).toBeLessThan(boundMs);
@@ -218,46 +251,49 @@ describe('upstream exporter slow, trickling, huge, gzip bomb', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('audit log on a full disk', () => {
-  it.skipIf(!existsSync('/dev/full'))('the audit file swapped for /dev/full at a reopen: every scrape is served, the write errors are counted and logged', async () => {
-    const pki = await testPki();
-    const registry = new Registry();
-    const logger = capturedLogger();
-    // The config refuses a path that is not a regular file, so the disk "fills up" later: the
-    // file is rotated away and a symlink to /dev/full (ENOSPC on every write) takes its place.
-    const auditDir = mkdtempSync(join(tmpdir(), 'scrapeguard-audit-full-'));
-    const auditPath = join(auditDir, 'audit.log');
-    const guard = await createGuard({
-      config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile }, audit_log: { path: auditPath } },
-      source: registry,
-      selfMetrics: registry,
-      logger,
-      watch: false,
-    });
-    try {
-      const [bound] = await guard.listen('127.0.0.1:0');
-      const url = `${bound!.url}/metrics`;
-      expect((await scrape(url, { ca: pki.ca.certPem })).status).toBe(200);
-      expect(await until(() => existsSync(auditPath) && readFileSync(auditPath, 'utf8').length > 0)).toBe(true);
-      renameSync(auditPath, `${auditPath}.1`);
-      symlinkSync('/dev/full', auditPath);
-      guard.reopenAuditLog();
-      const statuses: (number | undefined)[] = [];
-      for (let i = 0; i < 30; i++) statuses.push((await scrape(url, { ca: pki.ca.certPem })).status);
-      expect(statuses.every((s) => s === 200)).toBe(true);
-      expect(await until(async () => (await metricValue(registry, 'scrapeguard_audit_write_errors_total')) > 0)).toBe(true);
-      const logged = logger.lines.filter((l) => /audit/i.test(l.message) && (l.level === 'error' || l.level === 'warn'));
-      expect(logged.length).toBeGreaterThan(0);
-      expect(JSON.stringify(logged)).toMatch(/ENOSPC|no space/i);
-      // Logged once per failure streak, not once per line: a full disk must not flood the log.
-      expect(logged.length).toBeLessThan(30);
-      summary.add({
-        attack: 'audit log on a full disk (file swapped for /dev/full, reopened)',
-        outcome: `30/30 scrapes served; scrapeguard_audit_write_errors_total ${await metricValue(registry, 'scrapeguard_audit_write_errors_total')}; ${logged.length} log line(s): ${logged[0]?.message}`,
+  it.skipIf(!existsSync('/dev/full'))(
+    'the audit file swapped for /dev/full at a reopen: every scrape is served, the write errors are counted and logged',
+    async () => {
+      const pki = await testPki();
+      const registry = new Registry();
+      const logger = capturedLogger();
+      // The config refuses a path that is not a regular file, so the disk "fills up" later: the
+      // file is rotated away and a symlink to /dev/full (ENOSPC on every write) takes its place.
+      const auditDir = mkdtempSync(join(tmpdir(), 'scrapeguard-audit-full-'));
+      const auditPath = join(auditDir, 'audit.log');
+      const guard = await createGuard({
+        config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile }, audit_log: { path: auditPath } },
+        source: registry,
+        selfMetrics: registry,
+        logger,
+        watch: false,
       });
-    } finally {
-      await guard.close(0);
-    }
-  });
+      try {
+        const [bound] = await guard.listen('127.0.0.1:0');
+        const url = `${bound!.url}/metrics`;
+        expect((await scrape(url, { ca: pki.ca.certPem })).status).toBe(200);
+        expect(await until(() => existsSync(auditPath) && readFileSync(auditPath, 'utf8').length > 0)).toBe(true);
+        renameSync(auditPath, `${auditPath}.1`);
+        symlinkSync('/dev/full', auditPath);
+        guard.reopenAuditLog();
+        const statuses: (number | undefined)[] = [];
+        for (let i = 0; i < 30; i++) statuses.push((await scrape(url, { ca: pki.ca.certPem })).status);
+        expect(statuses.every((s) => s === 200)).toBe(true);
+        expect(await until(async () => (await metricValue(registry, 'scrapeguard_audit_write_errors_total')) > 0)).toBe(true);
+        const logged = logger.lines.filter((l) => /audit/i.test(l.message) && (l.level === 'error' || l.level === 'warn'));
+        expect(logged.length).toBeGreaterThan(0);
+        expect(JSON.stringify(logged)).toMatch(/ENOSPC|no space/i);
+        // Logged once per failure streak, not once per line: a full disk must not flood the log.
+        expect(logged.length).toBeLessThan(30);
+        summary.add({
+          attack: 'audit log on a full disk (file swapped for /dev/full, reopened)',
+          outcome: `30/30 scrapes served; scrapeguard_audit_write_errors_total ${await metricValue(registry, 'scrapeguard_audit_write_errors_total')}; ${logged.length} log line(s): ${logged[0]?.message}`,
+        });
+      } finally {
+        await guard.close(0);
+      }
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -292,7 +328,14 @@ describe('JWK Set endpoint slow', () => {
       const g = await createGuard({
         config: {
           tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile },
-          jwt_auth: { jwks_url: jwksUrl, issuer: 'https://issuer.example', audience: 'metrics', jwks_timeout: '500ms', jwks_max_age: '1s', jwks_cooldown: '1s' },
+          jwt_auth: {
+            jwks_url: jwksUrl,
+            issuer: 'https://issuer.example',
+            audience: 'metrics',
+            jwks_timeout: '500ms',
+            jwks_max_age: '1s',
+            jwks_cooldown: '1s',
+          },
         },
         source: () => 'app_up 1\n',
         logger: capturedLogger(),

@@ -125,7 +125,13 @@ async function start(users: Record<string, string>, lines: string[]): Promise<{ 
     limits: { max_concurrent_bcrypt: 1 },
   };
   // The default level (info) through the default format, as a deployment would write it.
-  const guard = await createGuard({ config, source: () => 'up 1\n', selfMetrics: registry, logger: createLogfmtLogger({ write: (l) => lines.push(l) }), watch: false });
+  const guard = await createGuard({
+    config,
+    source: () => 'up 1\n',
+    selfMetrics: registry,
+    logger: createLogfmtLogger({ write: (l) => lines.push(l) }),
+    watch: false,
+  });
   const [bound] = await guard.listen('127.0.0.1:0');
   return { guard, url: `${bound!.url}/metrics`, registry };
 }
@@ -157,7 +163,9 @@ describe('bad-password flood from 127.0.0.2 (real bcrypt cost 10, max_concurrent
     } finally {
       await guard.close(0);
     }
-    const answered = Object.entries(tally).filter(([s]) => /^\d+$/.test(s)).reduce((a, [, n]) => a + n, 0);
+    const answered = Object.entries(tally)
+      .filter(([s]) => /^\d+$/.test(s))
+      .reduce((a, [, n]) => a + n, 0);
     const busy = tally['429'] ?? 0;
     const failures = await counter(registry, 'scrapeguard_auth_failures_total');
     const busyCounted = await counter(registry, 'scrapeguard_auth_failures_total', { reason: 'busy' });
@@ -257,14 +265,33 @@ describe('bad-password flood from 127.0.0.2 (real bcrypt cost 10, max_concurrent
     summary.add({
       attack: 'D: first login of 4 fresh guards (cold cache) under a flood from 127.0.0.2, then 4 cached logins each',
       outcome: `ok ${ok}/${all.length}; first-login ms ${first.map((l) => Math.round(l.ms)).join(', ')}; attacker 429×${tally['429'] ?? 0}`,
-      legit: { ok, attempts: all.length, p99Ms: round(percentile(all.map((l) => l.ms), 99)) },
+      legit: {
+        ok,
+        attempts: all.length,
+        p99Ms: round(
+          percentile(
+            all.map((l) => l.ms),
+            99,
+          ),
+        ),
+      },
       firstLoginMaxMs: round(Math.max(...first.map((l) => l.ms))),
-      repeatedP99Ms: round(percentile(repeated.map((l) => l.ms), 99)),
+      repeatedP99Ms: round(
+        percentile(
+          repeated.map((l) => l.ms),
+          99,
+        ),
+      ),
     });
     expect(first.every((l) => l.status === 200)).toBe(true);
     expect(ok / all.length).toBeGreaterThanOrEqual(0.99);
     // As above: the figure is printed, the bound keeps a margin for a shared machine.
     expect(Math.max(...first.map((l) => l.ms))).toBeLessThanOrEqual(3000);
-    expect(percentile(all.map((l) => l.ms), 99)).toBeLessThanOrEqual(3000);
+    expect(
+      percentile(
+        all.map((l) => l.ms),
+        99,
+      ),
+    ).toBeLessThanOrEqual(3000);
   }, 30_000);
 });

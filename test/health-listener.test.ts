@@ -138,7 +138,10 @@ describe('guard.listenHealth', () => {
   it('the health listener is bounded like the metrics listener, with a connection budget of its own', { timeout: 30_000 }, async () => {
     const refusals: unknown[] = [];
     const logger = { ...quiet, warn: (message: string, fields?: unknown) => void (message === 'connection refused' && refusals.push(fields)) };
-    const guard = await guardWith({ logger, config: mtlsConfig({ limits: { max_connections_per_client: 2, read_header_timeout: '1s', request_timeout: '1s' } }) });
+    const guard = await guardWith({
+      logger,
+      config: mtlsConfig({ limits: { max_connections_per_client: 2, read_header_timeout: '1s', request_timeout: '1s' } }),
+    });
     const [metrics] = await guard.listen('127.0.0.1:0');
     const [health] = await guard.listenHealth('127.0.0.1:0');
     const open = async (port: number): Promise<Socket> => {
@@ -170,49 +173,53 @@ describe('guard.listenHealth', () => {
     expect(ok?.status).toBe(200);
   });
 
-  it('sidecar: /readyz asks the upstream when no scrape succeeded recently (once for many probes) and answers 503 while it fails', { timeout: 30_000 }, async () => {
-    let failing = true;
-    let hits = 0;
-    let release!: () => void;
-    let held = new Promise<void>((r) => (release = r));
-    const upstream = createServer((_req, res) => {
-      hits++;
-      void held.then(() => {
-        res.writeHead(failing ? 500 : 200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end('node_up 1\n');
+  it(
+    'sidecar: /readyz asks the upstream when no scrape succeeded recently (once for many probes) and answers 503 while it fails',
+    { timeout: 30_000 },
+    async () => {
+      let failing = true;
+      let hits = 0;
+      let release!: () => void;
+      let held = new Promise<void>((r) => (release = r));
+      const upstream = createServer((_req, res) => {
+        hits++;
+        void held.then(() => {
+          res.writeHead(failing ? 500 : 200, { 'content-type': 'text/plain; version=0.0.4' });
+          res.end('node_up 1\n');
+        });
       });
-    });
-    servers.push(upstream);
-    upstream.listen(0, '127.0.0.1');
-    await once(upstream, 'listening');
-    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/metrics`;
-    const guard = await guardWith({ source: upstreamSource({ url }) });
-    const [metrics] = await guard.listen('127.0.0.1:0');
-    const [health] = await guard.listenHealth('127.0.0.1:0');
-    release();
-    const notReady = await scrape(`${health!.url}/readyz`);
-    expect([notReady.status, notReady.body]).toEqual([503, 'not ready\n']);
-    // Liveness does not depend on the upstream.
-    expect((await scrape(`${health!.url}/healthz`)).status).toBe(200);
-    // The upstream recovers; a real scrape through the metrics listener makes the guard ready.
-    failing = false;
-    const served = await scrape(`${metrics!.url}/metrics`, { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem });
-    expect(served.status).toBe(200);
-    expect((await scrape(`${health!.url}/readyz`)).status).toBe(200);
+      servers.push(upstream);
+      upstream.listen(0, '127.0.0.1');
+      await once(upstream, 'listening');
+      const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/metrics`;
+      const guard = await guardWith({ source: upstreamSource({ url }) });
+      const [metrics] = await guard.listen('127.0.0.1:0');
+      const [health] = await guard.listenHealth('127.0.0.1:0');
+      release();
+      const notReady = await scrape(`${health!.url}/readyz`);
+      expect([notReady.status, notReady.body]).toEqual([503, 'not ready\n']);
+      // Liveness does not depend on the upstream.
+      expect((await scrape(`${health!.url}/healthz`)).status).toBe(200);
+      // The upstream recovers; a real scrape through the metrics listener makes the guard ready.
+      failing = false;
+      const served = await scrape(`${metrics!.url}/metrics`, { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem });
+      expect(served.status).toBe(200);
+      expect((await scrape(`${health!.url}/readyz`)).status).toBe(200);
 
-    // A fresh guard on the healthy upstream: 20 probes at once before any scrape ask it once.
-    held = new Promise<void>((r) => (release = r));
-    const second = await guardWith({ source: upstreamSource({ url }) });
-    const [health2] = await second.listenHealth('127.0.0.1:0');
-    const before = hits;
-    const probes = Promise.all(Array.from({ length: 20 }, () => scrape(`${health2!.url}/readyz`)));
-    for (let i = 0; i < 200 && hits === before; i++) await sleep(10);
-    await sleep(200);
-    release();
-    const answers = await probes;
-    expect(answers.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 200));
-    expect(hits - before).toBe(1);
-  });
+      // A fresh guard on the healthy upstream: 20 probes at once before any scrape ask it once.
+      held = new Promise<void>((r) => (release = r));
+      const second = await guardWith({ source: upstreamSource({ url }) });
+      const [health2] = await second.listenHealth('127.0.0.1:0');
+      const before = hits;
+      const probes = Promise.all(Array.from({ length: 20 }, () => scrape(`${health2!.url}/readyz`)));
+      for (let i = 0; i < 200 && hits === before; i++) await sleep(10);
+      await sleep(200);
+      release();
+      const answers = await probes;
+      expect(answers.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 200));
+      expect(hits - before).toBe(1);
+    },
+  );
 
   it('tls: true follows reloads: a new certificate is served, a config without TLS is refused and the last good one kept', { timeout: 30_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'scrapeguard-health-reload-'));
@@ -258,53 +265,62 @@ describe('serve --web.health-listen-address', () => {
     );
   });
 
-  it('dist/cli.js: with RequireAndVerifyClientCert, an HTTP client without a certificate gets 200 from the health listener and no metrics anywhere', { timeout: 200_000 }, async () => {
-    await ensureBuilt();
-    const dir = mkdtempSync(join(tmpdir(), 'scrapeguard-health-'));
-    const config = join(dir, 'web-config.yml');
-    writeFileSync(
-      config,
-      [
-        'tls_server_config:',
-        `  cert_file: ${pki.server.certFile}`,
-        `  key_file: ${pki.server.keyFile}`,
-        '  client_auth_type: RequireAndVerifyClientCert',
-        `  client_ca_file: ${pki.ca.certFile}`,
-        '',
-      ].join('\n'),
-    );
-    const [metricsPort, healthPort] = [await freePort(), await freePort()];
-    const proc = startProcess('scrapeguard serve', process.execPath, [
-      cliPath,
-      'serve',
-      '--web.config.file',
-      config,
-      '--web.listen-address',
-      `127.0.0.1:${metricsPort}`,
-      '--web.health-listen-address',
-      `127.0.0.1:${healthPort}`,
-    ], dir);
-    processes.push(proc);
-    for (let i = 0; i < 300 && !proc.output().includes('health on '); i++) {
-      if (proc.hasExited()) break;
-      await sleep(50);
-    }
-    expect(proc.output()).toContain(`health on http://127.0.0.1:${healthPort}/healthz and http://127.0.0.1:${healthPort}/readyz`);
-    const healthz = await scrape(`http://127.0.0.1:${healthPort}/healthz`);
-    expect([healthz.status, healthz.body]).toEqual([200, 'ok\n']);
-    expect((await scrape(`http://127.0.0.1:${healthPort}/readyz`)).status).toBe(200);
-    const onHealth = await scrape(`http://127.0.0.1:${healthPort}/metrics`);
-    expect(onHealth.status).toBe(404);
-    expect(onHealth.body).not.toContain('process_cpu');
-    const anonymous = await scrape(`https://127.0.0.1:${metricsPort}/metrics`, { ca: pki.ca.certPem });
-    expect(anonymous.status).toBeUndefined();
-    const plainOnMetrics = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
-    expect(plainOnMetrics.status).toBe(400);
-    expect(plainOnMetrics.body).not.toContain('process_cpu');
-    const client = await scrape(`https://127.0.0.1:${metricsPort}/metrics`, { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem });
-    expect(client.status).toBe(200);
-    expect(client.body).toContain('process_cpu');
-    proc.child.kill('SIGTERM');
-    expect((await proc.exited).code).toBe(0);
-  });
+  it(
+    'dist/cli.js: with RequireAndVerifyClientCert, an HTTP client without a certificate gets 200 from the health listener and no metrics anywhere',
+    { timeout: 200_000 },
+    async () => {
+      await ensureBuilt();
+      const dir = mkdtempSync(join(tmpdir(), 'scrapeguard-health-'));
+      const config = join(dir, 'web-config.yml');
+      writeFileSync(
+        config,
+        [
+          'tls_server_config:',
+          `  cert_file: ${pki.server.certFile}`,
+          `  key_file: ${pki.server.keyFile}`,
+          '  client_auth_type: RequireAndVerifyClientCert',
+          `  client_ca_file: ${pki.ca.certFile}`,
+          '',
+        ].join('\n'),
+      );
+      const [metricsPort, healthPort] = [await freePort(), await freePort()];
+      const proc = startProcess(
+        'scrapeguard serve',
+        process.execPath,
+        [
+          cliPath,
+          'serve',
+          '--web.config.file',
+          config,
+          '--web.listen-address',
+          `127.0.0.1:${metricsPort}`,
+          '--web.health-listen-address',
+          `127.0.0.1:${healthPort}`,
+        ],
+        dir,
+      );
+      processes.push(proc);
+      for (let i = 0; i < 300 && !proc.output().includes('health on '); i++) {
+        if (proc.hasExited()) break;
+        await sleep(50);
+      }
+      expect(proc.output()).toContain(`health on http://127.0.0.1:${healthPort}/healthz and http://127.0.0.1:${healthPort}/readyz`);
+      const healthz = await scrape(`http://127.0.0.1:${healthPort}/healthz`);
+      expect([healthz.status, healthz.body]).toEqual([200, 'ok\n']);
+      expect((await scrape(`http://127.0.0.1:${healthPort}/readyz`)).status).toBe(200);
+      const onHealth = await scrape(`http://127.0.0.1:${healthPort}/metrics`);
+      expect(onHealth.status).toBe(404);
+      expect(onHealth.body).not.toContain('process_cpu');
+      const anonymous = await scrape(`https://127.0.0.1:${metricsPort}/metrics`, { ca: pki.ca.certPem });
+      expect(anonymous.status).toBeUndefined();
+      const plainOnMetrics = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(plainOnMetrics.status).toBe(400);
+      expect(plainOnMetrics.body).not.toContain('process_cpu');
+      const client = await scrape(`https://127.0.0.1:${metricsPort}/metrics`, { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem });
+      expect(client.status).toBe(200);
+      expect(client.body).toContain('process_cpu');
+      proc.child.kill('SIGTERM');
+      expect((await proc.exited).code).toBe(0);
+    },
+  );
 });

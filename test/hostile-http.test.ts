@@ -91,28 +91,31 @@ describe('slowloris', () => {
       'slowloris (40 TLS connections, 1 byte / 50 ms)',
       () =>
         Promise.all(
-          Array.from({ length: 40 }, () =>
-            new Promise<{ closedAfterMs: number; reply: string; sent: number }>((resolve) => {
-              const started = performance.now();
-              let reply = '';
-              let sent = 0;
-              let timer: NodeJS.Timeout | undefined;
-              const socket = tlsConnect({ port, host: '127.0.0.1', ca: pki.ca.certPem, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
-                timer = setInterval(() => {
-                  if (sent < head.length && !socket.destroyed) socket.write(head[sent++]!);
-                }, 50);
-              });
-              socket.on('data', (d: Buffer) => (reply += d.toString('latin1')));
-              socket.on('error', () => undefined);
-              socket.on('close', () => {
-                clearInterval(timer);
-                resolve({ closedAfterMs: performance.now() - started, reply, sent });
-              });
-              setTimeout(() => socket.destroy(), 10_000).unref();
-            }),
+          Array.from(
+            { length: 40 },
+            () =>
+              new Promise<{ closedAfterMs: number; reply: string; sent: number }>((resolve) => {
+                const started = performance.now();
+                let reply = '';
+                let sent = 0;
+                let timer: NodeJS.Timeout | undefined;
+                const socket = tlsConnect({ port, host: '127.0.0.1', ca: pki.ca.certPem, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+                  timer = setInterval(() => {
+                    if (sent < head.length && !socket.destroyed) socket.write(head[sent++]!);
+                  }, 50);
+                });
+                socket.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+                socket.on('error', () => undefined);
+                socket.on('close', () => {
+                  clearInterval(timer);
+                  resolve({ closedAfterMs: performance.now() - started, reply, sent });
+                });
+                setTimeout(() => socket.destroy(), 10_000).unref();
+              }),
           ),
         ),
-      (rs) => `all ${rs.length} cut off after ${Math.round(Math.min(...rs.map((r) => r.closedAfterMs)))}–${Math.round(Math.max(...rs.map((r) => r.closedAfterMs)))} ms, after ≤ ${Math.max(...rs.map((r) => r.sent))} bytes; none served`,
+      (rs) =>
+        `all ${rs.length} cut off after ${Math.round(Math.min(...rs.map((r) => r.closedAfterMs)))}–${Math.round(Math.max(...rs.map((r) => r.closedAfterMs)))} ms, after ≤ ${Math.max(...rs.map((r) => r.sent))} bytes; none served`,
     );
     for (const r of results) {
       // read_header_timeout is 1 s; Node checks every second: closed well before the 10 s give-up.
@@ -144,7 +147,11 @@ describe('oversized requests', () => {
 
   it('1500 small headers within max_header_bytes are parsed and answered normally (no quadratic blow-up)', async () => {
     const bytes = `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nConnection: close\r\n${'a:b\r\n'.repeat(1500)}\r\n`;
-    const r = await underAttack('1500 tiny headers under the byte limit', () => tlsRaw([bytes]), (x) => `status ${x.status} in ${x.ms} ms`);
+    const r = await underAttack(
+      '1500 tiny headers under the byte limit',
+      () => tlsRaw([bytes]),
+      (x) => `status ${x.status} in ${x.ms} ms`,
+    );
     expect(r.status).toBe(200);
     expect(r.ms).toBeLessThan(3000);
   });
@@ -180,7 +187,13 @@ describe('hostile Authorization values', () => {
       () =>
         Promise.all(
           values.map(([, value]) =>
-            tlsRaw([Buffer.concat([Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: '), Buffer.from(value), Buffer.from('\r\n\r\n')])]),
+            tlsRaw([
+              Buffer.concat([
+                Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: '),
+                Buffer.from(value),
+                Buffer.from('\r\n\r\n'),
+              ]),
+            ]),
           ),
         ),
       (rs) => `statuses: ${statuses(rs)}`,
@@ -203,7 +216,11 @@ describe('hostile Authorization values', () => {
         req.end();
       });
     const textual = values.filter(([, v]) => typeof v === 'string' && !/\0/.test(v)) as [string, string][];
-    const answers = await underAttack('hostile Authorization values over HTTP/2', () => Promise.all(textual.map(([, v]) => ask(v))), (as) => `statuses: ${[...new Set(as)].join(',')}`);
+    const answers = await underAttack(
+      'hostile Authorization values over HTTP/2',
+      () => Promise.all(textual.map(([, v]) => ask(v))),
+      (as) => `statuses: ${[...new Set(as)].join(',')}`,
+    );
     session.close();
     answers.forEach((a, i) => {
       expect(typeof a === 'number' ? a >= 400 && a < 500 : true, `${textual[i]![0]}: ${a}`).toBe(true);
@@ -214,12 +231,27 @@ describe('hostile Authorization values', () => {
 describe('request smuggling', () => {
   const smuggled = 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n';
   const cases: [string, string][] = [
-    ['TE + CL', `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['CL + CL (different)', `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
-    ['TE obfuscated (chunked, identity)', `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nTransfer-Encoding: chunked, identity\r\nContent-Length: 5\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['TE with a space before the colon', `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n${smuggled}`],
+    [
+      'TE + CL',
+      `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
+    [
+      'CL + CL (different)',
+      `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    ],
+    [
+      'TE obfuscated (chunked, identity)',
+      `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nTransfer-Encoding: chunked, identity\r\nContent-Length: 5\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
+    [
+      'TE with a space before the colon',
+      `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
     ['obs-fold header continuation', `GET /metrics HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n Authorization: ${basicHeader}\r\n\r\n`],
-    ['bare LF line endings', `GET /metrics HTTP/1.1\nHost: x\nAuthorization: ${basicHeader}\nTransfer-Encoding: chunked\nContent-Length: 3\n\n0\n\n${smuggled}`],
+    [
+      'bare LF line endings',
+      `GET /metrics HTTP/1.1\nHost: x\nAuthorization: ${basicHeader}\nTransfer-Encoding: chunked\nContent-Length: 3\n\n0\n\n${smuggled}`,
+    ],
   ];
 
   it('ambiguous framing is refused with 400 and the connection closed: nothing smuggled is ever answered', async () => {
@@ -246,7 +278,12 @@ describe('methods other than GET and HEAD', () => {
       () =>
         Promise.all(
           methods.map((m) =>
-            tlsRaw([Buffer.from(`${m} ${m === 'CONNECT' ? 'localhost:1' : '/metrics'} HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 'latin1')]),
+            tlsRaw([
+              Buffer.from(
+                `${m} ${m === 'CONNECT' ? 'localhost:1' : '/metrics'} HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicHeader}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+                'latin1',
+              ),
+            ]),
           ),
         ),
       (rs) => rs.map((r, i) => `${methods[i]}→${r.status ?? (r.closed ? 'closed' : 'open')}`).join(' '),
@@ -282,7 +319,10 @@ function literalHeader(name: string, value: string): Buffer {
 }
 
 /** An h2 TLS connection that writes raw frames and reports when the server closed it. */
-function rawH2(write: (socket: import('node:tls').TLSSocket) => void, giveUpMs: number): Promise<{ closedAfterMs: number; closed: boolean; bytes: number; goaway: boolean }> {
+function rawH2(
+  write: (socket: import('node:tls').TLSSocket) => void,
+  giveUpMs: number,
+): Promise<{ closedAfterMs: number; closed: boolean; bytes: number; goaway: boolean }> {
   return new Promise((resolve) => {
     const started = performance.now();
     let bytes = 0;
@@ -303,7 +343,7 @@ function rawH2(write: (socket: import('node:tls').TLSSocket) => void, giveUpMs: 
       const all = Buffer.concat(received);
       // Walk the frames for a GOAWAY (type 7).
       let goaway = false;
-      for (let at = 0; at + 9 <= all.length; ) {
+      for (let at = 0; at + 9 <= all.length;) {
         const len = all.readUIntBE(at, 3);
         if (all[at + 3] === 7) goaway = true;
         at += 9 + len;
@@ -320,28 +360,30 @@ describe('HTTP/2 attacks', () => {
       'HTTP/2 rapid reset (5 sessions × 1000 HEADERS + RST_STREAM)',
       () =>
         Promise.all(
-          Array.from({ length: 5 }, () =>
-            new Promise<{ opened: number; sessionError?: string; goaway?: number }>((resolve) => {
-              const session = http2Connect(`https://localhost:${port}`, { ca: pki.ca.certPem, peerMaxConcurrentStreams: 2000 });
-              let opened = 0;
-              const out: { opened: number; sessionError?: string; goaway?: number } = { opened: 0 };
-              session.on('error', (e: NodeJS.ErrnoException) => (out.sessionError = e.code ?? e.message));
-              session.on('goaway', (code: number) => (out.goaway = code));
-              session.on('close', () => resolve({ ...out, opened }));
-              session.on('connect', () => {
-                for (let i = 0; i < 1000 && !session.destroyed && !session.closed; i++) {
-                  try {
-                    const req = session.request({ ':path': '/metrics', authorization: basicHeader });
-                    req.on('error', () => undefined);
-                    req.close(h2.NGHTTP2_CANCEL);
-                    opened++;
-                  } catch {
-                    break;
+          Array.from(
+            { length: 5 },
+            () =>
+              new Promise<{ opened: number; sessionError?: string; goaway?: number }>((resolve) => {
+                const session = http2Connect(`https://localhost:${port}`, { ca: pki.ca.certPem, peerMaxConcurrentStreams: 2000 });
+                let opened = 0;
+                const out: { opened: number; sessionError?: string; goaway?: number } = { opened: 0 };
+                session.on('error', (e: NodeJS.ErrnoException) => (out.sessionError = e.code ?? e.message));
+                session.on('goaway', (code: number) => (out.goaway = code));
+                session.on('close', () => resolve({ ...out, opened }));
+                session.on('connect', () => {
+                  for (let i = 0; i < 1000 && !session.destroyed && !session.closed; i++) {
+                    try {
+                      const req = session.request({ ':path': '/metrics', authorization: basicHeader });
+                      req.on('error', () => undefined);
+                      req.close(h2.NGHTTP2_CANCEL);
+                      opened++;
+                    } catch {
+                      break;
+                    }
                   }
-                }
-                setTimeout(() => session.destroy(), 1500);
-              });
-            }),
+                  setTimeout(() => session.destroy(), 1500);
+                });
+              }),
           ),
         ),
       (rs) => `${rs.reduce((a, r) => a + r.opened, 0)} streams opened and reset; GOAWAY codes: ${[...new Set(rs.map((r) => r.goaway ?? 'none'))].join(',')}`,
@@ -359,19 +401,21 @@ describe('HTTP/2 attacks', () => {
       'HTTP/2 header flood (200 streams × 32 KiB header lists)',
       () =>
         Promise.all(
-          Array.from({ length: 200 }, () =>
-            new Promise<string>((resolve) => {
-              try {
-                const req = session.request(flood);
-                req.on('response', (h) => resolve(String(h[':status'])));
-                req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-                req.on('close', () => resolve(`closed:${req.rstCode}`));
-                req.resume();
-                req.end();
-              } catch (e) {
-                resolve((e as NodeJS.ErrnoException).code ?? 'throw');
-              }
-            }),
+          Array.from(
+            { length: 200 },
+            () =>
+              new Promise<string>((resolve) => {
+                try {
+                  const req = session.request(flood);
+                  req.on('response', (h) => resolve(String(h[':status'])));
+                  req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+                  req.on('close', () => resolve(`closed:${req.rstCode}`));
+                  req.resume();
+                  req.end();
+                } catch (e) {
+                  resolve((e as NodeJS.ErrnoException).code ?? 'throw');
+                }
+              }),
           ),
         ),
       (os) => `outcomes: ${[...new Set(os)].join(',')}`,
@@ -426,7 +470,11 @@ describe('HTTP/2 attacks', () => {
   });
 
   it('a session that completes the TLS handshake and preface but never sends a request is closed too', async () => {
-    const idle = await underAttack('HTTP/2 session with preface only', () => rawH2(() => undefined, 15_000), (x) => `closed after ${Math.round(x.closedAfterMs)} ms`);
+    const idle = await underAttack(
+      'HTTP/2 session with preface only',
+      () => rawH2(() => undefined, 15_000),
+      (x) => `closed after ${Math.round(x.closedAfterMs)} ms`,
+    );
     expect(idle.closed).toBe(true);
     expect(idle.closedAfterMs).toBeLessThan(READ_HEADER_TIMEOUT_MS + 3000);
   });
@@ -435,7 +483,13 @@ describe('HTTP/2 attacks', () => {
     // From the scraper's address: the HTTP/2 attacks above charged 127.0.0.1's stream budget.
     const session = http2Connect(`https://localhost:${port}`, {
       ca: pki.ca.certPem,
-      createConnection: () => tlsConnect({ socket: netConnect({ port, host: '127.0.0.1', localAddress: LEGIT_ADDRESS }), ca: pki.ca.certPem, servername: 'localhost', ALPNProtocols: ['h2'] }),
+      createConnection: () =>
+        tlsConnect({
+          socket: netConnect({ port, host: '127.0.0.1', localAddress: LEGIT_ADDRESS }),
+          ca: pki.ca.certPem,
+          servername: 'localhost',
+          ALPNProtocols: ['h2'],
+        }),
     });
     session.on('error', () => undefined);
     const get = () =>

@@ -80,11 +80,20 @@ async function pool<T>(count: number, concurrency: number, task: (i: number) => 
   return out;
 }
 
-const tally = (xs: readonly string[]) => Object.entries(xs.reduce<Record<string, number>>((a, x) => ((a[x] = (a[x] ?? 0) + 1), a), {})).map(([k, v]) => `${k}×${v}`).join(', ');
+const tally = (xs: readonly string[]) =>
+  Object.entries(xs.reduce<Record<string, number>>((a, x) => ((a[x] = (a[x] ?? 0) + 1), a), {}))
+    .map(([k, v]) => `${k}×${v}`)
+    .join(', ');
 
 describe('non-TLS bytes on the TLS port, in bulk', () => {
-  it('300 plain-HTTP requests get Go\'s 400 (or a close once the cap is hit); 300 garbage connections are closed silently', async () => {
-    const garbage = [Buffer.from([0x00, 0xff, 0x13, 0x37]), Buffer.from('\r\n\r\n'), Buffer.from([0x16]), Buffer.from('SSH-2.0-OpenSSH_9.6\r\n'), Buffer.from([0x80, 0x2c, 0x01, 0x03, 0x00])];
+  it("300 plain-HTTP requests get Go's 400 (or a close once the cap is hit); 300 garbage connections are closed silently", async () => {
+    const garbage = [
+      Buffer.from([0x00, 0xff, 0x13, 0x37]),
+      Buffer.from('\r\n\r\n'),
+      Buffer.from([0x16]),
+      Buffer.from('SSH-2.0-OpenSSH_9.6\r\n'),
+      Buffer.from([0x80, 0x2c, 0x01, 0x03, 0x00]),
+    ];
     const outcome = await underAttack(
       'plain HTTP + garbage to the TLS port (600 connections, 40 at a time)',
       async () => {
@@ -109,7 +118,13 @@ describe('non-TLS bytes on the TLS port, in bulk', () => {
 });
 
 /** One TLS handshake with the given client options; resolves with the outcome. */
-function handshake(options: { minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'; ciphers?: string; client?: TestCert; holdMs?: number }): Promise<string> {
+function handshake(options: {
+  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  ciphers?: string;
+  client?: TestCert;
+  holdMs?: number;
+}): Promise<string> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (s: string) => {
@@ -153,7 +168,10 @@ describe('legacy protocol versions and weak ciphers against the default configur
       ['TLS 1.0 only', { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0', client: pki.client }],
       ['TLS 1.1 only', { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0', client: pki.client }],
       ['TLS 1.2, 3DES only', { maxVersion: 'TLSv1.2', ciphers: 'DES-CBC3-SHA:ECDHE-ECDSA-DES-CBC3-SHA@SECLEVEL=0', client: pki.client }],
-      ['TLS 1.2, RSA key exchange only (no forward secrecy)', { maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:AES256-SHA:AES128-GCM-SHA256:AES256-GCM-SHA384', client: pki.client }],
+      [
+        'TLS 1.2, RSA key exchange only (no forward secrecy)',
+        { maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:AES256-SHA:AES128-GCM-SHA256:AES256-GCM-SHA384', client: pki.client },
+      ],
       // (ECDHE with AES-CBC-SHA1 is not here: Go's default list, and so exporter-toolkit's, accepts it.)
       ['TLS 1.2, NULL ciphers only', { maxVersion: 'TLSv1.2', ciphers: 'eNULL@SECLEVEL=0', client: pki.client }],
       ['TLS 1.2, anonymous DH only', { maxVersion: 'TLSv1.2', ciphers: 'aNULL@SECLEVEL=0', client: pki.client }],
@@ -176,24 +194,34 @@ describe('handshake floods', () => {
     const outcome = await underAttack(
       `handshake flood (600 connections, 100 concurrent, held 300 ms, max_connections ${MAX_CONNECTIONS})`,
       () =>
-        pool(600, 100, () =>
-          new Promise<string>((resolve) => {
-            const socket = tlsConnect({ port, host: '127.0.0.1', ca: pki.ca.certPem, servername: 'localhost', cert: pki.client.certPem, key: pki.client.keyPem });
-            let established = false;
-            socket.on('secureConnect', () => {
-              established = true;
-              open++;
-              peakOpen = Math.max(peakOpen, open);
-              // Hold the slot a moment, then leave.
-              setTimeout(() => socket.destroy(), 300);
-            });
-            socket.on('error', () => undefined);
-            socket.on('close', () => {
-              if (established) open--;
-              resolve(established ? 'handshake' : 'refused');
-            });
-            setTimeout(() => socket.destroy(), 8000).unref();
-          }),
+        pool(
+          600,
+          100,
+          () =>
+            new Promise<string>((resolve) => {
+              const socket = tlsConnect({
+                port,
+                host: '127.0.0.1',
+                ca: pki.ca.certPem,
+                servername: 'localhost',
+                cert: pki.client.certPem,
+                key: pki.client.keyPem,
+              });
+              let established = false;
+              socket.on('secureConnect', () => {
+                established = true;
+                open++;
+                peakOpen = Math.max(peakOpen, open);
+                // Hold the slot a moment, then leave.
+                setTimeout(() => socket.destroy(), 300);
+              });
+              socket.on('error', () => undefined);
+              socket.on('close', () => {
+                if (established) open--;
+                resolve(established ? 'handshake' : 'refused');
+              });
+              setTimeout(() => socket.destroy(), 8000).unref();
+            }),
         ),
       (rs) => `${tally(rs)}; peak concurrently established ${peakOpen}`,
     );
@@ -241,8 +269,20 @@ describe('bad client certificates in bulk', () => {
     expect(counted).toBeGreaterThanOrEqual(kinds.length * 25);
     // Each refusal is counted under its reason (the vocabulary of the warn line).
     const byReason = (reason: string) =>
-      Number(metrics.body.split('\n').find((l) => l.startsWith(`scrapeguard_tls_handshake_errors_total{reason="${reason}"}`))?.split(' ').at(-1) ?? 0);
-    expect({ expired: byReason('expired'), not_yet_valid: byReason('not_yet_valid'), unknown_ca: byReason('unknown_ca'), san_not_allowed: byReason('san_not_allowed'), no_certificate: byReason('no_certificate') }).toEqual({
+      Number(
+        metrics.body
+          .split('\n')
+          .find((l) => l.startsWith(`scrapeguard_tls_handshake_errors_total{reason="${reason}"}`))
+          ?.split(' ')
+          .at(-1) ?? 0,
+      );
+    expect({
+      expired: byReason('expired'),
+      not_yet_valid: byReason('not_yet_valid'),
+      unknown_ca: byReason('unknown_ca'),
+      san_not_allowed: byReason('san_not_allowed'),
+      no_certificate: byReason('no_certificate'),
+    }).toEqual({
       expired: 25,
       not_yet_valid: 25,
       unknown_ca: 50,

@@ -40,7 +40,8 @@ beforeAll(async () => {
   const registry = new Registry();
   const g = new Gauge({ name: 'app_queue_depth', help: 'Depth of each work queue.', labelNames: ['queue', 'shard', 'tenant'], registers: [registry] });
   // Deterministic label values, long enough that a response is a few hundred KiB.
-  for (let i = 0; i < SERIES; i++) g.set({ queue: `queue-${(i % 97).toString().padStart(3, '0')}-ingest-pipeline`, shard: `shard-${i}`, tenant: `tenant-${i % 13}-production-eu-west` }, i);
+  for (let i = 0; i < SERIES; i++)
+    g.set({ queue: `queue-${(i % 97).toString().padStart(3, '0')}-ingest-pipeline`, shard: `shard-${i}`, tenant: `tenant-${i % 13}-production-eu-west` }, i);
   ({ guard, port, url } = await listenTlsGuard(pki, registry, {
     config: { http_server_config: { http2: true }, limits: { read_header_timeout: '2s', request_timeout: '5s' } },
   }));
@@ -64,7 +65,12 @@ interface FloodResult {
 
 /** Runs test/helpers/h2-flood.mjs from `localAddress` (default: the attacker's). */
 const flood = (durationMs: number, parallel: number, extra: { localAddress?: string; maxStreamsPerSession?: number; sessionsTotal?: number } = {}) =>
-  runChild<FloodResult>('h2-flood.mjs', { port, host: '127.0.0.1', localAddress: ATTACKER, caFile: pki.ca.certFile, durationMs, parallel, ...extra }, durationMs + 15_000, { lowPriority: true });
+  runChild<FloodResult>(
+    'h2-flood.mjs',
+    { port, host: '127.0.0.1', localAddress: ATTACKER, caFile: pki.ca.certFile, durationMs, parallel, ...extra },
+    durationMs + 15_000,
+    { lowPriority: true },
+  );
 
 /** scrapeguard_http2_streams_reset_total by reason. */
 async function resetsByReason(): Promise<Record<string, number>> {
@@ -98,7 +104,9 @@ describe('HTTP/2 stream flood (acceptance figure B)', () => {
     const cpuUsed = process.cpuUsage(cpu);
 
     const metrics = await scrape(url, { ca: pki.ca.certPem });
-    const refusals = metrics.body.split('\n').filter((l) => l.startsWith('scrapeguard_http2_streams_reset_total{') || l.startsWith('scrapeguard_connections_refused_total{'));
+    const refusals = metrics.body
+      .split('\n')
+      .filter((l) => l.startsWith('scrapeguard_http2_streams_reset_total{') || l.startsWith('scrapeguard_connections_refused_total{'));
     summary.add({
       attack: `HTTP/2 stream flood from ${ATTACKER} (4 sessions at a time for 10 s, never reading; ${SERIES} series, ${Math.round(bodyBytes / 1024)} KiB per response)`,
       outcome: `${result.sessions} sessions, ${result.streamsSent} HEADERS sent; RST_STREAM codes ${JSON.stringify(result.resets)}; GOAWAY codes ${JSON.stringify(result.goaways)}; ${refusals.join(' ')}`,
@@ -133,7 +141,10 @@ describe('HTTP/2 stream flood (acceptance figure B)', () => {
     // One session, 4 requests, reads the socket but never grants window: every response stalls.
     const result = await flood(8000, 1, { localAddress: '127.0.0.5', maxStreamsPerSession: 4, sessionsTotal: 1 });
     const after = await resetsByReason();
-    summary.add({ attack: 'HTTP/2 session with 4 unread responses (request_timeout 5 s)', outcome: `RST_STREAM codes ${JSON.stringify(result.resets)}; stalled resets ${after.stalled! - before.stalled!}` });
+    summary.add({
+      attack: 'HTTP/2 session with 4 unread responses (request_timeout 5 s)',
+      outcome: `RST_STREAM codes ${JSON.stringify(result.resets)}; stalled resets ${after.stalled! - before.stalled!}`,
+    });
     expect(result.resets[String(h2.NGHTTP2_ENHANCE_YOUR_CALM)]).toBe(4);
     expect(after.stalled! - before.stalled!).toBe(4);
   }, 30_000);
@@ -142,7 +153,10 @@ describe('HTTP/2 stream flood (acceptance figure B)', () => {
     const before = await resetsByReason();
     const result = await flood(3000, 1, { localAddress: '127.0.0.6', maxStreamsPerSession: 40, sessionsTotal: 1 });
     const after = await resetsByReason();
-    summary.add({ attack: 'HTTP/2 session opening 40 streams at once, never reading', outcome: `RST_STREAM codes ${JSON.stringify(result.resets)}; GOAWAY codes ${JSON.stringify(result.goaways)}` });
+    summary.add({
+      attack: 'HTTP/2 session opening 40 streams at once, never reading',
+      outcome: `RST_STREAM codes ${JSON.stringify(result.resets)}; GOAWAY codes ${JSON.stringify(result.goaways)}`,
+    });
     expect(after.per_client_limit! - before.per_client_limit!).toBeGreaterThanOrEqual(20);
     expect(after.session_goaway! - before.session_goaway!).toBe(1);
     expect(result.goaways[String(h2.NGHTTP2_ENHANCE_YOUR_CALM)]).toBe(1);

@@ -22,14 +22,25 @@ function ensureBuilt(): void {
 /** Every URL resolved while a fresh node process imports `entry`. */
 function loadedBy(entry: string): string[] {
   const record = join(scratch, `${entry.replace(/\W/g, '_')}.txt`);
-  execFileSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/fixtures/record-imports.mjs')).href, '--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(join(root, 'dist', entry)).href)});`], {
-    env: { ...process.env, RECORD_IMPORTS_TO: record },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    process.execPath,
+    [
+      '--import',
+      pathToFileURL(join(root, 'test/fixtures/record-imports.mjs')).href,
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(pathToFileURL(join(root, 'dist', entry)).href)});`,
+    ],
+    {
+      env: { ...process.env, RECORD_IMPORTS_TO: record },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   return [...new Set(readFileSync(record, 'utf8').split('\n').filter(Boolean))];
 }
 
-const ownChunks = (urls: string[]): string[] => urls.filter((u) => u.startsWith(pathToFileURL(join(root, 'dist')).href)).map((u) => readFileSync(fileURLToPath(u), 'utf8'));
+const ownChunks = (urls: string[]): string[] =>
+  urls.filter((u) => u.startsWith(pathToFileURL(join(root, 'dist')).href)).map((u) => readFileSync(fileURLToPath(u), 'utf8'));
 
 describe('cold import cost of the built package', () => {
   it('import("scrapeguard") loads neither selfsigned nor the scrape-config generator', () => {

@@ -103,6 +103,12 @@ describe('import graph of src/', () => {
   it('the core, auth, access, exposition, config and tls folders never import adapters, the server or the guard', () => {
     const lower = /^src\/(core|auth|access|exposition|config|tls|net|audit|metrics)\//;
     const upper = /^src\/(adapters|server)\/|^src\/(guard|index)\.ts$/;
-    expect(edgesWhere(graph, (f) => lower.test(f), (t) => upper.test(t))).toEqual([]);
+    expect(
+      edgesWhere(
+        graph,
+        (f) => lower.test(f),
+        (t) => upper.test(t),
+      ),
+    ).toEqual([]);
   });
 });

@@ -52,7 +52,7 @@ describe('aggregateLogs', () => {
     log.close();
   });
 
-  it('a continuous flood costs one line per interval; the summary carries the last occurrence\'s fields', () => {
+  it("a continuous flood costs one line per interval; the summary carries the last occurrence's fields", () => {
     const { logger, lines } = recorder();
     const log = aggregateLogs(logger, { intervalMs: 1000 });
     for (let second = 0; second < 10; second++) {
@@ -225,7 +225,11 @@ describe('the guard aggregates what peers can repeat', () => {
     for (let i = 0; i < 100; i++) expect((await guard.handle(request)).status).toBe(200);
     const ignored = lines.filter((l) => l.message === 'ignored forwarding headers from a peer that is not a trusted proxy');
     expect(ignored).toEqual([
-      { level: 'warn', message: 'ignored forwarding headers from a peer that is not a trusted proxy', fields: { remote: '127.0.0.2', header: 'x-forwarded-for' } },
+      {
+        level: 'warn',
+        message: 'ignored forwarding headers from a peer that is not a trusted proxy',
+        fields: { remote: '127.0.0.2', header: 'x-forwarded-for' },
+      },
     ]);
     expect(pending()).toBe(1);
     await guard.close(0);

@@ -157,7 +157,9 @@ describe('allowed_networks in web-config.yml', () => {
     expect((await issuesOf(loadConfigObject({ allowed_networks: [] }))).map((i) => i.message)).toEqual([
       'an empty list refuses every client; leave allowed_networks out to let every address connect',
     ]);
-    expect((await issuesOf(loadConfigObject({ allowed_networks: '10.0.0.0/8' as never }))).map((i) => [i.path, i.message])).toEqual([['allowed_networks', 'expected a list, got a string']]);
+    expect((await issuesOf(loadConfigObject({ allowed_networks: '10.0.0.0/8' as never }))).map((i) => [i.path, i.message])).toEqual([
+      ['allowed_networks', 'expected a list, got a string'],
+    ]);
     expect((await issuesOf(loadConfigObject({ allowed_netwroks: ['10.0.0.0/8'] }))).map((i) => i.message)).toEqual([
       'unknown key "allowed_netwroks"; did you mean "allowed_networks"?',
     ]);
@@ -173,7 +175,12 @@ describe('allowed_networks in web-config.yml', () => {
       loadConfigObject({
         basic_auth_users: {},
         bearer_auth: { tokens: [{ name: 'a', token_sha256: 'a'.repeat(64) }] },
-        access_rules: { rules: [{ groups: ['compliance'], networks: ['10.1.0.0/15'] }, { groups: ['x'], networks: [] }] },
+        access_rules: {
+          rules: [
+            { groups: ['compliance'], networks: ['10.1.0.0/15'] },
+            { groups: ['x'], networks: [] },
+          ],
+        },
       }),
     );
     expect(issues.filter((i) => i.path.startsWith('access_rules')).map((i) => [i.path, i.message])).toEqual([
@@ -207,7 +214,11 @@ describe('the standalone server checks allowed_networks when it accepts the conn
     expect(allowed.received[0]).toBe(0x16);
 
     expect(await metricValue(registry, 'scrapeguard_connections_refused_total', { reason: 'network_not_allowed' })).toBe(1);
-    expect(lines.some((l) => l.level === 'warn' && l.message === 'connection refused' && l.fields.reason === 'network_not_allowed' && l.fields.remote === '127.0.0.2')).toBe(true);
+    expect(
+      lines.some(
+        (l) => l.level === 'warn' && l.message === 'connection refused' && l.fields.reason === 'network_not_allowed' && l.fields.remote === '127.0.0.2',
+      ),
+    ).toBe(true);
     const ok = await scrape(`${bound!.url}/metrics`, { ca: pki.ca.certPem, localAddress: '127.0.0.1' });
     expect(ok.status).toBe(200);
     const no = await scrape(`${bound!.url}/metrics`, { ca: pki.ca.certPem, localAddress: '127.0.0.2' });
@@ -312,7 +323,11 @@ describe('access rules with a networks condition', () => {
   });
 
   test('decisions are cached per address when a rule has networks, and a rule with networks never matches without an address', () => {
-    const rules = new AccessRules({ rules: [{ principals: ['p'], groups: [], denyMetrics: [], enforceLabels: [], networks: ['10.0.0.0/8'] }], default: 'deny', onEmpty: 'ok' });
+    const rules = new AccessRules({
+      rules: [{ principals: ['p'], groups: [], denyMetrics: [], enforceLabels: [], networks: ['10.0.0.0/8'] }],
+      default: 'deny',
+      onEmpty: 'ok',
+    });
     const p = { name: 'p', method: 'basic' as const, groups: [] };
     expect(rules.decide(p, '10.1.2.3').decision).toBe('allow');
     expect(rules.decide(p, '192.0.2.1').decision).toBe('deny');

@@ -35,7 +35,14 @@ describe('guard.tlsOptions() for a server you run', () => {
   let url: string;
   beforeAll(async () => {
     guard = await createGuard({
-      config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile, client_ca_file: pki.ca.certFile, client_auth_type: 'RequireAndVerifyClientCert' } },
+      config: {
+        tls_server_config: {
+          cert_file: pki.server.certFile,
+          key_file: pki.server.keyFile,
+          client_ca_file: pki.ca.certFile,
+          client_auth_type: 'RequireAndVerifyClientCert',
+        },
+      },
       source: () => 'up 1\n',
       logger: silentLogger,
       watch: false,

@@ -65,7 +65,18 @@ describe('the npm package', () => {
   });
 
   it('ships README, LICENSE, CHANGELOG, package.json and the manual', () => {
-    expect(files).toEqual(expect.arrayContaining(['README.md', 'LICENSE', 'CHANGELOG.md', 'package.json', 'docs/README.md', 'docs/configuration.md', 'docs/cli-reference.md', 'docs/troubleshooting.md']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'README.md',
+        'LICENSE',
+        'CHANGELOG.md',
+        'package.json',
+        'docs/README.md',
+        'docs/configuration.md',
+        'docs/cli-reference.md',
+        'docs/troubleshooting.md',
+      ]),
+    );
     expect(files.filter((f) => f.startsWith('docs/') && !f.endsWith('.md'))).toEqual([]);
   });
 
@@ -86,7 +97,10 @@ describe('the npm package', () => {
     const maps = files.filter((f) => f.endsWith('.map'));
     for (const map of maps) {
       const { sources } = JSON.parse(readFileSync(join(root, map), 'utf8')) as { sources: string[] };
-      expect(sources.filter((s) => /(^|\/)(test|bench|examples)\//.test(s) || /\.test\./.test(s)), map).toEqual([]);
+      expect(
+        sources.filter((s) => /(^|\/)(test|bench|examples)\//.test(s) || /\.test\./.test(s)),
+        map,
+      ).toEqual([]);
     }
   });
 

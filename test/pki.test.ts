@@ -27,10 +27,7 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'scrapeguard-write-'));
 let pki: DevPki;
 let otherPki: DevPki;
 beforeAll(async () => {
-  [pki, otherPki] = await Promise.all([
-    generateDevPki({ serverSans: ['localhost', '127.0.0.1', '::1', 'metrics.internal'] }),
-    generateDevPki(),
-  ]);
+  [pki, otherPki] = await Promise.all([generateDevPki({ serverSans: ['localhost', '127.0.0.1', '::1', 'metrics.internal'] }), generateDevPki()]);
 });
 
 const savedUmask = process.umask();

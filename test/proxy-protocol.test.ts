@@ -63,7 +63,8 @@ function ipv6ToBytes(a: string): Buffer {
   return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
 }
 
-const v1 = (source: string, destination: string, sp: number, dp: number, proto = 'TCP4') => Buffer.from(`PROXY ${proto} ${source} ${destination} ${sp} ${dp}\r\n`, 'latin1');
+const v1 = (source: string, destination: string, sp: number, dp: number, proto = 'TCP4') =>
+  Buffer.from(`PROXY ${proto} ${source} ${destination} ${sp} ${dp}\r\n`, 'latin1');
 
 describe('the PROXY header parser', () => {
   test('v1 TCP4, TCP6 (IPv4-mapped sources read as IPv4) and UNKNOWN', () => {
@@ -74,7 +75,11 @@ describe('the PROXY header parser', () => {
     });
     const six = parseProxyHeader(v1('2001:db8::7', '::ffff:10.0.0.1', 0, 65535, 'TCP6'));
     expect(six).toMatchObject({ status: 'ok', header: { source: '2001:db8::7', destination: '10.0.0.1', sourcePort: 0, destinationPort: 65535 } });
-    expect(parseProxyHeader(Buffer.from('PROXY UNKNOWN ffff::1 whatever\r\nGET'))).toEqual({ status: 'ok', header: { command: 'local', version: 1 }, length: 32 });
+    expect(parseProxyHeader(Buffer.from('PROXY UNKNOWN ffff::1 whatever\r\nGET'))).toEqual({
+      status: 'ok',
+      header: { command: 'local', version: 1 },
+      length: 32,
+    });
     expect(parseProxyHeader(Buffer.from('PROXY UNKNOWN\r\n'))).toMatchObject({ status: 'ok', header: { command: 'local' } });
   });
 
@@ -85,7 +90,11 @@ describe('the PROXY header parser', () => {
       header: { command: 'proxy', version: 2, source: '192.0.2.7', sourcePort: 51000, destination: '198.51.100.1', destinationPort: 9443 },
       length: 16 + 12 + 6,
     });
-    expect(parseProxyHeader(v2('2001:db8::7', '2001:db8::1', 1, 2))).toMatchObject({ status: 'ok', header: { source: '2001:db8::7', destination: '2001:db8::1' }, length: 52 });
+    expect(parseProxyHeader(v2('2001:db8::7', '2001:db8::1', 1, 2))).toMatchObject({
+      status: 'ok',
+      header: { source: '2001:db8::7', destination: '2001:db8::1' },
+      length: 52,
+    });
     expect(parseProxyHeader(v2('::ffff:c000:207', '::1', 1, 2))).toMatchObject({ status: 'ok', header: { source: '192.0.2.7', destination: '::1' } });
     expect(parseProxyHeader(v2Raw(0x20, 0x00, Buffer.alloc(0)))).toEqual({ status: 'ok', header: { command: 'local', version: 2 }, length: 16 });
     // LOCAL with an address block: the block is skipped.
@@ -132,7 +141,11 @@ describe('the PROXY header parser', () => {
   });
 
   test('property: any split of a valid header parses the same once complete, and random bytes never throw or over-read', () => {
-    const headers = [v1('192.0.2.7', '198.51.100.1', 51000, 9443), v2('2001:db8::7', '2001:db8::1', 1, 2, Buffer.from([0x01, 0x00, 0x02, 0x68, 0x32])), v2Raw(0x20, 0x00, Buffer.alloc(0))];
+    const headers = [
+      v1('192.0.2.7', '198.51.100.1', 51000, 9443),
+      v2('2001:db8::7', '2001:db8::1', 1, 2, Buffer.from([0x01, 0x00, 0x02, 0x68, 0x32])),
+      v2Raw(0x20, 0x00, Buffer.alloc(0)),
+    ];
     fc.assert(
       fc.property(fc.constantFrom(...headers), fc.nat(), fc.uint8Array({ maxLength: 64 }), (header, cutAt, tail) => {
         const cut = cutAt % header.length;
@@ -142,11 +155,18 @@ describe('the PROXY header parser', () => {
       }),
     );
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.concat([V2_SIGNATURE, Buffer.from(b)])), fc.string({ maxLength: 120 }).map((s) => Buffer.from(`PROXY ${s}`))), (bytes) => {
-        const r = parseProxyHeader(Buffer.from(bytes));
-        if (r.status === 'ok') expect(r.length).toBeLessThanOrEqual(bytes.length);
-        if (r.status === 'incomplete') expect(bytes.length).toBeLessThan(MAX_V2_HEADER_BYTES);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.concat([V2_SIGNATURE, Buffer.from(b)])),
+          fc.string({ maxLength: 120 }).map((s) => Buffer.from(`PROXY ${s}`)),
+        ),
+        (bytes) => {
+          const r = parseProxyHeader(Buffer.from(bytes));
+          if (r.status === 'ok') expect(r.length).toBeLessThanOrEqual(bytes.length);
+          if (r.status === 'incomplete') expect(bytes.length).toBeLessThan(MAX_V2_HEADER_BYTES);
+        },
+      ),
     );
   });
 });
@@ -201,7 +221,12 @@ function tcpWithHeader(port: number, localAddress: string, header: Buffer | unde
 }
 
 /** One HTTPS GET over a connection that starts with `header`; status undefined when refused. */
-function httpsVia(port: number, localAddress: string, header: Buffer | undefined, headers: Record<string, string> = {}): Promise<{ status?: number; body: string; error?: string }> {
+function httpsVia(
+  port: number,
+  localAddress: string,
+  header: Buffer | undefined,
+  headers: Record<string, string> = {},
+): Promise<{ status?: number; body: string; error?: string }> {
   return new Promise((resolve) => {
     const req = httpsRequest(
       {
@@ -249,7 +274,13 @@ describe('PROXY protocol on a listener of the standalone server', () => {
     expect((await httpsVia(b.port, '127.0.0.1', v2('192.0.2.7', '127.0.0.1', 40000, b.port))).status).toBe(200);
     expect((await httpsVia(b.port, '127.0.0.1', v1('2001:db8::7', '::1', 40001, b.port, 'TCP6'))).status).toBe(200);
     const session = http2Connect(`https://localhost:${b.port}`, {
-      createConnection: () => tlsConnect({ socket: tcpWithHeader(b.port, '127.0.0.1', v2('198.51.100.23', '127.0.0.1', 40002, b.port)), ca: pki.ca.certPem, servername: 'localhost', ALPNProtocols: ['h2'] }),
+      createConnection: () =>
+        tlsConnect({
+          socket: tcpWithHeader(b.port, '127.0.0.1', v2('198.51.100.23', '127.0.0.1', 40002, b.port)),
+          ca: pki.ca.certPem,
+          servername: 'localhost',
+          ALPNProtocols: ['h2'],
+        }),
     });
     const status = await new Promise<number>((resolve, reject) => {
       const stream = session.request({ ':path': '/metrics' });
@@ -265,7 +296,11 @@ describe('PROXY protocol on a listener of the standalone server', () => {
   test('allowed_networks is checked on the named address: outside it, no ServerHello and the socket closed', async () => {
     const b = await bench({ allowed_networks: ['192.0.2.0/24'] });
     expect((await httpsVia(b.port, '127.0.0.1', v2('192.0.2.7', '127.0.0.1', 1, b.port))).status).toBe(200);
-    const refused = await rawFrom(b.port, '127.0.0.1', Buffer.concat([v2('198.51.100.9', '127.0.0.1', 1, b.port), Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05])]));
+    const refused = await rawFrom(
+      b.port,
+      '127.0.0.1',
+      Buffer.concat([v2('198.51.100.9', '127.0.0.1', 1, b.port), Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05])]),
+    );
     expect(refused).toEqual({ received: Buffer.alloc(0), closed: true });
     expect(await metricValue(b.registry, 'scrapeguard_connections_refused_total', { reason: 'network_not_allowed' })).toBe(1);
     expect(b.lines.find((l) => l.fields.reason === 'network_not_allowed')?.fields).toMatchObject({ remote: '198.51.100.9', proxy: '127.0.0.1' });
@@ -319,9 +354,22 @@ describe('PROXY protocol on a listener of the standalone server', () => {
   });
 
   test('a client certificate refused at the handshake is logged with the named address, not the proxy', async () => {
-    const b = await bench({ tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile, client_ca_file: pki.ca.certFile, client_auth_type: 'RequireAndVerifyClientCert' } });
+    const b = await bench({
+      tls_server_config: {
+        cert_file: pki.server.certFile,
+        key_file: pki.server.keyFile,
+        client_ca_file: pki.ca.certFile,
+        client_auth_type: 'RequireAndVerifyClientCert',
+      },
+    });
     const refused = await new Promise<string>((resolve) => {
-      const socket = tlsConnect({ socket: tcpWithHeader(b.port, '127.0.0.1', v2('192.0.2.44', '127.0.0.1', 1, b.port)), ca: pki.ca.certPem, servername: 'localhost', cert: pki.clientOtherCa.certPem, key: pki.clientOtherCa.keyPem });
+      const socket = tlsConnect({
+        socket: tcpWithHeader(b.port, '127.0.0.1', v2('192.0.2.44', '127.0.0.1', 1, b.port)),
+        ca: pki.ca.certPem,
+        servername: 'localhost',
+        cert: pki.clientOtherCa.certPem,
+        key: pki.clientOtherCa.keyPem,
+      });
       socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
       socket.on('close', () => resolve('closed'));
       socket.resume();
@@ -340,9 +388,17 @@ describe('PROXY protocol on a listener of the standalone server', () => {
 
   test('plain HTTP: a header and the request in one segment; the named address is served and audited', async () => {
     const b = await bench({}, false);
-    const reply = await rawFrom(b.port, '127.0.0.1', Buffer.concat([v1('192.0.2.7', '127.0.0.1', 1, b.port), Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]));
+    const reply = await rawFrom(
+      b.port,
+      '127.0.0.1',
+      Buffer.concat([v1('192.0.2.7', '127.0.0.1', 1, b.port), Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]),
+    );
     expect(reply.received.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
-    const refused = await rawFrom(b.port, '127.0.0.2', Buffer.concat([v1('192.0.2.8', '127.0.0.1', 1, b.port), Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')]));
+    const refused = await rawFrom(
+      b.port,
+      '127.0.0.2',
+      Buffer.concat([v1('192.0.2.8', '127.0.0.1', 1, b.port), Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')]),
+    );
     expect(refused).toEqual({ received: Buffer.alloc(0), closed: true });
     const direct = await new Promise<number>((resolve, reject) => {
       const req = httpRequest({ host: '127.0.0.1', port: b.port, path: '/metrics', localAddress: '127.0.0.2', agent: false }, (res) => {
@@ -388,7 +444,11 @@ describe('serve --web.trusted-proxy / --web.proxy-protocol', () => {
     const port = await freePort();
     let stop!: () => void;
     const stopSignal = new Promise<void>((r) => (stop = r));
-    const run = runCli(serveCommand, ['--web.listen-address', `127.0.0.1:${port}`, '--web.trusted-proxy', '127.0.0.1', '--web.proxy-protocol', '--log.level', 'debug'], { stopSignal });
+    const run = runCli(
+      serveCommand,
+      ['--web.listen-address', `127.0.0.1:${port}`, '--web.trusted-proxy', '127.0.0.1', '--web.proxy-protocol', '--log.level', 'debug'],
+      { stopSignal },
+    );
     const request = Buffer.concat([v1('192.0.2.7', '127.0.0.1', 1, port), Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]);
     let reply = await rawFrom(port, '127.0.0.1', request);
     for (let i = 0; i < 50 && reply.received.length === 0; i++) {

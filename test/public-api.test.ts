@@ -108,7 +108,9 @@ describe('public API', () => {
 
   it('package.json exports exactly these entry points', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, unknown> };
-    const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json').map((k) => (k === '.' ? 'scrapeguard' : `scrapeguard/${k.slice(2)}`));
+    const subpaths = Object.keys(pkg.exports)
+      .filter((k) => k !== './package.json')
+      .map((k) => (k === '.' ? 'scrapeguard' : `scrapeguard/${k.slice(2)}`));
     expect(subpaths.sort()).toEqual(Object.keys(ENTRIES).sort());
   });
 });

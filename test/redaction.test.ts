@@ -43,7 +43,13 @@ describe('label rules', () => {
     const { text: out, report } = run(text, { dropLabels: ['pass.*'], maskLabels: ['dsn|password'], hashLabels: ['user|dsn'] });
     expect(out).not.toMatch(/hunter2|s3cret|host=db|alice|bob/);
     expect(out).toMatch(/^db_up\{instance="a",dsn="\[REDACTED\]",user="[0-9a-f]{16}"\} 1$/m);
-    expect(report.rules).toEqual(new Map([['drop_labels', 2], ['mask_labels', 2], ['hash_labels', 2]]));
+    expect(report.rules).toEqual(
+      new Map([
+        ['drop_labels', 2],
+        ['mask_labels', 2],
+        ['hash_labels', 2],
+      ]),
+    );
     expect(report.patterns.map((p) => [p.rule, p.pattern, [...p.names]])).toEqual([
       ['drop_labels', 'pass.*', ['password']],
       ['mask_labels', 'dsn|password', ['dsn']],
@@ -70,7 +76,8 @@ describe('label rules', () => {
   });
 
   it('never touches le, quantile or a stateset label, even when a rule names them', () => {
-    const hist = '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3\nh_count 2\n# TYPE s summary\ns{quantile="0.5"} 1\ns_sum 1\ns_count 1\n';
+    const hist =
+      '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3\nh_count 2\n# TYPE s summary\ns{quantile="0.5"} 1\ns_sum 1\ns_count 1\n';
     const out = run(hist, { dropLabels: ['le', 'quantile'] }).text;
     expect(out).toContain('h_bucket{le="+Inf"} 2');
     expect(out).toContain('s{quantile="0.5"} 1');
@@ -99,7 +106,8 @@ describe('label rules', () => {
   });
 
   it('scrubs HELP text and drops families by either name', () => {
-    const text = '# HELP app_conn_total Connections to postgres://app:pw@db (password=pw)\n# TYPE app_conn_total counter\napp_conn_total 1\n# TYPE debug_x gauge\ndebug_x 1\n';
+    const text =
+      '# HELP app_conn_total Connections to postgres://app:pw@db (password=pw)\n# TYPE app_conn_total counter\napp_conn_total 1\n# TYPE debug_x gauge\ndebug_x 1\n';
     const { text: out, report } = run(text, { redactHelp: ['password=\\w+', '//[^ ]*@'], dropMetrics: ['debug_.*', 'app_conn'], maskValue: '***' });
     expect(out).toBe('');
     expect(report.rules.get('drop_metrics')).toBe(2);
@@ -188,7 +196,12 @@ describe("the caller's view in the same walk", () => {
 
   it('asks allowsFamily with the text-format name (a counter keeps _total) for OpenMetrics input too', () => {
     const asked: string[] = [];
-    run('# TYPE a counter\na_total 1\n# TYPE i info\ni_info 1\n# EOF\n', {}, { allowsFamily: (n) => (asked.push(n), true), labelConstraints: [] }, 'openmetrics');
+    run(
+      '# TYPE a counter\na_total 1\n# TYPE i info\ni_info 1\n# EOF\n',
+      {},
+      { allowsFamily: (n) => (asked.push(n), true), labelConstraints: [] },
+      'openmetrics',
+    );
     expect(asked).toEqual(['a_total', 'i_info']);
   });
 });
@@ -246,7 +259,14 @@ describe('redaction config', () => {
     writeFileSync(join(dir, 'short.key'), 'tooshort');
     writeFileSync(
       join(dir, 'web.yml'),
-      ['redaction:', '  drop_labels: ["(unclosed"]', '  detect_secrets: [url_credentialz]', '  hash_key_file: short.key', '  mask_lables: [x]', '  redact_help: ["", "x*"]'].join('\n'),
+      [
+        'redaction:',
+        '  drop_labels: ["(unclosed"]',
+        '  detect_secrets: [url_credentialz]',
+        '  hash_key_file: short.key',
+        '  mask_lables: [x]',
+        '  redact_help: ["", "x*"]',
+      ].join('\n'),
     );
     const error = await loadConfigFile(join(dir, 'web.yml')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
@@ -314,7 +334,10 @@ describe('properties', () => {
     fc.assert(
       fc.property(familiesArb({ types: ['counter', 'gauge', 'histogram', 'summary', 'unknown'] }), (families) => {
         const text = renderExposition(families, 'text').text;
-        const out = renderExposition(compileRedaction(rules({ dropLabels: ['nothing_matches_this'] })).apply(parseExposition(text, 'text')).families, 'text').text;
+        const out = renderExposition(
+          compileRedaction(rules({ dropLabels: ['nothing_matches_this'] })).apply(parseExposition(text, 'text')).families,
+          'text',
+        ).text;
         // Families without samples are kept only when they had none to begin with.
         expect(out).toBe(text);
       }),
@@ -355,7 +378,8 @@ describe('ordinary exporter output passes detect_secrets unchanged', () => {
     // And the fast path renders what prom-client itself renders (same series, same values).
     const ours = parseExposition(renderExposition(out, 'text').text, 'text');
     const theirs = parseExposition(await registry.metrics(), 'text');
-    const values = (fs: MetricFamily[]) => new Map(fs.flatMap((f) => f.samples.map((s) => [`${textFamilyName(f)}${s.suffix}${JSON.stringify(s.labels)}`, s.value])));
+    const values = (fs: MetricFamily[]) =>
+      new Map(fs.flatMap((f) => f.samples.map((s) => [`${textFamilyName(f)}${s.suffix}${JSON.stringify(s.labels)}`, s.value])));
     const a = values(ours);
     const b = values(theirs);
     expect([...a.keys()].sort()).toEqual([...b.keys()].sort());

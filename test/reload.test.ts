@@ -17,7 +17,6 @@ import { testPki, type TestPki } from './helpers/pki.js';
 import { scrape, type ScrapeResult } from './helpers/client.js';
 import { recordingLogger as capturedLogger } from './helpers/logger.js';
 
-
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `scrapeguard-reload-${prefix}-`));
 const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
 const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
@@ -383,7 +382,7 @@ describe('close() releases watchers and sockets', () => {
     // The watcher is live: a change is picked up without calling reload().
     writeFileSync(file, `${TLS_CONFIG}http_server_config:\n  headers:\n    X-Frame-Options: deny\n`);
     await until('watched reload', async () => ((await scrape(url, { ca: pki.ca.certPem })).headers['x-frame-options'] === 'deny' ? true : undefined));
-    expect((countByType().get('TCPServerWrap') ?? 0)).toBeGreaterThan(before.get('TCPServerWrap') ?? 0);
+    expect(countByType().get('TCPServerWrap') ?? 0).toBeGreaterThan(before.get('TCPServerWrap') ?? 0);
 
     await guard.close(0);
     await sleep(150);

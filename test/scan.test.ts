@@ -47,8 +47,18 @@ const HELP_PASSWORD = 'Sup3rS3cretHelpPw';
 const BASIC_PASSWORD = 'plain-http-basic-pw-1234';
 const SECRETS = [DB_PASSWORD, GITHUB_TOKEN, HELP_PASSWORD, BASIC_PASSWORD];
 
-interface JsonFinding { id: string; severity: string; message: string; evidence: Record<string, unknown>; hints: string[] }
-interface JsonReport { schemaVersion: number; summary: Record<string, number>; targets: { url: string; kind: string; error?: string; notes?: string[]; findings: JsonFinding[] }[] }
+interface JsonFinding {
+  id: string;
+  severity: string;
+  message: string;
+  evidence: Record<string, unknown>;
+  hints: string[];
+}
+interface JsonReport {
+  schemaVersion: number;
+  summary: Record<string, number>;
+  targets: { url: string; kind: string; error?: string; notes?: string[]; findings: JsonFinding[] }[];
+}
 
 /** Runs the scan in all three formats; checks that none leaks a secret and the SARIF is valid. */
 async function scanAll(argv: string[], cwd?: string): Promise<{ json: JsonReport; table: CliResult; sarif: CliResult; jsonRun: CliResult }> {
@@ -110,7 +120,16 @@ describe('scan: plain prom-client exporter with secrets', () => {
     const { json, table, jsonRun } = await scanAll([url]);
     expect(jsonRun.code).toBe(0);
     expect(ids(json)).toEqual(
-      ['auth.none', 'content.per-user-identifier', 'content.per-user-identifier', 'content.secret-help', 'content.secret-label-value', 'content.secret-label-value', 'headers.missing-nosniff', 'transport.plain-http'].sort(),
+      [
+        'auth.none',
+        'content.per-user-identifier',
+        'content.per-user-identifier',
+        'content.secret-help',
+        'content.secret-label-value',
+        'content.secret-label-value',
+        'headers.missing-nosniff',
+        'transport.plain-http',
+      ].sort(),
     );
     const findings = json.targets[0]!.findings;
     const secrets = findings.filter((f) => f.id === 'content.secret-label-value').map((f) => f.evidence);
@@ -185,9 +204,22 @@ describe('scan: misconfigured HTTPS server', () => {
     pki = await testPki();
     const now = Date.now();
     // RSA (static-RSA suites need an RSA key), expired yesterday, issued for another name.
-    const cert = await generateServerCert(pki.rsaCa, { commonName: 'wrong.example', sans: ['wrong.example'], keyType: 'rsa', notBefore: new Date(now - 30 * DAY), notAfter: new Date(now - DAY) });
+    const cert = await generateServerCert(pki.rsaCa, {
+      commonName: 'wrong.example',
+      sans: ['wrong.example'],
+      keyType: 'rsa',
+      notBefore: new Date(now - 30 * DAY),
+      notAfter: new Date(now - DAY),
+    });
     const server = createHttpsServer(
-      { cert: cert.certPem, key: cert.keyPem, minVersion: 'TLSv1', ciphers: 'DEFAULT:AES128-SHA:AES128-GCM-SHA256@SECLEVEL=0', requestCert: true, rejectUnauthorized: false },
+      {
+        cert: cert.certPem,
+        key: cert.keyPem,
+        minVersion: 'TLSv1',
+        ciphers: 'DEFAULT:AES128-SHA:AES128-GCM-SHA256@SECLEVEL=0',
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
       (req, res) => {
         // The classic mistake: checks that a certificate was presented, not who issued it.
         const peer = (req.socket as TLSSocket).getPeerCertificate();
@@ -207,13 +239,26 @@ describe('scan: misconfigured HTTPS server', () => {
     const { json } = await scanAll([url, '--ca-file', pki.rsaCa.certFile, '--fail-on', 'medium']);
     expect(ids(json)).toEqual(
       [
-        'auth.any-client-cert', 'auth.missing-www-authenticate', 'transport.alpn', 'transport.cert-expired', 'transport.cert-name-mismatch', 'transport.tls-legacy-version',
-        'transport.tls-legacy-version', 'transport.tls-weak-cipher',
+        'auth.any-client-cert',
+        'auth.missing-www-authenticate',
+        'transport.alpn',
+        'transport.cert-expired',
+        'transport.cert-name-mismatch',
+        'transport.tls-legacy-version',
+        'transport.tls-legacy-version',
+        'transport.tls-weak-cipher',
       ].sort(),
     );
     const f = json.targets[0]!.findings;
-    expect(f.filter((x) => x.id === 'transport.tls-legacy-version').map((x) => x.evidence.version).sort()).toEqual(['TLSv1', 'TLSv1.1']);
-    expect(String(f.find((x) => x.id === 'transport.tls-weak-cipher')!.evidence.accepted).split(',')).toEqual(expect.arrayContaining(['AES128-SHA', 'AES128-GCM-SHA256']));
+    expect(
+      f
+        .filter((x) => x.id === 'transport.tls-legacy-version')
+        .map((x) => x.evidence.version)
+        .sort(),
+    ).toEqual(['TLSv1', 'TLSv1.1']);
+    expect(String(f.find((x) => x.id === 'transport.tls-weak-cipher')!.evidence.accepted).split(',')).toEqual(
+      expect.arrayContaining(['AES128-SHA', 'AES128-GCM-SHA256']),
+    );
     expect(f.find((x) => x.id === 'transport.alpn')!.evidence).toMatchObject({ alpn: 'http/1.1', http2: false });
     expect(f.find((x) => x.id === 'transport.cert-name-mismatch')!.evidence).toMatchObject({ host: 'localhost', names: 'DNS:wrong.example' });
     // Without credentials the 401 hides the body: said so, rather than a silent "clean".
@@ -273,7 +318,10 @@ describe('scan: certificate lifetime, self-signed certificates, unreadable bodie
     });
     const { json } = await scanAll([`https://127.0.0.1:${await listen(server)}/metrics`]);
     expect(ids(json)).toEqual(['auth.none', 'transport.alpn', 'transport.cert-untrusted']);
-    expect(json.targets[0]!.findings.find((f) => f.id === 'transport.cert-untrusted')!.evidence).toMatchObject({ selfSigned: true, verifyError: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+    expect(json.targets[0]!.findings.find((f) => f.id === 'transport.cert-untrusted')!.evidence).toMatchObject({
+      selfSigned: true,
+      verifyError: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+    });
   });
 
   it('reports a body that is not exposition text, without quoting it', async () => {
@@ -304,7 +352,24 @@ describe('scan: scrapeguard serve with init defaults (acceptance)', () => {
       await sleep(50);
     }
     try {
-      const full = await scanAll([url, '--ca-file', 'pki/ca.crt', '--cert-file', 'pki/client.crt', '--key-file', 'pki/client.key', '--user', 'prometheus', '--password-file', 'pki/password', '--fail-on', 'medium'], cwd);
+      const full = await scanAll(
+        [
+          url,
+          '--ca-file',
+          'pki/ca.crt',
+          '--cert-file',
+          'pki/client.crt',
+          '--key-file',
+          'pki/client.key',
+          '--user',
+          'prometheus',
+          '--password-file',
+          'pki/password',
+          '--fail-on',
+          'medium',
+        ],
+        cwd,
+      );
       expect(full.jsonRun.code, full.jsonRun.stderr + JSON.stringify(full.json.targets[0]?.findings.map((f) => [f.id, f.severity]))).toBe(0);
       expect(full.json.targets[0]!.findings.filter((f) => f.severity !== 'info' && f.severity !== 'low')).toEqual([]);
       expect(full.json.targets[0]!.notes).toBeUndefined();
@@ -341,7 +406,10 @@ describe('scan: usage', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/not scanned: TLS handshake failed: .*pass --cert\/--key/);
     const sarif = JSON.parse(run.stdout) as { runs: { invocations: { executionSuccessful: boolean; toolExecutionNotifications: unknown[] }[] }[] };
-    expect(sarif.runs[0]!.invocations[0]).toMatchObject({ executionSuccessful: false, toolExecutionNotifications: [expect.objectContaining({ level: 'error' })] });
+    expect(sarif.runs[0]!.invocations[0]).toMatchObject({
+      executionSuccessful: false,
+      toolExecutionNotifications: [expect.objectContaining({ level: 'error' })],
+    });
   });
 
   it('a TLS 1.2 server that requires a verified client certificate: exit 1 without one, clean with one', async () => {
@@ -349,7 +417,12 @@ describe('scan: usage', () => {
     const server = createHttpsServer(
       { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2' },
       (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'x-content-type-options': 'nosniff', 'strict-transport-security': 'max-age=1', 'cache-control': 'no-store' });
+        res.writeHead(200, {
+          'content-type': 'text/plain; version=0.0.4',
+          'x-content-type-options': 'nosniff',
+          'strict-transport-security': 'max-age=1',
+          'cache-control': 'no-store',
+        });
         res.end('# TYPE up gauge\nup 1\n');
       },
     );
@@ -357,7 +430,17 @@ describe('scan: usage', () => {
     const anonymous = await runCli(scanCommand, [url, '--ca-file', pki.ca.certFile]);
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toMatch(/TLS handshake failed/);
-    const { json, jsonRun } = await scanAll([url, '--ca-file', pki.ca.certFile, '--cert-file', pki.client.certFile, '--key-file', pki.client.keyFile, '--fail-on', 'low']);
+    const { json, jsonRun } = await scanAll([
+      url,
+      '--ca-file',
+      pki.ca.certFile,
+      '--cert-file',
+      pki.client.certFile,
+      '--key-file',
+      pki.client.keyFile,
+      '--fail-on',
+      'low',
+    ]);
     expect(jsonRun.code).toBe(0);
     expect(ids(json)).toEqual(['transport.alpn']);
   });

@@ -29,7 +29,8 @@ function closed(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(closed);
   if (typeof schema !== 'object' || schema === null) return schema;
   const out: Json = {};
-  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([p, s]) => [p, closed(s)])) : closed(v);
+  for (const [k, v] of Object.entries(schema))
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([p, s]) => [p, closed(s)])) : closed(v);
   if (out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
   return out;
 }
@@ -37,7 +38,8 @@ function closed(schema: unknown): unknown {
 function compiler(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false });
   // Kubernetes' structural-schema extensions carry no validation ajv could apply.
-  for (const keyword of ['x-kubernetes-map-type', 'x-kubernetes-int-or-string', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys']) ajv.addKeyword({ keyword });
+  for (const keyword of ['x-kubernetes-map-type', 'x-kubernetes-int-or-string', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys'])
+    ajv.addKeyword({ keyword });
   ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
   ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i);
@@ -94,7 +96,13 @@ beforeAll(async () => {
   copyFileSync(pki.server.keyFile, join(dir, 'server.key'));
   copyFileSync(pki.ca.certFile, join(dir, 'ca.crt'));
   const users = { prometheus: await hash(PASSWORD, { cost: 4 }) };
-  const mtls = { cert_file: 'server.crt', key_file: 'server.key', client_ca_file: 'ca.crt', client_auth_type: 'RequireAndVerifyClientCert', min_version: 'TLS13' };
+  const mtls = {
+    cert_file: 'server.crt',
+    key_file: 'server.key',
+    client_ca_file: 'ca.crt',
+    client_auth_type: 'RequireAndVerifyClientCert',
+    min_version: 'TLS13',
+  };
   writeFileSync(join(dir, 'mtls-basic.yml'), JSON.stringify({ tls_server_config: mtls, basic_auth_users: users }));
   writeFileSync(join(dir, 'tls-only.yml'), JSON.stringify({ tls_server_config: { cert_file: 'server.crt', key_file: 'server.key', max_version: 'TLS12' } }));
   copyFileSync(pki.ca.certFile, join(creds, 'ca.crt'));
@@ -105,16 +113,32 @@ beforeAll(async () => {
   writeFileSync(join(creds, 'client-secret'), 'oauth-secret', { mode: 0o600 });
 });
 
-const base = (): OperatorManifestOptions => ({ selector: { 'app.kubernetes.io/name': 'api', tier: 'backend' }, namespace: 'shop', credentialsDir: creds, interval: '30s' });
+const base = (): OperatorManifestOptions => ({
+  selector: { 'app.kubernetes.io/name': 'api', tier: 'backend' },
+  namespace: 'shop',
+  credentialsDir: creds,
+  interval: '30s',
+});
 
 describe.each(['ServiceMonitor', 'PodMonitor'] as const)('%s', (kind) => {
   it('mTLS + basic auth: schema-valid, secrets by selector, Secret holds every key', async () => {
-    const out = await generateOperatorManifests(await loadConfigFile(join(dir, 'mtls-basic.yml')), { ...base(), kind, name: 'api-metrics', port: 'https-metrics' });
+    const out = await generateOperatorManifests(await loadConfigFile(join(dir, 'mtls-basic.yml')), {
+      ...base(),
+      kind,
+      name: 'api-metrics',
+      port: 'https-metrics',
+    });
     const [secret, monitor] = out.documents as [Json, Json];
     expectValid(monitor);
     expectSelectorsResolve(monitor, secret);
     const endpoint = ((monitor.spec as Json)[kind === 'ServiceMonitor' ? 'endpoints' : 'podMetricsEndpoints'] as Json[])[0]!;
-    expect(endpoint).toMatchObject({ port: 'https-metrics', path: '/metrics', scheme: 'https', interval: '30s', tlsConfig: { minVersion: 'TLS13', serverName: 'localhost' } });
+    expect(endpoint).toMatchObject({
+      port: 'https-metrics',
+      path: '/metrics',
+      scheme: 'https',
+      interval: '30s',
+      tlsConfig: { minVersion: 'TLS13', serverName: 'localhost' },
+    });
     expect(secret).toMatchObject({
       apiVersion: 'v1',
       kind: 'Secret',
@@ -138,7 +162,11 @@ describe.each(['ServiceMonitor', 'PodMonitor'] as const)('%s', (kind) => {
 
   it.each<[string, ScrapeRequirements['auth'], string[]]>([
     ['bearer token', { kind: 'authorization', type: 'Bearer', tokenKind: 'static' }, ['token']],
-    ['oauth2', { kind: 'oauth2', tokenUrl: 'https://idp.example/oauth2/token', clientId: 'prometheus', scopes: ['metrics'], endpointParams: { audience: 'api' } }, ['client-id', 'client-secret']],
+    [
+      'oauth2',
+      { kind: 'oauth2', tokenUrl: 'https://idp.example/oauth2/token', clientId: 'prometheus', scopes: ['metrics'], endpointParams: { audience: 'api' } },
+      ['client-id', 'client-secret'],
+    ],
   ])('%s (requirements built by hand) with label drops', async (_name, auth, keys) => {
     const req: ScrapeRequirements = {
       scheme: 'https',
@@ -172,7 +200,11 @@ describe('the validators themselves', () => {
 
 describe('CLI --format servicemonitor / podmonitor', () => {
   it('prints documents that validate, Secret first, and refuses bad Kubernetes names', async () => {
-    const result = await runCli(scrapeConfigCommand, ['--web.config.file', 'mtls-basic.yml', '--format', 'podmonitor', '--selector', 'app=api', '--credentials-dir', creds, '--job', 'api'], { cwd: dir });
+    const result = await runCli(
+      scrapeConfigCommand,
+      ['--web.config.file', 'mtls-basic.yml', '--format', 'podmonitor', '--selector', 'app=api', '--credentials-dir', creds, '--job', 'api'],
+      { cwd: dir },
+    );
     expect(result.code).toBe(0);
     const docs = parseAllDocuments(result.stdout).map((d) => d.toJS() as Json);
     expect(docs.map((d) => d.kind)).toEqual(['Secret', 'PodMonitor']);
@@ -180,10 +212,16 @@ describe('CLI --format servicemonitor / podmonitor', () => {
     expectSelectorsResolve(docs[1]!, docs[0]);
     expect((docs[1]!.metadata as Json).namespace).toBeUndefined();
 
-    const omitted = await runCli(scrapeConfigCommand, ['--web.config.file', 'mtls-basic.yml', '--format', 'servicemonitor', '--selector', 'app=api', '--credentials-dir', creds, '--omit-secrets'], { cwd: dir });
+    const omitted = await runCli(
+      scrapeConfigCommand,
+      ['--web.config.file', 'mtls-basic.yml', '--format', 'servicemonitor', '--selector', 'app=api', '--credentials-dir', creds, '--omit-secrets'],
+      { cwd: dir },
+    );
     expect(parseAllDocuments(omitted.stdout).map((d) => (d.toJS() as Json).kind)).toEqual(['ServiceMonitor']);
     expect(omitted.stdout).not.toContain(PASSWORD);
-    expect(omitted.stderr).toContain(`kubectl create secret generic scrapeguard-scrape-credentials --from-literal=username=prometheus --from-file=ca.crt=${join(creds, 'ca.crt')}`);
+    expect(omitted.stderr).toContain(
+      `kubectl create secret generic scrapeguard-scrape-credentials --from-literal=username=prometheus --from-file=ca.crt=${join(creds, 'ca.crt')}`,
+    );
 
     for (const [flag, value, pattern] of [
       ['--job', 'API', /not a Kubernetes object name/],
@@ -192,7 +230,11 @@ describe('CLI --format servicemonitor / podmonitor', () => {
       ['--selector', 'bad key=x', /not a valid Kubernetes label name/],
     ] as const) {
       const { runMain } = await import('../src/tools/cli/run.js');
-      const bad = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'mtls-basic.yml', '--format', 'servicemonitor', '--selector', 'app=api', '--credentials-dir', creds, flag, value], { cwd: dir });
+      const bad = await runCli(
+        (a, io) => runMain(['scrape-config', ...a], io),
+        ['--web.config.file', 'mtls-basic.yml', '--format', 'servicemonitor', '--selector', 'app=api', '--credentials-dir', creds, flag, value],
+        { cwd: dir },
+      );
       expect(bad.code, `${flag} ${value}`).toBe(1);
       expect(bad.stderr).toMatch(pattern);
     }

@@ -54,8 +54,14 @@ beforeAll(async () => {
   const users = { prometheus: await hash(PASSWORD, { cost: 4 }) };
   const tls = { cert_file: 'server.crt', key_file: 'server.key', min_version: 'TLS13' };
   writeFileSync(join(dir, 'basic.yml'), JSON.stringify({ tls_server_config: tls, basic_auth_users: users }));
-  writeFileSync(join(dir, 'excluded.yml'), JSON.stringify({ tls_server_config: tls, basic_auth_users: users, auth_excluded_paths: [{ path: '/metrics', force: true }, '/healthz'] }));
-  writeFileSync(join(dir, 'excluded-other.yml'), JSON.stringify({ tls_server_config: tls, basic_auth_users: users, auth_excluded_paths: [{ path: '/federate', force: true }] }));
+  writeFileSync(
+    join(dir, 'excluded.yml'),
+    JSON.stringify({ tls_server_config: tls, basic_auth_users: users, auth_excluded_paths: [{ path: '/metrics', force: true }, '/healthz'] }),
+  );
+  writeFileSync(
+    join(dir, 'excluded-other.yml'),
+    JSON.stringify({ tls_server_config: tls, basic_auth_users: users, auth_excluded_paths: [{ path: '/federate', force: true }] }),
+  );
   copyFileSync(pki.ca.certFile, join(creds, 'ca.crt'));
   writeFileSync(join(creds, 'password'), `${PASSWORD}\n`, { mode: 0o600 });
   writeFileSync(join(creds, 'client-secret'), 'oauth-secret', { mode: 0o600 });
@@ -85,14 +91,22 @@ function closed(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(closed);
   if (typeof schema !== 'object' || schema === null) return schema;
   const out: Json = {};
-  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([p, s]) => [p, closed(s)])) : closed(v);
+  for (const [k, v] of Object.entries(schema))
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([p, s]) => [p, closed(s)])) : closed(v);
   if (out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
   return out;
 }
 
 const schemas = (() => {
   const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false });
-  for (const keyword of ['x-kubernetes-map-type', 'x-kubernetes-int-or-string', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-validations']) ajv.addKeyword({ keyword });
+  for (const keyword of [
+    'x-kubernetes-map-type',
+    'x-kubernetes-int-or-string',
+    'x-kubernetes-list-type',
+    'x-kubernetes-list-map-keys',
+    'x-kubernetes-validations',
+  ])
+    ajv.addKeyword({ keyword });
   ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
   ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T/);
@@ -147,8 +161,19 @@ describe('version tables', () => {
   });
 
   it('list protobuf first for native histograms, PrometheusText1.0.0 only where it exists, nothing before 2.49', () => {
-    expect(nativeHistogramProtocols({ major: 3, minor: 5 })).toEqual(['PrometheusProto', 'OpenMetricsText1.0.0', 'OpenMetricsText0.0.1', 'PrometheusText1.0.0', 'PrometheusText0.0.4']);
-    expect(nativeHistogramProtocols({ major: 2, minor: 53 })).toEqual(['PrometheusProto', 'OpenMetricsText1.0.0', 'OpenMetricsText0.0.1', 'PrometheusText0.0.4']);
+    expect(nativeHistogramProtocols({ major: 3, minor: 5 })).toEqual([
+      'PrometheusProto',
+      'OpenMetricsText1.0.0',
+      'OpenMetricsText0.0.1',
+      'PrometheusText1.0.0',
+      'PrometheusText0.0.4',
+    ]);
+    expect(nativeHistogramProtocols({ major: 2, minor: 53 })).toEqual([
+      'PrometheusProto',
+      'OpenMetricsText1.0.0',
+      'OpenMetricsText0.0.1',
+      'PrometheusText0.0.4',
+    ]);
     expect(nativeHistogramProtocols({ major: 2, minor: 48 })).toBeUndefined();
     expect(nativeHistogramProtocols({ major: 3, minor: 5 }, { major: 0, minor: 78 })).not.toContain('PrometheusText1.0.0');
     expect(nativeHistogramProtocols({ major: 3, minor: 5 }, { major: 0, minor: 71 })).toBeUndefined();
@@ -176,7 +201,12 @@ describe('Prometheus scrape job per version', () => {
   });
 
   it.each([
-    ['3.5', ['PrometheusProto', 'OpenMetricsText1.0.0', 'OpenMetricsText0.0.1', 'PrometheusText1.0.0', 'PrometheusText0.0.4'], undefined, /--enable-feature=native-histograms/],
+    [
+      '3.5',
+      ['PrometheusProto', 'OpenMetricsText1.0.0', 'OpenMetricsText0.0.1', 'PrometheusText1.0.0', 'PrometheusText0.0.4'],
+      undefined,
+      /--enable-feature=native-histograms/,
+    ],
     ['3.8', ['PrometheusProto', 'OpenMetricsText1.0.0', 'OpenMetricsText0.0.1', 'PrometheusText1.0.0', 'PrometheusText0.0.4'], true, undefined],
     ['2.53', ['PrometheusProto', 'OpenMetricsText1.0.0', 'OpenMetricsText0.0.1', 'PrometheusText0.0.4'], undefined, /--enable-feature=native-histograms/],
     ['2.42', undefined, undefined, /no per-job scrape_protocols \(2\.49\+\)/],
@@ -189,7 +219,11 @@ describe('Prometheus scrape job per version', () => {
   });
 
   it('CLI: --native-histograms and --prometheus-version', async () => {
-    const result = await runCli(scrapeConfigCommand, ['--web.config.file', 'basic.yml', '--target', 'localhost:9443', '--credentials-dir', creds, '--native-histograms', '--prometheus-version', '2.49'], { cwd: dir });
+    const result = await runCli(
+      scrapeConfigCommand,
+      ['--web.config.file', 'basic.yml', '--target', 'localhost:9443', '--credentials-dir', creds, '--native-histograms', '--prometheus-version', '2.49'],
+      { cwd: dir },
+    );
     expect(result.code, result.stderr).toBe(0);
     const job = (parse(result.stdout) as { scrape_configs: Json[] }).scrape_configs[0]!;
     expect(job.scrape_protocols).toEqual(['PrometheusProto', 'OpenMetricsText1.0.0', 'OpenMetricsText0.0.1', 'PrometheusText0.0.4']);
@@ -213,8 +247,14 @@ describe('a metrics path force-excluded from authentication', () => {
 
   it('refuses an explicit credential for it', async () => {
     const config = await loadConfigFile(join(dir, 'excluded.yml'));
-    await expectScrapeError(generateScrapeConfig(config, { targets: ['localhost:9443'], credentialsDir: creds, auth: 'basic' }), /--auth basic was given, but \/metrics is excluded/);
-    await expectScrapeError(generateScrapeConfig(config, { targets: ['localhost:9443'], credentialsDir: creds, username: 'prometheus' }), /basic-auth user was given/);
+    await expectScrapeError(
+      generateScrapeConfig(config, { targets: ['localhost:9443'], credentialsDir: creds, auth: 'basic' }),
+      /--auth basic was given, but \/metrics is excluded/,
+    );
+    await expectScrapeError(
+      generateScrapeConfig(config, { targets: ['localhost:9443'], credentialsDir: creds, username: 'prometheus' }),
+      /basic-auth user was given/,
+    );
   });
 
   it('still emits basic_auth for another path, or when another path is excluded', async () => {
@@ -226,18 +266,24 @@ describe('a metrics path force-excluded from authentication', () => {
   });
 
   it('the CLI and generateScrapeConfig(guard.config, { metricsPath: guard.telemetryPath }) agree', async () => {
-    const result = await runCli(scrapeConfigCommand, ['--web.config.file', 'excluded.yml', '--target', 'localhost:9443', '--credentials-dir', creds], { cwd: dir });
+    const result = await runCli(scrapeConfigCommand, ['--web.config.file', 'excluded.yml', '--target', 'localhost:9443', '--credentials-dir', creds], {
+      cwd: dir,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).not.toContain('basic_auth');
     const guard = await createGuard({ config: join(dir, 'excluded.yml'), source: () => '', logger: silentLogger, watch: false });
     try {
-      expect((await generateScrapeConfig(guard.config, { targets: ['localhost:9443'], credentialsDir: creds, metricsPath: guard.telemetryPath })).job.basic_auth).toBeUndefined();
+      expect(
+        (await generateScrapeConfig(guard.config, { targets: ['localhost:9443'], credentialsDir: creds, metricsPath: guard.telemetryPath })).job.basic_auth,
+      ).toBeUndefined();
     } finally {
       await guard.close();
     }
     const custom = await createGuard({ config: join(dir, 'excluded.yml'), source: () => '', logger: silentLogger, watch: false, telemetryPath: '/custom' });
     try {
-      expect((await generateScrapeConfig(custom.config, { targets: ['localhost:9443'], credentialsDir: creds, metricsPath: custom.telemetryPath })).job).toMatchObject({ metrics_path: '/custom', basic_auth: { username: 'prometheus' } });
+      expect(
+        (await generateScrapeConfig(custom.config, { targets: ['localhost:9443'], credentialsDir: creds, metricsPath: custom.telemetryPath })).job,
+      ).toMatchObject({ metrics_path: '/custom', basic_auth: { username: 'prometheus' } });
     } finally {
       await custom.close();
     }
@@ -259,9 +305,18 @@ describe('oauth2 tls_config (the token endpoint has its own CA)', () => {
     const out = await scrapeConfigFromRequirements(req(), { targets: ['localhost:9443'], credentialsDir: creds, files: files() });
     expect(out.job.oauth2).toMatchObject({ token_url: 'https://idp.internal/token', tls_config: { ca_file: join(creds, 'idp-ca.crt') } });
     expect(out.job.tls_config?.ca_file).toBe(join(creds, 'ca.crt'));
-    expect((await scrapeConfigFromRequirements(req(), { targets: ['localhost:9443'], credentialsDir: creds, files: files(), prometheusVersion: '2.31' })).job.oauth2?.tls_config).toBeDefined();
-    await expectScrapeError(scrapeConfigFromRequirements(req(), { targets: ['localhost:9443'], credentialsDir: creds, files: files(), prometheusVersion: '2.30' }), /needs Prometheus 2\.31/);
-    await expectScrapeError(scrapeConfigFromRequirements(req('http://idp.internal/token'), { targets: ['localhost:9443'], credentialsDir: creds, files: files() }), /plain HTTP/);
+    expect(
+      (await scrapeConfigFromRequirements(req(), { targets: ['localhost:9443'], credentialsDir: creds, files: files(), prometheusVersion: '2.31' })).job.oauth2
+        ?.tls_config,
+    ).toBeDefined();
+    await expectScrapeError(
+      scrapeConfigFromRequirements(req(), { targets: ['localhost:9443'], credentialsDir: creds, files: files(), prometheusVersion: '2.30' }),
+      /needs Prometheus 2\.31/,
+    );
+    await expectScrapeError(
+      scrapeConfigFromRequirements(req('http://idp.internal/token'), { targets: ['localhost:9443'], credentialsDir: creds, files: files() }),
+      /plain HTTP/,
+    );
     const none = await scrapeConfigFromRequirements(req(), { targets: ['localhost:9443'], credentialsDir: creds });
     expect(none.job.oauth2).not.toHaveProperty('tls_config');
   });
@@ -303,7 +358,11 @@ describe('prometheus-operator output per --operator-version', () => {
   });
 
   it('0.75: no tlsConfig.minVersion (with a warning) and no fallbackScrapeProtocol; valid for the 0.75 CRD', async () => {
-    const out = await generateOperatorManifests(await loadConfigFile(join(dir, 'basic.yml')), { ...base(), operatorVersion: 'v0.75.0', nativeHistograms: true });
+    const out = await generateOperatorManifests(await loadConfigFile(join(dir, 'basic.yml')), {
+      ...base(),
+      operatorVersion: 'v0.75.0',
+      nativeHistograms: true,
+    });
     const monitor = monitorOf(out.documents);
     expectValid(schemas.serviceMonitor075, monitor);
     expect(endpointOf(monitor).tlsConfig).not.toHaveProperty('minVersion');
@@ -313,14 +372,24 @@ describe('prometheus-operator output per --operator-version', () => {
   });
 
   it('Prometheus 2.42 behind operator 0.93: no Prometheus 3 fields even though the CRD knows them', async () => {
-    const out = await generateOperatorManifests(await loadConfigFile(join(dir, 'basic.yml')), { ...base(), kind: 'PodMonitor', operatorVersion: '0.93', prometheusVersion: '2.42' });
+    const out = await generateOperatorManifests(await loadConfigFile(join(dir, 'basic.yml')), {
+      ...base(),
+      kind: 'PodMonitor',
+      operatorVersion: '0.93',
+      prometheusVersion: '2.42',
+    });
     const monitor = monitorOf(out.documents);
     expectValid(schemas.podMonitor093, monitor);
     expect(monitor.spec).not.toHaveProperty('fallbackScrapeProtocol');
   });
 
   it('native histograms with Prometheus 3.8 and operator 0.88: scrapeNativeHistograms', async () => {
-    const out = await generateOperatorManifests(await loadConfigFile(join(dir, 'basic.yml')), { ...base(), operatorVersion: '0.88', prometheusVersion: '3.8', nativeHistograms: true });
+    const out = await generateOperatorManifests(await loadConfigFile(join(dir, 'basic.yml')), {
+      ...base(),
+      operatorVersion: '0.88',
+      prometheusVersion: '3.8',
+      nativeHistograms: true,
+    });
     const monitor = monitorOf(out.documents);
     expectValid(schemas.serviceMonitor093, monitor);
     expect(monitor.spec).toMatchObject({ scrapeNativeHistograms: true, scrapeProtocols: expect.arrayContaining(['PrometheusProto', 'PrometheusText1.0.0']) });
@@ -329,7 +398,10 @@ describe('prometheus-operator output per --operator-version', () => {
 
   it('refuses what an old operator cannot express, and versions before 0.40', async () => {
     const config = await loadConfigFile(join(dir, 'basic.yml'));
-    await expectScrapeError(generateOperatorManifests(config, { ...base(), kind: 'PodMonitor', operatorVersion: '0.42' }), /basicAuth and tlsConfig\.keySecret on a PodMonitor needs prometheus-operator 0\.43/);
+    await expectScrapeError(
+      generateOperatorManifests(config, { ...base(), kind: 'PodMonitor', operatorVersion: '0.42' }),
+      /basicAuth and tlsConfig\.keySecret on a PodMonitor needs prometheus-operator 0\.43/,
+    );
     await expectScrapeError(generateOperatorManifests(config, { ...base(), operatorVersion: '0.39' }), /not MAJOR\.MINOR from 0\.40 on/);
     const bearer: ScrapeRequirements = { scheme: 'http', auth: { kind: 'authorization', type: 'Bearer', tokenKind: 'static' }, labelDrops: [] };
     writeFileSync(join(creds, 'token'), 'static-token', { mode: 0o600 });
@@ -338,7 +410,13 @@ describe('prometheus-operator output per --operator-version', () => {
 
   it('ScrapeConfig (v1alpha1): static targets, upper-case scheme, valid for 0.93 and, with --operator-version 0.68, for 0.68', async () => {
     const config = await loadConfigFile(join(dir, 'basic.yml'));
-    const out = await generateOperatorManifests(config, { kind: 'ScrapeConfig', targets: ['api-0.shop:9443', 'api-1.shop:9443'], credentialsDir: creds, name: 'api', interval: '30s' });
+    const out = await generateOperatorManifests(config, {
+      kind: 'ScrapeConfig',
+      targets: ['api-0.shop:9443', 'api-1.shop:9443'],
+      credentialsDir: creds,
+      name: 'api',
+      interval: '30s',
+    });
     const [secret, sc] = out.documents as [Json, Json & { spec: Json }];
     expect(sc).toMatchObject({ apiVersion: 'monitoring.coreos.com/v1alpha1', kind: 'ScrapeConfig', metadata: { name: 'api' } });
     expect(sc.spec).toMatchObject({
@@ -355,12 +433,22 @@ describe('prometheus-operator output per --operator-version', () => {
     expect(schemas.scrapeConfig068(sc)).toBe(false);
     const old = await generateOperatorManifests(config, { kind: 'ScrapeConfig', targets: ['api-0.shop:9443'], credentialsDir: creds, operatorVersion: '0.68' });
     expectValid(schemas.scrapeConfig068, monitorOf(old.documents));
-    await expectScrapeError(generateOperatorManifests(config, { kind: 'ScrapeConfig', targets: ['a:1'], credentialsDir: creds, operatorVersion: '0.67' }), /ScrapeConfig resource .* needs prometheus-operator 0\.68/);
-    await expectScrapeError(generateOperatorManifests(config, { kind: 'ScrapeConfig', targets: ['a:1'], selector: { app: 'api' }, credentialsDir: creds }), /takes no selector/);
+    await expectScrapeError(
+      generateOperatorManifests(config, { kind: 'ScrapeConfig', targets: ['a:1'], credentialsDir: creds, operatorVersion: '0.67' }),
+      /ScrapeConfig resource .* needs prometheus-operator 0\.68/,
+    );
+    await expectScrapeError(
+      generateOperatorManifests(config, { kind: 'ScrapeConfig', targets: ['a:1'], selector: { app: 'api' }, credentialsDir: creds }),
+      /takes no selector/,
+    );
   });
 
   it('CLI: --format scrapeconfig with --target, --operator-version; the flags are refused where they do not apply', async () => {
-    const ok = await runCli(scrapeConfigCommand, ['--web.config.file', 'basic.yml', '--format', 'scrapeconfig', '--target', 'api.shop:9443', '--credentials-dir', creds, '--operator-version', '0.76'], { cwd: dir });
+    const ok = await runCli(
+      scrapeConfigCommand,
+      ['--web.config.file', 'basic.yml', '--format', 'scrapeconfig', '--target', 'api.shop:9443', '--credentials-dir', creds, '--operator-version', '0.76'],
+      { cwd: dir },
+    );
     expect(ok.code, ok.stderr).toBe(0);
     const docs = parseAllDocuments(ok.stdout).map((d) => d.toJS() as Json);
     expect(docs.map((d) => d.kind)).toEqual(['Secret', 'ScrapeConfig']);

@@ -144,7 +144,10 @@ describe('deriveRequirements', () => {
     ['VerifyClientCertIfGiven', 'optional', true],
     ['RequireAnyClientCert', 'required', false],
   ] as const)('%s → client certificate %s (verified: %s)', async (policy, demand, verified) => {
-    const section = policy === 'NoClientCert' || policy === 'RequestClientCert' || policy === 'RequireAnyClientCert' ? { ...tlsSection } : { ...tlsSection, client_ca_file: 'client-ca.crt' };
+    const section =
+      policy === 'NoClientCert' || policy === 'RequestClientCert' || policy === 'RequireAnyClientCert'
+        ? { ...tlsSection }
+        : { ...tlsSection, client_ca_file: 'client-ca.crt' };
     const config = await load(serverDir(() => ({ tls_server_config: { ...section, client_auth_type: policy } })));
     expect(deriveRequirements(config).tls).toMatchObject({ clientCert: demand, clientCertVerified: verified });
   });
@@ -166,9 +169,17 @@ describe('deriveRequirements', () => {
 
 describe('generateScrapeConfig (matching a real config)', () => {
   it('mTLS + basic auth with a complete credentials directory: exact job for the default Prometheus 3.5, no warnings', async () => {
-    const dir = serverDir(() => ({ tls_server_config: { ...mtlsSection, min_version: 'TLS12', max_version: 'TLS12' }, basic_auth_users: { alice: passwordHash } }));
+    const dir = serverDir(() => ({
+      tls_server_config: { ...mtlsSection, min_version: 'TLS12', max_version: 'TLS12' },
+      basic_auth_users: { alice: passwordHash },
+    }));
     const creds = credentialsDir({ ca: pki.ca, client: pki.client, password: `${PASSWORD}\n` });
-    const out = await generateScrapeConfig(await load(dir), { targets: ['localhost:9443', '[::1]:9443'], credentialsDir: creds, jobName: 'api', scrapeInterval: '15s' });
+    const out = await generateScrapeConfig(await load(dir), {
+      targets: ['localhost:9443', '[::1]:9443'],
+      credentialsDir: creds,
+      jobName: 'api',
+      scrapeInterval: '15s',
+    });
     expect(out.warnings).toEqual([]);
     expect(out.job).toEqual({
       job_name: 'api',
@@ -193,7 +204,10 @@ describe('generateScrapeConfig (matching a real config)', () => {
 
   it('without a credentials directory looks next to the web config; a missing needed file is an error', async () => {
     const dir = serverDir(() => ({ tls_server_config: tlsSection, basic_auth_users: { alice: passwordHash } }));
-    await expectScrapeError(generateScrapeConfig(await load(dir), { targets: ['localhost:1'] }), new RegExp(`${join(dir, 'password')}" does not exist; give --password-file`));
+    await expectScrapeError(
+      generateScrapeConfig(await load(dir), { targets: ['localhost:1'] }),
+      new RegExp(`${join(dir, 'password')}" does not exist; give --password-file`),
+    );
     writeFileSync(join(dir, 'password'), PASSWORD);
     const out = await generateScrapeConfig(await load(dir), { targets: ['localhost:1'] });
     expect(out.job.basic_auth).toEqual({ username: 'alice', password_file: join(dir, 'password') });
@@ -213,20 +227,29 @@ describe('generateScrapeConfig (matching a real config)', () => {
   it('explicit files must exist, and a certificate needs its key', async () => {
     const dir = serverDir(() => ({ tls_server_config: mtlsSection }));
     const config = await load(dir);
-    await expectScrapeError(generateScrapeConfig(config, { targets: ['localhost:1'], files: { caFile: join(dir, 'nope.crt') } }), /CA file ".*nope\.crt" \(--ca-file\) does not exist/);
+    await expectScrapeError(
+      generateScrapeConfig(config, { targets: ['localhost:1'], files: { caFile: join(dir, 'nope.crt') } }),
+      /CA file ".*nope\.crt" \(--ca-file\) does not exist/,
+    );
     await expectScrapeError(generateScrapeConfig(config, { targets: ['localhost:1'], files: { certFile: pki.client.certFile } }), /needs its key file/);
   });
 
-  it('uses the server\'s client CA file as ca_file when that CA signed the server certificate', async () => {
+  it("uses the server's client CA file as ca_file when that CA signed the server certificate", async () => {
     const dir = serverDir(() => ({ tls_server_config: mtlsSection }));
-    const out = await generateScrapeConfig(await load(dir), { targets: ['localhost:1'], files: { certFile: pki.client.certFile, keyFile: pki.client.keyFile } });
+    const out = await generateScrapeConfig(await load(dir), {
+      targets: ['localhost:1'],
+      files: { certFile: pki.client.certFile, keyFile: pki.client.keyFile },
+    });
     expect(out.job.tls_config?.ca_file).toBe(join(dir, 'client-ca.crt'));
     expect(out.warnings).toEqual([]);
   });
 
   it('a self-signed server certificate is its own ca_file, with a warning', async () => {
     const self = await generateServerCert(null, { commonName: 'localhost', sans: ['localhost'] });
-    const dir = serverDir(() => ({ tls_server_config: { cert_file: 'self.crt', key_file: 'self.key' } }), { 'self.crt': self.certPem, 'self.key': self.keyPem });
+    const dir = serverDir(() => ({ tls_server_config: { cert_file: 'self.crt', key_file: 'self.key' } }), {
+      'self.crt': self.certPem,
+      'self.key': self.keyPem,
+    });
     const out = await generateScrapeConfig(await load(dir), { targets: ['localhost:1'] });
     expect(out.job.tls_config?.ca_file).toBe(join(dir, 'self.crt'));
     expect(out.warnings).toEqual([expect.stringMatching(/self-signed; Prometheus trusts it by its own file/)]);
@@ -258,12 +281,20 @@ describe('generateScrapeConfig (matching a real config)', () => {
       ],
     });
     const leaf = await generateServerCert({ certPem: intermediate.cert, keyPem: intermediate.private }, { commonName: 'localhost', sans: ['localhost'] });
-    const withChain = serverDir(() => ({ tls_server_config: { cert_file: 'chain.crt', key_file: 'leaf.key' } }), { 'chain.crt': `${leaf.certPem.trimEnd()}\n${intermediate.cert}`, 'leaf.key': leaf.keyPem });
+    const withChain = serverDir(() => ({ tls_server_config: { cert_file: 'chain.crt', key_file: 'leaf.key' } }), {
+      'chain.crt': `${leaf.certPem.trimEnd()}\n${intermediate.cert}`,
+      'leaf.key': leaf.keyPem,
+    });
     const full = await generateScrapeConfig(await load(withChain), { targets: ['localhost:1'], files: { caFile: pki.ca.certFile } });
     expect(full.warnings).toEqual([]);
-    const leafOnly = serverDir(() => ({ tls_server_config: { cert_file: 'leaf.crt', key_file: 'leaf.key' } }), { 'leaf.crt': leaf.certPem, 'leaf.key': leaf.keyPem });
+    const leafOnly = serverDir(() => ({ tls_server_config: { cert_file: 'leaf.crt', key_file: 'leaf.key' } }), {
+      'leaf.crt': leaf.certPem,
+      'leaf.key': leaf.keyPem,
+    });
     const missing = await generateScrapeConfig(await load(leafOnly), { targets: ['localhost:1'], files: { caFile: pki.ca.certFile } });
-    expect(missing.warnings).toEqual([expect.stringMatching(/did not sign the server certificate \(issuer CN=test intermediate\).*the server sends no intermediate certificate/)]);
+    expect(missing.warnings).toEqual([
+      expect.stringMatching(/did not sign the server certificate \(issuer CN=test intermediate\).*the server sends no intermediate certificate/),
+    ]);
   });
 
   it('sets server_name when a target is not in the certificate (IPs compared as IPs), and checks --server-name', async () => {
@@ -290,11 +321,18 @@ describe('generateScrapeConfig (matching a real config)', () => {
   it('warns about client certificates the server will refuse, and never shows key material', async () => {
     const config = await load(serverDir(() => ({ tls_server_config: mtlsSection })));
     const gen = (client: TestCert, key?: TestCert) =>
-      generateScrapeConfig(config, { targets: ['localhost:1'], files: { caFile: pki.ca.certFile, certFile: client.certFile, keyFile: (key ?? client).keyFile } });
+      generateScrapeConfig(config, {
+        targets: ['localhost:1'],
+        files: { caFile: pki.ca.certFile, certFile: client.certFile, keyFile: (key ?? client).keyFile },
+      });
     expect((await gen(pki.client)).warnings).toEqual([]);
-    expect((await gen(pki.clientOtherCa)).warnings).toEqual([expect.stringMatching(/\(issuer CN=other CA\) was not signed by the server's client CA: the handshake fails/)]);
+    expect((await gen(pki.clientOtherCa)).warnings).toEqual([
+      expect.stringMatching(/\(issuer CN=other CA\) was not signed by the server's client CA: the handshake fails/),
+    ]);
     expect((await gen(pki.clientWrongSan)).warnings).toEqual([expect.stringMatching(/has none of the SANs the server allows \(prometheus\); it has intruder/)]);
-    expect((await gen(pki.clientExpired)).warnings).toEqual([expect.stringMatching(/client certificate ".*client-expired\.crt" expired on .*"x509: certificate has expired or is not yet valid"/)]);
+    expect((await gen(pki.clientExpired)).warnings).toEqual([
+      expect.stringMatching(/client certificate ".*client-expired\.crt" expired on .*"x509: certificate has expired or is not yet valid"/),
+    ]);
     expect((await gen(pki.clientNotYetValid)).warnings).toEqual([expect.stringMatching(/is not valid before/)]);
     const mismatch = await gen(pki.client, pki.clientWrongSan);
     expect(mismatch.warnings).toEqual([expect.stringMatching(/client key file ".*client-wrong-san\.key" is not the private key of/)]);
@@ -306,7 +344,9 @@ describe('generateScrapeConfig (matching a real config)', () => {
     const dir = serverDir(() => ({ tls_server_config: tlsSection, basic_auth_users: { alice: passwordHash } }));
     const creds = credentialsDir({ ca: pki.ca, password: 'not-the-password' });
     const out = await generateScrapeConfig(await load(dir), { targets: ['localhost:1'], credentialsDir: creds });
-    expect(out.warnings).toEqual([`password file "${join(creds, 'password')}" does not hold the password of user "alice" (bcrypt hash mismatch): Prometheus will get 401 Unauthorized`]);
+    expect(out.warnings).toEqual([
+      `password file "${join(creds, 'password')}" does not hold the password of user "alice" (bcrypt hash mismatch): Prometheus will get 401 Unauthorized`,
+    ]);
     expect(out.yaml + out.warnings.join()).not.toContain('not-the-password');
     const empty = await generateScrapeConfig(await load(dir), { targets: ['localhost:1'], credentialsDir: credentialsDir({ ca: pki.ca, password: ' \n' }) });
     expect(empty.warnings).toEqual([expect.stringMatching(/password file ".*" is empty/)]);
@@ -319,18 +359,24 @@ describe('generateScrapeConfig (matching a real config)', () => {
     });
     const out = await generateScrapeConfig(await load(dir), { targets: ['localhost:1'], files: { caFile: pki.ca.certFile } });
     expect(out.warnings).toEqual([expect.stringMatching(/^server certificate expired on /)]);
-    const soon = await generateScrapeConfig(await load(dir), { targets: ['localhost:1'], files: { caFile: pki.ca.certFile }, now: new Date(Date.now() - 2 * 86_400_000 - 3600_000) });
+    const soon = await generateScrapeConfig(await load(dir), {
+      targets: ['localhost:1'],
+      files: { caFile: pki.ca.certFile },
+      now: new Date(Date.now() - 2 * 86_400_000 - 3600_000),
+    });
     // (That clock is before the test CA was made, hence a second warning about the CA.)
     expect(soon.warnings).toContainEqual(expect.stringMatching(/^server certificate expires on .*less than 14 days/));
   });
 
   it('gates TLS versions by Prometheus version and mirrors the server', async () => {
     const config = await load(serverDir(() => ({ tls_server_config: { ...tlsSection, min_version: 'TLS13' } })));
-    const at = async (v: string) => (await generateScrapeConfig(config, { targets: ['localhost:1'], files: { caFile: pki.ca.certFile }, prometheusVersion: v })).job.tls_config;
+    const at = async (v: string) =>
+      (await generateScrapeConfig(config, { targets: ['localhost:1'], files: { caFile: pki.ca.certFile }, prometheusVersion: v })).job.tls_config;
     expect(await at('2.34')).toEqual({ ca_file: pki.ca.certFile });
     expect(await at('2.35')).toEqual({ ca_file: pki.ca.certFile, min_version: 'TLS13' });
     const capped = await load(serverDir(() => ({ tls_server_config: { ...tlsSection, min_version: 'TLS12', max_version: 'TLS12' } })));
-    const capAt = async (v: string) => (await generateScrapeConfig(capped, { targets: ['localhost:1'], files: { caFile: pki.ca.certFile }, prometheusVersion: v })).job.tls_config;
+    const capAt = async (v: string) =>
+      (await generateScrapeConfig(capped, { targets: ['localhost:1'], files: { caFile: pki.ca.certFile }, prometheusVersion: v })).job.tls_config;
     expect(await capAt('2.40')).toEqual({ ca_file: pki.ca.certFile, min_version: 'TLS12' });
     expect(await capAt('2.41')).toEqual({ ca_file: pki.ca.certFile, min_version: 'TLS12', max_version: 'TLS12' });
     await expectScrapeError(generateScrapeConfig(config, { targets: ['localhost:1'], prometheusVersion: '1.8' }), /not MAJOR\.MINOR/);
@@ -364,8 +410,11 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
   beforeAll(async () => {
     tlsConfig = await load(serverDir(() => ({ tls_server_config: tlsSection, basic_auth_users: { alice: passwordHash } })));
   });
-  const withIdentity = (extra: Record<string, unknown>, basic = true): ResolvedConfig =>
-    ({ ...tlsConfig, ...(basic ? {} : { basicAuthUsers: new Map() }), ...extra });
+  const withIdentity = (extra: Record<string, unknown>, basic = true): ResolvedConfig => ({
+    ...tlsConfig,
+    ...(basic ? {} : { basicAuthUsers: new Map() }),
+    ...extra,
+  });
   const bearer = (tokens: { name: string; sha256: string; expiresAt?: number }[], revoked: string[] = []) => ({ bearerAuth: { tokens, revoked } });
   const jwt = { jwtAuth: { issuer: ['https://idp.example'], audience: ['metrics'], requiredScopes: ['metrics:read'], algorithms: ['ES256'] } };
 
@@ -373,13 +422,27 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
     const config = withIdentity({ ...bearer([{ name: 'prom', sha256: sha(TOKEN) }]), ...jwt });
     expect(() => deriveRequirements(config)).toThrow(/accepts basic, bearer, jwt; choose the credential Prometheus presents \(--auth\)/);
     expect(deriveRequirements(config, { auth: 'basic' }).auth).toMatchObject({ kind: 'basic', username: 'alice' });
-    expect(deriveRequirements(config, { auth: 'bearer' }).auth).toEqual({ kind: 'authorization', type: 'Bearer', tokenKind: 'static', tokens: [{ name: 'prom', sha256: sha(TOKEN) }], revoked: [] });
+    expect(deriveRequirements(config, { auth: 'bearer' }).auth).toEqual({
+      kind: 'authorization',
+      type: 'Bearer',
+      tokenKind: 'static',
+      tokens: [{ name: 'prom', sha256: sha(TOKEN) }],
+      revoked: [],
+    });
     expect(deriveRequirements(config, { auth: 'jwt' }).auth).toEqual({
-      kind: 'authorization', type: 'Bearer', tokenKind: 'jwt', issuers: ['https://idp.example'], audiences: ['metrics'], requiredScopes: ['metrics:read'],
+      kind: 'authorization',
+      type: 'Bearer',
+      tokenKind: 'jwt',
+      issuers: ['https://idp.example'],
+      audiences: ['metrics'],
+      requiredScopes: ['metrics:read'],
     });
     // oauth2 implies jwt; the scopes default to what the server requires.
     expect(deriveRequirements(config, { oauth2: { tokenUrl: 'https://idp.example/token', clientId: 'prometheus' } }).auth).toEqual({
-      kind: 'oauth2', tokenUrl: 'https://idp.example/token', clientId: 'prometheus', scopes: ['metrics:read'],
+      kind: 'oauth2',
+      tokenUrl: 'https://idp.example/token',
+      clientId: 'prometheus',
+      scopes: ['metrics:read'],
     });
     expect(() => deriveRequirements(config, { auth: 'none' })).toThrow(/without one every scrape gets 401/);
     expect(deriveRequirements(withIdentity({ ...jwt, clientCertAuth: { principalFrom: 'cn' } }), { auth: 'none' }).auth).toBeUndefined();
@@ -393,10 +456,18 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
     const ok = await gen(bearer([{ name: 'prom', sha256: sha(TOKEN) }]));
     expect(ok.job.authorization).toEqual({ type: 'Bearer', credentials_file: join(creds, 'token') });
     expect(ok.warnings).toEqual([]);
-    expect((await gen(bearer([{ name: 'prom', sha256: sha('other') }]))).warnings).toEqual([expect.stringMatching(/holds none of the bearer_auth tokens \(compared by SHA-256\): Prometheus will get 401/)]);
-    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN) }], [sha(TOKEN)]))).warnings).toEqual([expect.stringMatching(/token of "prom", which is revoked/)]);
-    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN), expiresAt: Date.now() - 1000 }]))).warnings).toEqual([expect.stringMatching(/which expired on/)]);
-    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN), expiresAt: Date.now() + 86_400_000 }]))).warnings).toEqual([expect.stringMatching(/expires on .*less than 14 days/)]);
+    expect((await gen(bearer([{ name: 'prom', sha256: sha('other') }]))).warnings).toEqual([
+      expect.stringMatching(/holds none of the bearer_auth tokens \(compared by SHA-256\): Prometheus will get 401/),
+    ]);
+    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN) }], [sha(TOKEN)]))).warnings).toEqual([
+      expect.stringMatching(/token of "prom", which is revoked/),
+    ]);
+    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN), expiresAt: Date.now() - 1000 }]))).warnings).toEqual([
+      expect.stringMatching(/which expired on/),
+    ]);
+    expect((await gen(bearer([{ name: 'prom', sha256: sha(TOKEN), expiresAt: Date.now() + 86_400_000 }]))).warnings).toEqual([
+      expect.stringMatching(/expires on .*less than 14 days/),
+    ]);
     for (const out of [ok, await gen(bearer([{ name: 'prom', sha256: sha('other') }]))]) expect(out.yaml + out.warnings.join()).not.toContain(TOKEN);
   });
 
@@ -405,7 +476,9 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
     const gen = async (token: string) =>
       (await generateScrapeConfig(withIdentity(jwt, false), { targets: ['localhost:1'], credentialsDir: credentialsDir({ ca: pki.ca, token }) })).warnings;
     expect(await gen(jwtWith({ iss: 'https://idp.example', aud: 'metrics', scope: 'metrics:read other', exp: now + 600 }))).toEqual([]);
-    expect(await gen(jwtWith({ iss: 'https://idp.example', aud: ['x', 'metrics'], scp: ['metrics:read'], exp: now - 10 }))).toEqual([expect.stringMatching(/expired on .*keep the file fresh/)]);
+    expect(await gen(jwtWith({ iss: 'https://idp.example', aud: ['x', 'metrics'], scp: ['metrics:read'], exp: now - 10 }))).toEqual([
+      expect.stringMatching(/expired on .*keep the file fresh/),
+    ]);
     expect(await gen(jwtWith({ iss: 'https://evil.example', aud: 'other', exp: now + 600 }))).toEqual([
       expect.stringMatching(/issued by "https:\/\/evil\.example", not by https:\/\/idp\.example/),
       expect.stringMatching(/is for audience other, not metrics/),
@@ -417,7 +490,11 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
   it('mirrors redaction.drop_labels (plus --labeldrop) as labeldrop regexes', async () => {
     const config = withIdentity({ redaction: { dropLabels: ['user_email', 'session_.*'], maskLabels: ['ip'] } });
     expect(deriveRequirements(config, { labelDrops: ['trace_id', 'user_email'] }).labelDrops).toEqual(['user_email', 'session_.*', 'trace_id', 'user_email']);
-    const out = await generateScrapeConfig(config, { targets: ['localhost:1'], credentialsDir: credentialsDir({ ca: pki.ca, password: PASSWORD }), labelDrops: ['trace_id', 'user_email'] });
+    const out = await generateScrapeConfig(config, {
+      targets: ['localhost:1'],
+      credentialsDir: credentialsDir({ ca: pki.ca, password: PASSWORD }),
+      labelDrops: ['trace_id', 'user_email'],
+    });
     expect(out.job.metric_relabel_configs).toEqual([{ action: 'labeldrop', regex: 'user_email|session_.*|trace_id' }]);
   });
 
@@ -428,10 +505,7 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
     ['(?<n>a)\\k<n>', /a named backreference|a \(\?<name>/],
     ['(?<name>a)', /\(\?<name>…\) group/],
   ])('refuses the label drop %j, which RE2 cannot compile', async (re, pattern) => {
-    await expectScrapeError(
-      scrapeConfigFromRequirements({ scheme: 'http', labelDrops: [re] }, { targets: ['localhost:1'] }),
-      pattern,
-    );
+    await expectScrapeError(scrapeConfigFromRequirements({ scheme: 'http', labelDrops: [re] }, { targets: ['localhost:1'] }), pattern);
   });
 
   it('accepts escaped look-alikes', async () => {
@@ -442,14 +516,39 @@ describe('bearer and JWT servers (identity sections read structurally)', () => {
   it('--auth and --labeldrop on the command line', async () => {
     const dir = serverDir(() => ({ tls_server_config: tlsSection, basic_auth_users: { alice: passwordHash } }));
     const creds = credentialsDir({ ca: pki.ca, password: PASSWORD });
-    const result = await runCli(scrapeConfigCommand, ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--credentials-dir', creds, '--auth', 'basic', '--labeldrop', 'user_email', '--labeldrop', 'session_.*'], { cwd: dir });
+    const result = await runCli(
+      scrapeConfigCommand,
+      [
+        '--web.config.file',
+        'web-config.yml',
+        '--target',
+        'localhost:1',
+        '--credentials-dir',
+        creds,
+        '--auth',
+        'basic',
+        '--labeldrop',
+        'user_email',
+        '--labeldrop',
+        'session_.*',
+      ],
+      { cwd: dir },
+    );
     expect(result.stderr).toBe('');
     const job = (parse(result.stdout) as { scrape_configs: PrometheusScrapeJob[] }).scrape_configs[0]!;
     expect(job.metric_relabel_configs).toEqual([{ action: 'labeldrop', regex: 'user_email|session_.*' }]);
     const { runMain } = await import('../src/tools/cli/run.js');
-    const bad = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'token'], { cwd: dir });
+    const bad = await runCli(
+      (a, io) => runMain(['scrape-config', ...a], io),
+      ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'token'],
+      { cwd: dir },
+    );
     expect(bad.stderr).toMatch(/^scrapeguard scrape-config: --auth must be basic, bearer, header, jwt or none, got "token"\n$/);
-    const none = await runCli((a, io) => runMain(['scrape-config', ...a], io), ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'bearer'], { cwd: dir });
+    const none = await runCli(
+      (a, io) => runMain(['scrape-config', ...a], io),
+      ['--web.config.file', 'web-config.yml', '--target', 'localhost:1', '--auth', 'bearer'],
+      { cwd: dir },
+    );
     expect(none.stderr).toMatch(/auth bearer was chosen, but the web config accepts basic/);
   });
 });
@@ -463,7 +562,8 @@ describe('renderers for every auth kind (requirements built by hand)', () => {
     creds = credentialsDir({ ca: pki.ca, token: 'static-token\n' });
     writeFileSync(join(creds, 'client-secret'), 'oauth-secret', { mode: 0o600 });
   });
-  const gen = (req: ScrapeRequirements, extra: Partial<ScrapeConfigOptions> = {}) => scrapeConfigFromRequirements(req, { targets: ['localhost:9443'], credentialsDir: creds, ...extra });
+  const gen = (req: ScrapeRequirements, extra: Partial<ScrapeConfigOptions> = {}) =>
+    scrapeConfigFromRequirements(req, { targets: ['localhost:9443'], credentialsDir: creds, ...extra });
 
   it('bearer token → authorization.credentials_file (legacy bearer_token_file before 2.26)', async () => {
     const req: ScrapeRequirements = { scheme: 'https', tls: tls(), auth: { kind: 'authorization', type: 'Bearer', tokenKind: 'static' }, labelDrops: [] };
@@ -506,9 +606,16 @@ describe('renderers for every auth kind (requirements built by hand)', () => {
 
   it('the operator renderer references every credential by secret key selector', async () => {
     const base = { selector: { app: 'api' }, namespace: 'shop', credentialsDir: creds };
-    const bearer = await operatorManifestsFromRequirements({ scheme: 'https', tls: tls(), auth: { kind: 'authorization', type: 'Bearer', tokenKind: 'static' }, labelDrops: ['secret'] }, base);
+    const bearer = await operatorManifestsFromRequirements(
+      { scheme: 'https', tls: tls(), auth: { kind: 'authorization', type: 'Bearer', tokenKind: 'static' }, labelDrops: ['secret'] },
+      base,
+    );
     const [secret, monitor] = bearer.documents as [Record<string, unknown>, { spec: { endpoints: unknown[] } }];
-    expect(secret).toMatchObject({ kind: 'Secret', metadata: { name: 'scrapeguard-scrape-credentials', namespace: 'shop' }, stringData: { token: 'static-token', 'ca.crt': pki.ca.certPem } });
+    expect(secret).toMatchObject({
+      kind: 'Secret',
+      metadata: { name: 'scrapeguard-scrape-credentials', namespace: 'shop' },
+      stringData: { token: 'static-token', 'ca.crt': pki.ca.certPem },
+    });
     expect(monitor.spec.endpoints[0]).toMatchObject({
       authorization: { type: 'Bearer', credentials: { name: 'scrapeguard-scrape-credentials', key: 'token' } },
       tlsConfig: { ca: { secret: { name: 'scrapeguard-scrape-credentials', key: 'ca.crt' } }, serverName: 'localhost' },
@@ -532,12 +639,22 @@ describe('renderers for every auth kind (requirements built by hand)', () => {
 });
 
 describe('checkPrometheusJob: what promtool lets through', () => {
-  const job = (extra: Partial<PrometheusScrapeJob>): PrometheusScrapeJob => ({ job_name: 'x', scheme: 'https', metrics_path: '/metrics', static_configs: [{ targets: ['a:1'] }], ...extra });
+  const job = (extra: Partial<PrometheusScrapeJob>): PrometheusScrapeJob => ({
+    job_name: 'x',
+    scheme: 'https',
+    metrics_path: '/metrics',
+    static_configs: [{ targets: ['a:1'] }],
+    ...extra,
+  });
   it.each<[string, Partial<PrometheusScrapeJob>, RegExp]>([
     ['scheme HTTPS', { scheme: 'HTTPS' as 'https' }, /scheme must be "http" or "https", got "HTTPS"/],
     ['scheme ftp', { scheme: 'ftp' as 'https' }, /scheme must be/],
     ['min above max', { tls_config: { min_version: 'TLS13', max_version: 'TLS12' } }, /min_version TLS13 is above max_version TLS12/],
-    ['basic + authorization', { basic_auth: { username: 'a', password_file: '/p' }, authorization: { type: 'Bearer', credentials_file: '/t' } }, /basic_auth and authorization are mutually exclusive/],
+    [
+      'basic + authorization',
+      { basic_auth: { username: 'a', password_file: '/p' }, authorization: { type: 'Bearer', credentials_file: '/t' } },
+      /basic_auth and authorization are mutually exclusive/,
+    ],
     ['cert without key', { tls_config: { cert_file: '/c' } }, /cert_file and key_file go together/],
     ['inline password', { basic_auth: { username: 'a', password: 'x' } as unknown as { username: string; password_file: string } }, /never inlined/],
     ['max_version on 2.40', { tls_config: { max_version: 'TLS12' } }, /max_version needs Prometheus 2\.41\+/],
@@ -546,7 +663,12 @@ describe('checkPrometheusJob: what promtool lets through', () => {
     expect(() => checkPrometheusJob(job(extra), version)).toThrow(pattern);
   });
   it('accepts a complete job', () => {
-    expect(() => checkPrometheusJob(job({ tls_config: { ca_file: '/ca', min_version: 'TLS12', max_version: 'TLS13' }, basic_auth: { username: 'a', password_file: '/p' } }), V242)).not.toThrow();
+    expect(() =>
+      checkPrometheusJob(
+        job({ tls_config: { ca_file: '/ca', min_version: 'TLS12', max_version: 'TLS13' }, basic_auth: { username: 'a', password_file: '/p' } }),
+        V242,
+      ),
+    ).not.toThrow();
   });
 });
 
@@ -559,9 +681,15 @@ describe('scrapeguard scrape-config (CLI)', () => {
   });
 
   it('prints YAML on stdout and warnings only on stderr', async () => {
-    const result = await runCli(scrapeConfigCommand, ['--web.config.file', 'web-config.yml', '--target', '10.1.1.1:9443', '--credentials-dir', creds, '--job', 'node'], { cwd: dir });
+    const result = await runCli(
+      scrapeConfigCommand,
+      ['--web.config.file', 'web-config.yml', '--target', '10.1.1.1:9443', '--credentials-dir', creds, '--job', 'node'],
+      { cwd: dir },
+    );
     expect(result.code).toBe(0);
-    expect(result.stderr).toBe('warning: the server certificate does not name 10.1.1.1 (names: localhost, 127.0.0.1, ::1); server_name set to "localhost" (give a server name to choose another)\n');
+    expect(result.stderr).toBe(
+      'warning: the server certificate does not name 10.1.1.1 (names: localhost, 127.0.0.1, ::1); server_name set to "localhost" (give a server name to choose another)\n',
+    );
     const doc = parse(result.stdout) as { scrape_configs: PrometheusScrapeJob[] };
     expect(doc.scrape_configs[0]).toMatchObject({ job_name: 'node', tls_config: { server_name: 'localhost', ca_file: join(creds, 'ca.crt') } });
     expect(result.stdout).not.toContain('warning');
@@ -569,7 +697,11 @@ describe('scrapeguard scrape-config (CLI)', () => {
   });
 
   it('prints a ServiceMonitor and its Secret for --format servicemonitor', async () => {
-    const result = await runCli(scrapeConfigCommand, ['--web.config.file', 'web-config.yml', '--format', 'servicemonitor', '--selector', 'app=api', '--namespace', 'shop', '--credentials-dir', creds], { cwd: dir });
+    const result = await runCli(
+      scrapeConfigCommand,
+      ['--web.config.file', 'web-config.yml', '--format', 'servicemonitor', '--selector', 'app=api', '--namespace', 'shop', '--credentials-dir', creds],
+      { cwd: dir },
+    );
     expect(result.code).toBe(0);
     const docs = result.stdout.split(/^---$/m).map((d) => parse(d) as { kind: string });
     expect(docs.map((d) => d.kind)).toEqual(['Secret', 'ServiceMonitor']);
@@ -610,7 +742,12 @@ describe('generateScrapeConfig(guard.config)', () => {
     try {
       const creds = credentialsDir({ ca: pki.ca, client: pki.client });
       const out = await generateScrapeConfig(guard.config, { targets: ['localhost:9443'], credentialsDir: creds });
-      expect(out.job.tls_config).toEqual({ ca_file: join(creds, 'ca.crt'), cert_file: join(creds, 'client.crt'), key_file: join(creds, 'client.key'), min_version: 'TLS12' });
+      expect(out.job.tls_config).toEqual({
+        ca_file: join(creds, 'ca.crt'),
+        cert_file: join(creds, 'client.crt'),
+        key_file: join(creds, 'client.key'),
+        min_version: 'TLS12',
+      });
       expect(out.warnings).toEqual([]);
     } finally {
       await guard.close();

@@ -30,8 +30,20 @@ describe('secrets hygiene with every feature on', () => {
     const plaintextInConfig = 'Plaintext-In-Config-3b7';
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }));
-    const jwt = await new SignJWT({ scope: 'metrics' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://issuer.example').setAudience('metrics').setSubject('jwt-scraper').setExpirationTime('1h').sign(privateKey);
-    const expiredJwt = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://issuer.example').setAudience('metrics').setSubject('jwt-scraper').setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(privateKey);
+    const jwt = await new SignJWT({ scope: 'metrics' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer('https://issuer.example')
+      .setAudience('metrics')
+      .setSubject('jwt-scraper')
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    const expiredJwt = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer('https://issuer.example')
+      .setAudience('metrics')
+      .setSubject('jwt-scraper')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+      .sign(privateKey);
     const auditPath = join(dir, 'audit.log');
     const configText = [
       'tls_server_config:',
@@ -106,7 +118,13 @@ describe('secrets hygiene with every feature on', () => {
       const haystacks: [string, string][] = [
         ['log', logs.join('\n')],
         ['audit', audit],
-        ["self-metrics", metricsText.split("\n").filter((l) => l.includes("scrapeguard_")).join("\n")],
+        [
+          'self-metrics',
+          metricsText
+            .split('\n')
+            .filter((l) => l.includes('scrapeguard_'))
+            .join('\n'),
+        ],
         ['served metrics', served],
         ...responses.map((r, i): [string, string] => [`response ${i}`, `${r.body}\n${JSON.stringify(r.headers)}\n${r.errorMessage ?? ''}`]),
         ...errors.map((e, i): [string, string] => [`error ${i}`, e]),
@@ -126,7 +144,9 @@ describe('secrets hygiene with every feature on', () => {
       ];
       const hits: string[] = [];
       for (const [where, text] of haystacks) for (const [what, needle] of needles) if (text.includes(needle)) hits.push(`${what} in ${where}`);
-      console.log(`\nHARDENING secrets-hygiene | ${JSON.stringify({ attack: 'secrets hygiene, every feature on', outcome: `${needles.length} credentials × ${haystacks.length} outputs (${logs.length} log lines, ${audit.split('\n').filter(Boolean).length} audit lines): ${hits.length} hits` })}\n`);
+      console.log(
+        `\nHARDENING secrets-hygiene | ${JSON.stringify({ attack: 'secrets hygiene, every feature on', outcome: `${needles.length} credentials × ${haystacks.length} outputs (${logs.length} log lines, ${audit.split('\n').filter(Boolean).length} audit lines): ${hits.length} hits` })}\n`,
+      );
       expect(hits).toEqual([]);
       // And the run did log and audit what it should (the scan is not vacuous).
       expect(logs.some((l) => /reload failed/.test(l))).toBe(true);

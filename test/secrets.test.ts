@@ -50,8 +50,7 @@ function seeded(seed: number): () => number {
   };
 }
 const random = seeded(20261122);
-const fake = (alphabet: string, length: number): string =>
-  Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+const fake = (alphabet: string, length: number): string => Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
 /** A fake AWS-style secret: base64 with all three of upper, lower and digit (as real ones have). */
 function fakeAwsSecret(): string {
   for (;;) {
@@ -98,7 +97,11 @@ const POSITIVES: ReadonlyArray<readonly [string, string, string]> = [
   ['slack_token', 'x', `xoxp-${fake('0123456789', 12)}-${fake('0123456789', 12)}-${fake(ALNUM, 32)}`],
   ['slack_token', 'x', `xapp-1-A${fake(UPPER_DIGITS, 10)}-${fake('0123456789', 13)}-${fake(HEX_DIGITS, 64)}`],
   ['slack_webhook_url', 'url', `https://hooks.slack.com/services/T${fake(UPPER_DIGITS, 8)}/B${fake(UPPER_DIGITS, 8)}/${fake(ALNUM, 24)}`],
-  ['slack_webhook_url', 'url', `https://hooks.slack.com/workflows/T${fake(UPPER_DIGITS, 8)}/A${fake(UPPER_DIGITS, 8)}/${fake('0123456789', 18)}/${fake(ALNUM, 24)}`],
+  [
+    'slack_webhook_url',
+    'url',
+    `https://hooks.slack.com/workflows/T${fake(UPPER_DIGITS, 8)}/A${fake(UPPER_DIGITS, 8)}/${fake('0123456789', 18)}/${fake(ALNUM, 24)}`,
+  ],
   ['stripe_key', 'x', `sk_live_${fake(ALNUM, 24)}`],
   ['stripe_key', 'x', `rk_live_${fake(ALNUM, 24)}`],
   ['stripe_key', 'x', `sk_test_${fake(ALNUM, 24)}`],
@@ -293,17 +296,70 @@ describe('near misses that must not fire', () => {
 
 describe('labelNameSuggestsSecret', () => {
   it.each([
-    'password', 'db_password', 'DB_PASSWORD', 'passwd', 'pwd', 'secret', 'client_secret', 'clientSecret',
-    'token', 'access_token', 'sessionToken', 'api_key', 'apikey', 'apiKey', 'APIKey', 'x-api-key', 'key',
-    'signing_key', 'credential', 'credentials', 'auth', 'authorization', 'private', 'session', 'session_id',
-    'secret_id', 'cookie', 'signature', 'bearer', 'jwt', 'hmac_key',
+    'password',
+    'db_password',
+    'DB_PASSWORD',
+    'passwd',
+    'pwd',
+    'secret',
+    'client_secret',
+    'clientSecret',
+    'token',
+    'access_token',
+    'sessionToken',
+    'api_key',
+    'apikey',
+    'apiKey',
+    'APIKey',
+    'x-api-key',
+    'key',
+    'signing_key',
+    'credential',
+    'credentials',
+    'auth',
+    'authorization',
+    'private',
+    'session',
+    'session_id',
+    'secret_id',
+    'cookie',
+    'signature',
+    'bearer',
+    'jwt',
+    'hmac_key',
   ])('%s suggests a secret', (name) => expect(labelNameSuggestsSecret(name)).toBe(true));
 
   it.each([
-    'monkey', 'keyspace', 'key_space', 'tokenizer_version', 'tokenizer', 'author', 'authority', 'passenger',
-    'bypass_cache', 'token_type', 'password_length', 'secret_name', 'api_key_id', 'key_id', 'auth_method',
-    'cookie_name', 'private_ip', 'cache_key', 'partition_key', 'routing_key', 'public_key', 'publishable_key',
-    'signature_algorithm', 'session_state', 'le', 'quantile', 'instance', 'job', '', '__name__',
+    'monkey',
+    'keyspace',
+    'key_space',
+    'tokenizer_version',
+    'tokenizer',
+    'author',
+    'authority',
+    'passenger',
+    'bypass_cache',
+    'token_type',
+    'password_length',
+    'secret_name',
+    'api_key_id',
+    'key_id',
+    'auth_method',
+    'cookie_name',
+    'private_ip',
+    'cache_key',
+    'partition_key',
+    'routing_key',
+    'public_key',
+    'publishable_key',
+    'signature_algorithm',
+    'session_state',
+    'le',
+    'quantile',
+    'instance',
+    'job',
+    '',
+    '__name__',
   ])('%s does not', (name) => expect(labelNameSuggestsSecret(name)).toBe(false));
 
   it('answers the same for the same name (cache) across many distinct names', () => {
@@ -374,28 +430,37 @@ describe('entropy helpers', () => {
 // ---------------------------------------------------------------------------------------------
 // Properties
 // ---------------------------------------------------------------------------------------------
-const chars = (alphabet: string, min: number, max = min) =>
-  fc.string({ unit: fc.constantFrom(...alphabet.split('')), minLength: min, maxLength: max });
+const chars = (alphabet: string, min: number, max = min) => fc.string({ unit: fc.constantFrom(...alphabet.split('')), minLength: min, maxLength: max });
 const hex = (n: number) => chars(HEX_DIGITS, n);
 const lowerWord = chars('abcdefghijklmnopqrstuvwxyz', 2, 12);
 const nat = (max: number) => fc.integer({ min: 0, max }).map(String);
 
 /** Generators of ordinary label values, by kind. */
 const BENIGN: Record<string, fc.Arbitrary<string>> = {
-  semver: fc.tuple(nat(40), nat(99), nat(999), fc.option(fc.constantFrom('-rc.1', '-alpha.2', '+build.7', '+ds'), { nil: '' }), fc.boolean()).map(
-    ([a, b, c, suffix, v]) => `${v ? 'v' : ''}${a}.${b}.${c}${suffix}`,
-  ),
+  semver: fc
+    .tuple(nat(40), nat(99), nat(999), fc.option(fc.constantFrom('-rc.1', '-alpha.2', '+build.7', '+ds'), { nil: '' }), fc.boolean())
+    .map(([a, b, c, suffix, v]) => `${v ? 'v' : ''}${a}.${b}.${c}${suffix}`),
   goVersion: fc.tuple(nat(1), nat(25), nat(12)).map(([a, b, c]) => `go${a}.${b}.${c}`),
-  kernel: fc.tuple(nat(6), nat(19), nat(200), fc.constantFrom('generic', 'amd64', 'cloud-amd64', 'el8_9.x86_64')).map(([a, b, c, d]) => `${a}.${b}.0-${c}-${d}`),
+  kernel: fc
+    .tuple(nat(6), nat(19), nat(200), fc.constantFrom('generic', 'amd64', 'cloud-amd64', 'el8_9.x86_64'))
+    .map(([a, b, c, d]) => `${a}.${b}.0-${c}-${d}`),
   path: fc.array(fc.stringMatching(/^[a-z0-9_.-]{1,16}$/), { minLength: 1, maxLength: 8 }).map((parts) => `/${parts.join('/')}`),
   hostname: fc.domain(),
   ipv4: fc.ipV4(),
   ipv6: fc.ipV6(),
   uuid: fc.uuid(),
   digest: hex(64).map((h) => `sha256:${h}`),
-  imageRef: fc.tuple(fc.domain(), lowerWord, lowerWord, fc.oneof(nat(30).map((n) => `v1.${n}`), hex(64).map((h) => `@sha256:${h}`))).map(
-    ([registry, org, name, tag]) => (tag.startsWith('@') ? `${registry}/${org}/${name}${tag}` : `${registry}/${org}/${name}:${tag}`),
-  ),
+  imageRef: fc
+    .tuple(
+      fc.domain(),
+      lowerWord,
+      lowerWord,
+      fc.oneof(
+        nat(30).map((n) => `v1.${n}`),
+        hex(64).map((h) => `@sha256:${h}`),
+      ),
+    )
+    .map(([registry, org, name, tag]) => (tag.startsWith('@') ? `${registry}/${org}/${name}${tag}` : `${registry}/${org}/${name}:${tag}`)),
   podName: fc.tuple(lowerWord, chars('bcdfghjklmnpqrstvwxz2456789', 9, 10), chars('bcdfghjklmnpqrstvwxz2456789', 5)).map(([a, b, c]) => `${a}-${b}-${c}`),
   containerId: hex(64),
   gitSha: fc.oneof(hex(40), hex(7)),
@@ -404,14 +469,40 @@ const BENIGN: Record<string, fc.Arbitrary<string>> = {
   number: fc.oneof(fc.integer().map(String), fc.double({ noNaN: true }).map(String)),
   url: fc.webUrl({ withQueryParameters: true, withFragments: true }),
   email: fc.emailAddress(),
-  cron: fc.tuple(fc.constantFrom('*', '*/5', '0', '15'), fc.constantFrom('*', '3', '0-6'), fc.constantFrom('*', '1'), fc.constantFrom('*', '1-12'), fc.constantFrom('*', '1-5')).map((p) => p.join(' ')),
-  mountOptions: fc.subarray(['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'size=65536k', 'mode=755'], { minLength: 1 }).map((o) => o.join(',')),
+  cron: fc
+    .tuple(
+      fc.constantFrom('*', '*/5', '0', '15'),
+      fc.constantFrom('*', '3', '0-6'),
+      fc.constantFrom('*', '1'),
+      fc.constantFrom('*', '1-12'),
+      fc.constantFrom('*', '1-5'),
+    )
+    .map((p) => p.join(' ')),
+  mountOptions: fc
+    .subarray(['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'size=65536k', 'mode=755'], { minLength: 1 })
+    .map((o) => o.join(',')),
   words: fc.array(lowerWord, { minLength: 1, maxLength: 6 }).map((w) => w.join(' ')),
   sql: fc.tuple(lowerWord, lowerWord, lowerWord).map(([t, a, b]) => `SELECT ${a}, ${b} FROM ${t} WHERE ${a} = ? AND ${b} IN (?, ?)`),
 };
 
 /** Names exporters use for ordinary labels. */
-const ORDINARY_NAMES = fc.constantFrom('path', 'version', 'instance', 'pod', 'image', 'le', 'quantile', 'url', 'device', 'job', 'commit', 'email', 'id', 'query', 'options');
+const ORDINARY_NAMES = fc.constantFrom(
+  'path',
+  'version',
+  'instance',
+  'pod',
+  'image',
+  'le',
+  'quantile',
+  'url',
+  'device',
+  'job',
+  'commit',
+  'email',
+  'id',
+  'query',
+  'options',
+);
 /** Names that suggest a secret, so the name-gated detectors are in play. */
 const SECRET_NAMES = fc.constantFrom('password', 'token', 'secret', 'api_key', 'session_id', 'auth', 'key', 'credential', 'cookie', 'signature');
 
@@ -441,23 +532,105 @@ describe('properties: benign values', () => {
 /** Placeholders and flags the pair and URL detectors skip, as docs/secret-detectors.md lists them. */
 const documentedPlaceholder = (v: string): boolean =>
   /^(?:[*xX•#._?-]+|\$[A-Za-z_]\w*|\$[({].*|\{\{.*|%[A-Za-z]|<[^<>]*>)$/.test(v) ||
-  /^\[?(?:redacted|masked|hidden|filtered|removed|omitted|sanitized|scrubbed|none|null|nil|undefined|empty|unset|true|false|yes|no|on|off|enabled|disabled|required|optional|n\/a)\]?$/i.test(v);
+  /^\[?(?:redacted|masked|hidden|filtered|removed|omitted|sanitized|scrubbed|none|null|nil|undefined|empty|unset|true|false|yes|no|on|off|enabled|disabled|required|optional|n\/a)\]?$/i.test(
+    v,
+  );
 
 /** Generators of each secret format. [detector, label-name generator, value generator] */
 const SECRET_FORMATS: ReadonlyArray<readonly [string, fc.Arbitrary<string>, fc.Arbitrary<string>]> = [
-  ['pem_private_key', ORDINARY_NAMES, fc.tuple(fc.constantFrom('', 'RSA ', 'EC ', 'DSA ', 'OPENSSH ', 'ENCRYPTED '), chars(BASE64, 0, 80)).map(([k, body]) => `-----BEGIN ${k}PRIVATE KEY-----\n${body}`)],
-  ['jwt', ORDINARY_NAMES, fc.tuple(fc.constantFrom('HS256', 'RS256', 'ES384', 'EdDSA', 'none'), fc.dictionary(lowerWord, fc.string()), chars(BASE64URL, 0, 86)).map(([alg, claims, sig]) => `${b64url(JSON.stringify({ alg, typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}.${sig}`)],
+  [
+    'pem_private_key',
+    ORDINARY_NAMES,
+    fc
+      .tuple(fc.constantFrom('', 'RSA ', 'EC ', 'DSA ', 'OPENSSH ', 'ENCRYPTED '), chars(BASE64, 0, 80))
+      .map(([k, body]) => `-----BEGIN ${k}PRIVATE KEY-----\n${body}`),
+  ],
+  [
+    'jwt',
+    ORDINARY_NAMES,
+    fc
+      .tuple(fc.constantFrom('HS256', 'RS256', 'ES384', 'EdDSA', 'none'), fc.dictionary(lowerWord, fc.string()), chars(BASE64URL, 0, 86))
+      .map(([alg, claims, sig]) => `${b64url(JSON.stringify({ alg, typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}.${sig}`),
+  ],
   ['aws_access_key_id', ORDINARY_NAMES, fc.tuple(fc.constantFrom('AKIA', 'ASIA'), chars(UPPER_DIGITS, 16)).map(([p, s]) => p + s)],
-  ['aws_secret_access_key', fc.constantFrom('aws_secret', 'secret_access_key', 'secret'), chars(BASE64, 40).filter((s) => /[A-Z]/.test(s) && /[a-z]/.test(s) && /\d/.test(s))],
-  ['github_token', ORDINARY_NAMES, fc.oneof(fc.tuple(fc.constantFrom('ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'), chars(ALNUM, 36)).map(([p, s]) => p + s), fc.tuple(chars(ALNUM, 22), chars(ALNUM, 59)).map(([a, b]) => `github_pat_${a}_${b}`))],
+  [
+    'aws_secret_access_key',
+    fc.constantFrom('aws_secret', 'secret_access_key', 'secret'),
+    chars(BASE64, 40).filter((s) => /[A-Z]/.test(s) && /[a-z]/.test(s) && /\d/.test(s)),
+  ],
+  [
+    'github_token',
+    ORDINARY_NAMES,
+    fc.oneof(
+      fc.tuple(fc.constantFrom('ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'), chars(ALNUM, 36)).map(([p, s]) => p + s),
+      fc.tuple(chars(ALNUM, 22), chars(ALNUM, 59)).map(([a, b]) => `github_pat_${a}_${b}`),
+    ),
+  ],
   ['gitlab_token', ORDINARY_NAMES, chars(`${ALNUM}_-`, 20, 40).map((s) => `glpat-${s}`)],
-  ['slack_token', ORDINARY_NAMES, fc.tuple(fc.constantFrom('a', 'b', 'p', 'o', 's', 'r'), chars('0123456789', 10, 13), chars(ALNUM, 24, 32)).map(([t, n, s]) => `xox${t}-${n}-${s}`)],
-  ['slack_webhook_url', ORDINARY_NAMES, fc.tuple(chars(UPPER_DIGITS, 8, 10), chars(UPPER_DIGITS, 8, 10), chars(ALNUM, 24)).map(([t, b, s]) => `https://hooks.slack.com/services/T${t}/B${b}/${s}`)],
+  [
+    'slack_token',
+    ORDINARY_NAMES,
+    fc.tuple(fc.constantFrom('a', 'b', 'p', 'o', 's', 'r'), chars('0123456789', 10, 13), chars(ALNUM, 24, 32)).map(([t, n, s]) => `xox${t}-${n}-${s}`),
+  ],
+  [
+    'slack_webhook_url',
+    ORDINARY_NAMES,
+    fc.tuple(chars(UPPER_DIGITS, 8, 10), chars(UPPER_DIGITS, 8, 10), chars(ALNUM, 24)).map(([t, b, s]) => `https://hooks.slack.com/services/T${t}/B${b}/${s}`),
+  ],
   ['stripe_key', ORDINARY_NAMES, fc.tuple(fc.constantFrom('sk_live_', 'rk_live_', 'sk_test_', 'rk_test_'), chars(ALNUM, 24, 99)).map(([p, s]) => p + s)],
   ['google_api_key', ORDINARY_NAMES, chars(`${ALNUM}_-`, 35).map((s) => `AIza${s}`)],
-  ['url_credentials', ORDINARY_NAMES, fc.tuple(fc.constantFrom('postgres', 'postgresql', 'mysql', 'redis', 'amqp', 'https', 'mongodb+srv'), chars(ALNUM, 0, 12), chars(`${ALNUM}!$&'()*+,;=:%~`, 1, 30), fc.domain()).filter(([, , pw]) => !documentedPlaceholder(pw)).map(([s, u, p, h]) => `${s}://${u}:${p}@${h}/db`)],
-  ['credential_pair', ORDINARY_NAMES, fc.tuple(fc.constantFrom('--', '?', '&', ';', ' ', ''), fc.constantFrom('password', 'Password', 'PASSWD', 'pwd', 'secret', 'client_secret', 'token', 'access_token', 'api_key', 'apikey', 'ACCESS_KEY', 'db_password'), fc.constantFrom('=', ' = '), chars(ALNUM, 1, 30)).filter(([, , , v]) => !documentedPlaceholder(v)).map(([pre, k, sep, v]) => `app${pre === '' ? ' ' : pre}${k}${sep}${v}`)],
-  ['authorization_header', ORDINARY_NAMES, fc.tuple(fc.constantFrom('Bearer', 'bearer', 'Basic', 'Token'), chars(`${ALNUM}._~+/-`, 20, 64)).filter(([, t]) => [/[a-z]/, /[A-Z]/, /\d/].filter((re) => re.test(t)).length >= 2 && /^[A-Za-z0-9]/.test(t) && !/^(?:eyJ|gh[pousr]_|xox|AKIA|ASIA|AIza|glpat-|[sr]k_(?:live|test)_)/.test(t)).map(([scheme, t]) => `${scheme} ${t}`)],
+  [
+    'url_credentials',
+    ORDINARY_NAMES,
+    fc
+      .tuple(
+        fc.constantFrom('postgres', 'postgresql', 'mysql', 'redis', 'amqp', 'https', 'mongodb+srv'),
+        chars(ALNUM, 0, 12),
+        chars(`${ALNUM}!$&'()*+,;=:%~`, 1, 30),
+        fc.domain(),
+      )
+      .filter(([, , pw]) => !documentedPlaceholder(pw))
+      .map(([s, u, p, h]) => `${s}://${u}:${p}@${h}/db`),
+  ],
+  [
+    'credential_pair',
+    ORDINARY_NAMES,
+    fc
+      .tuple(
+        fc.constantFrom('--', '?', '&', ';', ' ', ''),
+        fc.constantFrom(
+          'password',
+          'Password',
+          'PASSWD',
+          'pwd',
+          'secret',
+          'client_secret',
+          'token',
+          'access_token',
+          'api_key',
+          'apikey',
+          'ACCESS_KEY',
+          'db_password',
+        ),
+        fc.constantFrom('=', ' = '),
+        chars(ALNUM, 1, 30),
+      )
+      .filter(([, , , v]) => !documentedPlaceholder(v))
+      .map(([pre, k, sep, v]) => `app${pre === '' ? ' ' : pre}${k}${sep}${v}`),
+  ],
+  [
+    'authorization_header',
+    ORDINARY_NAMES,
+    fc
+      .tuple(fc.constantFrom('Bearer', 'bearer', 'Basic', 'Token'), chars(`${ALNUM}._~+/-`, 20, 64))
+      .filter(
+        ([, t]) =>
+          [/[a-z]/, /[A-Z]/, /\d/].filter((re) => re.test(t)).length >= 2 &&
+          /^[A-Za-z0-9]/.test(t) &&
+          !/^(?:eyJ|gh[pousr]_|xox|AKIA|ASIA|AIza|glpat-|[sr]k_(?:live|test)_)/.test(t),
+      )
+      .map(([scheme, t]) => `${scheme} ${t}`),
+  ],
   ['high_entropy_secret', SECRET_NAMES, chars(ALNUM, 20, 64).filter((s) => looksRandom(s))],
 ];
 
@@ -489,8 +662,31 @@ describe('properties: secret formats', () => {
 
 describe('properties: the prefilter never hides a detection', () => {
   const fragments = fc.constantFrom(
-    '://', '@', ':', '=', 'password', 'Pwd', 'token', 'api_key', 'AKIA', 'ASIA', 'eyJ', 'ghp_', 'glpat-', 'xoxb-', 'sk_live_', 'AIza',
-    'hooks.slack.com/services/', '-----BEGIN ', 'PRIVATE KEY-----', 'Bearer ', 'jdbc:oracle:thin:', '/', '.', ' ', '"',
+    '://',
+    '@',
+    ':',
+    '=',
+    'password',
+    'Pwd',
+    'token',
+    'api_key',
+    'AKIA',
+    'ASIA',
+    'eyJ',
+    'ghp_',
+    'glpat-',
+    'xoxb-',
+    'sk_live_',
+    'AIza',
+    'hooks.slack.com/services/',
+    '-----BEGIN ',
+    'PRIVATE KEY-----',
+    'Bearer ',
+    'jdbc:oracle:thin:',
+    '/',
+    '.',
+    ' ',
+    '"',
   );
   const noisy = fc.array(fc.oneof(fragments, chars(ALNUM, 1, 40), chars(BASE64, 40)), { maxLength: 8 }).map((p) => p.join(''));
   it('compiled answer equals the first detector that fires when run one by one', () => {

@@ -103,7 +103,9 @@ describe('serve refuses credentials over plain HTTP unless --allow-plaintext-cre
 
   it('both opt-ins are needed for credentials over plain HTTP beyond loopback', async () => {
     const file = yamlFile('basic2.yml', cases[0]![2]);
-    expect((await serve(['--web.config.file', file, '--web.listen-address', '0.0.0.0:0', '--allow-plaintext-credentials'])).error?.message).toContain('--insecure-listen');
+    expect((await serve(['--web.config.file', file, '--web.listen-address', '0.0.0.0:0', '--allow-plaintext-credentials'])).error?.message).toContain(
+      '--insecure-listen',
+    );
     expect((await serve(['--web.config.file', file, '--web.listen-address', '0.0.0.0:0', '--allow-plaintext-credentials', '--insecure-listen'])).code).toBe(0);
   });
 
@@ -145,7 +147,9 @@ describe('serve refuses credentials over plain HTTP unless --allow-plaintext-cre
 describe('insecure client auth types are warned about', () => {
   it.each(['RequestClientCert', 'RequireAnyClientCert', 'RequireClientCert'])('%s → a warning that says insecure', async (type) => {
     const pki = await testPki();
-    const config = await loadConfigObject({ tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile, client_auth_type: type } }).catch((e: Error) => e);
+    const config = await loadConfigObject({
+      tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile, client_auth_type: type },
+    }).catch((e: Error) => e);
     if (config instanceof Error) {
       // RequireClientCert is not a toolkit value in every version: then it is refused outright.
       expect(config.message).toContain('client_auth_type');

@@ -28,7 +28,10 @@ const REFERENCE = /`(test\/[\w./-]+\.test\.ts)((?: › [^`]+)*)`/g;
 function referencesIn(text: string, line: number): Reference[] {
   return [...text.matchAll(REFERENCE)].map((m) => ({
     file: m[1]!,
-    titles: (m[2] ?? '').split(' › ').map((t) => t.trim()).filter((t) => t !== ''),
+    titles: (m[2] ?? '')
+      .split(' › ')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
     line,
   }));
 }

@@ -25,7 +25,7 @@ import {
 useTlsServer();
 
 describe('non-TLS traffic on the TLS port', () => {
-  test('plain HTTP request → 400 with Go\'s exact body', async () => {
+  test("plain HTTP request → 400 with Go's exact body", async () => {
     const s = await start({ tls_server_config: tlsConfig() });
     const r = await scrape(`http://127.0.0.1:${s.port}/metrics`);
     expect(r.status).toBe(400);
@@ -68,46 +68,51 @@ describe('non-TLS traffic on the TLS port', () => {
     // limits.handshake_timeout from accept, equal here): whichever fires first logs it.
     expect(
       s.logs.some(
-        (l) => (l.message === 'TLS handshake error' && /timeout/i.test(String(l.fields.reason))) || (l.message === 'connection refused' && l.fields.reason === 'handshake_timeout'),
+        (l) =>
+          (l.message === 'TLS handshake error' && /timeout/i.test(String(l.fields.reason))) ||
+          (l.message === 'connection refused' && l.fields.reason === 'handshake_timeout'),
       ),
     ).toBe(true);
   });
 });
 
 describe('close() does not wait for clients to hang up', () => {
-  test.each(['idle TLS connection', 'stalled handshake', 'silent TCP connection'] as const)('close(0) with a %s returns promptly and closes it', async (kind) => {
-    const s = await start({ tls_server_config: tlsConfig() });
-    let clientClosed = false;
-    const markClosed = () => {
-      clientClosed = true;
-    };
-    let held: { destroy(): void } | undefined;
-    try {
-      if (kind === 'idle TLS connection') {
-        const c = await openTls(s.port);
-        expect(c.error).toBeUndefined();
-        c.socket!.on('close', markClosed);
-        c.socket!.on('error', () => {});
-        held = c.socket;
-      } else {
-        const raw = netConnect({ host: '127.0.0.1', port: s.port });
-        raw.on('error', () => {});
-        raw.on('close', markClosed);
-        await new Promise((r) => raw.once('connect', r));
-        if (kind === 'stalled handshake') raw.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
-        held = raw;
-        await new Promise((r) => setTimeout(r, 50));
+  test.each(['idle TLS connection', 'stalled handshake', 'silent TCP connection'] as const)(
+    'close(0) with a %s returns promptly and closes it',
+    async (kind) => {
+      const s = await start({ tls_server_config: tlsConfig() });
+      let clientClosed = false;
+      const markClosed = () => {
+        clientClosed = true;
+      };
+      let held: { destroy(): void } | undefined;
+      try {
+        if (kind === 'idle TLS connection') {
+          const c = await openTls(s.port);
+          expect(c.error).toBeUndefined();
+          c.socket!.on('close', markClosed);
+          c.socket!.on('error', () => {});
+          held = c.socket;
+        } else {
+          const raw = netConnect({ host: '127.0.0.1', port: s.port });
+          raw.on('error', () => {});
+          raw.on('close', markClosed);
+          await new Promise((r) => raw.once('connect', r));
+          if (kind === 'stalled handshake') raw.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+          held = raw;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const t0 = performance.now();
+        const closing = s.guard.close(0);
+        const outcome = await Promise.race([closing.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still waiting'), 2000))]);
+        expect(outcome).toBe('closed');
+        expect(performance.now() - t0).toBeLessThan(1000);
+        await expect.poll(() => clientClosed).toBe(true);
+      } finally {
+        held?.destroy();
       }
-      const t0 = performance.now();
-      const closing = s.guard.close(0);
-      const outcome = await Promise.race([closing.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still waiting'), 2000))]);
-      expect(outcome).toBe('closed');
-      expect(performance.now() - t0).toBeLessThan(1000);
-      await expect.poll(() => clientClosed).toBe(true);
-    } finally {
-      held?.destroy();
-    }
-  });
+    },
+  );
 });
 
 describe('limits', () => {
@@ -171,7 +176,9 @@ describe('self-metrics', () => {
   test('handshake errors are counted; the serving certificate expiry is exported', async () => {
     const self = new Registry();
     const s = await start(
-      { tls_server_config: tlsConfig({ client_auth_type: 'RequireAndVerifyClientCert', client_ca_file: pki.ca.certFile, client_allowed_sans: ['prometheus'] }) },
+      {
+        tls_server_config: tlsConfig({ client_auth_type: 'RequireAndVerifyClientCert', client_ca_file: pki.ca.certFile, client_allowed_sans: ['prometheus'] }),
+      },
       { selfMetrics: self },
     );
     const notAfter = Math.floor(new Date(new X509Certificate(pki.server.certPem).validTo).getTime() / 1000);

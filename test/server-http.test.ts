@@ -6,13 +6,7 @@
 import { hash } from '@node-rs/bcrypt';
 import { describe, expect, test } from 'vitest';
 import { scrape, scrapeHttp2 } from './helpers/client.js';
-import {
-  expectServed,
-  start,
-  tlsConfig,
-  useTlsServer,
-  withClientCert,
-} from './helpers/tls-server.js';
+import { expectServed, start, tlsConfig, useTlsServer, withClientCert } from './helpers/tls-server.js';
 
 useTlsServer();
 

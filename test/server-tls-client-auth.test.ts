@@ -11,16 +11,7 @@ import { canonicalIp, compileAllowedSans, splitSubjectAltName, subjectAltNames }
 import { generateClientCert } from '../src/tools/pki/generate.js';
 import type { TestCert } from './helpers/pki.js';
 import { scrape } from './helpers/client.js';
-import {
-  clientIpv6,
-  expectRefused,
-  expectServed,
-  pki,
-  start,
-  tlsConfig,
-  useTlsServer,
-  withClientCert,
-} from './helpers/tls-server.js';
+import { clientIpv6, expectRefused, expectServed, pki, start, tlsConfig, useTlsServer, withClientCert } from './helpers/tls-server.js';
 
 useTlsServer();
 
@@ -74,7 +65,6 @@ const POLICIES: readonly Policy[] = [
 const MATRIX = (['TLS12', 'TLS13'] as const).flatMap((version) =>
   POLICIES.flatMap((policy) => CLIENTS.map((client) => ({ version, policy, client, ok: goAccepts(policy, client) }))),
 );
-
 
 describe('client_auth_type × client certificate (Go crypto/tls semantics)', () => {
   test('the matrix is the one Go defines', () => {
@@ -170,7 +160,7 @@ describe('client_allowed_sans', () => {
     expect(reason).toContain('found: [2001:db8::7]');
   });
 
-  test('an IPv4-mapped IPv6 SAN is compared in Go\'s form (the dotted quad)', async () => {
+  test("an IPv4-mapped IPv6 SAN is compared in Go's form (the dotted quad)", async () => {
     const pair = await generateClientCert(pki.ca, { commonName: 'mapped', sans: ['::ffff:10.0.0.8'] });
     // Encoded as the 16-byte mapped address, not mangled (selfsigned used to write ::ffff:10).
     expect(new X509Certificate(pair.certPem).subjectAltName).toMatch(/^IP Address:0:0:0:0:0:FFFF:A00:8$/i);

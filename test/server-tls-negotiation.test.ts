@@ -8,23 +8,13 @@ import { describe, expect, test } from 'vitest';
 import { createGuard } from '../src/guard.js';
 import { scrape, scrapeHttp2, type ScrapeOptions } from './helpers/client.js';
 import { capturingLogger } from './helpers/logger.js';
-import {
-  expectRefused,
-  expectServed,
-  pki,
-  sourceRegistry,
-  start,
-  tlsConfig,
-  useTlsServer,
-  withClientCert,
-} from './helpers/tls-server.js';
+import { expectRefused, expectServed, pki, sourceRegistry, start, tlsConfig, useTlsServer, withClientCert } from './helpers/tls-server.js';
 
 useTlsServer();
 
 describe('TLS versions', () => {
   // OpenSSL 3 refuses TLS < 1.2 at its default security level, on both sides.
-  const legacyClient = (v: 'TLSv1' | 'TLSv1.1'): ScrapeOptions =>
-    withClientCert(undefined, { minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' });
+  const legacyClient = (v: 'TLSv1' | 'TLSv1.1'): ScrapeOptions => withClientCert(undefined, { minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' });
 
   test('default config negotiates TLS 1.3', async () => {
     const s = await start({ tls_server_config: tlsConfig() });
@@ -161,7 +151,7 @@ describe('curve_preferences', () => {
     expectRefused(await scrape(s.url, withClientCert(undefined, { ecdhCurve: 'X25519', maxVersion: 'TLSv1.2' })));
   });
 
-  test('TLS 1.2: the server\'s curve order wins (prefer_server_cipher_suites default)', async () => {
+  test("TLS 1.2: the server's curve order wins (prefer_server_cipher_suites default)", async () => {
     const s = await start({ tls_server_config: tlsConfig({ curve_preferences: ['CurveP521', 'CurveP256'], max_version: 'TLS12' }) });
     const r = await scrape(s.url, withClientCert(undefined, { ecdhCurve: 'P-256:P-521' }));
     expectServed(r);

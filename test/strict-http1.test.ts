@@ -104,7 +104,12 @@ describe('strict HTTP/1 on the standalone server', () => {
     const tls = { cert_file: pki.server.certFile, key_file: pki.server.keyFile };
     const plain = await createGuard({ source: SOURCE, logger: silentLogger, watch: false });
     const h2 = await createGuard({ source: SOURCE, logger: silentLogger, watch: false, config: { tls_server_config: tls } });
-    const h1 = await createGuard({ source: SOURCE, logger: silentLogger, watch: false, config: { tls_server_config: tls, http_server_config: { http2: false } } });
+    const h1 = await createGuard({
+      source: SOURCE,
+      logger: silentLogger,
+      watch: false,
+      config: { tls_server_config: tls, http_server_config: { http2: false } },
+    });
     guards.push(plain, h2, h1);
     ports.plain = (await plain.listen('127.0.0.1:0'))[0]!.port;
     ports.tlsH2 = (await h2.listen('127.0.0.1:0'))[0]!.port;
@@ -123,7 +128,7 @@ describe('strict HTTP/1 on the standalone server', () => {
   ] as const;
 
   describe.each(servers)('%s', (_, target) => {
-    test.each(REFUSED.map((c) => [c.name, c] as const))('%s → Go\'s answer, connection closed', async (_, c) => {
+    test.each(REFUSED.map((c) => [c.name, c] as const))("%s → Go's answer, connection closed", async (_, c) => {
       const { port, tls } = target() as { port: number; tls?: { ca: string; alpn: string[] } };
       expectRefused(await raw(port, c.bytes, tls), c);
     });
@@ -142,7 +147,7 @@ describe('strict HTTP/1 on the standalone server', () => {
     expect(r.body).toBe('# TYPE up gauge\nup 1\n');
   });
 
-  test('the refusal rule in Go\'s order: duplicate Host, then version, then missing, then malformed Host', () => {
+  test("the refusal rule in Go's order: duplicate Host, then version, then missing, then malformed Host", () => {
     expect(http1Refusal({ httpVersionMajor: 2, httpVersionMinor: 0, rawHeaders: ['Host', 'a', 'host', 'a'] })).toBe('duplicate_host');
     expect(http1Refusal({ httpVersionMajor: 0, httpVersionMinor: 9, rawHeaders: [] })).toBe('unsupported_version');
     expect(http1Refusal({ httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders: [] })).toBe('missing_host');

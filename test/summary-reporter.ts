@@ -10,7 +10,11 @@ import { propertySeed } from './setup/seed.js';
 
 /** Whether any suite around `test` (or its file) failed: its hooks threw, so its tests never ran. */
 function suiteFailed(test: TestCase): boolean {
-  for (let parent: TestCase['parent'] | TestModule | undefined = test.parent; parent !== undefined; parent = parent.type === 'module' ? undefined : parent.parent) {
+  for (
+    let parent: TestCase['parent'] | TestModule | undefined = test.parent;
+    parent !== undefined;
+    parent = parent.type === 'module' ? undefined : parent.parent
+  ) {
     if (parent.state() === 'failed') return true;
   }
   return false;

@@ -99,36 +99,43 @@ function expectNoSecret(line: LogLine): void {
 const VERSIONS: SecureVersion[] = ['TLSv1.3', 'TLSv1.2'];
 
 describe('RequireAndVerifyClientCert', () => {
-  test.each(VERSIONS)('%s: no certificate → closed right after the handshake (never an HTTP answer); warn line reason no_certificate with the peer address; counted', async (version) => {
-    const s = await start({ client_auth_type: 'RequireAndVerifyClientCert' });
-    const seen = await attempt(s.port, version, undefined);
-    expect(seen).not.toMatch(/^\d{3}$|^data$|^timeout$/);
-    await expect.poll(() => refusals(s.logs).length).toBe(1);
-    const line = refusals(s.logs)[0]!;
-    expect(line.level).toBe('warn');
-    expect(line.fields).toMatchObject({ remote: '127.0.0.1', reason: 'no_certificate' });
-    expect(await counted(s.self, 'no_certificate')).toBe(1);
-    console.log(`TLS-REFUSAL RequireAndVerifyClientCert ${version} no certificate: client saw ${seen}`);
-  });
-
-  test.each(VERSIONS.flatMap((version) => (['expired', 'not_yet_valid', 'unknown_ca', 'unknown_ca (self-signed)'] as const).map((kind) => ({ version, kind }))))(
-    '$version: $kind certificate → refused, warn line with that reason and no secret, counted',
-    async ({ version, kind }) => {
-      const cert = { expired: pki.clientExpired, not_yet_valid: pki.clientNotYetValid, unknown_ca: pki.clientOtherCa, 'unknown_ca (self-signed)': pki.clientSelfSigned }[kind];
-      const reason = kind.split(' ')[0]!;
+  test.each(VERSIONS)(
+    '%s: no certificate → closed right after the handshake (never an HTTP answer); warn line reason no_certificate with the peer address; counted',
+    async (version) => {
       const s = await start({ client_auth_type: 'RequireAndVerifyClientCert' });
-      const seen = await attempt(s.port, version, cert);
+      const seen = await attempt(s.port, version, undefined);
       expect(seen).not.toMatch(/^\d{3}$|^data$|^timeout$/);
       await expect.poll(() => refusals(s.logs).length).toBe(1);
       const line = refusals(s.logs)[0]!;
       expect(line.level).toBe('warn');
-      expect(line.fields).toMatchObject({ remote: '127.0.0.1', reason, subject: expect.stringContaining('CN=prometheus'), sans: 'prometheus' });
-      expect(line.fields.serial).toBe(new X509Certificate(cert.certPem).serialNumber);
-      expectNoSecret(line);
-      expect(await counted(s.self, reason)).toBe(1);
-      console.log(`TLS-REFUSAL RequireAndVerifyClientCert ${version} ${kind}: client saw ${seen}; log ${JSON.stringify(line.fields)}`);
+      expect(line.fields).toMatchObject({ remote: '127.0.0.1', reason: 'no_certificate' });
+      expect(await counted(s.self, 'no_certificate')).toBe(1);
+      console.log(`TLS-REFUSAL RequireAndVerifyClientCert ${version} no certificate: client saw ${seen}`);
     },
   );
+
+  test.each(
+    VERSIONS.flatMap((version) => (['expired', 'not_yet_valid', 'unknown_ca', 'unknown_ca (self-signed)'] as const).map((kind) => ({ version, kind }))),
+  )('$version: $kind certificate → refused, warn line with that reason and no secret, counted', async ({ version, kind }) => {
+    const cert = {
+      expired: pki.clientExpired,
+      not_yet_valid: pki.clientNotYetValid,
+      unknown_ca: pki.clientOtherCa,
+      'unknown_ca (self-signed)': pki.clientSelfSigned,
+    }[kind];
+    const reason = kind.split(' ')[0]!;
+    const s = await start({ client_auth_type: 'RequireAndVerifyClientCert' });
+    const seen = await attempt(s.port, version, cert);
+    expect(seen).not.toMatch(/^\d{3}$|^data$|^timeout$/);
+    await expect.poll(() => refusals(s.logs).length).toBe(1);
+    const line = refusals(s.logs)[0]!;
+    expect(line.level).toBe('warn');
+    expect(line.fields).toMatchObject({ remote: '127.0.0.1', reason, subject: expect.stringContaining('CN=prometheus'), sans: 'prometheus' });
+    expect(line.fields.serial).toBe(new X509Certificate(cert.certPem).serialNumber);
+    expectNoSecret(line);
+    expect(await counted(s.self, reason)).toBe(1);
+    console.log(`TLS-REFUSAL RequireAndVerifyClientCert ${version} ${kind}: client saw ${seen}; log ${JSON.stringify(line.fields)}`);
+  });
 });
 
 describe('policies decided by scrapeguard right after the handshake', () => {
@@ -140,7 +147,13 @@ describe('policies decided by scrapeguard right after the handshake', () => {
     const line = refusals(s.logs)[0]!;
     expect(line.level).toBe('warn');
     const serial = new X509Certificate(pki.clientExpired.certPem).serialNumber;
-    expect(line.fields).toMatchObject({ remote: '127.0.0.1', reason: 'expired', subject: expect.stringContaining('CN=prometheus'), sans: 'prometheus', serial });
+    expect(line.fields).toMatchObject({
+      remote: '127.0.0.1',
+      reason: 'expired',
+      subject: expect.stringContaining('CN=prometheus'),
+      sans: 'prometheus',
+      serial,
+    });
     expectNoSecret(line);
     expect(await counted(s.self, 'expired')).toBe(1);
     console.log(`TLS-REFUSAL VerifyClientCertIfGiven ${version} expired: client saw ${seen}`);
@@ -219,8 +232,36 @@ function run(command: string, args: string[], input = ''): Promise<{ code: numbe
 describe('openssl s_client and curl', () => {
   test('an expired client certificate: no HTTP answer, and what each client reports is recorded', async () => {
     const s = await start({ client_auth_type: 'RequireAndVerifyClientCert' });
-    const curl = await run('curl', ['-sS', '--max-time', '5', '--cacert', pki.ca.certFile, '--cert', pki.clientExpired.certFile, '--key', pki.clientExpired.keyFile, `https://127.0.0.1:${s.port}/metrics`]);
-    const sClient = await run('openssl', ['s_client', '-connect', `127.0.0.1:${s.port}`, '-CAfile', pki.ca.certFile, '-cert', pki.clientExpired.certFile, '-key', pki.clientExpired.keyFile, '-servername', 'localhost', '-quiet'], 'GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const curl = await run('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '--cacert',
+      pki.ca.certFile,
+      '--cert',
+      pki.clientExpired.certFile,
+      '--key',
+      pki.clientExpired.keyFile,
+      `https://127.0.0.1:${s.port}/metrics`,
+    ]);
+    const sClient = await run(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${s.port}`,
+        '-CAfile',
+        pki.ca.certFile,
+        '-cert',
+        pki.clientExpired.certFile,
+        '-key',
+        pki.clientExpired.keyFile,
+        '-servername',
+        'localhost',
+        '-quiet',
+      ],
+      'GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n',
+    );
     if (curl) {
       expect(curl.code).not.toBe(0);
       expect(curl.out).not.toMatch(/HTTP\/|demo_/);
@@ -234,9 +275,24 @@ describe('openssl s_client and curl', () => {
 });
 
 /** Connects (optionally resuming `session`), sends a request; resolves with the outcome, reuse flag and any ticket received. */
-function attemptWithSession(port: number, version: SecureVersion, cert: TestCert, session?: Buffer): Promise<{ seen: string; reused: boolean; ticket?: Buffer }> {
+function attemptWithSession(
+  port: number,
+  version: SecureVersion,
+  cert: TestCert,
+  session?: Buffer,
+): Promise<{ seen: string; reused: boolean; ticket?: Buffer }> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({ port, host: '127.0.0.1', servername: 'localhost', ca: pki.ca.certPem, minVersion: version, maxVersion: version, cert: cert.certPem, key: cert.keyPem, ...(session ? { session } : {}) });
+    const socket = tlsConnect({
+      port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: pki.ca.certPem,
+      minVersion: version,
+      maxVersion: version,
+      cert: cert.certPem,
+      key: cert.keyPem,
+      ...(session ? { session } : {}),
+    });
     let ticket: Buffer | undefined;
     let reused = false;
     let done = false;
@@ -288,11 +344,14 @@ describe('session resumption does not bypass the policy', () => {
 });
 
 describe('tickets do not outlive a configuration', () => {
-  test('after a reload that drops the client\'s SAN, its ticket from before does not resume and the full handshake is refused', async () => {
+  test("after a reload that drops the client's SAN, its ticket from before does not resume and the full handshake is refused", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'scrapeguard-tickets-'));
     const file = join(dir, 'web.yml');
     const write = (san: string) =>
-      writeFileSync(file, `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ${pki.ca.certFile}\n  client_allowed_sans: [${san}]\n`);
+      writeFileSync(
+        file,
+        `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ${pki.ca.certFile}\n  client_allowed_sans: [${san}]\n`,
+      );
     write('prometheus');
     const logs: LogLine[] = [];
     const guard = await createGuard({ config: file, source: new Registry(), logger: capturingLogger(logs), watch: false });

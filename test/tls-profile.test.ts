@@ -33,7 +33,12 @@ afterAll(async () => {
 });
 
 async function start(tls: TlsServerConfigInput, http2 = true): Promise<{ guard: Guard; port: number }> {
-  const guard = await createGuard({ config: { tls_server_config: tls, http_server_config: { http2 } }, source: new Registry(), logger: silentLogger, watch: false });
+  const guard = await createGuard({
+    config: { tls_server_config: tls, http_server_config: { http2 } },
+    source: new Registry(),
+    logger: silentLogger,
+    watch: false,
+  });
   guards.push(guard);
   const [bound] = await guard.listen('127.0.0.1:0');
   return { guard, port: bound!.port };
@@ -134,7 +139,21 @@ function candidateGroups(): string[] {
   }
   // OpenSSL's own names for the NIST curves are aliases of P-256/P-384/P-521: tried once.
   const aliases = new Set(Object.values(GROUP_ALIASES));
-  return [...new Set(['X25519', 'X448', 'P-256', 'P-384', 'P-521', ...curves.filter((c) => !aliases.has(c)), 'ffdhe2048', 'ffdhe3072', 'ffdhe4096', 'ffdhe6144', 'ffdhe8192'])];
+  return [
+    ...new Set([
+      'X25519',
+      'X448',
+      'P-256',
+      'P-384',
+      'P-521',
+      ...curves.filter((c) => !aliases.has(c)),
+      'ffdhe2048',
+      'ffdhe3072',
+      'ffdhe4096',
+      'ffdhe6144',
+      'ffdhe8192',
+    ]),
+  ];
 }
 
 const KEYS: { name: string; cert: () => TestCert; ca: () => TestCert; family: 'ECDSA' | 'RSA' }[] = [
@@ -143,20 +162,33 @@ const KEYS: { name: string; cert: () => TestCert; ca: () => TestCert; family: 'E
 ];
 
 describe('what the server really accepts without cipher_suites / curve_preferences / min_version', () => {
-  test.each(KEYS)('$name key: the accepted TLS 1.2 suites are exactly the profile\'s', async ({ cert, ca, family }) => {
+  test.each(KEYS)("$name key: the accepted TLS 1.2 suites are exactly the profile's", async ({ cert, ca, family }) => {
     const { port } = await start({ cert_file: cert().certFile, key_file: cert().keyFile });
     const suites = opensslTls12Suites();
     // The enumeration must include the suites the issue found accepted before (CBC-SHA256/384,
     // CCM, ARIA, static RSA), or it proves nothing.
-    for (const weak of ['ECDHE-ECDSA-AES128-SHA256', 'AES128-GCM-SHA256', 'AES128-SHA', 'ECDHE-ECDSA-AES128-CCM', 'ECDHE-ECDSA-ARIA128-GCM-SHA256', 'DHE-RSA-AES128-GCM-SHA256']) {
+    for (const weak of [
+      'ECDHE-ECDSA-AES128-SHA256',
+      'AES128-GCM-SHA256',
+      'AES128-SHA',
+      'ECDHE-ECDSA-AES128-CCM',
+      'ECDHE-ECDSA-ARIA128-GCM-SHA256',
+      'DHE-RSA-AES128-GCM-SHA256',
+    ]) {
       expect(suites).toContain(weak);
     }
     const outcomes = await pool(suites, 12, (suite) =>
       handshake(port, { ca: ca().certPem, minVersion: 'TLSv1', maxVersion: 'TLSv1.2', ciphers: `${suite}:@SECLEVEL=0` }).then((o) => ({ suite, ...o })),
     );
-    const accepted = outcomes.filter((o) => o.ok).map((o) => o.suite).sort();
+    const accepted = outcomes
+      .filter((o) => o.ok)
+      .map((o) => o.suite)
+      .sort();
     for (const o of outcomes.filter((x) => x.ok)) expect(o.detail).toBe(o.suite);
-    const expected = DEFAULT_TLS_PROFILE.tls12CipherSuites.filter((s) => s.go.includes(`_${family}_`)).map((s) => s.openssl).sort();
+    const expected = DEFAULT_TLS_PROFILE.tls12CipherSuites
+      .filter((s) => s.go.includes(`_${family}_`))
+      .map((s) => s.openssl)
+      .sort();
     expect(expected).toHaveLength(3);
     expect(accepted).toEqual(expected);
     console.log(`TLS-PROFILE ${family} key: ${suites.length} TLS 1.2 suites tried, accepted: ${accepted.join(' ')}`);
@@ -176,10 +208,17 @@ describe('what the server really accepts without cipher_suites / curve_preferenc
     // TLS 1.2 ties an ECDSA certificate to the client's group list (RFC 8422 §5.1): a client must
     // list P-256 to use a P-256 certificate at all. So with the ECDSA key, TLS 1.2 clients offer
     // the group under test AND P-256, and the check is on the group actually negotiated.
-    const withCertCurve = (version: SecureVersion, group: string) => (family === 'ECDSA' && version === 'TLSv1.2' && group !== 'P-256' ? `${group}:P-256` : group);
+    const withCertCurve = (version: SecureVersion, group: string) =>
+      family === 'ECDSA' && version === 'TLSv1.2' && group !== 'P-256' ? `${group}:P-256` : group;
     const jobs = groups.flatMap((group) => (['TLSv1.3', 'TLSv1.2'] as SecureVersion[]).map((version) => ({ group, version })));
     const outcomes = await pool(jobs, 12, ({ group, version }) =>
-      handshake(port, { ca: ca().certPem, minVersion: version, maxVersion: version, ecdhCurve: withCertCurve(version, group), ciphers: 'DEFAULT:@SECLEVEL=0' }).then((o) => ({
+      handshake(port, {
+        ca: ca().certPem,
+        minVersion: version,
+        maxVersion: version,
+        ecdhCurve: withCertCurve(version, group),
+        ciphers: 'DEFAULT:@SECLEVEL=0',
+      }).then((o) => ({
         offered: group,
         version,
         ...o,
@@ -194,7 +233,10 @@ describe('what the server really accepts without cipher_suites / curve_preferenc
       const mine = outcomes.filter((o) => o.version === version);
       // Whatever was offered, only profile groups are ever used.
       for (const o of mine.filter((x) => x.ok)) expect(expected, `${version} ${o.offered}`).toContain(canonical(o.group));
-      const acceptedAsOffered = mine.filter((o) => o.ok && canonical(o.group) === o.offered).map((o) => o.offered).sort();
+      const acceptedAsOffered = mine
+        .filter((o) => o.ok && canonical(o.group) === o.offered)
+        .map((o) => o.offered)
+        .sort();
       if (family === 'ECDSA' && version === 'TLSv1.2') {
         // P-384 loses to the P-256 offered alongside it (server order); proven with the RSA key.
         expect(acceptedAsOffered, version).toEqual(['P-256', 'X25519']);
@@ -248,7 +290,9 @@ describe('renegotiation and compression', () => {
   test('openssl s_client: TLS 1.2 session without compression, renegotiation request answered with refusal', async () => {
     const { port } = await start({ cert_file: pki.server.certFile, key_file: pki.server.keyFile });
     const out = await new Promise<string>((resolve) => {
-      const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-CAfile', pki.ca.certFile, '-servername', 'localhost'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-CAfile', pki.ca.certFile, '-servername', 'localhost'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let text = '';
       child.stdout.on('data', (d: Buffer) => (text += d.toString()));
       child.stderr.on('data', (d: Buffer) => (text += d.toString()));
@@ -312,7 +356,12 @@ describe('session tickets', () => {
 
   test('each server generation has its own rotation timer, released by close()', async () => {
     const before = activeTicketKeyRotations();
-    const guard = await createGuard({ config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile } }, source: new Registry(), logger: silentLogger, watch: false });
+    const guard = await createGuard({
+      config: { tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile } },
+      source: new Registry(),
+      logger: silentLogger,
+      watch: false,
+    });
     await guard.listen('127.0.0.1:0');
     expect(activeTicketKeyRotations()).toBe(before + 1);
     await guard.close(0);
@@ -337,9 +386,12 @@ function firstSession(port: number, version: SecureVersion): Promise<Buffer> {
   });
 }
 
-describe('explicit settings keep exporter-toolkit\'s meaning', () => {
+describe("explicit settings keep exporter-toolkit's meaning", () => {
   test('cipher_suites with an ECDHE CBC suite (outside the profile) enables exactly that suite', async () => {
-    const { port } = await start({ cert_file: pki.server.certFile, key_file: pki.server.keyFile, max_version: 'TLS12', cipher_suites: ['TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA'] }, false);
+    const { port } = await start(
+      { cert_file: pki.server.certFile, key_file: pki.server.keyFile, max_version: 'TLS12', cipher_suites: ['TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA'] },
+      false,
+    );
     expect(await handshake(port, { ca: pki.ca.certPem, ciphers: 'ECDHE-ECDSA-AES128-SHA' })).toMatchObject({ ok: true, detail: 'ECDHE-ECDSA-AES128-SHA' });
     expect((await handshake(port, { ca: pki.ca.certPem, ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' })).ok).toBe(false);
   });
@@ -360,18 +412,25 @@ describe('the profile as published', () => {
     expect(r.code).toBe(0);
     const suites = DEFAULT_TLS_PROFILE.tls12CipherSuites.map((s) => s.go).join(', ');
     const groups = DEFAULT_TLS_PROFILE.groups.map((g) => g.go).join(', ');
-    expect(r.stdout).toContain(`TLS profile: mozilla-intermediate (versions TLS12-TLS13; TLS 1.2 suites ${suites}; groups ${groups}; no renegotiation, no compression)`);
+    expect(r.stdout).toContain(
+      `TLS profile: mozilla-intermediate (versions TLS12-TLS13; TLS 1.2 suites ${suites}; groups ${groups}; no renegotiation, no compression)`,
+    );
     expect(r.stderr).toBe('');
 
     const weak = join(dir, 'profile-weak.yml');
-    writeFileSync(weak, `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n`);
+    writeFileSync(
+      weak,
+      `tls_server_config:\n  cert_file: ${pki.server.certFile}\n  key_file: ${pki.server.keyFile}\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n`,
+    );
     const w = await runCli(checkCommand, ['--web.config.file', weak]);
     expect(w.code).toBe(0);
-    expect(w.stdout).toContain('TLS profile: custom (versions TLS12-TLS13; TLS 1.2 suites TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;');
+    expect(w.stdout).toContain(
+      'TLS profile: custom (versions TLS12-TLS13; TLS 1.2 suites TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;',
+    );
     expect(w.stderr).toMatch(/warning: tls_server_config: cipher_suites enables TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA \(CBC, no AEAD\)/);
   });
 
-  test('docs/tls.md lists exactly the profile\'s suites and groups', () => {
+  test("docs/tls.md lists exactly the profile's suites and groups", () => {
     const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'tls.md'), 'utf8');
     expect(doc).toContain(DEFAULT_TLS_PROFILE.name);
     for (const s of [...DEFAULT_TLS_PROFILE.tls12CipherSuites, ...DEFAULT_TLS_PROFILE.tls13CipherSuites]) {

@@ -102,7 +102,8 @@ describe('decodeForwardedCertificates', () => {
 });
 
 describe('verifyChain, tls-client mode', () => {
-  const chainsTo = (leaf: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[]): boolean => verifyChain(leaf, intermediates, roots, { mode: 'tls-client' });
+  const chainsTo = (leaf: X509Certificate, intermediates: X509Certificate[], roots: X509Certificate[]): boolean =>
+    verifyChain(leaf, intermediates, roots, { mode: 'tls-client' });
   const x = (pem: string) => new X509Certificate(pem);
 
   test('a leaf signed by a root of the bundle', () => {
@@ -184,7 +185,11 @@ describe('compileTrustedProxies', () => {
     const resolve = compileTrustedProxies({ addresses: ['10.0.0.1'], clientCertificate: { header: 'X-SSL-Cert', verifyHeader: 'X-SSL-Verify' } }, logger([]));
     const socketTls = { protocol: 'TLSv1.3', clientCertificateVerified: false };
     const out = resolve(
-      req('192.0.2.9', { 'x-ssl-cert': encodeURIComponent(pki.client.certPem), 'x-ssl-verify': 'SUCCESS', 'x-forwarded-for': '10.0.0.1', authorization: 'Basic eA==' }, socketTls),
+      req(
+        '192.0.2.9',
+        { 'x-ssl-cert': encodeURIComponent(pki.client.certPem), 'x-ssl-verify': 'SUCCESS', 'x-forwarded-for': '10.0.0.1', authorization: 'Basic eA==' },
+        socketTls,
+      ),
       pki.ca.certPem,
     );
     expect(out.tls).toEqual(socketTls);

@@ -62,7 +62,15 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(guards.splice(0).map((g) => g.close(0)));
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => { s.close(r); s.closeAllConnections(); })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise((r) => {
+          s.close(r);
+          s.closeAllConnections();
+        }),
+    ),
+  );
 });
 
 describe('identity headers to the upstream', () => {
@@ -89,13 +97,22 @@ describe('identity headers to the upstream', () => {
     expect(h['x-remote-groups']).toBe('ops|sre');
     expect(h['x-remote-auth-method']).toBe('bearer');
     // Nothing else of the client's request reached the upstream.
-    expect(Object.keys(h).sort()).toEqual(['accept', 'accept-encoding', 'connection', 'host', 'user-agent', 'x-remote-auth-method', 'x-remote-groups', 'x-remote-user']);
+    expect(Object.keys(h).sort()).toEqual([
+      'accept',
+      'accept-encoding',
+      'connection',
+      'host',
+      'user-agent',
+      'x-remote-auth-method',
+      'x-remote-groups',
+      'x-remote-user',
+    ]);
     // A refused caller causes no upstream request at all.
     expect((await get(url, { authorization: 'Bearer wrong', 'x-remote-user': 'admin' })).status).toBe(401);
     expect(up.seen).toHaveLength(1);
   });
 
-  test('without identity headers (the default) and for an anonymous caller, a client\'s x-remote-user is not forwarded either', async () => {
+  test("without identity headers (the default) and for an anonymous caller, a client's x-remote-user is not forwarded either", async () => {
     const up = await exporter();
     const plain = await sidecar({}, { url: up.url });
     expect((await get(plain, { 'x-remote-user': 'admin', 'x-remote-groups': 'system:masters' })).status).toBe(200);
@@ -140,12 +157,14 @@ describe('identity headers to the upstream', () => {
     expect(() => resolveIdentityHeaders({ groupsSeparator: ' ' })).toThrow(/groupsSeparator/);
   });
 
-  test('a source that depends on the caller says so, also when wrapped with the sidecar\'s own metrics', () => {
+  test("a source that depends on the caller says so, also when wrapped with the sidecar's own metrics", () => {
     const up = upstreamSource({ url: 'http://127.0.0.1:9/metrics', identityHeaders: true });
     expect(withExtraFamilies(up, toMetricsSource(new Registry())).perCaller).toBe(true);
     expect(toMetricsSource(new Registry()).perCaller).toBe(false);
     expect(identityHeaderValues({ name: 'anonymous', method: 'none', groups: [] }, resolveIdentityHeaders(true))).toEqual({});
-    expect(identityHeaderValues({ name: 'a\r\nx-evil: 1', method: 'basic', groups: [] }, resolveIdentityHeaders(true))['x-remote-user']).toBe('a%0D%0Ax-evil:%201');
+    expect(identityHeaderValues({ name: 'a\r\nx-evil: 1', method: 'basic', groups: [] }, resolveIdentityHeaders(true))['x-remote-user']).toBe(
+      'a%0D%0Ax-evil:%201',
+    );
     expect(encodeIdentityValue('system:serviceaccount:monitoring:prometheus')).toBe('system:serviceaccount:monitoring:prometheus');
   });
 });
@@ -162,6 +181,8 @@ describe('serve --upstream.identity-headers', () => {
     expect(await usage(['--upstream', 'http://exporter.internal:9100/metrics', '--upstream.identity-headers'])).toContain(
       '--upstream: identity headers are sent only to a loopback upstream',
     );
-    expect(await usage(['--upstream', 'http://127.0.0.1:9100/metrics', '--upstream.identity-headers', '--upstream.user-header', 'Cookie'])).toContain('cannot carry the user');
+    expect(await usage(['--upstream', 'http://127.0.0.1:9100/metrics', '--upstream.identity-headers', '--upstream.user-header', 'Cookie'])).toContain(
+      'cannot carry the user',
+    );
   });
 });

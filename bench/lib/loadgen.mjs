@@ -17,9 +17,7 @@ const spec = JSON.parse(process.argv[2]);
 const url = new URL(spec.url);
 const secure = url.protocol === 'https:';
 const read = (f) => (f ? readFileSync(f) : undefined);
-const tlsOptions = secure
-  ? { ca: read(spec.ca), cert: read(spec.cert), key: read(spec.key), ...(spec.servername ? { servername: spec.servername } : {}) }
-  : {};
+const tlsOptions = secure ? { ca: read(spec.ca), cert: read(spec.cert), key: read(spec.key), ...(spec.servername ? { servername: spec.servername } : {}) } : {};
 const agent = secure
   ? new https.Agent({ keepAlive: spec.keepAlive, maxSockets: spec.concurrency, maxCachedSessions: spec.keepAlive ? 100 : 0, ...tlsOptions })
   : new http.Agent({ keepAlive: spec.keepAlive, maxSockets: spec.concurrency });
@@ -34,7 +32,11 @@ let firstError;
 function once() {
   return new Promise((resolve) => {
     const started = performance.now();
-    const req = lib.request(url, { agent, ...(spec.localAddress ? { localAddress: spec.localAddress } : {}), headers: { 'accept-encoding': 'identity', ...spec.headers } });
+    const req = lib.request(url, {
+      agent,
+      ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
+      headers: { 'accept-encoding': 'identity', ...spec.headers },
+    });
     req.on('response', (res) => {
       res.on('data', (c) => (bytes += c.length));
       res.on('end', () => {

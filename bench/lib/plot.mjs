@@ -43,7 +43,10 @@ export function logLogChart({ title, xLabel, yLabel, series }) {
     const c = COLORS[i % COLORS.length];
     const pts = s.points.filter(([x, y]) => x > 0 && y > 0);
     out.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
-    for (const [x, y] of pts) out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3.5" fill="${c}"><title>${esc(s.name)}: ${y.toFixed(2)} ms at ${x} series</title></circle>`);
+    for (const [x, y] of pts)
+      out.push(
+        `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3.5" fill="${c}"><title>${esc(s.name)}: ${y.toFixed(2)} ms at ${x} series</title></circle>`,
+      );
     out.push(`<rect x="${m.l + 12}" y="${m.t + 8 + i * 18}" width="14" height="3" fill="${c}"/>`);
     out.push(`<text x="${m.l + 32}" y="${m.t + 13 + i * 18}">${esc(s.name)}</text>`);
   });

@@ -17,10 +17,7 @@ export type { MountableGuard, MountOptions } from './mount.js';
 export { toScrapeRequest } from './node-request.js';
 
 /** A request handler for `http.createServer`, `https.createServer` and `http2` compat servers. */
-export type NodeRequestHandler = (
-  req: IncomingMessage | Http2ServerRequest,
-  res: ServerResponse | Http2ServerResponse,
-) => void;
+export type NodeRequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 
 /** Writes a core response to a node response. */
 function writeBack(res: ServerResponse | Http2ServerResponse, out: ScrapeResponse): void {
@@ -36,9 +33,7 @@ const NOT_FOUND: ScrapeResponse = plainReply({ status: 404, body: '404 page not 
  * both. Which one a server calls it with is the server's kind, as it would be without the guard.
  */
 export type ApplicationHandler =
-  | NodeRequestHandler
-  | ((req: IncomingMessage, res: ServerResponse) => void)
-  | ((req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  NodeRequestHandler | ((req: IncomingMessage, res: ServerResponse) => void) | ((req: Http2ServerRequest, res: Http2ServerResponse) => void);
 
 /** Options of {@link metricsHandler}. */
 export interface MetricsHandlerOptions extends MountOptions {
@@ -71,8 +66,11 @@ export function metricsHandler(guard: MountableGuard, options: MetricsHandlerOpt
   return (req, res) => {
     if (pathOf(req.url) === path) {
       // handle() never rejects; a write that throws (headers already sent) ends the exchange.
-      guard.handle(routedScrape(req, guard)).then((out) => writeBack(res, out)).catch(() => res.destroy());
-    // The server this handler is mounted on decides the request kind, and `next` was written for it.
+      guard
+        .handle(routedScrape(req, guard))
+        .then((out) => writeBack(res, out))
+        .catch(() => res.destroy());
+      // The server this handler is mounted on decides the request kind, and `next` was written for it.
     } else if (next) (next as NodeRequestHandler)(req, res);
     else writeBack(res, NOT_FOUND);
   };

@@ -38,4 +38,3 @@ export function toScrapeRequest(req: IncomingMessage | Http2ServerRequest, path?
     ...(tls ? { tls } : {}),
   };
 }
-

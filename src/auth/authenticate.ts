@@ -63,19 +63,13 @@ export interface AuthContext {
 }
 
 /** Failures that mean "a wrong credential was presented" (as opposed to none, or a server-side problem). */
-const GUESSES: ReadonlySet<AuthFailureReason> = new Set([
-  'malformed',
-  'unknown_user',
-  'wrong_password',
-  'invalid_token',
-  'expired',
-  'revoked',
-  'unknown_key',
-]);
+const GUESSES: ReadonlySet<AuthFailureReason> = new Set(['malformed', 'unknown_user', 'wrong_password', 'invalid_token', 'expired', 'revoked', 'unknown_key']);
 
 /** Whether any method is enabled (otherwise every caller is {@link ANONYMOUS}). */
 export function authenticationEnabled(methods: Authenticators): boolean {
-  return methods.basic !== undefined || methods.bearer !== undefined || methods.header !== undefined || methods.jwt !== undefined || methods.clientCert !== undefined;
+  return (
+    methods.basic !== undefined || methods.bearer !== undefined || methods.header !== undefined || methods.jwt !== undefined || methods.clientCert !== undefined
+  );
 }
 
 /** Authenticates `request` with the method its credential selects. */
@@ -89,7 +83,9 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
   const apiKeyChallenge = `ApiKey realm="${realm}"`;
   // Built only on the refusal paths: a successful scrape allocates nothing for it.
   const challenges = (): string =>
-    [methods.basic ? basicChallenge : '', methods.bearer || methods.jwt ? bearerChallenge : '', methods.header ? apiKeyChallenge : ''].filter((x) => x !== '').join(', ');
+    [methods.basic ? basicChallenge : '', methods.bearer || methods.jwt ? bearerChallenge : '', methods.header ? apiKeyChallenge : '']
+      .filter((x) => x !== '')
+      .join(', ');
 
   const refuse = (
     status: AuthRefusal['status'],
@@ -128,20 +124,33 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
     if (presented.kind !== 'absent') {
       if (presented.kind === 'malformed') {
         if (presented.repeated !== undefined) {
-          logger.warn('the API key header arrived several times with the same value; refused. Prometheus builds whose prometheus/common has the cloneRequest bug (prometheus/common#981, e.g. Debian prometheus 3.5.3+ds1-6) add one more copy per scrape: use bearer_auth with such a build', {
-            remote: request.remoteAddress,
-            copies: presented.repeated,
-          });
+          logger.warn(
+            'the API key header arrived several times with the same value; refused. Prometheus builds whose prometheus/common has the cloneRequest bug (prometheus/common#981, e.g. Debian prometheus 3.5.3+ds1-6) add one more copy per scrape: use bearer_auth with such a build',
+            {
+              remote: request.remoteAddress,
+              copies: presented.repeated,
+            },
+          );
         }
         return refuse(401, 'malformed', { 'www-authenticate': apiKeyChallenge }, { method: 'header' });
       }
       // Two credentials: which one counts would be a guess, and a guess is a fall-through.
       if (header !== undefined && header !== '') {
-        return refuse(401, 'malformed', { 'www-authenticate': challenges() }, { method: 'header', detail: 'both an API key header and Authorization were sent' });
+        return refuse(
+          401,
+          'malformed',
+          { 'www-authenticate': challenges() },
+          { method: 'header', detail: 'both an API key header and Authorization were sent' },
+        );
       }
       const result = methods.header.verify(presented.key, (context.now ?? Date.now)());
       if (result.ok) return result;
-      return refuse(401, result.reason, { 'www-authenticate': apiKeyChallenge }, { method: 'header', ...(result.name !== undefined ? { claimedName: result.name } : {}) });
+      return refuse(
+        401,
+        result.reason,
+        { 'www-authenticate': apiKeyChallenge },
+        { method: 'header', ...(result.name !== undefined ? { claimedName: result.name } : {}) },
+      );
     }
   }
   if (header === undefined || header === '') {
@@ -169,7 +178,12 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
     // Same answer for an unknown user and a wrong password. Only a configured user name is
     // recorded: an unknown "user name" is attacker-chosen text and, often enough, a password typed
     // into the wrong field.
-    return refuse(401, result, { 'www-authenticate': basicChallenge }, { method: 'basic', ...(result === 'wrong_password' ? { claimedName: credentials.user } : {}) });
+    return refuse(
+      401,
+      result,
+      { 'www-authenticate': basicChallenge },
+      { method: 'basic', ...(result === 'wrong_password' ? { claimedName: credentials.user } : {}) },
+    );
   }
 
   if (scheme === 'bearer' && (methods.bearer || methods.jwt)) {
@@ -198,7 +212,12 @@ export async function authenticate(request: ScrapeRequest, methods: Authenticato
     }
     const result = methods.bearer!.verify(token, (context.now ?? Date.now)());
     if (result.ok) return result;
-    return refuse(401, result.reason, { 'www-authenticate': invalid }, { method: 'bearer', ...(result.name !== undefined ? { claimedName: result.name } : {}) });
+    return refuse(
+      401,
+      result.reason,
+      { 'www-authenticate': invalid },
+      { method: 'bearer', ...(result.name !== undefined ? { claimedName: result.name } : {}) },
+    );
   }
 
   // A scheme no enabled method takes (or garbage): refused, never passed on to another method.

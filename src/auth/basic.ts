@@ -61,7 +61,10 @@ export function fairQueueSource(address: string): string {
   const groups = (part: string): string[] => (part === '' ? [] : part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])));
   const h = groups(head);
   const all = tail === undefined ? h : [...h, ...Array<string>(Math.max(0, 8 - h.length - groups(tail).length)).fill('0'), ...groups(tail)];
-  return `${all.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  return `${all
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 /** A waiting check: told `true` when it got a slot, `false` when it was pushed out (busy). */
@@ -241,11 +244,7 @@ export class BasicAuthenticator {
    * Prepares an authenticator (computes the decoy hash for the highest configured cost).
    * Pass the same `cache` across reloads to keep cached successes that are still valid.
    */
-  static async create(
-    users: ReadonlyMap<string, string>,
-    cache: BasicAuthCache,
-    options: BasicAuthenticatorOptions = {},
-  ): Promise<BasicAuthenticator> {
+  static async create(users: ReadonlyMap<string, string>, cache: BasicAuthCache, options: BasicAuthenticatorOptions = {}): Promise<BasicAuthenticator> {
     // Exactly the highest configured cost (10 with no users): a floor above it would make unknown
     // users slower than wrong passwords, revealing which users exist.
     const cost = users.size > 0 ? Math.max(...[...users.values()].map(bcryptCost)) : 10;

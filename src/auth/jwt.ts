@@ -261,7 +261,8 @@ function failure(error: unknown): JwtResult & { ok: false } {
   const code = (error as { code?: string }).code ?? 'ERR_UNKNOWN';
   if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: 'expired', detail: code };
   if (error instanceof joseErrors.JWTClaimValidationFailed) return { ok: false, reason: 'invalid_token', detail: `claim "${error.claim}" ${error.reason}` };
-  if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) return { ok: false, reason: 'unknown_key', detail: code };
+  if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys)
+    return { ok: false, reason: 'unknown_key', detail: code };
   if (isUnavailable(error)) {
     return { ok: false, reason: 'jwks_unavailable', detail: `${code}: ${(error as Error).message}` };
   }

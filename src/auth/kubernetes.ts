@@ -35,10 +35,12 @@ export function serviceAccountPrincipal(namespace: string, name: string): string
 }
 
 /** What a valid token's claims say, or why they are refused. */
-export type KubernetesClaimsResult = { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: 'invalid_token' | 'expired'; readonly detail: string };
+export type KubernetesClaimsResult =
+  { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: 'invalid_token' | 'expired'; readonly detail: string };
 
 const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v !== '';
-const object = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const object = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
 /**
  * Checks the `kubernetes.io` claims of a token whose signature, issuer, audience and expiry
@@ -47,7 +49,12 @@ const object = (v: unknown): Record<string, unknown> | undefined => (typeof v ==
  * kubernetesClaims(payload, { requirePodBinding: true }, Date.now(), 30);
  * // { ok: true, principal: { name: 'system:serviceaccount:monitoring:prometheus', method: 'jwt', groups: [...] } }
  */
-export function kubernetesClaims(payload: JWTPayload, config: Pick<ResolvedKubernetesJwt, 'requirePodBinding'>, now: number, toleranceSec: number): KubernetesClaimsResult {
+export function kubernetesClaims(
+  payload: JWTPayload,
+  config: Pick<ResolvedKubernetesJwt, 'requirePodBinding'>,
+  now: number,
+  toleranceSec: number,
+): KubernetesClaimsResult {
   const k8s = object(payload['kubernetes.io']);
   if (!k8s) return { ok: false, reason: 'invalid_token', detail: 'missing claim "kubernetes.io" (not a projected service-account token)' };
   const namespace = k8s.namespace;
@@ -91,10 +98,15 @@ export interface ClusterFetchOptions {
  * for the token's origin only, the bearer token. Bounded in size and time; redirects are not
  * followed (jose asks for `redirect: manual` too).
  */
-export async function clusterGet(url: string, options: ClusterFetchOptions, signal?: AbortSignal): Promise<{ status: number; body: string; contentType: string }> {
+export async function clusterGet(
+  url: string,
+  options: ClusterFetchOptions,
+  signal?: AbortSignal,
+): Promise<{ status: number; body: string; contentType: string }> {
   const target = new URL(url);
   const https = target.protocol === 'https:';
-  if (!https && !(target.protocol === 'http:' && isLoopbackHost(target.hostname))) throw new TypeError(`refusing to fetch ${target.origin}: https:// only (http:// for loopback)`);
+  if (!https && !(target.protocol === 'http:' && isLoopbackHost(target.hostname)))
+    throw new TypeError(`refusing to fetch ${target.origin}: https:// only (http:// for loopback)`);
   const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'scrapeguard' };
   if (options.tokenFile !== undefined && target.origin === options.tokenOrigin) {
     const token = (await readFile(options.tokenFile, 'utf8')).trim();
@@ -123,7 +135,9 @@ export async function clusterGet(url: string, options: ClusterFetchOptions, sign
         chunks.push(chunk);
       });
       res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: String(res.headers['content-type'] ?? '') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: String(res.headers['content-type'] ?? '') }),
+      );
     });
     req.end();
   });
@@ -140,7 +154,9 @@ export function clusterFetch(options: ClusterFetchOptions): FetchImplementation 
       if (error instanceof joseErrors.JOSEError) throw error;
       const name = (error as Error).name;
       if (name === 'AbortError' || name === 'TimeoutError') throw new joseErrors.JWKSTimeout(undefined, { cause: error });
-      throw new joseErrors.JWKSInvalid(`fetching the JSON Web Key Set failed: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+      throw new joseErrors.JWKSInvalid(`fetching the JSON Web Key Set failed: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+        cause: error,
+      });
     }
     return new Response(got.body, { status: got.status, headers: { 'content-type': got.contentType || 'application/json' } });
   };
@@ -162,7 +178,10 @@ export async function discoverJwksUri(discoveryUrl: string, issuer: string, opti
   } catch (error) {
     fail(`request failed: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, error);
   }
-  if (got!.status !== 200) fail(`answered HTTP ${got!.status}${got!.status === 401 || got!.status === 403 ? ' (grant the service-account-issuer-discovery role, or set token_file)' : ''}`);
+  if (got!.status !== 200)
+    fail(
+      `answered HTTP ${got!.status}${got!.status === 401 || got!.status === 403 ? ' (grant the service-account-issuer-discovery role, or set token_file)' : ''}`,
+    );
   let doc: Record<string, unknown> | undefined;
   try {
     doc = object(JSON.parse(got!.body));

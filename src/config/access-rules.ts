@@ -114,7 +114,16 @@ function checkRule(c: Checker, raw: unknown, path: KeyPath): Read<ResolvedAccess
   if (principals !== INVALID && groups !== INVALID && (principals ?? []).length === 0 && (groups ?? []).length === 0) {
     c.error(path, 'a rule needs principals or groups (a rule for everyone is `default: allow`)');
   }
-  if (c.issues.length > before || principals === INVALID || groups === INVALID || methods === INVALID || allow === INVALID || deny === INVALID || labels === INVALID || networks === INVALID) {
+  if (
+    c.issues.length > before ||
+    principals === INVALID ||
+    groups === INVALID ||
+    methods === INVALID ||
+    allow === INVALID ||
+    deny === INVALID ||
+    labels === INVALID ||
+    networks === INVALID
+  ) {
     return INVALID;
   }
   return {

@@ -22,7 +22,8 @@ export async function checkAuditLog(c: Checker, raw: unknown): Promise<Read<Reso
   const stdout = c.bool(m.stdout, [...P, 'stdout']);
   const maxSize = c.int(m.max_size_bytes, [...P, 'max_size_bytes'], 0);
   const keep = c.int(m.keep, [...P, 'keep'], 1);
-  if (typeof maxSize === 'number' && maxSize > 0 && maxSize < 4096) c.error([...P, 'max_size_bytes'], `must be 0 (no rotation) or at least 4096, got ${maxSize}`);
+  if (typeof maxSize === 'number' && maxSize > 0 && maxSize < 4096)
+    c.error([...P, 'max_size_bytes'], `must be 0 (no rotation) or at least 4096, got ${maxSize}`);
   if (path === '') c.error([...P, 'path'], 'empty file name');
   if (typeof path === 'string' && stdout === true) c.error(P, 'set either path or stdout: true, not both');
   else if (path === undefined && stdout !== true && stdout !== INVALID) c.error(P, 'set path (a file) or stdout: true');
@@ -37,7 +38,12 @@ export async function checkAuditLog(c: Checker, raw: unknown): Promise<Read<Reso
       c.error([...P, 'path'], `cannot use directory ${quote(dirname(abs))}: ${osReason(error)}`);
     }
     if (c.issues.length > before) return INVALID;
-    return { kind: 'file', path: abs, maxSizeBytes: typeof maxSize === 'number' ? maxSize : DEFAULT_MAX_SIZE, keep: typeof keep === 'number' ? keep : DEFAULT_KEEP };
+    return {
+      kind: 'file',
+      path: abs,
+      maxSizeBytes: typeof maxSize === 'number' ? maxSize : DEFAULT_MAX_SIZE,
+      keep: typeof keep === 'number' ? keep : DEFAULT_KEEP,
+    };
   }
   if (c.issues.length > before) return INVALID;
   return { kind: 'stdout' };

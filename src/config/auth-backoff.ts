@@ -42,7 +42,8 @@ export function checkAuthFailureBackoff(c: Checker, raw: unknown, P: KeyPath): R
   const max = d('max_delay', DEFAULT_AUTH_FAILURE_BACKOFF.maxDelayMs);
   const forget = d('forget_after', DEFAULT_AUTH_FAILURE_BACKOFF.forgetAfterMs);
   if (base > 0 && max > 0 && base > max) c.error([...P, 'base_delay'], `must not exceed max_delay (${fmtMs(max)})`);
-  if (max > 0 && forget > 0 && forget < max) c.error([...P, 'forget_after'], `must be at least max_delay (${fmtMs(max)}), or a held-off client would be forgotten while still held off`);
+  if (max > 0 && forget > 0 && forget < max)
+    c.error([...P, 'forget_after'], `must be at least max_delay (${fmtMs(max)}), or a held-off client would be forgotten while still held off`);
   if (c.issues.length > before || threshold === INVALID || maxClients === INVALID) return INVALID;
   if (threshold === 0) return undefined;
   return {

@@ -35,7 +35,10 @@ export function checkAuthExcludedPaths(c: Checker, raw: unknown): Read<{ path: s
       return;
     }
     if (path === DEFAULT_TELEMETRY_PATH && !force) {
-      c.error(at, `${path} is the telemetry path: excluding it serves the metrics without authentication; write {path: ${path}, force: true} if that is really meant`);
+      c.error(
+        at,
+        `${path} is the telemetry path: excluding it serves the metrics without authentication; write {path: ${path}, force: true} if that is really meant`,
+      );
       return;
     }
     if (out.some((e) => e.path === path)) c.warn(`auth_excluded_paths: ${quote(path)} is listed twice`);

@@ -40,7 +40,6 @@ export function parseRfc3339(text: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-
 /** Reads a revocation file: one digest per line, blank lines and `#` comments ignored. */
 export async function readRevoked(c: Checker, path: KeyPath, file: string): Promise<Read<string[]>> {
   const got = await readMaterial(c, path, 'revoked_sha256_file', file);
@@ -130,7 +129,8 @@ export async function checkSecretEntry(c: Checker, raw: unknown, path: KeyPath, 
         if (secret === '') c.error([...path, fileKey], `${quote(got.abs)} is empty`);
         else if (shape !== undefined) c.error([...path, fileKey], `${quote(got.abs)} ${shape}`);
         else {
-          if (secret.length < SHORT_TOKEN) c.warn(`${quote(got.abs)}: the ${noun} is only ${secret.length} characters long; use ${spec.tool} for a 256-bit one`);
+          if (secret.length < SHORT_TOKEN)
+            c.warn(`${quote(got.abs)}: the ${noun} is only ${secret.length} characters long; use ${spec.tool} for a 256-bit one`);
           await warnIfShared(c, got.abs, noun);
           sha256 = tokenDigest(secret);
         }
@@ -155,7 +155,11 @@ export function checkUniqueEntries(c: Checker, entries: readonly ResolvedBearerT
   const names = new Map<string, number>();
   const digests = new Map<string, number>();
   entries.forEach((t, i) => {
-    if (names.has(t.name)) c.error([...listPath, i, 'name'], `duplicate ${noun} name ${quote(t.name)} (also entry ${names.get(t.name)}); names identify callers in rules and audit lines`);
+    if (names.has(t.name))
+      c.error(
+        [...listPath, i, 'name'],
+        `duplicate ${noun} name ${quote(t.name)} (also entry ${names.get(t.name)}); names identify callers in rules and audit lines`,
+      );
     names.set(t.name, i);
     if (digests.has(t.sha256)) c.error([...listPath, i], `same ${noun} as entry ${digests.get(t.sha256)}: one ${noun} must map to one name`);
     digests.set(t.sha256, i);

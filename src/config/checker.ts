@@ -26,7 +26,6 @@ export interface ConfigSource {
   scalarText(path: KeyPath): string | undefined;
 }
 
-
 export const INVALID = Symbol('invalid');
 export type Read<T> = T | undefined | typeof INVALID;
 export type Mapping = Record<string, unknown>;
@@ -84,9 +83,7 @@ export function unknownKeyMessage(key: string, allowed: readonly string[]): stri
     .map((k) => ({ k, d: levenshtein(key.toLowerCase(), k.toLowerCase()) }))
     .filter(({ d }) => d <= 2)
     .sort((a, b) => a.d - b.d)[0];
-  return near
-    ? `unknown key ${quote(key)}; did you mean ${quote(near.k)}?`
-    : `unknown key ${quote(key)}; expected one of: ${allowed.join(', ')}`;
+  return near ? `unknown key ${quote(key)}; did you mean ${quote(near.k)}?` : `unknown key ${quote(key)}; expected one of: ${allowed.join(', ')}`;
 }
 
 export function osReason(err: unknown): string {
@@ -227,12 +224,7 @@ export class Checker {
 export const isSet = (v: Read<string>): boolean => v === INVALID || (typeof v === 'string' && v !== '');
 export const isText = (v: Read<string>): v is string => typeof v === 'string' && v !== '';
 
-export async function readMaterial(
-  c: Checker,
-  path: KeyPath,
-  name: string,
-  file: string,
-): Promise<{ pem: string; abs: string } | undefined> {
+export async function readMaterial(c: Checker, path: KeyPath, name: string, file: string): Promise<{ pem: string; abs: string } | undefined> {
   if (/-----BEGIN/.test(file) || file.includes('\n')) {
     c.error(path, `${name} must be a file path, but it holds PEM text; put inline PEM in ${name.replace(/_file$/, '')} instead`);
     return undefined;

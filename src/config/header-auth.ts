@@ -62,7 +62,8 @@ const KEY_ENTRY: SecretEntrySpec = {
   fileKey: 'key_file',
   tool: '`scrapeguard token --header`',
   // A header value Prometheus and Node send unchanged: visible ASCII, no spaces (RFC 9110 §5.5).
-  shapeProblem: (key) => (/^[\x21-\x7e]+$/.test(key) ? undefined : 'holds whitespace, control or non-ASCII characters (a key is sent as one header value of visible ASCII)'),
+  shapeProblem: (key) =>
+    /^[\x21-\x7e]+$/.test(key) ? undefined : 'holds whitespace, control or non-ASCII characters (a key is sent as one header value of visible ASCII)',
 };
 
 /** Validates `header_auth`; undefined when the section is absent. */
@@ -78,7 +79,10 @@ export async function checkHeaderAuth(c: Checker, raw: unknown): Promise<Read<Re
   if (typeof headerText === 'string') {
     if (!FIELD_NAME.test(headerText)) c.error([...P, 'header'], `${quote(headerText)} is not an HTTP header name (letters, digits and !#$%&'*+.^_\`|~-)`);
     else if (RESERVED.has(headerText.toLowerCase()) || /^(?:sec-|proxy-|:)/i.test(headerText)) {
-      c.error([...P, 'header'], `${quote(headerText)} is a header HTTP, proxies or other methods already use; choose a dedicated one such as ${DEFAULT_KEY_HEADER}`);
+      c.error(
+        [...P, 'header'],
+        `${quote(headerText)} is a header HTTP, proxies or other methods already use; choose a dedicated one such as ${DEFAULT_KEY_HEADER}`,
+      );
     } else header = headerText.toLowerCase();
   }
 

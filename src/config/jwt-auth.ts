@@ -83,7 +83,10 @@ export async function checkJwtAuth(c: Checker, raw: unknown): Promise<Read<Resol
   const timeoutMs = bounded(c, m.jwks_timeout, at('jwks_timeout'), 5_000, 100, 60_000);
   const maxAgeMs = bounded(c, m.jwks_max_age, at('jwks_max_age'), 600_000, 1_000, 86_400_000);
 
-  for (const [v, k] of [[groupsClaim, 'groups_claim'], [principalClaim, 'principal_claim']] as const) {
+  for (const [v, k] of [
+    [groupsClaim, 'groups_claim'],
+    [principalClaim, 'principal_claim'],
+  ] as const) {
     if (v === '') c.error(at(k), 'empty claim name');
   }
   if (requiredScopes && requiredScopes !== INVALID) {
@@ -131,7 +134,11 @@ export async function checkJwtAuth(c: Checker, raw: unknown): Promise<Read<Resol
     }
     if (url) {
       if (url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname))) jwks = { kind: 'url', url: url.href };
-      else if (url.protocol === 'http:') c.error(at('jwks_url'), `must be https:// (keys fetched in clear text could be swapped in transit); http:// is allowed only for a loopback address, got ${quote(jwksUrl)}`);
+      else if (url.protocol === 'http:')
+        c.error(
+          at('jwks_url'),
+          `must be https:// (keys fetched in clear text could be swapped in transit); http:// is allowed only for a loopback address, got ${quote(jwksUrl)}`,
+        );
       else c.error(at('jwks_url'), `must be an https:// URL, got ${quote(jwksUrl)}`);
       if (url.username || url.password) c.error(at('jwks_url'), 'must not carry credentials');
     }
@@ -145,7 +152,8 @@ export async function checkJwtAuth(c: Checker, raw: unknown): Promise<Read<Resol
       const p: KeyPath = [...P, 'algorithms', i];
       if (alg.toLowerCase() === 'none') c.error(p, 'alg "none" (unsecured JWT, RFC 7519 §6) is never accepted: anyone could forge a token');
       else if (alg in HMAC_MIN_BYTES) {
-        if (secretFile === undefined) c.error(p, `${alg} needs secret_file (a shared HMAC secret); without it, HS* is refused so a public key can never be used as an HMAC secret`);
+        if (secretFile === undefined)
+          c.error(p, `${alg} needs secret_file (a shared HMAC secret); without it, HS* is refused so a public key can never be used as an HMAC secret`);
       } else if (!(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) {
         c.error(p, `unknown algorithm ${quote(alg)}; expected one of: ${[...ASYMMETRIC_ALGORITHMS, ...Object.keys(HMAC_MIN_BYTES)].join(', ')}`);
       }
@@ -161,7 +169,8 @@ export async function checkJwtAuth(c: Checker, raw: unknown): Promise<Read<Resol
       if (got) {
         const bytes = Buffer.from(got.pem.replace(/\r?\n$/, ''), 'utf8');
         const need = Math.max(...hmacAlgs.map((a) => HMAC_MIN_BYTES[a] ?? 32));
-        if (bytes.length < need) c.error(at('secret_file'), `${quote(got.abs)} holds ${bytes.length} bytes; ${hmacAlgs.join('/')} needs at least ${need} (RFC 7518 §3.2)`);
+        if (bytes.length < need)
+          c.error(at('secret_file'), `${quote(got.abs)} holds ${bytes.length} bytes; ${hmacAlgs.join('/')} needs at least ${need} (RFC 7518 §3.2)`);
         else secret = new Uint8Array(bytes);
       }
     }
@@ -222,12 +231,24 @@ async function checkKubernetes(
   if (k === INVALID) return INVALID;
   const before = c.issues.length;
   for (const key of ['principal_claim', 'groups_claim', 'required_scopes', 'secret_file'] as const) {
-    if (m[key] !== undefined) c.error(['jwt_auth', key], `does not apply with kubernetes: the principal is system:serviceaccount:NAMESPACE:NAME and the groups are the service-account groups`);
+    if (m[key] !== undefined)
+      c.error(
+        ['jwt_auth', key],
+        `does not apply with kubernetes: the principal is system:serviceaccount:NAMESPACE:NAME and the groups are the service-account groups`,
+      );
   }
-  if (issuer === undefined) c.error(['jwt_auth', 'issuer'], 'kubernetes needs issuer: the cluster\'s service-account issuer (kubectl get --raw /.well-known/openid-configuration shows it)');
-  else if (issuer !== INVALID && issuer.length !== 1) c.error(['jwt_auth', 'issuer'], 'kubernetes takes exactly one issuer (the cluster\'s service-account issuer)');
+  if (issuer === undefined)
+    c.error(
+      ['jwt_auth', 'issuer'],
+      "kubernetes needs issuer: the cluster's service-account issuer (kubectl get --raw /.well-known/openid-configuration shows it)",
+    );
+  else if (issuer !== INVALID && issuer.length !== 1)
+    c.error(['jwt_auth', 'issuer'], "kubernetes takes exactly one issuer (the cluster's service-account issuer)");
   if (audience === undefined) {
-    c.error(['jwt_auth', 'audience'], 'kubernetes needs audience: a token for the API server (the default audience) could be replayed there; give Prometheus a projected token with an audience of its own, e.g. scrapeguard');
+    c.error(
+      ['jwt_auth', 'audience'],
+      'kubernetes needs audience: a token for the API server (the default audience) could be replayed there; give Prometheus a projected token with an audience of its own, e.g. scrapeguard',
+    );
   }
   const discoveryText = c.text(k?.discovery_url, [...P, 'discovery_url']);
   let discoveryUrl: string | undefined;
@@ -241,7 +262,10 @@ async function checkKubernetes(
       c.error([...P, typeof discoveryText === 'string' ? 'discovery_url' : 'issuer'], `invalid URL ${quote(discoveryUrl)}`);
     }
     if (url && !(url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname)))) {
-      c.error(typeof discoveryText === 'string' ? [...P, 'discovery_url'] : ['jwt_auth', 'issuer'], `the discovery document must be fetched over https:// (http:// only for a loopback address), got ${quote(discoveryUrl)}; or set jwks_file`);
+      c.error(
+        typeof discoveryText === 'string' ? [...P, 'discovery_url'] : ['jwt_auth', 'issuer'],
+        `the discovery document must be fetched over https:// (http:// only for a loopback address), got ${quote(discoveryUrl)}; or set jwks_file`,
+      );
     }
     if (url && (url.username || url.password)) c.error([...P, 'discovery_url'], 'must not carry credentials');
   }

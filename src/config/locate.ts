@@ -4,17 +4,7 @@
  * a key path back to a line and column, and recover the source text of a scalar (yaml.v2 reads
  * `X-XSS-Protection: 1` into a string field as `"1"`, not as a number).
  */
-import {
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseDocument,
-  type Document,
-  type Node as YamlNode,
-  type Pair,
-} from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode, type Pair } from 'yaml';
 
 /** One step of a key path: a mapping key or a list index. */
 export type PathSegment = string | number;
@@ -48,8 +38,7 @@ export interface ParsedYaml {
 // Bounds alias expansion ("billion laughs"); a real web-config.yml has a few dozen nodes.
 const MAX_NODES = 10_000;
 
-const isMergeKey = (key: unknown): boolean =>
-  isScalar(key) && typeof key.value === 'symbol' && key.value.description === '<<';
+const isMergeKey = (key: unknown): boolean => isScalar(key) && typeof key.value === 'symbol' && key.value.description === '<<';
 
 /** The text of a mapping key as yaml.v2 would put it in a Go string: the scalar's own text. */
 function keyText(key: unknown): string | undefined {
@@ -97,9 +86,7 @@ export function parseYaml(source: string): ParsedYaml {
   const errors: SyntaxProblem[] = doc.errors.map((e) => {
     const at = position(e.pos[0]);
     const message =
-      e.code === 'MULTIPLE_DOCS'
-        ? 'the file holds more than one YAML document (a second "---"); web-config.yml is a single document'
-        : tidy(e.message);
+      e.code === 'MULTIPLE_DOCS' ? 'the file holds more than one YAML document (a second "---"); web-config.yml is a single document' : tidy(e.message);
     return at ? { position: at, message } : { message };
   });
 

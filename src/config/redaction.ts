@@ -143,7 +143,10 @@ export async function checkRedaction(c: Checker, raw: unknown): Promise<Resolved
     if (read) {
       const key = Buffer.from(read.pem.replace(/\s+$/, ''), 'utf8');
       if (key.length < MIN_HASH_KEY_BYTES) {
-        c.error(at('hash_key_file'), `${quote(read.abs)} holds ${key.length} bytes; use at least ${MIN_HASH_KEY_BYTES} random bytes (e.g. head -c 32 /dev/urandom | base64 > FILE)`);
+        c.error(
+          at('hash_key_file'),
+          `${quote(read.abs)} holds ${key.length} bytes; use at least ${MIN_HASH_KEY_BYTES} random bytes (e.g. head -c 32 /dev/urandom | base64 > FILE)`,
+        );
       } else {
         out.hashKeyFile = read.abs;
         // Not enumerable: the key never reaches a log line or a serialized config.

@@ -6,12 +6,7 @@
 import type { AuthMethod } from '../auth/principal.js';
 
 /** The five client-certificate policies of Go's `crypto/tls` (plus the `RequireClientCert` alias). */
-export type ClientAuthType =
-  | 'NoClientCert'
-  | 'RequestClientCert'
-  | 'RequireAnyClientCert'
-  | 'VerifyClientCertIfGiven'
-  | 'RequireAndVerifyClientCert';
+export type ClientAuthType = 'NoClientCert' | 'RequestClientCert' | 'RequireAnyClientCert' | 'VerifyClientCertIfGiven' | 'RequireAndVerifyClientCert';
 
 /** TLS versions as exporter-toolkit spells them. */
 export type TlsVersionName = 'TLS10' | 'TLS11' | 'TLS12' | 'TLS13';
@@ -493,7 +488,6 @@ export interface ResolvedAccessRule {
   networks?: string[];
 }
 
-
 /** `access_rules` resolved. */
 export interface ResolvedAccessRules {
   rules: ResolvedAccessRule[];
@@ -502,9 +496,7 @@ export interface ResolvedAccessRules {
 }
 
 /** `audit_log` resolved. */
-export type ResolvedAuditLog =
-  | { kind: 'stdout' }
-  | { kind: 'file'; path: string; maxSizeBytes: number; keep: number };
+export type ResolvedAuditLog = { kind: 'stdout' } | { kind: 'file'; path: string; maxSizeBytes: number; keep: number };
 
 /** `redaction` after validation: patterns as written (each compiles), key file read. */
 export interface ResolvedRedaction {

@@ -23,19 +23,7 @@ import { checkJwtAuth } from './jwt-auth.js';
 import { checkHeaderAuth } from './header-auth.js';
 import { checkRedaction } from './redaction.js';
 import { certificateFacts, checkCaBundle, parseCertificateChain, parsePrivateKey } from './certs.js';
-import {
-  Checker,
-  fmtMs,
-  INVALID,
-  isMapping,
-  isSet,
-  isText,
-  kind,
-  quote,
-  readMaterial,
-  type Mapping,
-  type Read,
-} from './checker.js';
+import { Checker, fmtMs, INVALID, isMapping, isSet, isText, kind, quote, readMaterial, type Mapping, type Read } from './checker.js';
 import type { KeyPath } from './locate.js';
 
 import type { ConfigSource } from './checker.js';
@@ -228,7 +216,10 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
   let ciphersOk = Array.isArray(ciphers);
   (Array.isArray(ciphers) ? ciphers : []).forEach((name, i) => {
     if (INSECURE_CIPHERS.has(name)) {
-      c.error([...at('cipher_suites'), i], `insecure cipher: ${quote(name)} is in Go's list of insecure cipher suites (tls.InsecureCipherSuites) and is refused`);
+      c.error(
+        [...at('cipher_suites'), i],
+        `insecure cipher: ${quote(name)} is in Go's list of insecure cipher suites (tls.InsecureCipherSuites) and is refused`,
+      );
       ciphersOk = false;
     } else if (!isKnownCipher(name)) {
       c.error([...at('cipher_suites'), i], `unknown cipher: ${quote(name)}`);
@@ -382,7 +373,9 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
       );
     }
     if (policy === 'RequestClientCert') {
-      c.warn('tls_server_config.client_auth_type RequestClientCert is insecure: client certificates are requested but neither required nor verified; use RequireAndVerifyClientCert with client_ca_file');
+      c.warn(
+        'tls_server_config.client_auth_type RequestClientCert is insecure: client certificates are requested but neither required nor verified; use RequireAndVerifyClientCert with client_ca_file',
+      );
     } else if (policy === 'RequireAnyClientCert') {
       c.warn(
         `tls_server_config.client_auth_type ${clientAuthText === 'RequireClientCert' ? 'RequireClientCert (RequireAnyClientCert)' : 'RequireAnyClientCert'} is insecure: a client certificate is required but not verified, so any self-signed certificate is accepted; use RequireAndVerifyClientCert with client_ca_file`,
@@ -404,10 +397,7 @@ async function checkTls(c: Checker, raw: unknown): Promise<TlsOutcome | typeof I
   }
   if (ciphersOk && Array.isArray(ciphers) && ciphers.length > 0 && min && max) {
     if (TLS_VERSION_RANK[max] < TLS_VERSION_RANK.TLS13 && !ciphers.some((n) => Object.hasOwn(SECURE_TLS12_CIPHERS, n))) {
-      c.error(
-        at('cipher_suites'),
-        `cipher_suites lists only TLS 1.3 suites, which are not configurable; with max_version ${max} no cipher suite is left`,
-      );
+      c.error(at('cipher_suites'), `cipher_suites lists only TLS 1.3 suites, which are not configurable; with max_version ${max} no cipher suite is left`);
     }
     if (min === 'TLS13') c.warn('tls_server_config.cipher_suites has no effect: TLS 1.3 suites are not configurable and min_version is TLS13');
   }
@@ -552,7 +542,7 @@ function checkRateLimit(c: Checker, raw: unknown, P: KeyPath): Read<RateLimit> {
   }
   if (interval.ms === 0) return undefined; // `0` disables, as in exporter-toolkit
   if (burst === undefined) {
-    c.error(P, 'missing burst: with interval set, exporter-toolkit\'s default burst 0 refuses every request; set burst to 1 or more');
+    c.error(P, "missing burst: with interval set, exporter-toolkit's default burst 0 refuses every request; set burst to 1 or more");
     return INVALID;
   }
   if (burst < 1) {
@@ -615,7 +605,15 @@ function checkLimits(c: Checker, raw: unknown): ResolvedConfig['limits'] | typeo
       `read_header_timeout (${readHeader.text}) must not exceed request_timeout (${request.text})`,
     );
   }
-  if (c.issues.length > before || perClient === INVALID || backoff === INVALID || readHeader === INVALID || request === INVALID || idle === INVALID || handshake === INVALID) {
+  if (
+    c.issues.length > before ||
+    perClient === INVALID ||
+    backoff === INVALID ||
+    readHeader === INVALID ||
+    request === INVALID ||
+    idle === INVALID ||
+    handshake === INVALID
+  ) {
     return INVALID;
   }
   const num = (v: Read<number>, fallback: number): number => (typeof v === 'number' ? v : fallback);
@@ -672,14 +670,12 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
   if (source.file !== undefined) c.dependsOn.push(source.file);
 
   if (source.syntaxIssues && source.syntaxIssues.length > 0) {
-    const issues = source.syntaxIssues.map(
-      (s): ConfigIssue => ({
-        ...(source.file !== undefined ? { file: source.file } : {}),
-        ...(s.position ? { line: s.position.line, column: s.position.column } : {}),
-        path: '',
-        message: s.message,
-      }),
-    );
+    const issues = source.syntaxIssues.map((s): ConfigIssue => ({
+      ...(source.file !== undefined ? { file: source.file } : {}),
+      ...(s.position ? { line: s.position.line, column: s.position.column } : {}),
+      path: '',
+      message: s.message,
+    }));
     throw new ConfigError(issues);
   }
 
@@ -731,7 +727,17 @@ export async function validateConfig(value: unknown, source: ConfigSource): Prom
     c.warn('access_rules is set but no authentication method is: every caller is the principal "anonymous" (method none)');
   }
 
-  if (c.issues.length > 0 || top === INVALID || tls === INVALID || http === INVALID || users === INVALID || rateLimit === INVALID || limits === INVALID || sections.includes(INVALID) || redaction === INVALID) {
+  if (
+    c.issues.length > 0 ||
+    top === INVALID ||
+    tls === INVALID ||
+    http === INVALID ||
+    users === INVALID ||
+    rateLimit === INVALID ||
+    limits === INVALID ||
+    sections.includes(INVALID) ||
+    redaction === INVALID
+  ) {
     const issues = c.issues.length > 0 ? c.issues : [{ path: '', message: 'invalid configuration' }];
     throw new ConfigError(source.file !== undefined ? [...issues].sort(byPosition) : issues);
   }

@@ -176,7 +176,11 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       if (decision.decision === 'deny') {
         metrics.accessDenied('no_rule');
         facts.reason = 'access_denied';
-        logger.info('access denied: no access rule grants this principal', { principal: principal.name, method: principal.method, remote: request.remoteAddress });
+        logger.info('access denied: no access rule grants this principal', {
+          principal: principal.name,
+          method: principal.method,
+          remote: request.remoteAddress,
+        });
         return reply(403);
       }
       filter = decision.filter;

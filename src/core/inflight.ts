@@ -34,10 +34,13 @@ export class InflightScrapes {
         resolve(true);
       };
       this.waiters.push(wake);
-      timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== wake);
-        resolve(false);
-      }, Math.max(0, graceMs));
+      timer = setTimeout(
+        () => {
+          this.waiters = this.waiters.filter((w) => w !== wake);
+          resolve(false);
+        },
+        Math.max(0, graceMs),
+      );
     });
   }
 }

@@ -100,7 +100,8 @@ export function limitSeries(families: MetricFamily[], limits: ResolvedSeriesLimi
   if (maxSeriesPerFamily > 0) {
     const next: MetricFamily[] = [];
     for (const family of kept) {
-      if (family.samples.length > maxSeriesPerFamily) drops.push({ reason: 'series_per_family', family: textFamilyName(family), series: family.samples.length });
+      if (family.samples.length > maxSeriesPerFamily)
+        drops.push({ reason: 'series_per_family', family: textFamilyName(family), series: family.samples.length });
       else next.push(family);
     }
     kept = next;

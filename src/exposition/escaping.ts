@@ -135,7 +135,10 @@ export function escapeFamilies(families: readonly MetricFamily[], scheme: Escapi
   for (const family of families) {
     const textName = textFamilyName(family);
     let escapedFamily = family;
-    if (!METRIC_NAME.test(textName) || family.samples.some((s) => needsLabelEscape(s.labels) || (s.exemplar !== undefined && needsLabelEscape(s.exemplar.labels)))) {
+    if (
+      !METRIC_NAME.test(textName) ||
+      family.samples.some((s) => needsLabelEscape(s.labels) || (s.exemplar !== undefined && needsLabelEscape(s.exemplar.labels)))
+    ) {
       const { name, legacyCounterName } = escapedFamilyName(family, scheme);
       const rename = family.type === 'stateset' ? { from: family.name, to: name } : undefined;
       const samples = family.samples.map((s): Sample => {

@@ -175,7 +175,12 @@ export function negotiateFormat(accept: string | undefined, options: NegotiateOp
     const version = range.params.get('version') ?? '';
     const media = `${range.type}/${range.subType}`;
     // client_golang also writes the protobuf text encodings (`text`, `compact-text`); we do not.
-    if (protobuf && media === 'application/vnd.google.protobuf' && range.params.get('proto') === 'io.prometheus.client.MetricFamily' && range.params.get('encoding') === 'delimited') {
+    if (
+      protobuf &&
+      media === 'application/vnd.google.protobuf' &&
+      range.params.get('proto') === 'io.prometheus.client.MetricFamily' &&
+      range.params.get('encoding') === 'delimited'
+    ) {
       return answer('protobuf', MEDIA.protobuf, escaping);
     }
     if (media === 'text/plain' && (version === '0.0.4' || version === '')) return answer('text', MEDIA.text, escaping);

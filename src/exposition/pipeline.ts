@@ -78,7 +78,9 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
     out = await source(request);
   } catch (error) {
     if (error instanceof SourceError) throw error;
-    throw new SourceError(source.failureStatus, 'source', `${source.description} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new SourceError(source.failureStatus, 'source', `${source.description} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   if ('families' in out) return out.families;
   if ('protobuf' in out) {
@@ -86,7 +88,9 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
       return decodeProtobuf(out.protobuf);
     } catch (error) {
       if (error instanceof ProtobufDecodeError) {
-        throw new SourceError(source.failureStatus, 'parse', `${source.description}: cannot decode its protobuf output (${error.code}): ${error.message}`, { cause: error });
+        throw new SourceError(source.failureStatus, 'parse', `${source.description}: cannot decode its protobuf output (${error.code}): ${error.message}`, {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -96,7 +100,12 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
     return parseExposition(out.body, format);
   } catch (error) {
     if (error instanceof ExpositionParseError) {
-      throw new SourceError(source.failureStatus, 'parse', `${source.description}: cannot parse its ${format === 'openmetrics' ? 'OpenMetrics' : 'text format'} output: ${error.message}`, { cause: error });
+      throw new SourceError(
+        source.failureStatus,
+        'parse',
+        `${source.description}: cannot parse its ${format === 'openmetrics' ? 'OpenMetrics' : 'text format'} output: ${error.message}`,
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -178,7 +187,10 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     const protobuf = negotiated.format === 'protobuf';
     let families: MetricFamily[];
     try {
-      families = await readFamilies(source, { ...(protobuf ? { protobuf: true } : {}), ...(request.principal !== undefined ? { principal: request.principal } : {}) });
+      families = await readFamilies(source, {
+        ...(protobuf ? { protobuf: true } : {}),
+        ...(request.principal !== undefined ? { principal: request.principal } : {}),
+      });
     } catch (error) {
       metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
       throw error;

@@ -189,7 +189,8 @@ function merge(family: MetricFamily, samples: Sample[]): { samples: Sample[]; me
  */
 export function compileRedaction(config: ResolvedRedaction): Redactor {
   const rules: { rule: RedactionRule; pattern: string; re: RegExp }[] = [];
-  const anchored = (rule: RedactionRule, list: readonly string[]) => list.map((pattern) => rules.push({ rule, pattern, re: new RegExp(`^(?:${pattern})$`, 'u') }) - 1);
+  const anchored = (rule: RedactionRule, list: readonly string[]) =>
+    list.map((pattern) => rules.push({ rule, pattern, re: new RegExp(`^(?:${pattern})$`, 'u') }) - 1);
   const drop = anchored('drop_labels', config.dropLabels);
   const mask = anchored('mask_labels', config.maskLabels);
   const hash = anchored('hash_labels', config.hashLabels);
@@ -209,7 +210,11 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
     let e = names.get(name);
     if (e !== undefined) return e;
     let action: LabelAction | null = null;
-    for (const [act, ids] of [[Act.Drop, drop], [Act.Mask, mask], [Act.Hash, hash]] as const) {
+    for (const [act, ids] of [
+      [Act.Drop, drop],
+      [Act.Mask, mask],
+      [Act.Hash, hash],
+    ] as const) {
       const rule = ids.find((id) => rules[id]!.re.test(name));
       if (rule !== undefined) {
         action = { act, rule };

@@ -179,7 +179,14 @@ function renderText(families: readonly MetricFamily[]): RenderResult {
       case 'gaugehistogram':
         for (const suffix of ['_bucket', '_gcount', '_gsum']) {
           const samples = classicSamples(f.samples).filter((s) => s.suffix === suffix);
-          if (samples.length > 0) textSamples(f.name + suffix, { ...f, type: 'gauge' }, samples.map((s) => ({ ...s, suffix: '' })), 'gauge', out);
+          if (samples.length > 0)
+            textSamples(
+              f.name + suffix,
+              { ...f, type: 'gauge' },
+              samples.map((s) => ({ ...s, suffix: '' })),
+              'gauge',
+              out,
+            );
         }
         break;
       case 'info':
@@ -243,7 +250,7 @@ export interface RenderOptions {
 }
 
 /**
-  * Renders families in a text `format` (`text` or `openmetrics`; `'protobuf'` is refused with a TypeError: `encodeProtobuf` in protobuf/codec.ts writes it).
+ * Renders families in a text `format` (`text` or `openmetrics`; `'protobuf'` is refused with a TypeError: `encodeProtobuf` in protobuf/codec.ts writes it).
  * @example
  * renderExposition([{ name: 'up', type: 'gauge', samples: [{ suffix: '', labels: [], value: 1 }] }], 'openmetrics').text;
  * // '# TYPE up gauge\nup 1\n# EOF\n'

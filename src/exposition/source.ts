@@ -63,7 +63,6 @@ export type MetricsSourceInput = RegistryLike | MetricsSource | (() => Promise<s
 
 const SOURCE = Symbol.for('scrapeguard.metricsSource');
 
-
 /** Normalised source: one call per scrape. */
 export interface MetricsSource {
   (request?: SourceRequest): Promise<SourceOutput>;

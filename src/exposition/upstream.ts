@@ -72,7 +72,22 @@ export const DEFAULT_IDENTITY_HEADERS: ResolvedIdentityHeaders = Object.freeze({
 });
 
 /** Headers the guard sets itself or that mean something to HTTP: never an identity header. */
-const RESERVED_HEADERS = new Set(['accept', 'accept-encoding', 'user-agent', 'host', 'connection', 'content-length', 'transfer-encoding', 'te', 'upgrade', 'authorization', 'proxy-authorization', 'cookie', 'keep-alive', 'trailer']);
+const RESERVED_HEADERS = new Set([
+  'accept',
+  'accept-encoding',
+  'user-agent',
+  'host',
+  'connection',
+  'content-length',
+  'transfer-encoding',
+  'te',
+  'upgrade',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'keep-alive',
+  'trailer',
+]);
 
 /**
  * Checks and completes identity header settings.
@@ -91,7 +106,8 @@ export function resolveIdentityHeaders(input: UpstreamIdentityHeaders | true): R
     if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new TypeError(`upstream: identity header ${JSON.stringify(name)} (${role}) is not an HTTP header name`);
     if (RESERVED_HEADERS.has(name)) throw new TypeError(`upstream: ${name} cannot carry the ${role}: HTTP or the sidecar itself uses it`);
   }
-  if (new Set([out.user, out.groups, out.method]).size !== 3) throw new TypeError('upstream: the user, groups and method identity headers need three different names');
+  if (new Set([out.user, out.groups, out.method]).size !== 3)
+    throw new TypeError('upstream: the user, groups and method identity headers need three different names');
   if (!/^[\x21-\x7e]{1,4}$/.test(out.groupsSeparator) || out.groupsSeparator.includes('%')) {
     throw new TypeError('upstream: groupsSeparator must be 1-4 visible ASCII characters other than "%"');
   }

@@ -6,7 +6,6 @@
  */
 import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../auth/failure.js';
 
-
 /**
  * Why the standalone server closed a connection before serving it: the address was at
  * `max_connections_per_client`, the server was at `max_connections` with nothing evictable,
@@ -261,7 +260,8 @@ export async function createSelfMetrics(registry: SelfMetricsRegistry): Promise<
   const droppedFamilies = new Set<string>();
   const droppedFamilyLabel = (family: string): string => {
     if (droppedFamilies.has(family)) return family;
-    if (droppedFamilies.size >= DROPPED_FAMILY_LABELS || family.length > DROPPED_FAMILY_MAX_LENGTH || family === DROPPED_FAMILY_OTHER) return DROPPED_FAMILY_OTHER;
+    if (droppedFamilies.size >= DROPPED_FAMILY_LABELS || family.length > DROPPED_FAMILY_MAX_LENGTH || family === DROPPED_FAMILY_OTHER)
+      return DROPPED_FAMILY_OTHER;
     droppedFamilies.add(family);
     return family;
   };

@@ -61,7 +61,7 @@ export function formatIpv6(bytes: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -143,7 +143,10 @@ export function parseNetwork(text: string): ParsedNetwork {
   const text4or6 = (b: Uint8Array) => (v6 ? formatIpv6(b) : Array.from(b).join('.'));
   const cidr = `${text4or6(net)}/${prefix}`;
   if (!same(net, bytes)) {
-    return { ok: false, message: `${shown} has address bits set past the /${bits ?? prefix} prefix; did you mean ${JSON.stringify(bits !== undefined && v6 === (family === 6) ? `${text4or6(net)}/${bits}` : cidr)}?` };
+    return {
+      ok: false,
+      message: `${shown} has address bits set past the /${bits ?? prefix} prefix; did you mean ${JSON.stringify(bits !== undefined && v6 === (family === 6) ? `${text4or6(net)}/${bits}` : cidr)}?`,
+    };
   }
   return { ok: true, range: { family: v6 ? 'ipv6' : 'ipv4', address: text4or6(net), prefix, cidr } };
 }

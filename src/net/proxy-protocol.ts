@@ -28,7 +28,14 @@ export const MAX_V2_HEADER_BYTES = 16 + 1024;
 /** What a header says about the connection. */
 export type ProxyHeader =
   /** A proxied TCP connection: the client's address and port, and the address it connected to. */
-  | { readonly command: 'proxy'; readonly version: 1 | 2; readonly source: string; readonly sourcePort: number; readonly destination: string; readonly destinationPort: number }
+  | {
+      readonly command: 'proxy';
+      readonly version: 1 | 2;
+      readonly source: string;
+      readonly sourcePort: number;
+      readonly destination: string;
+      readonly destinationPort: number;
+    }
   /** v2 `LOCAL` (the proxy's own connection, e.g. a health check) or v1 `UNKNOWN` / v2 `AF_UNSPEC`: use the real peer. */
   | { readonly command: 'local'; readonly version: 1 | 2 };
 
@@ -45,13 +52,19 @@ export type ProxyParse =
  * peers that may not send one, to refuse them with a precise reason.
  */
 export function startsWithProxySignature(data: Buffer): boolean {
-  return (data.length >= V1_PREFIX.length && data.subarray(0, V1_PREFIX.length).equals(V1_PREFIX)) || (data.length >= V2_SIGNATURE.length && data.subarray(0, V2_SIGNATURE.length).equals(V2_SIGNATURE));
+  return (
+    (data.length >= V1_PREFIX.length && data.subarray(0, V1_PREFIX.length).equals(V1_PREFIX)) ||
+    (data.length >= V2_SIGNATURE.length && data.subarray(0, V2_SIGNATURE.length).equals(V2_SIGNATURE))
+  );
 }
 
 /** Whether `data` (possibly short) could still become a PROXY header. */
 function couldBeSignature(data: Buffer): boolean {
   const n = Math.min(data.length, V2_SIGNATURE.length);
-  return data.subarray(0, Math.min(n, V1_PREFIX.length)).equals(V1_PREFIX.subarray(0, Math.min(n, V1_PREFIX.length))) || data.subarray(0, n).equals(V2_SIGNATURE.subarray(0, n));
+  return (
+    data.subarray(0, Math.min(n, V1_PREFIX.length)).equals(V1_PREFIX.subarray(0, Math.min(n, V1_PREFIX.length))) ||
+    data.subarray(0, n).equals(V2_SIGNATURE.subarray(0, n))
+  );
 }
 
 const PORT = /^(0|[1-9][0-9]{0,4})$/;
@@ -81,7 +94,8 @@ function parseV1(data: Buffer): ProxyParse {
   const isFamily = proto === 'TCP4' ? isIPv4 : proto === 'TCP6' ? isIPv6 : undefined;
   if (!isFamily) return { status: 'invalid', reason: `v1 protocol ${JSON.stringify(proto?.slice(0, 16))} is not TCP4, TCP6 or UNKNOWN` };
   // isIPv6 accepts zone ids (`fe80::1%eth0`): not an address a proxy can forward.
-  if (!isFamily(src) || !isFamily(dst) || src.includes('%') || dst.includes('%')) return { status: 'invalid', reason: `v1 addresses are not ${proto} addresses` };
+  if (!isFamily(src) || !isFamily(dst) || src.includes('%') || dst.includes('%'))
+    return { status: 'invalid', reason: `v1 addresses are not ${proto} addresses` };
   const sourcePort = port(sp);
   const destinationPort = port(dp);
   if (sourcePort === undefined || destinationPort === undefined) return { status: 'invalid', reason: 'v1 ports must be decimal numbers from 0 to 65535' };
@@ -107,7 +121,7 @@ function parseV2(data: Buffer): ProxyParse {
   else return { status: 'invalid', reason: `v2 address family/protocol 0x${famProto.toString(16).padStart(2, '0')} is not TCP over IPv4 or IPv6` };
   if (blockLength < addressBytes) return { status: 'invalid', reason: 'v2 address block shorter than its addresses' };
   // TLVs after the addresses: type (1), length (2), value; they must tile the rest exactly.
-  for (let at = 16 + addressBytes; at < length; ) {
+  for (let at = 16 + addressBytes; at < length;) {
     if (at + 3 > length) return { status: 'invalid', reason: 'v2 TLV overruns the header' };
     at += 3 + data.readUInt16BE(at + 1);
     if (at > length) return { status: 'invalid', reason: 'v2 TLV overruns the header' };

@@ -192,7 +192,8 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
     }
     certHeader = mode.header.trim().toLowerCase();
     if (mode.verifyHeader !== undefined) {
-      if (typeof mode.verifyHeader !== 'string' || mode.verifyHeader.trim() === '') throw new TypeError('trustedProxies.clientCertificate.verifyHeader must be a header name');
+      if (typeof mode.verifyHeader !== 'string' || mode.verifyHeader.trim() === '')
+        throw new TypeError('trustedProxies.clientCertificate.verifyHeader must be a header name');
       verifyHeader = mode.verifyHeader.trim().toLowerCase();
     }
   }
@@ -208,7 +209,10 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
   // redone when a reload changes the client CA).
   const checked = new Map<string, { info?: ClientCertificateInfo; chainOk: boolean; caPem: string | undefined; until: number }>();
 
-  const forwardedCertificate = (request: ScrapeRequest, clientCaPem: string | undefined): { info: ClientCertificateInfo; verified: boolean } | 'absent' | 'invalid' => {
+  const forwardedCertificate = (
+    request: ScrapeRequest,
+    clientCaPem: string | undefined,
+  ): { info: ClientCertificateInfo; verified: boolean } | 'absent' | 'invalid' => {
     if (!certHeader) return 'absent';
     const raw = request.headers[certHeader];
     let certText: string | undefined;
@@ -303,7 +307,10 @@ export function compileTrustedProxies(options: TrustedProxyOptions | undefined, 
     const cert = forwardedCertificate(request, clientCaPem);
     if (cert === 'invalid') {
       metrics.forwardedHeadersIgnored('unreadable_certificate');
-      logger.warn('trusted proxy forwarded a client certificate that cannot be read; treating it as absent', { remote: remoteAddress, proxy: request.remoteAddress });
+      logger.warn('trusted proxy forwarded a client certificate that cannot be read; treating it as absent', {
+        remote: remoteAddress,
+        proxy: request.remoteAddress,
+      });
     }
     const forwardedTls = proto === 'https' || (proto === undefined && typeof cert === 'object');
     let tls: ScrapeRequest['tls'];

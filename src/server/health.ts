@@ -92,15 +92,17 @@ export class SourceHealth {
     const now = this.now();
     if (now - this.lastOk <= windowMs) return true;
     if (now - this.lastFailure < READY_RETRY_MS) return false;
-    this.checking ??= this.source().then(
-      () => true,
-      () => {
-        this.lastFailure = this.now();
-        return false;
-      },
-    ).finally(() => {
-      this.checking = undefined;
-    });
+    this.checking ??= this.source()
+      .then(
+        () => true,
+        () => {
+          this.lastFailure = this.now();
+          return false;
+        },
+      )
+      .finally(() => {
+        this.checking = undefined;
+      });
     return this.checking;
   }
 }

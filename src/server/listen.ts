@@ -25,7 +25,8 @@ function one(value: unknown, tls: boolean, where: string): string {
     return tls ? `:${value}` : `127.0.0.1:${value}`;
   }
   if (typeof value === 'string') {
-    if (/^\d+$/.test(value)) throw new TypeError(`listen: ${where} ${describe(value)} has no host part; write ":${value}" for every interface or "127.0.0.1:${value}"`);
+    if (/^\d+$/.test(value))
+      throw new TypeError(`listen: ${where} ${describe(value)} has no host part; write ":${value}" for every interface or "127.0.0.1:${value}"`);
     try {
       parseListenAddress(value);
     } catch {

@@ -227,7 +227,9 @@ export class GuardServer {
     const limits = config.limits;
     // track() sees every request, so it tells HTTP/2 by its stream (isHttp2), never by the version
     // an HTTP/1 request line claims; strictHttp1 then refuses such lines with Go's answers.
-    const handler = this.track(strictHttp1(config.tls && config.http.http2 ? this.limitHttp2HeaderList(this.handler, limits.maxHeaderBytes) : this.handler, this.logger));
+    const handler = this.track(
+      strictHttp1(config.tls && config.http.http2 ? this.limitHttp2HeaderList(this.handler, limits.maxHeaderBytes) : this.handler, this.logger),
+    );
     const http1Options = {
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.readHeaderTimeoutMs,
@@ -327,7 +329,10 @@ export class GuardServer {
         const refusal = refusalFromHandshakeError(error.code, socket.authorizationError);
         if (refusal) {
           this.metrics.tlsHandshakeError(refusal);
-          this.logger.warn(CLIENT_CERT_REFUSED_MESSAGE, refusalLogFields(this.clientAddress(socket), refusal, undefined, socket.authorizationError ? String(socket.authorizationError) : error.code));
+          this.logger.warn(
+            CLIENT_CERT_REFUSED_MESSAGE,
+            refusalLogFields(this.clientAddress(socket), refusal, undefined, socket.authorizationError ? String(socket.authorizationError) : error.code),
+          );
           return;
         }
         const reason = handshakeErrorLabel(error.code);
@@ -344,8 +349,7 @@ export class GuardServer {
       // the socket to this listener: a socket that never completed TLS has nobody to answer.
       if (socket.writable && error.code !== 'ECONNRESET' && transports.has(socket)) {
         socket.end(http1ParseErrorResponse(error));
-      }
-      else socket.destroy();
+      } else socket.destroy();
     });
     // These servers never listen themselves (the TCP front hands them sockets), but Node only
     // starts enforcing headersTimeout/requestTimeout, via its connection tracking, when a
@@ -389,9 +393,7 @@ export class GuardServer {
     return (req, res) => {
       const socket = req.socket;
       const h2 = isHttp2(req) ? req : undefined;
-      const conn = h2
-        ? this.byEndpoint.get(endpointKey(h2.stream.session?.socket as Socket))
-        : (this.byTransport.get(socket) ?? this.conns.get(socket));
+      const conn = h2 ? this.byEndpoint.get(endpointKey(h2.stream.session?.socket as Socket)) : (this.byTransport.get(socket) ?? this.conns.get(socket));
       if (h2 && conn && !this.admitStream(h2, conn)) return;
       this.inflight.set(socket, (this.inflight.get(socket) ?? 0) + 1);
       const release = conn ? this.requestStarted(conn, h2 !== undefined) : undefined;
@@ -662,7 +664,16 @@ export class GuardServer {
       this.forget(victim);
       this.refuse(victim.raw, victim.address, 'evicted', maxConnections);
     }
-    const conn: Conn = { raw, address, key: endpointKey(raw), idleSince: ++this.idleClock, secured: !this.current.tls, proven: false, busy: 0, proxied: arrival.proxied };
+    const conn: Conn = {
+      raw,
+      address,
+      key: endpointKey(raw),
+      idleSince: ++this.idleClock,
+      secured: !this.current.tls,
+      proven: false,
+      busy: 0,
+      proxied: arrival.proxied,
+    };
     const entry = this.clients.get(address) ?? { open: 0, inService: 0, http2InService: 0, idle: new Set<Conn>() };
     this.clients.set(address, entry);
     entry.open++;
@@ -686,11 +697,14 @@ export class GuardServer {
     this.byEndpoint.set(conn.key, conn);
     // Covers the first byte and the whole handshake (it replaces the first-byte inactivity timeout),
     // counted from the accept (a PROXY header's time included).
-    conn.deadline = setTimeout(() => {
-      if (conn.secured || raw.destroyed) return;
-      this.forget(conn);
-      this.refuse(raw, address, 'handshake_timeout', handshakeTimeoutMs);
-    }, Math.max(0, arrival.acceptedAt + handshakeTimeoutMs - Date.now()));
+    conn.deadline = setTimeout(
+      () => {
+        if (conn.secured || raw.destroyed) return;
+        this.forget(conn);
+        this.refuse(raw, address, 'handshake_timeout', handshakeTimeoutMs);
+      },
+      Math.max(0, arrival.acceptedAt + handshakeTimeoutMs - Date.now()),
+    );
     conn.deadline.unref();
     raw.once('data', (chunk: Buffer) => {
       this.pending.delete(raw);

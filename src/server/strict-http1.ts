@@ -89,7 +89,11 @@ export function strictHttp1(handler: NodeRequestHandler, logger: Logger): NodeRe
     logger.debug('HTTP/1 request refused', { remote: remoteAddressOf(req.socket), reason: refusal });
     const { status, reason } = ANSWERS[refusal];
     const body = `${status} ${reason}`;
-    (res as ServerResponse).writeHead(status, reason, { 'content-type': 'text/plain; charset=utf-8', connection: 'close', 'content-length': Buffer.byteLength(body) });
+    (res as ServerResponse).writeHead(status, reason, {
+      'content-type': 'text/plain; charset=utf-8',
+      connection: 'close',
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   };
 }

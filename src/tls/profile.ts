@@ -106,8 +106,7 @@ export function effectiveTlsProfile(tls: ResolvedTls): EffectiveTlsProfile {
   }
   const extraGroups = groups.filter((g) => !defaultGroups.includes(g));
   if (extraGroups.length > 0) weaker.push(`curve_preferences adds ${extraGroups.join(', ')}, outside the ${profile.name} profile (not weak, but slower)`);
-  const custom =
-    tls.cipherSuites.length > 0 || tls.curvePreferences.length > 0 || tls.minVersion !== 'TLS12' || tls.maxVersion !== 'TLS13';
+  const custom = tls.cipherSuites.length > 0 || tls.curvePreferences.length > 0 || tls.minVersion !== 'TLS12' || tls.maxVersion !== 'TLS13';
   return {
     name: custom ? 'custom' : profile.name,
     versions: tls.minVersion === tls.maxVersion ? tls.minVersion : `${tls.minVersion}-${tls.maxVersion}`,

@@ -64,11 +64,7 @@ export type ClientCertificateVerdict =
   | { ok: false; reason: ClientCertRefusalReason; detail: string; client?: ClientCertificateInfo };
 
 /** The policy of one config, compiled once: decides from a certificate's facts. */
-export type ClientCertificatePolicy = (
-  client: ClientCertificateInfo | undefined,
-  verified: boolean,
-  authorizationError?: string,
-) => ClientCertificateVerdict;
+export type ClientCertificatePolicy = (client: ClientCertificateInfo | undefined, verified: boolean, authorizationError?: string) => ClientCertificateVerdict;
 
 /**
  * Compiles the client certificate policy of a config (client_auth_type + client_allowed_sans)

@@ -87,12 +87,7 @@ export interface ChainPolicy {
  * @example
  * verifyChain(new X509Certificate(clientPem), [], [new X509Certificate(caPem)], { mode: 'tls-client' }); // true when the CA signed it
  */
-export function verifyChain(
-  leaf: X509Certificate,
-  intermediates: readonly X509Certificate[],
-  roots: readonly X509Certificate[],
-  policy: ChainPolicy,
-): boolean {
+export function verifyChain(leaf: X509Certificate, intermediates: readonly X509Certificate[], roots: readonly X509Certificate[], policy: ChainPolicy): boolean {
   if (roots.length === 0) return false;
   const strict = policy.mode === 'tls-client';
   const now = policy.now ?? Date.now();

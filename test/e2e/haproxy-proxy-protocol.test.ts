@@ -104,7 +104,16 @@ async function setup(config: WebConfigInput): Promise<Setup> {
   for (const port of [p2, p1, p0]) await waitForPort(proc, port);
   await guard.listen(`127.0.0.1:${guardPort}`, { proxyProtocol: true });
   // The certificate names localhost and 127.0.0.1; HAProxy passes the TLS bytes through untouched.
-  return { guard, registry, records, lines, guardPort, v2Url: `https://127.0.0.1:${p2}/metrics`, v1Url: `https://127.0.0.1:${p1}/metrics`, bareUrl: `https://127.0.0.1:${p0}/metrics` };
+  return {
+    guard,
+    registry,
+    records,
+    lines,
+    guardPort,
+    v2Url: `https://127.0.0.1:${p2}/metrics`,
+    v1Url: `https://127.0.0.1:${p1}/metrics`,
+    bareUrl: `https://127.0.0.1:${p0}/metrics`,
+  };
 }
 
 beforeAll(async () => {
@@ -171,7 +180,9 @@ describe.skipIf(haproxy.skip)('scrapeguard behind HAProxy with PROXY protocol', 
 
     const spoofed = await new Promise<{ received: number; closed: boolean }>((resolve) => {
       let received = 0;
-      const socket = netConnect({ port: s.guardPort, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => socket.write('PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\n'));
+      const socket = netConnect({ port: s.guardPort, host: '127.0.0.1', localAddress: '127.0.0.2' }, () =>
+        socket.write('PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\n'),
+      );
       const timer = setTimeout(() => (socket.destroy(), resolve({ received, closed: false })), 5000);
       socket.on('data', (d: Buffer) => (received += d.length));
       socket.on('error', () => undefined);

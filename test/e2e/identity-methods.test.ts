@@ -60,7 +60,10 @@ describe.skipIf(tools.skip)('header_auth and jwt_auth.kubernetes scraped by a re
     };
     const wrongKey = join(credentials({ 'api-key': randomBytes(32).toString('base64url') }), 'api-key');
     // Service-account-style token files, as the kubelet projects them (absolute paths, as in a pod).
-    const saToken = join(credentials({ token: await issuer.mint({ namespace: 'monitoring', serviceAccount: 'prometheus', audience: 'scrapeguard' }) }), 'token');
+    const saToken = join(
+      credentials({ token: await issuer.mint({ namespace: 'monitoring', serviceAccount: 'prometheus', audience: 'scrapeguard' }) }),
+      'token',
+    );
     const apiServerToken = join(credentials({ token: await issuer.mint({ audience: issuer.issuer }) }), 'token');
     const tls = { cert_file: 'server.crt', key_file: 'server.key' };
     const k8sWarnings = [/in the Prometheus pod must hold a projected service-account token with audience scrapeguard/];
@@ -94,7 +97,12 @@ describe.skipIf(tools.skip)('header_auth and jwt_auth.kubernetes scraped by a re
         },
         jobs: [
           { job: 'k8s-sa-token', args: ['--credentials-file', saToken], warnings: k8sWarnings, expect: { health: 'up' } },
-          { job: 'k8s-api-audience', args: ['--credentials-file', apiServerToken], warnings: k8sWarnings, expect: { health: 'down', lastError: /401 Unauthorized/ } },
+          {
+            job: 'k8s-api-audience',
+            args: ['--credentials-file', apiServerToken],
+            warnings: k8sWarnings,
+            expect: { health: 'down', lastError: /401 Unauthorized/ },
+          },
         ],
       },
     ];
@@ -163,7 +171,17 @@ describe.skipIf(tools.skip)('sidecar identity headers: the built CLI in front of
     const sidecar = startProcess(
       'scrapeguard',
       process.execPath,
-      [cliPath, 'serve', '--web.config.file', config, '--web.listen-address', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${(exporter.address() as AddressInfo).port}/metrics`, '--upstream.identity-headers'],
+      [
+        cliPath,
+        'serve',
+        '--web.config.file',
+        config,
+        '--web.listen-address',
+        `127.0.0.1:${port}`,
+        '--upstream',
+        `http://127.0.0.1:${(exporter.address() as AddressInfo).port}/metrics`,
+        '--upstream.identity-headers',
+      ],
       dir,
     );
     procs.push(sidecar);
@@ -171,8 +189,20 @@ describe.skipIf(tools.skip)('sidecar identity headers: the built CLI in front of
     url = `https://127.0.0.1:${port}/metrics`;
 
     const generated = await runCli(scrapeConfigCommand, [
-      '--web.config.file', config, '--target', `127.0.0.1:${port}`, '--job', 'sidecar', '--api-key-file', join(dir, 'api-key'), '--ca-file', pki.ca.certFile, '--prometheus-version', '3.5',
-      '--interval', '10s',
+      '--web.config.file',
+      config,
+      '--target',
+      `127.0.0.1:${port}`,
+      '--job',
+      'sidecar',
+      '--api-key-file',
+      join(dir, 'api-key'),
+      '--ca-file',
+      pki.ca.certFile,
+      '--prometheus-version',
+      '3.5',
+      '--interval',
+      '10s',
     ]);
     expect(generated.code, generated.stderr).toBe(0);
     writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n${generated.stdout}`);
@@ -213,7 +243,10 @@ describe.skipIf(tools.skip)('sidecar identity headers: the built CLI in front of
     expect(fromPrometheus?.['x-remote-auth-method']).toBe('header');
 
     const before = seen.length;
-    const forged = await scrape(url, { ca: pki.ca.certPem, headers: { 'x-api-key': key, 'x-remote-user': 'admin', 'x-remote-groups': 'system:masters', 'x-remote-auth-method': 'client_cert' } });
+    const forged = await scrape(url, {
+      ca: pki.ca.certPem,
+      headers: { 'x-api-key': key, 'x-remote-user': 'admin', 'x-remote-groups': 'system:masters', 'x-remote-auth-method': 'client_cert' },
+    });
     expect(forged.status).toBe(200);
     const mine = seen.slice(before).map((h) => [h['x-remote-user'], h['x-remote-groups'], h['x-remote-auth-method']]);
     expect(mine.length).toBeGreaterThan(0);

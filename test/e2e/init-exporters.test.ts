@@ -75,7 +75,14 @@ interface InitRun {
 async function init(dir: string, args: string[]): Promise<InitRun> {
   const result = await runCli(initCommand, [dir, ...args]);
   if (result.code !== 0) throw new Error(`init ${args.join(' ')} failed:\n${result.stderr}`);
-  return { dir, ca: read(dir, 'ca.crt'), cert: read(dir, 'client.crt'), key: read(dir, 'client.key'), auth: `prometheus:${read(dir, 'password')}`, stdout: result.stdout };
+  return {
+    dir,
+    ca: read(dir, 'ca.crt'),
+    cert: read(dir, 'client.crt'),
+    key: read(dir, 'client.key'),
+    auth: `prometheus:${read(dir, 'password')}`,
+    stdout: result.stdout,
+  };
 }
 
 const procs: RunningProcess[] = [];
@@ -193,11 +200,12 @@ describe.skipIf(skip)('init output on real node_exporter 1.5 and 1.11', () => {
       const jobs = (parse(read(run.dir, 'scrape-config.yml')) as { scrape_configs: Record<string, unknown>[] }).scrape_configs;
       const configFile = join(work, `${name}.yml`);
       writeFileSync(configFile, stringify({ global: { scrape_interval: '1s', scrape_timeout: '1s' }, scrape_configs: jobs }));
-      const proc = startProcess(name, tools.bin('prometheus'), [
-        `--config.file=${configFile}`,
-        `--storage.tsdb.path=${mkdtempSync(join(work, `${name}-data-`))}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ], work);
+      const proc = startProcess(
+        name,
+        tools.bin('prometheus'),
+        [`--config.file=${configFile}`, `--storage.tsdb.path=${mkdtempSync(join(work, `${name}-data-`))}`, `--web.listen-address=127.0.0.1:${port}`],
+        work,
+      );
       procs.push(proc);
       await waitForPort(proc, port, 30_000);
       return { proc, port };
@@ -208,7 +216,7 @@ describe.skipIf(skip)('init output on real node_exporter 1.5 and 1.11', () => {
       // Prometheus needs a few seconds before its first scrape; poll, bounded.
       for (let i = 0; i < 120; i++) {
         const response = await fetch(`http://127.0.0.1:${port}/api/v1/targets`).catch(() => undefined);
-        const body = (await response?.json().catch(() => undefined)) as { data?: { activeTargets?: typeof target[] } } | undefined;
+        const body = (await response?.json().catch(() => undefined)) as { data?: { activeTargets?: (typeof target)[] } } | undefined;
         target = body?.data?.activeTargets?.[0];
         if (target?.health === 'up') break;
         await sleep(250);
@@ -222,11 +230,20 @@ describe.skipIf(skip)('init output on real node_exporter 1.5 and 1.11', () => {
   /** Sample files for the floor check; relative paths resolve against the `full` run's directory. */
   const samples: [name: string, doc: () => Record<string, unknown>][] = [
     ['TLS only', () => ({ tls_server_config: { cert_file: 'server.crt', key_file: 'server.key' } })],
-    ['security headers', () => ({ tls_server_config: { cert_file: 'server.crt', key_file: 'server.key' }, http_server_config: { headers: { 'X-Frame-Options': 'deny' } } })],
+    [
+      'security headers',
+      () => ({ tls_server_config: { cert_file: 'server.crt', key_file: 'server.key' }, http_server_config: { headers: { 'X-Frame-Options': 'deny' } } }),
+    ],
     [
       'client_allowed_sans',
       () => ({
-        tls_server_config: { cert_file: 'server.crt', key_file: 'server.key', client_ca_file: 'ca.crt', client_auth_type: 'RequireAndVerifyClientCert', client_allowed_sans: ['prometheus'] },
+        tls_server_config: {
+          cert_file: 'server.crt',
+          key_file: 'server.key',
+          client_ca_file: 'ca.crt',
+          client_auth_type: 'RequireAndVerifyClientCert',
+          client_allowed_sans: ['prometheus'],
+        },
       }),
     ],
     ['inline cert and key', () => ({ tls_server_config: { cert: read(full.dir, 'server.crt'), key: read(full.dir, 'server.key') } })],
@@ -234,26 +251,30 @@ describe.skipIf(skip)('init output on real node_exporter 1.5 and 1.11', () => {
     ['a scrapeguard extension (limits)', () => ({ tls_server_config: { cert_file: 'server.crt', key_file: 'server.key' }, limits: { max_connections: 64 } })],
   ];
 
-  it.each(samples)("check's floor for a file with %s matches what node_exporter 1.5 and 1.11 and promtool 2.42 and 3.5 accept", async (name, doc) => {
-    const file = join(full.dir, `floor-${name.replace(/\W+/g, '-')}.yml`);
-    writeFileSync(file, stringify(doc()), { mode: 0o600 });
-    const check = await runCli(checkCommand, ['--web.config.file', file]);
-    expect(check.code, check.stderr).toBe(0);
-    const line = check.stdout.split('\n').find((l) => l.startsWith('readable by:')) ?? '';
-    const floor = /exporter-toolkit >= (v[\d.]+)/.exec(line)?.[1];
-    const scrapeguardOnly = line.startsWith('readable by: scrapeguard only');
-    expect(floor !== undefined || scrapeguardOnly, line).toBe(true);
+  it.each(samples)(
+    "check's floor for a file with %s matches what node_exporter 1.5 and 1.11 and promtool 2.42 and 3.5 accept",
+    async (name, doc) => {
+      const file = join(full.dir, `floor-${name.replace(/\W+/g, '-')}.yml`);
+      writeFileSync(file, stringify(doc()), { mode: 0o600 });
+      const check = await runCli(checkCommand, ['--web.config.file', file]);
+      expect(check.code, check.stderr).toBe(0);
+      const line = check.stdout.split('\n').find((l) => l.startsWith('readable by:')) ?? '';
+      const floor = /exporter-toolkit >= (v[\d.]+)/.exec(line)?.[1];
+      const scrapeguardOnly = line.startsWith('readable by: scrapeguard only');
+      expect(floor !== undefined || scrapeguardOnly, line).toBe(true);
 
-    for (const [exporter, promtool] of [
-      [NE15, bookworm.bin('promtool')],
-      [NE111, sid.bin('promtool')],
-    ] as const) {
-      const claimed = !scrapeguardOnly && floor !== undefined && versionAtLeast(exporter.toolkit, floor);
-      const { accepted, output } = await exporterAccepts(exporter, file, full);
-      expect(accepted, `${exporter.name} (toolkit ${exporter.toolkit}) with "${line}":\n${output}`).toBe(claimed);
-      if (!claimed) expect(output).toMatch(/not found in type web\./);
-      const p = await runProcess(promtool, ['check', 'web-config', file]);
-      expect(p.code === 0, `promtool (toolkit ${exporter.toolkit}) with "${line}":\n${p.stdout}${p.stderr}`).toBe(claimed);
-    }
-  }, 60_000);
+      for (const [exporter, promtool] of [
+        [NE15, bookworm.bin('promtool')],
+        [NE111, sid.bin('promtool')],
+      ] as const) {
+        const claimed = !scrapeguardOnly && floor !== undefined && versionAtLeast(exporter.toolkit, floor);
+        const { accepted, output } = await exporterAccepts(exporter, file, full);
+        expect(accepted, `${exporter.name} (toolkit ${exporter.toolkit}) with "${line}":\n${output}`).toBe(claimed);
+        if (!claimed) expect(output).toMatch(/not found in type web\./);
+        const p = await runProcess(promtool, ['check', 'web-config', file]);
+        expect(p.code === 0, `promtool (toolkit ${exporter.toolkit}) with "${line}":\n${p.stdout}${p.stderr}`).toBe(claimed);
+      }
+    },
+    60_000,
+  );
 });

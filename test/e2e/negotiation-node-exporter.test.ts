@@ -41,12 +41,20 @@ describe.skipIf(tools.skip)('negotiation: scrapeguard vs node_exporter 1.11.1 on
   beforeAll(async () => {
     tools.require();
     port = await freePort();
-    exporter = startProcess(NODE_EXPORTER, tools.bin(NODE_EXPORTER), [`--web.listen-address=127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.loadavg'], process.cwd());
+    exporter = startProcess(
+      NODE_EXPORTER,
+      tools.bin(NODE_EXPORTER),
+      [`--web.listen-address=127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.loadavg'],
+      process.cwd(),
+    );
     await waitForPort(exporter, port);
   }, 30_000);
 
   afterAll(async () => {
-    if (rows.length > 0) console.log(['| Accept | node_exporter 1.11.1 | scrapeguard as node_exporter | scrapeguard (OpenMetrics offered) |', '|---|---|---|---|', ...rows].join('\n'));
+    if (rows.length > 0)
+      console.log(
+        ['| Accept | node_exporter 1.11.1 | scrapeguard as node_exporter | scrapeguard (OpenMetrics offered) |', '|---|---|---|---|', ...rows].join('\n'),
+      );
     await stopAll([exporter].filter(Boolean));
   });
 
@@ -59,7 +67,9 @@ describe.skipIf(tools.skip)('negotiation: scrapeguard vs node_exporter 1.11.1 on
     const real = await contentTypeFor(port, accept);
     const ours = negotiateFormat(accept, { protobuf: true, openmetrics: false });
     const served = negotiateFormat(accept);
-    rows.push(`| ${label.startsWith('edge') ? `\`${accept}\`` : `${label}: \`${accept}\``} | \`${real}\` | \`${ours.contentType}\` | \`${served.contentType}\` |`);
+    rows.push(
+      `| ${label.startsWith('edge') ? `\`${accept}\`` : `${label}: \`${accept}\``} | \`${real}\` | \`${ours.contentType}\` | \`${served.contentType}\` |`,
+    );
     if (DEVIATIONS.has(accept)) {
       expect(real).toMatch(/^application\/vnd\.google\.protobuf; proto=io\.prometheus\.client\.MetricFamily; encoding=(?:text|compact-text); escaping=/);
       expect(ours.format).toBe('text');

@@ -173,7 +173,12 @@ const ROWS: Row[] = [
   { config: 'mtlsAllowedSans', name: 'wrong SAN', requests: [{ client: 'clientWrongSan', auth: RIGHT }], expected: REFUSED },
   { config: 'mtlsAllowedSans', name: 'allowed SAN, right password', requests: [{ client: 'client', auth: RIGHT }], expected: OK },
   { config: 'mtlsAllowedSans', name: 'no client certificate', requests: [{ auth: RIGHT }], expected: REFUSED },
-  { config: 'mtlsAllowedSans', name: 'certificate from another CA with an allowed SAN', requests: [{ client: 'clientOtherCa', auth: RIGHT }], expected: REFUSED },
+  {
+    config: 'mtlsAllowedSans',
+    name: 'certificate from another CA with an allowed SAN',
+    requests: [{ client: 'clientOtherCa', auth: RIGHT }],
+    expected: REFUSED,
+  },
 
   // Strict HTTP/1, plain HTTP (no TLS in the config).
   { config: 'plainHttp', name: 'plain HTTP, no TLS configured', requests: [{ scheme: 'http' }], expected: OK },
@@ -181,16 +186,26 @@ const ROWS: Row[] = [
   { config: 'plainHttp', name: 'HTTP/1.0 without Host', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.0') }], expected: OK },
   { config: 'plainHttp', name: 'HTTP/1.1 with Host', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1', 'Host: localhost') }], expected: OK },
   { config: 'plainHttp', name: 'two Host headers', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1', 'Host: a', 'Host: b') }], expected: BAD_REQUEST },
-  { config: 'plainHttp', name: 'two Host headers on HTTP/1.0', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.0', 'Host: a', 'Host: b') }], expected: BAD_REQUEST },
+  {
+    config: 'plainHttp',
+    name: 'two Host headers on HTTP/1.0',
+    requests: [{ scheme: 'http', raw: rawGet('HTTP/1.0', 'Host: a', 'Host: b') }],
+    expected: BAD_REQUEST,
+  },
   { config: 'plainHttp', name: 'Host with a space', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1', 'Host: a b') }], expected: BAD_HOST },
   { config: 'plainHttp', name: 'Host with user info', requests: [{ scheme: 'http', raw: rawGet('HTTP/1.1', 'Host: user@a') }], expected: BAD_HOST },
   { config: 'plainHttp', name: 'request line HTTP/2.0', requests: [{ scheme: 'http', raw: rawGet('HTTP/2.0', 'Host: a') }], expected: VERSION_505 },
   { config: 'plainHttp', name: 'request line HTTP/0.9', requests: [{ scheme: 'http', raw: rawGet('HTTP/0.9', 'Host: a') }], expected: VERSION_505 },
   { config: 'plainHttp', name: 'request line HTTP/3.0', requests: [{ scheme: 'http', raw: rawGet('HTTP/3.0', 'Host: a') }], expected: VERSION_505 },
-  { config: 'plainHttp', name: 'request line HTTP/2 (malformed version)', requests: [{ scheme: 'http', raw: rawGet('HTTP/2', 'Host: a') }], expected: BAD_REQUEST },
   {
     config: 'plainHttp',
-    name: 'request line HTTP/1.2 (SCRAPEGUARD_DIFFERS: Go serves it as 1.1, Node cannot parse it: Go\'s 505)',
+    name: 'request line HTTP/2 (malformed version)',
+    requests: [{ scheme: 'http', raw: rawGet('HTTP/2', 'Host: a') }],
+    expected: BAD_REQUEST,
+  },
+  {
+    config: 'plainHttp',
+    name: "request line HTTP/1.2 (SCRAPEGUARD_DIFFERS: Go serves it as 1.1, Node cannot parse it: Go's 505)",
     requests: [{ scheme: 'http', raw: rawGet('HTTP/1.2', 'Host: a') }],
     expected: OK,
     scrapeguardDiffers: VERSION_505,
@@ -201,7 +216,12 @@ const ROWS: Row[] = [
   { config: 'tlsOnly', name: 'TLS, request line HTTP/2.0', requests: [{ raw: rawGet('HTTP/2.0', 'Host: a') }], expected: VERSION_505 },
   { config: 'tlsOnly', name: 'TLS, request line HTTP/3.0', requests: [{ raw: rawGet('HTTP/3.0', 'Host: a') }], expected: VERSION_505 },
   { config: 'tlsOnly', name: 'TLS, HTTP/1.0 without Host', requests: [{ raw: rawGet('HTTP/1.0') }], expected: OK },
-  { config: 'basicAuth', name: 'TLS, HTTP/1.1 without Host, no credentials (refused before authentication)', requests: [{ raw: rawGet('HTTP/1.1') }], expected: NO_HOST },
+  {
+    config: 'basicAuth',
+    name: 'TLS, HTTP/1.1 without Host, no credentials (refused before authentication)',
+    requests: [{ raw: rawGet('HTTP/1.1') }],
+    expected: NO_HOST,
+  },
   {
     config: 'basicAuth',
     name: 'TLS, two Host headers with the right password',
@@ -244,18 +264,27 @@ describe.each(GENERATIONS)('$name', (gen) => {
         (Object.keys(configs) as ConfigName[]).map(async (name) => {
           const file = configs[name];
           const nePort = await freePort();
-          const ne = startProcess(`node_exporter[${name}]`, tools.bin(NODE_EXPORTER), [
-            '--web.config.file', file,
-            '--web.listen-address', `127.0.0.1:${nePort}`,
-            // Keep it light: one cheap collector.
-            '--collector.disable-defaults', '--collector.loadavg',
-          ], pki.dir);
+          const ne = startProcess(
+            `node_exporter[${name}]`,
+            tools.bin(NODE_EXPORTER),
+            [
+              '--web.config.file',
+              file,
+              '--web.listen-address',
+              `127.0.0.1:${nePort}`,
+              // Keep it light: one cheap collector.
+              '--collector.disable-defaults',
+              '--collector.loadavg',
+            ],
+            pki.dir,
+          );
           const sgPort = await freePort();
-          const sg = startProcess(`scrapeguard[${name}]`, process.execPath, [
-            cliPath, 'serve',
-            '--web.config.file', file,
-            '--web.listen-address', `127.0.0.1:${sgPort}`,
-          ], pki.dir);
+          const sg = startProcess(
+            `scrapeguard[${name}]`,
+            process.execPath,
+            [cliPath, 'serve', '--web.config.file', file, '--web.listen-address', `127.0.0.1:${sgPort}`],
+            pki.dir,
+          );
           procs.push(ne, sg);
           // A TCP connect is the readiness probe: it sends no request, so it spends no rate-limit token.
           await waitForPort(sg, sgPort);
@@ -331,7 +360,10 @@ describe.each(GENERATIONS)('$name', (gen) => {
       expect(nodeExporterVersion).toMatch(gen.nodeExporter === '1.5' ? /^1\.5\./ : /^1\.11\./);
     });
 
-    const verb = gen.nodeExporter === '1.5' ? 'refuses the %s config at startup (key unknown to exporter-toolkit 0.8)' : 'serves the %s config (exporter-toolkit 0.15 knows the key): its rows compare as parity';
+    const verb =
+      gen.nodeExporter === '1.5'
+        ? 'refuses the %s config at startup (key unknown to exporter-toolkit 0.8)'
+        : 'serves the %s config (exporter-toolkit 0.15 knows the key): its rows compare as parity';
     it.each(Object.entries(OLD_TOOLKIT_REFUSES))(`node_exporter ${gen.nodeExporter} ${verb}`, async (name, refusal) => {
       const pair = pairs.get(name as ConfigName)!;
       const ne = pair.nodeExporter.proc;

@@ -113,7 +113,12 @@ describe.each(GENERATIONS)('$name', (gen) => {
             job('static-token', { authorization: { type: 'Bearer', credentials_file: join(dir, 'static.token') } }),
             job('jwt-file', { authorization: { type: 'Bearer', credentials_file: join(dir, 'jwt.token') } }),
             job('oauth2', {
-              oauth2: { client_id: 'prom-oauth2', client_secret: 'e2e-client-secret', token_url: `http://127.0.0.1:${tokenPort}/token`, scopes: ['metrics:read'] },
+              oauth2: {
+                client_id: 'prom-oauth2',
+                client_secret: 'e2e-client-secret',
+                token_url: `http://127.0.0.1:${tokenPort}/token`,
+                scopes: ['metrics:read'],
+              },
             }),
             job('wrong-token', { authorization: { type: 'Bearer', credentials_file: join(dir, 'wrong.token') } }),
           ],

@@ -13,7 +13,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGuard, type Guard } from '../../src/guard.js';
 import { silentLogger } from '../../src/log.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { BASIC_PASSWORD, BASIC_USER, freePort, generations, sleep, startProcess, stopAll, writeConfig, type RunningProcess, waitForPrometheusReady } from './support.js';
+import {
+  BASIC_PASSWORD,
+  BASIC_USER,
+  freePort,
+  generations,
+  sleep,
+  startProcess,
+  stopAll,
+  writeConfig,
+  type RunningProcess,
+  waitForPrometheusReady,
+} from './support.js';
 
 const GENERATIONS = generations('prometheus-scrape.test.ts', ['prometheus']);
 const fixture = readFileSync(new URL('../fixtures/exposition/app-openmetrics.prom', import.meta.url), 'utf8');
@@ -91,7 +102,10 @@ describe.each(GENERATIONS)('$name', (gen) => {
         if (targets.length === 1 && targets.every((t) => t.health === 'up')) break;
         await sleep(500);
       }
-      expect(targets.map((t) => [t.labels.job, t.health, t.lastError]), prometheus.output()).toEqual([['openmetrics', 'up', '']]);
+      expect(
+        targets.map((t) => [t.labels.job, t.health, t.lastError]),
+        prometheus.output(),
+      ).toEqual([['openmetrics', 'up', '']]);
       const query = async (q: string) =>
         ((await (await fetch(`${api}/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: { metric: Record<string, string> }[] } }).data.result;
       const pool = await query('app_db_pool');
@@ -104,7 +118,7 @@ describe.each(GENERATIONS)('$name', (gen) => {
       expect((await query('app_queue_jobs_bucket')).length).toBeGreaterThan(0);
       expect((await query('app_feature_flags')).length).toBeGreaterThan(0);
       expect((await query('http_server_requests_total')).length).toBeGreaterThan(0);
-      const series = (await (await fetch(`${api}/series?match[]=${encodeURIComponent('{__name__=~".+"}')}`)).text());
+      const series = await (await fetch(`${api}/series?match[]=${encodeURIComponent('{__name__=~".+"}')}`)).text();
       expect(series).not.toContain(SECRET);
     }, 60_000);
   });

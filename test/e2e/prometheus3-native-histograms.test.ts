@@ -54,7 +54,12 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
     mkdirSync(join(work, 'a-data'));
     writeFileSync(join(work, 'a.yml'), stringify({ global: { scrape_interval: '1m' }, scrape_configs: [] }));
     upstreamPort = await freePort();
-    const a = startProcess('prometheus-upstream', tools.bin('prometheus'), [`--config.file=${join(work, 'a.yml')}`, `--web.listen-address=127.0.0.1:${upstreamPort}`, `--storage.tsdb.path=${join(work, 'a-data')}`], work);
+    const a = startProcess(
+      'prometheus-upstream',
+      tools.bin('prometheus'),
+      [`--config.file=${join(work, 'a.yml')}`, `--web.listen-address=127.0.0.1:${upstreamPort}`, `--storage.tsdb.path=${join(work, 'a-data')}`],
+      work,
+    );
     procs.push(a);
     await waitForPort(a, upstreamPort, 20_000);
     // Traffic on two more handlers, so masking `handler` makes several native histograms collide.
@@ -66,7 +71,18 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
     const sidecar = startProcess(
       'scrapeguard',
       process.execPath,
-      [cliPath, 'serve', '--web.config.file', join(work, 'web-config.yml'), '--web.listen-address', `127.0.0.1:${sidecarPort}`, '--upstream', `http://127.0.0.1:${upstreamPort}/metrics`, '--upstream.timeout', '5s'],
+      [
+        cliPath,
+        'serve',
+        '--web.config.file',
+        join(work, 'web-config.yml'),
+        '--web.listen-address',
+        `127.0.0.1:${sidecarPort}`,
+        '--upstream',
+        `http://127.0.0.1:${upstreamPort}/metrics`,
+        '--upstream.timeout',
+        '5s',
+      ],
       work,
     );
     procs.push(sidecar);
@@ -75,7 +91,10 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
     // An in-process guard over a prom-client registry, scraped with PrometheusProto only.
     const registry = new Registry();
     new Counter({ name: 'app_logins_total', help: 'Logins.', labelNames: ['user'], registers: [registry] }).inc({ user: 'alice@example.com' }, 3);
-    new Histogram({ name: 'app_latency_seconds', help: 'Latency.', labelNames: ['handler'], buckets: [0.1, 1], registers: [registry] }).observe({ handler: '/login' }, 0.5);
+    new Histogram({ name: 'app_latency_seconds', help: 'Latency.', labelNames: ['handler'], buckets: [0.1, 1], registers: [registry] }).observe(
+      { handler: '/login' },
+      0.5,
+    );
     new Summary({ name: 'app_payload_bytes', help: 'Payload size.', percentiles: [0.5, 0.9], registers: [registry] }).observe(512);
     writeFileSync(join(work, 'in-process.yml'), stringify({ redaction: { hash_labels: ['user'] } }), { mode: 0o600 });
     guard = await createGuard({ config: join(work, 'in-process.yml'), source: registry, logger: silentLogger, watch: false });
@@ -101,7 +120,12 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
     const b = startProcess(
       'prometheus-scraper',
       tools.bin('prometheus'),
-      [`--config.file=${join(work, 'b.yml')}`, `--web.listen-address=127.0.0.1:${port}`, `--storage.tsdb.path=${join(work, 'b-data')}`, '--enable-feature=native-histograms'],
+      [
+        `--config.file=${join(work, 'b.yml')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        `--storage.tsdb.path=${join(work, 'b-data')}`,
+        '--enable-feature=native-histograms',
+      ],
       work,
     );
     procs.push(b);

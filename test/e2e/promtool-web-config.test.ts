@@ -18,17 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import {
-  BASIC_PASSWORD,
-  cliPath,
-  ensureBuilt,
-  generations,
-  runProcess,
-  writeConfig,
-  writeWebConfigs,
-  type ProcessResult,
-  type WebConfigs,
-} from './support.js';
+import { BASIC_PASSWORD, cliPath, ensureBuilt, generations, runProcess, writeConfig, writeWebConfigs, type ProcessResult, type WebConfigs } from './support.js';
 
 const GENERATIONS = generations('promtool-web-config.test.ts', ['promtool']);
 
@@ -85,7 +75,12 @@ const ROWS: Row[] = [
     promtool: 'pass',
     scrapeguard: 'pass',
   },
-  { name: 'RequireClientCert alias (RequireAnyClientCert, with a warning)', config: withTls({ client_auth_type: 'RequireClientCert' }), promtool: 'pass', scrapeguard: 'pass' },
+  {
+    name: 'RequireClientCert alias (RequireAnyClientCert, with a warning)',
+    config: withTls({ client_auth_type: 'RequireClientCert' }),
+    promtool: 'pass',
+    scrapeguard: 'pass',
+  },
 
   // Both refuse, for the same reason.
   {
@@ -269,39 +264,43 @@ describe.each(GENERATIONS)('$name', (gen) => {
       return { promtool, says, difference: promtool === row.scrapeguard ? undefined : row.difference };
     };
 
-    it.concurrent.each(ROWS.map((row) => [`${row.name}: promtool ${expected(row).promtool}, scrapeguard ${row.scrapeguard}`, row] as const))('%s', async (_, row) => {
-      const want = expected(row);
-      const file = files.get(row.name)!;
-      const [promtool, scrapeguard] = await Promise.all([
-        runProcess(tools.bin('promtool'), ['check', 'web-config', file]),
-        runProcess(process.execPath, [cliPath, 'check', '--web.config.file', file]),
-      ]);
-      const pOut = promtool.stdout + promtool.stderr;
-      const sOut = scrapeguard.stdout + scrapeguard.stderr;
+    it.concurrent.each(ROWS.map((row) => [`${row.name}: promtool ${expected(row).promtool}, scrapeguard ${row.scrapeguard}`, row] as const))(
+      '%s',
+      async (_, row) => {
+        const want = expected(row);
+        const file = files.get(row.name)!;
+        const [promtool, scrapeguard] = await Promise.all([
+          runProcess(tools.bin('promtool'), ['check', 'web-config', file]),
+          runProcess(process.execPath, [cliPath, 'check', '--web.config.file', file]),
+        ]);
+        const pOut = promtool.stdout + promtool.stderr;
+        const sOut = scrapeguard.stdout + scrapeguard.stderr;
 
-      expect({ promtool: verdict(promtool), scrapeguard: verdict(scrapeguard) }, `promtool:\n${pOut}\nscrapeguard:\n${sOut}`).toEqual({
-        promtool: want.promtool,
-        scrapeguard: row.scrapeguard,
-      });
-      // A difference must be a documented one; every other row is parity.
-      expect(row.difference === undefined || want.difference !== undefined || row.promtool3 !== undefined).toBe(true);
-      expect(want.difference === undefined).toBe(want.promtool === row.scrapeguard);
+        expect({ promtool: verdict(promtool), scrapeguard: verdict(scrapeguard) }, `promtool:\n${pOut}\nscrapeguard:\n${sOut}`).toEqual({
+          promtool: want.promtool,
+          scrapeguard: row.scrapeguard,
+        });
+        // A difference must be a documented one; every other row is parity.
+        expect(row.difference === undefined || want.difference !== undefined || row.promtool3 !== undefined).toBe(true);
+        expect(want.difference === undefined).toBe(want.promtool === row.scrapeguard);
 
-      if (want.promtool === 'pass') expect(pOut).toContain('SUCCESS');
-      else {
-        expect(promtool.code).toBe(1);
-        expect(pOut).toMatch(want.says!);
-      }
-      // A valid file with TLS is preceded by the TLS profile in force and followed by the releases
-      // that can read it (one line each).
-      if (row.scrapeguard === 'pass') {
-        expect(scrapeguard.stdout.replace(/^TLS profile: [^\n]*\n/, '')).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} SUCCESS\nreadable by: [^\n]+\n$`));
-      }
-      else {
-        expect(scrapeguard.code).toBe(1);
-        expect(scrapeguard.stdout).toBe('');
-        expect(scrapeguard.stderr).toMatch(row.scrapeguardSays!);
-      }
-    });
+        if (want.promtool === 'pass') expect(pOut).toContain('SUCCESS');
+        else {
+          expect(promtool.code).toBe(1);
+          expect(pOut).toMatch(want.says!);
+        }
+        // A valid file with TLS is preceded by the TLS profile in force and followed by the releases
+        // that can read it (one line each).
+        if (row.scrapeguard === 'pass') {
+          expect(scrapeguard.stdout.replace(/^TLS profile: [^\n]*\n/, '')).toMatch(
+            new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} SUCCESS\nreadable by: [^\n]+\n$`),
+          );
+        } else {
+          expect(scrapeguard.code).toBe(1);
+          expect(scrapeguard.stdout).toBe('');
+          expect(scrapeguard.stderr).toMatch(row.scrapeguardSays!);
+        }
+      },
+    );
   });
 });

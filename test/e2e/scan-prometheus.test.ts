@@ -18,7 +18,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanCommand } from '../../src/tools/cli/scan.js';
 import { runCli } from '../helpers/cli.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { BASIC_PASSWORD, BASIC_USER, freePort, generations, sleep, startProcess, stopAll, waitForPort, writeWebConfigs, type RunningProcess, type WebConfigs, waitForPrometheusReady } from './support.js';
+import {
+  BASIC_PASSWORD,
+  BASIC_USER,
+  freePort,
+  generations,
+  sleep,
+  startProcess,
+  stopAll,
+  waitForPort,
+  writeWebConfigs,
+  type RunningProcess,
+  type WebConfigs,
+  waitForPrometheusReady,
+} from './support.js';
 
 const NODE_EXPORTER = 'prometheus-node-exporter';
 const GENERATIONS = generations('scan-prometheus.test.ts', [NODE_EXPORTER, 'prometheus']);
@@ -28,7 +41,14 @@ const INLINE_PASSWORD = 'inline-scrape-pw-42';
 const PARAM_TOKEN = 'Qx7vK2mN9pL4rT8wZ3yB6cD1';
 const SECRETS = [DB_PASSWORD, INLINE_PASSWORD, BASIC_PASSWORD, PARAM_TOKEN];
 
-interface JsonReport { targets: { url: string; error?: string; notes?: string[]; findings: { id: string; severity: string; message: string; evidence: Record<string, unknown> }[] }[] }
+interface JsonReport {
+  targets: {
+    url: string;
+    error?: string;
+    notes?: string[];
+    findings: { id: string; severity: string; message: string; evidence: Record<string, unknown> }[];
+  }[];
+}
 
 async function scanJson(argv: string[], cwd?: string): Promise<{ code: number; report: JsonReport; table: string }> {
   const run = await runCli(scanCommand, [...argv, '--format', 'json'], cwd !== undefined ? { cwd } : {});
@@ -62,7 +82,12 @@ describe.each(GENERATIONS)('$name', (gen) => {
 
     async function nodeExporter(args: string[]): Promise<number> {
       const port = await freePort();
-      const proc = startProcess('node_exporter', tools.bin(NODE_EXPORTER), [...args, '--web.listen-address', `127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.loadavg'], work);
+      const proc = startProcess(
+        'node_exporter',
+        tools.bin(NODE_EXPORTER),
+        [...args, '--web.listen-address', `127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.loadavg'],
+        work,
+      );
       procs.push(proc);
       await waitForPort(proc, port);
       return port;
@@ -78,7 +103,24 @@ describe.each(GENERATIONS)('$name', (gen) => {
     it('node_exporter with mTLS + basic auth + headers: only facts, with or without credentials', async () => {
       const port = await nodeExporter(['--web.config.file', configs.mtls]);
       const url = `https://localhost:${port}/metrics`;
-      const full = await scanJson([url, '--ca', pki.ca.certFile, '--cert', pki.client.certFile, '--key', pki.client.keyFile, '--user', BASIC_USER, '--password-file', 'password', '--fail-on', 'low'], work);
+      const full = await scanJson(
+        [
+          url,
+          '--ca',
+          pki.ca.certFile,
+          '--cert',
+          pki.client.certFile,
+          '--key',
+          pki.client.keyFile,
+          '--user',
+          BASIC_USER,
+          '--password-file',
+          'password',
+          '--fail-on',
+          'low',
+        ],
+        work,
+      );
       expect(full.code).toBe(0);
       expect(ids(full.report)).toEqual(['headers.missing-cache-control', 'transport.alpn']);
       expect(full.report.targets[0]!.findings.find((f) => f.id === 'transport.alpn')!.evidence).toMatchObject({ protocol: 'TLSv1.3', alpn: 'h2' });
@@ -115,16 +157,36 @@ describe.each(GENERATIONS)('$name', (gen) => {
           global: { scrape_interval: '1s', scrape_timeout: '1s' },
           scrape_configs: [
             { job_name: 'leaky', static_configs: [{ targets: [`127.0.0.1:${leakyPort}`] }], basic_auth: { username: 'scraper', password: INLINE_PASSWORD } },
-            { job_name: 'file-creds', static_configs: [{ targets: [`127.0.0.1:${leakyPort}`] }], basic_auth: { username: 'scraper', password_file: join(work, 'password') }, metrics_path: '/other' },
-            { job_name: 'skip-verify', scheme: 'https', tls_config: { insecure_skip_verify: true }, params: { api_token: [PARAM_TOKEN] }, static_configs: [{ targets: [`localhost:${tlsPort}`] }] },
+            {
+              job_name: 'file-creds',
+              static_configs: [{ targets: [`127.0.0.1:${leakyPort}`] }],
+              basic_auth: { username: 'scraper', password_file: join(work, 'password') },
+              metrics_path: '/other',
+            },
+            {
+              job_name: 'skip-verify',
+              scheme: 'https',
+              tls_config: { insecure_skip_verify: true },
+              params: { api_token: [PARAM_TOKEN] },
+              static_configs: [{ targets: [`localhost:${tlsPort}`] }],
+            },
             { job_name: 'broken-tls', scheme: 'https', tls_config: { ca_file: pki.otherCa.certFile }, static_configs: [{ targets: [`localhost:${tlsPort}`] }] },
             { job_name: 'pinned', scheme: 'https', tls_config: { ca_file: pki.ca.certFile }, static_configs: [{ targets: [`localhost:${tlsPort}`] }] },
           ],
         }),
       );
-      const prometheus = startProcess('prometheus', tools.bin('prometheus'), [
-        `--config.file=${config}`, `--storage.tsdb.path=${join(work, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--web.enable-admin-api', '--web.enable-lifecycle',
-      ], work);
+      const prometheus = startProcess(
+        'prometheus',
+        tools.bin('prometheus'),
+        [
+          `--config.file=${config}`,
+          `--storage.tsdb.path=${join(work, 'data')}`,
+          `--web.listen-address=127.0.0.1:${promPort}`,
+          '--web.enable-admin-api',
+          '--web.enable-lifecycle',
+        ],
+        work,
+      );
       procs.push(prometheus);
       await waitForPrometheusReady(prometheus, promPort);
       const base = `http://127.0.0.1:${promPort}`;
@@ -142,12 +204,26 @@ describe.each(GENERATIONS)('$name', (gen) => {
       expect(report.targets[0]!.error).toBeUndefined();
       expect(ids(report)).toEqual(
         [
-          'prometheus.admin-api', 'prometheus.inline-credential', 'prometheus.inline-credential', 'prometheus.lifecycle', 'prometheus.job-insecure-skip-verify', 'prometheus.job-plain-http',
-          'prometheus.job-plain-http', 'prometheus.no-auth', 'prometheus.stored-secret', 'prometheus.target-tls-error', 'transport.plain-http',
+          'prometheus.admin-api',
+          'prometheus.inline-credential',
+          'prometheus.inline-credential',
+          'prometheus.lifecycle',
+          'prometheus.job-insecure-skip-verify',
+          'prometheus.job-plain-http',
+          'prometheus.job-plain-http',
+          'prometheus.no-auth',
+          'prometheus.stored-secret',
+          'prometheus.target-tls-error',
+          'transport.plain-http',
         ].sort(),
       );
       const f = report.targets[0]!.findings;
-      expect(f.filter((x) => x.id === 'prometheus.job-plain-http').map((x) => x.evidence.job).sort()).toEqual(['file-creds', 'leaky']);
+      expect(
+        f
+          .filter((x) => x.id === 'prometheus.job-plain-http')
+          .map((x) => x.evidence.job)
+          .sort(),
+      ).toEqual(['file-creds', 'leaky']);
       expect(f.filter((x) => x.id === 'prometheus.inline-credential').map((x) => x.evidence)).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ job: 'leaky', key: 'password', path: 'scrape_configs.0.basic_auth.password' }),
@@ -181,13 +257,24 @@ describe.each(GENERATIONS)('$name', (gen) => {
           ],
         }),
       );
-      const prometheus = startProcess('prometheus-secure', tools.bin('prometheus'), [
-        `--config.file=${config}`, `--storage.tsdb.path=${join(work, 'data-secure')}`, `--web.listen-address=127.0.0.1:${promPort}`, `--web.config.file=${configs.basicAuth}`,
-      ], work);
+      const prometheus = startProcess(
+        'prometheus-secure',
+        tools.bin('prometheus'),
+        [
+          `--config.file=${config}`,
+          `--storage.tsdb.path=${join(work, 'data-secure')}`,
+          `--web.listen-address=127.0.0.1:${promPort}`,
+          `--web.config.file=${configs.basicAuth}`,
+        ],
+        work,
+      );
       procs.push(prometheus);
       await waitForPort(prometheus, promPort);
       const base = `https://localhost:${promPort}`;
-      const { code, report } = await scanJson(['--prometheus', base, '--ca', pki.ca.certFile, '--user', BASIC_USER, '--password-file', 'password', '--sample', '100', '--fail-on', 'low'], work);
+      const { code, report } = await scanJson(
+        ['--prometheus', base, '--ca', pki.ca.certFile, '--user', BASIC_USER, '--password-file', 'password', '--sample', '100', '--fail-on', 'low'],
+        work,
+      );
       expect(report.targets[0]!.error).toBeUndefined();
       expect(ids(report)).toEqual(['transport.alpn']);
       expect(code).toBe(0);

@@ -78,7 +78,10 @@ describe.each(GENERATIONS)('$name', (gen) => {
           name: 'tls-bearer',
           dir: server,
           credentialsDir: credentials(TOKEN),
-          webConfig: { tls_server_config: tls, bearer_auth: { tokens: [{ name: 'prometheus', token_sha256: createHash('sha256').update(TOKEN).digest('hex') }] } },
+          webConfig: {
+            tls_server_config: tls,
+            bearer_auth: { tokens: [{ name: 'prometheus', token_sha256: createHash('sha256').update(TOKEN).digest('hex') }] },
+          },
           jobs: [
             { job: 'tls-bearer', expect: { health: 'up' } },
             {
@@ -93,7 +96,10 @@ describe.each(GENERATIONS)('$name', (gen) => {
           name: 'tls-jwt',
           dir: server,
           credentialsDir: credentials(await mint('metrics')),
-          webConfig: { tls_server_config: tls, jwt_auth: { jwks_file: 'jwks.json', issuer: 'https://idp.test', audience: 'metrics', required_scopes: ['metrics:read'] } },
+          webConfig: {
+            tls_server_config: tls,
+            jwt_auth: { jwks_file: 'jwks.json', issuer: 'https://idp.test', audience: 'metrics', required_scopes: ['metrics:read'] },
+          },
           jobs: [
             { job: 'tls-jwt', expect: { health: 'up' } },
             {

@@ -106,9 +106,14 @@ function modes(pki: TestPki, passwordHash: string): ScrapeMode[] {
       dir: server(),
       credentialsDir: creds,
       webConfig: { tls_server_config: tls },
-      source: () =>
-        '# TYPE scrapeguard_e2e_info gauge\nscrapeguard_e2e_info{mode="tls-labeldrop",user_email="ada@example.com",session_id="s1"} 1\n',
-      jobs: [{ job: 'tls-labeldrop', args: ['--labeldrop', 'user_email', '--labeldrop', 'session_.*'], expect: { health: 'up', absentLabels: ['user_email', 'session_id'], presentLabels: ['mode'] } }],
+      source: () => '# TYPE scrapeguard_e2e_info gauge\nscrapeguard_e2e_info{mode="tls-labeldrop",user_email="ada@example.com",session_id="s1"} 1\n',
+      jobs: [
+        {
+          job: 'tls-labeldrop',
+          args: ['--labeldrop', 'user_email', '--labeldrop', 'session_.*'],
+          expect: { health: 'up', absentLabels: ['user_email', 'session_id'], presentLabels: ['mode'] },
+        },
+      ],
     },
     {
       // 127.0.0.2 (loopback on Linux) is not in the certificate: the generator must set server_name.
@@ -158,10 +163,12 @@ describe.each(GENERATIONS)('$name', (gen) => {
     });
 
     it('every job is listed in /api/v1/targets with the expected health and lastError', () => {
-      const report = expected.flatMap((m) => m.jobs).map((c) => {
-        const o = scenario.outcomes.get(c.job);
-        return { job: c.job, health: o?.health ?? 'missing', lastError: o?.lastError ?? '' };
-      });
+      const report = expected
+        .flatMap((m) => m.jobs)
+        .map((c) => {
+          const o = scenario.outcomes.get(c.job);
+          return { job: c.job, health: o?.health ?? 'missing', lastError: o?.lastError ?? '' };
+        });
       for (const [i, c] of expected.flatMap((m) => m.jobs).entries()) {
         const got = report[i]!;
         const context = `${JSON.stringify(report, null, 1)}\n${scenario.prometheusOutput().slice(-3000)}`;
@@ -179,7 +186,11 @@ describe.each(GENERATIONS)('$name', (gen) => {
           expect(series, c.job).toContainEqual(expect.objectContaining({ __name__: 'scrapeguard_e2e_info', job: c.job, mode: mode.name }));
           expect(series, c.job).toContainEqual(expect.objectContaining({ __name__: 'up', job: c.job }));
           for (const label of c.expect.absentLabels ?? []) for (const s of series) expect(s, `${c.job}: ${label}`).not.toHaveProperty(label);
-          for (const label of c.expect.presentLabels ?? []) expect(series.some((s) => label in s), `${c.job}: ${label}`).toBe(true);
+          for (const label of c.expect.presentLabels ?? [])
+            expect(
+              series.some((s) => label in s),
+              `${c.job}: ${label}`,
+            ).toBe(true);
         }
       }
     });
@@ -192,10 +203,10 @@ describe.each(GENERATIONS)('$name', (gen) => {
       expect(job('tls-basic').tls_config).toMatchObject({ min_version: 'TLS12', max_version: 'TLS12' });
       expect(job('tls-basic').tls_config?.cert_file).toBeUndefined();
       expect(job('tls').tls_config?.server_name).toBe('localhost');
-    expect(job('excluded').basic_auth).toBeUndefined();
-    // Prometheus 3 fails a scrape with a blank Content-Type; the generator sets the 2.x fallback for 3.x only.
-    if (gen.major === 3) expect(job('tls').fallback_scrape_protocol).toBe('PrometheusText0.0.4');
-    else expect(job('tls')).not.toHaveProperty('fallback_scrape_protocol');
+      expect(job('excluded').basic_auth).toBeUndefined();
+      // Prometheus 3 fails a scrape with a blank Content-Type; the generator sets the 2.x fallback for 3.x only.
+      if (gen.major === 3) expect(job('tls').fallback_scrape_protocol).toBe('PrometheusText0.0.4');
+      else expect(job('tls')).not.toHaveProperty('fallback_scrape_protocol');
       expect(job('tls-unnamed-ip').tls_config?.server_name).toBe('localhost');
     });
   });

@@ -37,8 +37,17 @@ describe.each(GENERATIONS)('$name', (gen) => {
       copyFileSync(pki.ca.certFile, join(dir, 'client-ca.crt'));
       const users = { prometheus: await hash(PASSWORD, { cost: 4 }) };
       const tls = { cert_file: 'server.crt', key_file: 'server.key', min_version: 'TLS12', max_version: 'TLS13' };
-      writeFileSync(join(dir, 'mtls-basic.yml'), JSON.stringify({ tls_server_config: { ...tls, client_ca_file: 'client-ca.crt', client_auth_type: 'RequireAndVerifyClientCert' }, basic_auth_users: users }));
-      writeFileSync(join(dir, 'excluded.yml'), JSON.stringify({ tls_server_config: tls, basic_auth_users: users, auth_excluded_paths: [{ path: '/metrics', force: true }] }));
+      writeFileSync(
+        join(dir, 'mtls-basic.yml'),
+        JSON.stringify({
+          tls_server_config: { ...tls, client_ca_file: 'client-ca.crt', client_auth_type: 'RequireAndVerifyClientCert' },
+          basic_auth_users: users,
+        }),
+      );
+      writeFileSync(
+        join(dir, 'excluded.yml'),
+        JSON.stringify({ tls_server_config: tls, basic_auth_users: users, auth_excluded_paths: [{ path: '/metrics', force: true }] }),
+      );
       copyFileSync(pki.ca.certFile, join(creds, 'ca.crt'));
       copyFileSync(pki.client.certFile, join(creds, 'client.crt'));
       copyFileSync(pki.client.keyFile, join(creds, 'client.key'));
@@ -84,7 +93,13 @@ describe.each(GENERATIONS)('$name', (gen) => {
       expect(outputs.excluded!.job.basic_auth).toBeUndefined();
       expect(outputs.oauth2!.job.oauth2?.tls_config?.ca_file).toBe(join(creds, 'oauth2-ca.crt'));
       if (gen.major === 3) {
-        expect(outputs['native-histograms']!.job.scrape_protocols).toEqual(['PrometheusProto', 'OpenMetricsText1.0.0', 'OpenMetricsText0.0.1', 'PrometheusText1.0.0', 'PrometheusText0.0.4']);
+        expect(outputs['native-histograms']!.job.scrape_protocols).toEqual([
+          'PrometheusProto',
+          'OpenMetricsText1.0.0',
+          'OpenMetricsText0.0.1',
+          'PrometheusText1.0.0',
+          'PrometheusText0.0.4',
+        ]);
         expect(outputs['mtls-basic']!.job.fallback_scrape_protocol).toBe('PrometheusText0.0.4');
       } else {
         // 2.42 has no per-job scrape_protocols (2.49+) and no fallback (3.0+): the generator leaves both out.
@@ -93,16 +108,22 @@ describe.each(GENERATIONS)('$name', (gen) => {
       }
     }, 60_000);
 
-    it(gen.major === 2 ? 'refuses the 3.5 output by the name of its Prometheus 3 key (so the gating is needed)' : 'accepts the 2.42 output as well (Prometheus 3 still reads every 2.42 key emitted)', async () => {
-      const other = await jobsFor(gen.major === 2 ? '3.5' : '2.42');
-      const checked = await promtool({ 'mtls-basic': other['mtls-basic']!, 'native-histograms': other['native-histograms']! }, 'other');
-      if (gen.major === 2) {
-        expect(checked.code).toBe(1);
-        expect(checked.output).toMatch(/field fallback_scrape_protocol not found/);
-      } else {
-        expect(checked.code, checked.output).toBe(0);
-        expect(checked.output.match(/SUCCESS/g)?.length).toBe(2);
-      }
-    }, 60_000);
+    it(
+      gen.major === 2
+        ? 'refuses the 3.5 output by the name of its Prometheus 3 key (so the gating is needed)'
+        : 'accepts the 2.42 output as well (Prometheus 3 still reads every 2.42 key emitted)',
+      async () => {
+        const other = await jobsFor(gen.major === 2 ? '3.5' : '2.42');
+        const checked = await promtool({ 'mtls-basic': other['mtls-basic']!, 'native-histograms': other['native-histograms']! }, 'other');
+        if (gen.major === 2) {
+          expect(checked.code).toBe(1);
+          expect(checked.output).toMatch(/field fallback_scrape_protocol not found/);
+        } else {
+          expect(checked.code, checked.output).toBe(0);
+          expect(checked.output.match(/SUCCESS/g)?.length).toBe(2);
+        }
+      },
+      60_000,
+    );
   });
 });

@@ -71,8 +71,10 @@ export interface ScrapeScenario {
 }
 
 /** Default exposition: one series per mode, so series can be told apart per job. */
-export const infoSource = (mode: string): MetricsSourceInput => () =>
-  `# HELP scrapeguard_e2e_info A series the scrape-config e2e suite expects.\n# TYPE scrapeguard_e2e_info gauge\nscrapeguard_e2e_info{mode="${mode}"} 1\n`;
+export const infoSource =
+  (mode: string): MetricsSourceInput =>
+  () =>
+    `# HELP scrapeguard_e2e_info A series the scrape-config e2e suite expects.\n# TYPE scrapeguard_e2e_info gauge\nscrapeguard_e2e_info{mode="${mode}"} 1\n`;
 
 interface TargetsResponse {
   data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string; lastScrape: string }[] };
@@ -115,13 +117,28 @@ export async function runScrapeScenario(
       const host = mode.host ?? '127.0.0.1';
       const [bound] = await guard.listen(`${host}:0`);
       for (const c of mode.jobs) {
-        const argv = ['--web.config.file', configFile, '--target', `${host}:${bound!.port}`, '--job', c.job, '--credentials-dir', mode.credentialsDir, ...(options.prometheusVersion !== undefined ? ['--prometheus-version', options.prometheusVersion] : []), ...(mode.args ?? []), ...(c.args ?? [])];
+        const argv = [
+          '--web.config.file',
+          configFile,
+          '--target',
+          `${host}:${bound!.port}`,
+          '--job',
+          c.job,
+          '--credentials-dir',
+          mode.credentialsDir,
+          ...(options.prometheusVersion !== undefined ? ['--prometheus-version', options.prometheusVersion] : []),
+          ...(mode.args ?? []),
+          ...(c.args ?? []),
+        ];
         const result = await runCli(scrapeConfigCommand, argv, { cwd: mode.dir });
         if (result.code !== 0) throw new Error(`scrape-config for job ${c.job} failed (exit ${result.code}):\n${result.stderr}`);
         const file = join(work, `${c.job}.yml`);
         writeFileSync(file, result.stdout);
         files.push(file);
-        const warnings = result.stderr.split('\n').filter((l) => l !== '').map((l) => l.replace(/^warning: /, ''));
+        const warnings = result.stderr
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => l.replace(/^warning: /, ''));
         const unexpected = warnings.filter((w) => !(c.warnings ?? []).some((re) => re.test(w)));
         const missing = (c.warnings ?? []).filter((re) => !warnings.some((w) => re.test(w)));
         if (unexpected.length > 0 || missing.length > 0) {
@@ -168,7 +185,8 @@ export async function runScrapeScenario(
       outcomes.clear();
       for (const t of data.activeTargets) {
         const g = generated.get(t.labels.job ?? '');
-        if (g) outcomes.set(t.labels.job!, { job: t.labels.job!, health: t.health, lastError: t.lastError, series: [], generated: g.job, warnings: g.warnings });
+        if (g)
+          outcomes.set(t.labels.job!, { job: t.labels.job!, health: t.health, lastError: t.lastError, series: [], generated: g.job, warnings: g.warnings });
       }
       const settled = [...generated.entries()].every(([name, g]) => {
         const o = outcomes.get(name);

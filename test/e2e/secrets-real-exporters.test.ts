@@ -69,11 +69,12 @@ describe.each(GENERATIONS)('$name', (gen) => {
       const promPort = await freePort();
       writeFileSync(join(dir, 'prometheus.yml'), `scrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:${promPort}']\n`);
       const ne = startProcess('node_exporter', tools.bin(NODE_EXPORTER), ['--web.listen-address', `127.0.0.1:${nePort}`], dir);
-      const prom = startProcess('prometheus', tools.bin(PROMETHEUS), [
-        '--config.file', join(dir, 'prometheus.yml'),
-        '--storage.tsdb.path', join(dir, 'data'),
-        '--web.listen-address', `127.0.0.1:${promPort}`,
-      ], dir);
+      const prom = startProcess(
+        'prometheus',
+        tools.bin(PROMETHEUS),
+        ['--config.file', join(dir, 'prometheus.yml'), '--storage.tsdb.path', join(dir, 'data'), '--web.listen-address', `127.0.0.1:${promPort}`],
+        dir,
+      );
       procs.push(ne, prom);
       await waitForPort(ne, nePort);
       await waitForPrometheusReady(prom, promPort, 30_000);

@@ -54,7 +54,13 @@ describe.each(GENERATIONS)('$name', (gen) => {
       exporter = startProcess(
         'node_exporter',
         tools.bin(NODE_EXPORTER),
-        [`--web.listen-address=127.0.0.1:${exporterPort}`, '--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${textfiles}`, '--collector.uname'],
+        [
+          `--web.listen-address=127.0.0.1:${exporterPort}`,
+          '--collector.disable-defaults',
+          '--collector.textfile',
+          `--collector.textfile.directory=${textfiles}`,
+          '--collector.uname',
+        ],
         pki.dir,
       );
       await waitForPort(exporter, exporterPort);
@@ -67,7 +73,18 @@ describe.each(GENERATIONS)('$name', (gen) => {
       sidecar = startProcess(
         'scrapeguard',
         process.execPath,
-        [cliPath, 'serve', '--web.config.file', config, '--web.listen-address', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${exporterPort}/metrics`, '--upstream.timeout', '5s'],
+        [
+          cliPath,
+          'serve',
+          '--web.config.file',
+          config,
+          '--web.listen-address',
+          `127.0.0.1:${port}`,
+          '--upstream',
+          `http://127.0.0.1:${exporterPort}/metrics`,
+          '--upstream.timeout',
+          '5s',
+        ],
         pki.dir,
       );
       await waitForPort(sidecar, port);

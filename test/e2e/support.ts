@@ -389,7 +389,13 @@ export interface Generation {
  */
 export function generations(suite: string, binaries: readonly string[]): Generation[] {
   return [
-    { name: 'Prometheus 2.42 / node_exporter 1.5 (bookworm)', major: 2, prometheusVersion: '2.42', nodeExporter: '1.5', tools: prometheusTools(suite, binaries) },
+    {
+      name: 'Prometheus 2.42 / node_exporter 1.5 (bookworm)',
+      major: 2,
+      prometheusVersion: '2.42',
+      nodeExporter: '1.5',
+      tools: prometheusTools(suite, binaries),
+    },
     { name: 'Prometheus 3.5 / node_exporter 1.11 (sid)', major: 3, prometheusVersion: '3.5', nodeExporter: '1.11', tools: prometheus3Tools(suite, binaries) },
   ];
 }

@@ -23,7 +23,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeFamilies, type EscapingScheme } from '../../src/exposition/escaping.js';
 import { textFamilyName, type MetricFamily } from '../../src/exposition/model.js';
 import { parseExposition } from '../../src/exposition/parse.js';
-import { cliPath, ensureBuilt, freePort, prometheus3Tools, prometheusTools, sleep, startProcess, stopAll, waitForPort, type RunningProcess } from './support.js';
+import {
+  cliPath,
+  ensureBuilt,
+  freePort,
+  prometheus3Tools,
+  prometheusTools,
+  sleep,
+  startProcess,
+  stopAll,
+  waitForPort,
+  type RunningProcess,
+} from './support.js';
 
 const tools2 = prometheusTools('utf8-names-prometheus.test.ts', ['prometheus']);
 const tools3 = prometheus3Tools('utf8-names-prometheus.test.ts', ['prometheus']);
@@ -86,7 +97,16 @@ describe.skipIf(tools2.skip || tools3.skip)('UTF-8 names through serve --upstrea
     const sidecar = startProcess(
       'scrapeguard',
       process.execPath,
-      [cliPath, 'serve', '--web.config.file', webConfig, '--web.listen-address', `127.0.0.1:${sidecarPort}`, '--upstream', `http://127.0.0.1:${exporterPort}/metrics`],
+      [
+        cliPath,
+        'serve',
+        '--web.config.file',
+        webConfig,
+        '--web.listen-address',
+        `127.0.0.1:${sidecarPort}`,
+        '--upstream',
+        `http://127.0.0.1:${exporterPort}/metrics`,
+      ],
       work,
     );
     procs.push(sidecar);
@@ -98,10 +118,18 @@ describe.skipIf(tools2.skip || tools3.skip)('UTF-8 names through serve --upstrea
       const config = join(dir, 'prometheus.yml');
       writeFileSync(
         config,
-        stringify({ global: { scrape_interval: '1s', scrape_timeout: '1s' }, scrape_configs: [{ job_name: name, static_configs: [{ targets: [`127.0.0.1:${sidecarPort}`] }] }] }),
+        stringify({
+          global: { scrape_interval: '1s', scrape_timeout: '1s' },
+          scrape_configs: [{ job_name: name, static_configs: [{ targets: [`127.0.0.1:${sidecarPort}`] }] }],
+        }),
       );
       const port = await freePort();
-      const proc = startProcess(name, bin, [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`, `--storage.tsdb.path=${join(dir, 'data')}`], dir);
+      const proc = startProcess(
+        name,
+        bin,
+        [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`, `--storage.tsdb.path=${join(dir, 'data')}`],
+        dir,
+      );
       procs.push(proc);
       await waitForPort(proc, port, 20_000);
       return `http://127.0.0.1:${port}`;

@@ -61,12 +61,62 @@ async function expectContained(load: () => Promise<ResolvedConfig>): Promise<voi
 }
 
 const KEYS = [
-  'tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit', 'limits', 'bearer_auth', 'jwt_auth', 'client_cert_auth',
-  'access_rules', 'auth_excluded_paths', 'audit_log', 'redaction', 'cert_file', 'key_file', 'cert', 'key', 'client_ca_file', 'client_ca',
-  'client_auth_type', 'min_version', 'max_version', 'cipher_suites', 'curve_preferences', 'prefer_server_cipher_suites', 'client_allowed_sans',
-  'http2', 'headers', 'interval', 'burst', 'max_connections', 'read_header_timeout', 'request_timeout', 'idle_timeout', 'max_header_bytes',
-  'tokens', 'name', 'token_sha256', 'token_file', 'groups', 'expires_at', 'jwks_file', 'jwks_url', 'issuer', 'audience', 'path', 'rules',
-  'principals', 'allow', 'deny', 'labels', 'force', 'per_client_rate_limit', 'auth_failure_backoff', 'threshold', 'base_delay', 'format',
+  'tls_server_config',
+  'http_server_config',
+  'basic_auth_users',
+  'rate_limit',
+  'limits',
+  'bearer_auth',
+  'jwt_auth',
+  'client_cert_auth',
+  'access_rules',
+  'auth_excluded_paths',
+  'audit_log',
+  'redaction',
+  'cert_file',
+  'key_file',
+  'cert',
+  'key',
+  'client_ca_file',
+  'client_ca',
+  'client_auth_type',
+  'min_version',
+  'max_version',
+  'cipher_suites',
+  'curve_preferences',
+  'prefer_server_cipher_suites',
+  'client_allowed_sans',
+  'http2',
+  'headers',
+  'interval',
+  'burst',
+  'max_connections',
+  'read_header_timeout',
+  'request_timeout',
+  'idle_timeout',
+  'max_header_bytes',
+  'tokens',
+  'name',
+  'token_sha256',
+  'token_file',
+  'groups',
+  'expires_at',
+  'jwks_file',
+  'jwks_url',
+  'issuer',
+  'audience',
+  'path',
+  'rules',
+  'principals',
+  'allow',
+  'deny',
+  'labels',
+  'force',
+  'per_client_rate_limit',
+  'auth_failure_backoff',
+  'threshold',
+  'base_delay',
+  'format',
 ];
 const SCALARS = fc.oneof(
   fc.string({ maxLength: 30 }),
@@ -74,7 +124,28 @@ const SCALARS = fc.oneof(
   fc.double(),
   fc.boolean(),
   fc.constant(null),
-  fc.constantFrom('10s', '-1s', '0', '1ns', '999999h', '1e9', '.inf', 'RequireAndVerifyClientCert', 'TLS13', 'TLS10', 'X25519', 'garbage.pem', '/dev/null', '/nonexistent/x', '.', '', '$2b$04$abcdefghijklmnopqrstuv', 'yes', 'on', '~'),
+  fc.constantFrom(
+    '10s',
+    '-1s',
+    '0',
+    '1ns',
+    '999999h',
+    '1e9',
+    '.inf',
+    'RequireAndVerifyClientCert',
+    'TLS13',
+    'TLS10',
+    'X25519',
+    'garbage.pem',
+    '/dev/null',
+    '/nonexistent/x',
+    '.',
+    '',
+    '$2b$04$abcdefghijklmnopqrstuv',
+    'yes',
+    'on',
+    '~',
+  ),
 );
 const { tree } = fc.letrec<{ tree: unknown }>((tie) => ({
   tree: fc.oneof(
@@ -89,7 +160,12 @@ const document = fc.dictionary(fc.constantFrom(...KEYS), tree, { maxKeys: 6 });
 /** A valid configuration with secrets in their places, to mutate. */
 function validConfig(): Record<string, unknown> {
   return {
-    tls_server_config: { cert_file: pki.server.certFile, key_file: pki.server.keyFile, client_auth_type: 'RequireAndVerifyClientCert', client_ca_file: pki.ca.certFile },
+    tls_server_config: {
+      cert_file: pki.server.certFile,
+      key_file: pki.server.keyFile,
+      client_auth_type: 'RequireAndVerifyClientCert',
+      client_ca_file: pki.ca.certFile,
+    },
     http_server_config: { http2: true, headers: { 'X-Frame-Options': 'deny' } },
     basic_auth_users: { prometheus: '$2b$04$0123456789012345678901uY5hC3zZ0Kq8jz6l6O2yT3vGq2kW1yC' },
     bearer_auth: { tokens: [{ name: 'p', token_sha256: 'a'.repeat(64), groups: ['ops'] }] },
@@ -127,48 +203,94 @@ function setAt(root: Record<string, unknown>, path: readonly string[], value: un
 }
 
 describe('config loader fuzzing', () => {
-  it('random documents (as objects and as YAML text): resolve or ConfigError, bounded time', async () => {
-    await fc.assert(
-      fc.asyncProperty(document, async (doc) => {
-        await expectContained(() => loadConfigObject(doc, { baseDir: dir }));
-        await expectContained(() => loadText(stringify(doc)));
-      }),
-      fuzzParameters(0.5),
-    );
-  }, FUZZ_TIMEOUT_MS);
+  it(
+    'random documents (as objects and as YAML text): resolve or ConfigError, bounded time',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(document, async (doc) => {
+          await expectContained(() => loadConfigObject(doc, { baseDir: dir }));
+          await expectContained(() => loadText(stringify(doc)));
+        }),
+        fuzzParameters(0.5),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('random YAML token soup: resolve or ConfigError, bounded time', async () => {
-    const token = fc.oneof(
-      fc.constantFrom(...KEYS.map((k) => `${k}:`), '\n', '\n  ', '\n    ', '- ', ': ', '{', '}', '[', ']', ',', '&a ', '*a', '<<: *a', '!!binary ', '!!str ', '|\n  ', '>-\n  ', '? ', '#', '"', "'", '---\n', '...\n', '%YAML 1.1\n', '\t', '\uFEFF', '\u0000'),
-      fc.string({ maxLength: 8 }),
-      SCALARS.map((s) => String(s)),
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.array(token, { maxLength: 40 }), async (tokens) => {
-        await expectContained(() => loadText(tokens.join('')));
-      }),
-      fuzzParameters(),
-    );
-  }, FUZZ_TIMEOUT_MS);
+  it(
+    'random YAML token soup: resolve or ConfigError, bounded time',
+    async () => {
+      const token = fc.oneof(
+        fc.constantFrom(
+          ...KEYS.map((k) => `${k}:`),
+          '\n',
+          '\n  ',
+          '\n    ',
+          '- ',
+          ': ',
+          '{',
+          '}',
+          '[',
+          ']',
+          ',',
+          '&a ',
+          '*a',
+          '<<: *a',
+          '!!binary ',
+          '!!str ',
+          '|\n  ',
+          '>-\n  ',
+          '? ',
+          '#',
+          '"',
+          "'",
+          '---\n',
+          '...\n',
+          '%YAML 1.1\n',
+          '\t',
+          '\uFEFF',
+          '\u0000',
+        ),
+        fc.string({ maxLength: 8 }),
+        SCALARS.map((s) => String(s)),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(token, { maxLength: 40 }), async (tokens) => {
+          await expectContained(() => loadText(tokens.join('')));
+        }),
+        fuzzParameters(),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 
-  it('mutations of a valid config with secrets in their places: resolve or ConfigError, no secret echoed', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(secretPlacement, { maxLength: 3 }), fc.array(mutation, { maxLength: 4 }), fc.boolean(), async (secrets, mutations, asText) => {
-        const config = validConfig();
-        for (const [path, secret] of secrets) setAt(config, path, secret);
-        for (const m of mutations) {
-          // Mutations never write into a secret's own slot (they may delete it or its parent).
-          if (m.op === 'set') setAt(config, m.path, m.value);
-          else setAt(config, m.path, undefined, true);
-        }
-        for (const [path, secret] of secrets) {
-          // A mutation that moved a secret into a key position would make echoing it legitimate.
-          void path;
-          if (JSON.stringify(Object.keys(config)).includes(secret)) return;
-        }
-        await expectContained(() => (asText ? loadText(stringify(config)) : loadConfigObject(config, { baseDir: dir })));
-      }),
-      fuzzParameters(0.5),
-    );
-  }, FUZZ_TIMEOUT_MS);
+  it(
+    'mutations of a valid config with secrets in their places: resolve or ConfigError, no secret echoed',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(secretPlacement, { maxLength: 3 }),
+          fc.array(mutation, { maxLength: 4 }),
+          fc.boolean(),
+          async (secrets, mutations, asText) => {
+            const config = validConfig();
+            for (const [path, secret] of secrets) setAt(config, path, secret);
+            for (const m of mutations) {
+              // Mutations never write into a secret's own slot (they may delete it or its parent).
+              if (m.op === 'set') setAt(config, m.path, m.value);
+              else setAt(config, m.path, undefined, true);
+            }
+            for (const [path, secret] of secrets) {
+              // A mutation that moved a secret into a key position would make echoing it legitimate.
+              void path;
+              if (JSON.stringify(Object.keys(config)).includes(secret)) return;
+            }
+            await expectContained(() => (asText ? loadText(stringify(config)) : loadConfigObject(config, { baseDir: dir })));
+          },
+        ),
+        fuzzParameters(0.5),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 });

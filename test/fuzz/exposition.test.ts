@@ -21,7 +21,8 @@ function checkOne(text: string, format: Format): boolean {
   try {
     families = parseExposition(text, format);
   } catch (error) {
-    if (!(error instanceof ExpositionParseError)) throw new Error(`parser threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, { cause: error });
+    if (!(error instanceof ExpositionParseError))
+      throw new Error(`parser threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, { cause: error });
     // The message names line and column, never the content.
     expect(error.message.length).toBeLessThan(300);
     return false;
@@ -35,19 +36,78 @@ function checkOne(text: string, format: Format): boolean {
   } catch (error) {
     // Say which rendered line the parser refused (test data, no secrets).
     const line = /line (\d+)/.exec((error as Error).message)?.[1];
-    throw new Error(`render produced text the parser refuses: ${(error as Error).message}: ${JSON.stringify(rendered.split('\n')[Number(line) - 1])}`, { cause: error });
+    throw new Error(`render produced text the parser refuses: ${(error as Error).message}: ${JSON.stringify(rendered.split('\n')[Number(line) - 1])}`, {
+      cause: error,
+    });
   }
   expect(again).toEqual(families);
   return true;
 }
 
 const TOKENS = [
-  '# TYPE ', '# HELP ', '# UNIT ', '# EOF', '# EOF\n', '\n', ' ', '\t', '{', '}', '=', ',', '"', '\\', '\\n', '\\"', '#', ' # ', 'counter', 'gauge',
-  'histogram', 'summary', 'untyped', 'unknown', 'info', 'stateset', 'gaugehistogram', 'metric', 'metric_total', 'metric_bucket', 'metric_count',
-  'metric_sum', 'metric_created', 'le', 'quantile', 'label', '1', '-1', '0.5', '1e10', '+Inf', '-Inf', 'NaN', 'nan', '1_000', '0x10', '1700000000',
-  '1700000000.123', 'é', '\u0000', '\ud800', '\r\n',
+  '# TYPE ',
+  '# HELP ',
+  '# UNIT ',
+  '# EOF',
+  '# EOF\n',
+  '\n',
+  ' ',
+  '\t',
+  '{',
+  '}',
+  '=',
+  ',',
+  '"',
+  '\\',
+  '\\n',
+  '\\"',
+  '#',
+  ' # ',
+  'counter',
+  'gauge',
+  'histogram',
+  'summary',
+  'untyped',
+  'unknown',
+  'info',
+  'stateset',
+  'gaugehistogram',
+  'metric',
+  'metric_total',
+  'metric_bucket',
+  'metric_count',
+  'metric_sum',
+  'metric_created',
+  'le',
+  'quantile',
+  'label',
+  '1',
+  '-1',
+  '0.5',
+  '1e10',
+  '+Inf',
+  '-Inf',
+  'NaN',
+  'nan',
+  '1_000',
+  '0x10',
+  '1700000000',
+  '1700000000.123',
+  'é',
+  '\u0000',
+  '\ud800',
+  '\r\n',
   // UTF-8 names (Prometheus 3): quoted metric and label names.
-  '{"', '{"a.b"', '"a.b"', '"l.n"="v"', ',"', '# TYPE "a.b" ', '# HELP "a.b" ', '""', '{"a.b",', '{"a.b"}',
+  '{"',
+  '{"a.b"',
+  '"a.b"',
+  '"l.n"="v"',
+  ',"',
+  '# TYPE "a.b" ',
+  '# HELP "a.b" ',
+  '""',
+  '{"a.b",',
+  '{"a.b"}',
 ];
 const soup = fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...TOKENS) }, fc.string({ maxLength: 6 })), { maxLength: 60 }).map((xs) => xs.join(''));
 
@@ -77,25 +137,43 @@ function mutated(format: Format) {
 
 describe('exposition parser fuzzing', () => {
   for (const format of ['text', 'openmetrics'] as const) {
-    it(`${format}: token soup parses or throws ExpositionParseError; parsed input round-trips`, () => {
-      fc.assert(fc.property(soup, (text) => void checkOne(text, format)), fuzzParameters(0.5));
-    }, FUZZ_TIMEOUT_MS);
+    it(
+      `${format}: token soup parses or throws ExpositionParseError; parsed input round-trips`,
+      () => {
+        fc.assert(
+          fc.property(soup, (text) => void checkOne(text, format)),
+          fuzzParameters(0.5),
+        );
+      },
+      FUZZ_TIMEOUT_MS,
+    );
 
-    it(`${format}: mutated valid expositions parse or throw ExpositionParseError; parsed input round-trips`, () => {
-      fc.assert(fc.property(mutated(format), (text) => void checkOne(text, format)), fuzzParameters(0.5));
-    }, FUZZ_TIMEOUT_MS);
+    it(
+      `${format}: mutated valid expositions parse or throw ExpositionParseError; parsed input round-trips`,
+      () => {
+        fc.assert(
+          fc.property(mutated(format), (text) => void checkOne(text, format)),
+          fuzzParameters(0.5),
+        );
+      },
+      FUZZ_TIMEOUT_MS,
+    );
   }
 
-  it('the other format\'s text (OpenMetrics read as text and the reverse) is contained too', () => {
-    fc.assert(
-      fc.property(fc.constantFrom<Format>('text', 'openmetrics'), familiesArb({ legacyCounters: false }), (format, families) => {
-        const other: Format = format === 'text' ? 'openmetrics' : 'text';
-        checkOne(renderExposition(families, other).text, format);
-      }),
-      // Fresh families each case (slow to generate): a slice of the budget.
-      fuzzParameters(0.02),
-    );
-  }, FUZZ_TIMEOUT_MS);
+  it(
+    "the other format's text (OpenMetrics read as text and the reverse) is contained too",
+    () => {
+      fc.assert(
+        fc.property(fc.constantFrom<Format>('text', 'openmetrics'), familiesArb({ legacyCounters: false }), (format, families) => {
+          const other: Format = format === 'text' ? 'openmetrics' : 'text';
+          checkOne(renderExposition(families, other).text, format);
+        }),
+        // Fresh families each case (slow to generate): a slice of the budget.
+        fuzzParameters(0.02),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 });
 
 describe('regressions found by fuzzing', () => {

@@ -41,7 +41,8 @@ function check(body: Uint8Array): void {
     const once = encodeProtobuf(families).body;
     expect(Buffer.compare(encodeProtobuf(decodeProtobuf(once)).body, once)).toBe(0);
   } catch (error) {
-    if (!(error instanceof ProtobufDecodeError)) throw new Error(`decoder threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, { cause: error });
+    if (!(error instanceof ProtobufDecodeError))
+      throw new Error(`decoder threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, { cause: error });
     expect(error.message).toMatch(/^protobuf MetricFamily #\d+ at byte \d+: [^\n]{1,120}$/);
   } finally {
     expect(performance.now() - started).toBeLessThan(2000);

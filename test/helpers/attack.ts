@@ -176,9 +176,10 @@ export function rawExchange(port: number, chunks: readonly (string | Buffer)[], 
     const onOpen = () => {
       for (const c of chunks) socket.write(c);
     };
-    const socket: Socket = options.ca !== undefined
-      ? tlsConnect({ port, host: '127.0.0.1', ca: options.ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, onOpen)
-      : netConnect({ port, host: '127.0.0.1' }, onOpen);
+    const socket: Socket =
+      options.ca !== undefined
+        ? tlsConnect({ port, host: '127.0.0.1', ca: options.ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, onOpen)
+        : netConnect({ port, host: '127.0.0.1' }, onOpen);
     socket.on('data', (d: Buffer) => {
       received.push(d);
       if (options.untilReplyBytes !== undefined && Buffer.concat(received).length >= options.untilReplyBytes) finish(true);

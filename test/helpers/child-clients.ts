@@ -43,7 +43,14 @@ export interface ScraperFigures {
 }
 
 /** Scrapes `url` over a new TLS connection from `localAddress` every `intervalMs` for `durationMs`. */
-export async function childScraper(args: { url: string; caFile: string; localAddress: string; intervalMs: number; durationMs: number; headers?: Record<string, string> }): Promise<ScraperFigures> {
+export async function childScraper(args: {
+  url: string;
+  caFile: string;
+  localAddress: string;
+  intervalMs: number;
+  durationMs: number;
+  headers?: Record<string, string>;
+}): Promise<ScraperFigures> {
   const results = await runChild<{ ok: boolean; ms: number; detail: string }[]>('scraper.mjs', args, args.durationMs + 30_000);
   const ms = results.map((r) => r.ms);
   const ok = results.filter((r) => r.ok).length;

@@ -43,7 +43,13 @@ export function write(lines: readonly string[], where = dir): string {
 
 /** YAML lines for a PEM block scalar under `key` at two-space indent. */
 export function pemLines(key: string, pem: string): string[] {
-  return [`  ${key}: |`, ...pem.trim().split('\n').map((l) => `    ${l}`)];
+  return [
+    `  ${key}: |`,
+    ...pem
+      .trim()
+      .split('\n')
+      .map((l) => `    ${l}`),
+  ];
 }
 
 /** Expects exactly one issue at `path`, whose message contains each of `parts`; returns it. */

@@ -80,7 +80,9 @@ export function familiesArb(options: FamiliesArbOptions = {}): fc.Arbitrary<Metr
         help: helpArb,
         unit: om ? fc.option(fc.constantFrom('seconds', 'bytes'), { nil: undefined }) : fc.constant(undefined),
         legacy: options.legacyCounters ? fc.boolean() : fc.constant(false),
-        series: fc.array(fc.tuple(options.utf8Names ? utf8SeriesLabelsArb : seriesLabelsArb, valueArb, countArb, timestampArb, exemplarArb, fc.boolean()), { maxLength: 4 }),
+        series: fc.array(fc.tuple(options.utf8Names ? utf8SeriesLabelsArb : seriesLabelsArb, valueArb, countArb, timestampArb, exemplarArb, fc.boolean()), {
+          maxLength: 4,
+        }),
       })
       .map(({ word, separator, type, help, unit, legacy, series }): MetricFamily => {
         const name = `m${index}${separator}${word}${unit ? `_${unit}` : ''}`;

@@ -101,9 +101,7 @@ export async function startServiceAccountIssuer(cert: TestCert): Promise<Service
         sub: `system:serviceaccount:${ns}:${sa}`,
         'kubernetes.io': {
           namespace: ns,
-          ...(o.pod !== false
-            ? { node: { name: 'node-1', uid: randomUUID() }, pod: { name: `${sa}-0`, uid: randomUUID() } }
-            : {}),
+          ...(o.pod !== false ? { node: { name: 'node-1', uid: randomUUID() }, pod: { name: `${sa}-0`, uid: randomUUID() } } : {}),
           serviceaccount: { name: sa, uid: randomUUID() },
           ...(o.warnAfter !== undefined ? { warnafter: o.warnAfter } : {}),
         },

@@ -5,12 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  generateCa,
-  generateClientCert,
-  generateServerCert,
-  type CertificateAndKey,
-} from '../../src/tools/pki/generate.js';
+import { generateCa, generateClientCert, generateServerCert, type CertificateAndKey } from '../../src/tools/pki/generate.js';
 
 /** A certificate with its PEMs and the paths it was written to. */
 export interface TestCert extends CertificateAndKey {

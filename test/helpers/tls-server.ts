@@ -154,4 +154,3 @@ export async function counterValue(registry: Registry, name: string, labels: Rec
     .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
     .reduce((sum, v) => sum + v.value, 0);
 }
-

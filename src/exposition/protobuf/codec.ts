@@ -82,7 +82,14 @@ export function isProtobufContentType(contentType: string | undefined): boolean 
   const p = new Map<string, string>();
   for (const param of params) {
     const eq = param.indexOf('=');
-    if (eq > 0) p.set(param.slice(0, eq).trim().toLowerCase(), param.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'));
+    if (eq > 0)
+      p.set(
+        param.slice(0, eq).trim().toLowerCase(),
+        param
+          .slice(eq + 1)
+          .trim()
+          .replace(/^"(.*)"$/, '$1'),
+      );
   }
   return p.get('proto') === 'io.prometheus.client.MetricFamily' && p.get('encoding') === 'delimited';
 }
@@ -121,7 +128,12 @@ function exemplarOf(e: PbExemplar): Exemplar {
 }
 
 /** Absolute bucket counts of one side of a native histogram, checked against its spans. */
-function nativeCounts(spans: readonly { offset: number; length: number }[], deltas: readonly bigint[], counts: readonly number[], float: boolean): { spans: BucketSpan[]; counts: number[] } {
+function nativeCounts(
+  spans: readonly { offset: number; length: number }[],
+  deltas: readonly bigint[],
+  counts: readonly number[],
+  float: boolean,
+): { spans: BucketSpan[]; counts: number[] } {
   let total = 0;
   for (const s of spans) total += s.length;
   const out: number[] = [];
@@ -177,7 +189,11 @@ function histogramSamples(h: PbHistogram, labels: string[], gauge: boolean, out:
     if (!(b.upperBound > previous)) invalid('histogram buckets are not in increasing order of upper bound');
     previous = b.upperBound;
     if (b.upperBound === Infinity) infSeen = true;
-    const s: Sample = { suffix: '_bucket', labels: [...labels, 'le', formatValue(b.upperBound)], value: b.cumulativeCountFloat > 0 ? b.cumulativeCountFloat : Number(b.cumulativeCount) };
+    const s: Sample = {
+      suffix: '_bucket',
+      labels: [...labels, 'le', formatValue(b.upperBound)],
+      value: b.cumulativeCountFloat > 0 ? b.cumulativeCountFloat : Number(b.cumulativeCount),
+    };
     if (b.exemplar !== undefined) s.exemplar = exemplarOf(b.exemplar);
     out.push(s);
   }

@@ -48,7 +48,11 @@ function upperBound(index: number, schema: number): number {
 }
 
 /** Re-buckets to a coarser schema and folds buckets inside `[−zeroThreshold, zeroThreshold]` into the zero bucket. */
-function normalise(h: NativeHistogram, schema: number, zeroThreshold: number): { pos: Map<number, number>; neg: Map<number, number>; zeroCount: number; zeroThreshold: number } {
+function normalise(
+  h: NativeHistogram,
+  schema: number,
+  zeroThreshold: number,
+): { pos: Map<number, number>; neg: Map<number, number>; zeroCount: number; zeroThreshold: number } {
   const factor = 2 ** (h.schema - schema);
   const rebucket = (spans: readonly BucketSpan[], counts: readonly number[]) => {
     const out = new Map<number, number>();

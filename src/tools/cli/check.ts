@@ -42,7 +42,8 @@ export const checkCommand: CliCommand = async (argv, io) => {
   const flag = stringOption(args, 'web.config.file');
   // `check FILE` as promtool's `check config FILE`; one file, named one way.
   if (args.positionals.length > 1) throw new ScrapeguardError('USAGE', `check takes one FILE, got ${args.positionals.length}`);
-  if (flag !== undefined && args.positionals.length > 0) throw new ScrapeguardError('USAGE', 'give the file either as --web.config.file FILE or as FILE, not both');
+  if (flag !== undefined && args.positionals.length > 0)
+    throw new ScrapeguardError('USAGE', 'give the file either as --web.config.file FILE or as FILE, not both');
   const file = flag ?? args.positionals[0];
   if (!file) throw new ScrapeguardError('USAGE', '--web.config.file FILE (or FILE) is required');
   const path = resolve(io.cwd, file);
@@ -51,7 +52,9 @@ export const checkCommand: CliCommand = async (argv, io) => {
   if (config.tls) {
     const profile = effectiveTlsProfile(config.tls);
     const suites = profile.tls12CipherSuites.length > 0 ? `; TLS 1.2 suites ${profile.tls12CipherSuites.join(', ')}` : '';
-    io.stdout.write(`TLS profile: ${profile.name} (versions ${profile.versions}${suites}; groups ${profile.groups.join(', ')}; no renegotiation, no compression)\n`);
+    io.stdout.write(
+      `TLS profile: ${profile.name} (versions ${profile.versions}${suites}; groups ${profile.groups.join(', ')}; no renegotiation, no compression)\n`,
+    );
     for (const weaker of profile.weaker) io.stderr.write(`warning: tls_server_config: ${weaker}\n`);
   }
   // Key names only: the document was just validated, so it parses.

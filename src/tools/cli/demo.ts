@@ -106,9 +106,7 @@ export const demoCommand: CliCommand = async (argv, io) => {
     const quiet: CliIo = { ...io, stdout: new PassThrough(), stderr: new PassThrough() };
     if ((await initCommand([dir, '--force'], quiet)) !== 0) throw new ScrapeguardError('USAGE', 'could not create the demo PKI');
     const file = (name: string) => join(dir, name);
-    const [ca, cert, key, password] = await Promise.all(
-      ['ca.crt', 'client.crt', 'client.key', 'password'].map((n) => readFile(file(n), 'utf8')),
-    );
+    const [ca, cert, key, password] = await Promise.all(['ca.crt', 'client.crt', 'client.key', 'password'].map((n) => readFile(file(n), 'utf8')));
     const otherPassword = `${password}-wrong`;
 
     guard = await createGuard({
@@ -133,7 +131,11 @@ export const demoCommand: CliCommand = async (argv, io) => {
 
     const series = scraped.body.split('\n').filter((l) => l && !l.startsWith('#'));
     const checks = [
-      { what: 'client certificate + password', ok: scraped.status === 200 && series.length > 0, got: scraped.status ? `${scraped.status}, ${series.length} series` : scraped.error },
+      {
+        what: 'client certificate + password',
+        ok: scraped.status === 200 && series.length > 0,
+        got: scraped.status ? `${scraped.status}, ${series.length} series` : scraped.error,
+      },
       { what: 'no client certificate', ok: noCert.status === undefined, got: noCert.status ? `${noCert.status}` : `refused in TLS (${noCert.error})` },
       { what: 'wrong password', ok: wrongPassword.status === 401, got: wrongPassword.status ? `${wrongPassword.status}` : wrongPassword.error },
       { what: 'no password', ok: noPassword.status === 401, got: noPassword.status ? `${noPassword.status}` : noPassword.error },
@@ -147,7 +149,11 @@ export const demoCommand: CliCommand = async (argv, io) => {
     for (const c of checks) out(`  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.what.padEnd(30)} → ${c.got}`);
     out();
     out('First lines of the scrape:');
-    for (const line of scraped.body.split('\n').filter((l) => l.startsWith('demo_')).slice(0, 4)) out(`  ${line}`);
+    for (const line of scraped.body
+      .split('\n')
+      .filter((l) => l.startsWith('demo_'))
+      .slice(0, 4))
+      out(`  ${line}`);
     out();
     out(`Prometheus side: ${file('scrape-config.yml')} is the matching scrape_config (promtool-checked in CI).`);
     out();

@@ -61,7 +61,8 @@ async function keygen(argv: readonly string[], io: Parameters<CliCommand>[1]): P
   const out = stringOption(args, 'out');
   if (!out) throw new ScrapeguardError('USAGE', '--out DIR is required');
   const alg = stringOption(args, 'alg') ?? 'ES256';
-  if (!(KEYGEN_ALGS as readonly string[]).includes(alg)) throw new ScrapeguardError('USAGE', `--alg must be one of ${KEYGEN_ALGS.join(', ')}, got ${JSON.stringify(alg)}`);
+  if (!(KEYGEN_ALGS as readonly string[]).includes(alg))
+    throw new ScrapeguardError('USAGE', `--alg must be one of ${KEYGEN_ALGS.join(', ')}, got ${JSON.stringify(alg)}`);
   const kid = stringOption(args, 'kid') ?? randomBytes(8).toString('hex');
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
@@ -86,15 +87,15 @@ export const jwtCommand: CliCommand = async (argv, io) => {
   const args = parseCommandArgs(
     argv,
     {
-    'key-file': { type: 'string' },
-    sub: { type: 'string' },
-    scope: { type: 'string' },
-    groups: { type: 'string' },
-    ttl: { type: 'string' },
-    iss: { type: 'string' },
-    aud: { type: 'string' },
-    kid: { type: 'string' },
-    alg: { type: 'string' },
+      'key-file': { type: 'string' },
+      sub: { type: 'string' },
+      scope: { type: 'string' },
+      groups: { type: 'string' },
+      ttl: { type: 'string' },
+      iss: { type: 'string' },
+      aud: { type: 'string' },
+      kid: { type: 'string' },
+      alg: { type: 'string' },
     },
     false,
     { key: 'key-file' },
@@ -110,7 +111,8 @@ export const jwtCommand: CliCommand = async (argv, io) => {
   if (!sub) throw new ScrapeguardError('USAGE', '--sub SUBJECT is required');
   const ttlText = stringOption(args, 'ttl') ?? '1h';
   const ttlMs = parseGoDuration(ttlText);
-  if (ttlMs === undefined || ttlMs <= 0) throw new ScrapeguardError('USAGE', `--ttl must be a positive duration such as 1h or 15m, got ${JSON.stringify(ttlText)}`);
+  if (ttlMs === undefined || ttlMs <= 0)
+    throw new ScrapeguardError('USAGE', `--ttl must be a positive duration such as 1h or 15m, got ${JSON.stringify(ttlText)}`);
 
   const path = resolve(io.cwd, keyFile);
   let text: string;
@@ -150,7 +152,11 @@ export const jwtCommand: CliCommand = async (argv, io) => {
   const scope = stringOption(args, 'scope');
   if (scope !== undefined) claims.scope = scope;
   const groups = stringOption(args, 'groups');
-  if (groups !== undefined) claims.groups = groups.split(',').map((g) => g.trim()).filter((g) => g !== '');
+  if (groups !== undefined)
+    claims.groups = groups
+      .split(',')
+      .map((g) => g.trim())
+      .filter((g) => g !== '');
   let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) })
     .setSubject(sub)

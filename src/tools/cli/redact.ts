@@ -41,7 +41,9 @@ export function formatRedactionReport(report: RedactionReport, series: number): 
     lines.push(`  ${p.rule} ${JSON.stringify(p.pattern)}: ${plural(p.count, what)} (${on}: ${[...p.names].sort().join(', ')})`);
   }
   for (const [detector, count] of report.detectors) {
-    lines.push(`  detector ${detector}: ${plural(count, 'label value')} masked (labels: ${[...(report.detectorLabels.get(detector) ?? [])].sort().join(', ')})`);
+    lines.push(
+      `  detector ${detector}: ${plural(count, 'label value')} masked (labels: ${[...(report.detectorLabels.get(detector) ?? [])].sort().join(', ')})`,
+    );
   }
   if (lines.length === 1) lines.push('  nothing redacted');
   if (report.merged > 0) lines.push(`  ${plural(report.merged, 'series')} merged into others after redaction made them identical`);

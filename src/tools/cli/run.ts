@@ -69,4 +69,3 @@ export async function runMain(argv: readonly string[], io: CliIo): Promise<numbe
     throw error;
   }
 }
-

@@ -70,8 +70,10 @@ function parseTarget(raw: string, option: string): URL {
   } catch {
     throw new ScrapeguardError('USAGE', `${option} ${JSON.stringify(raw)} is not a URL (e.g. https://host:9100/metrics)`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ScrapeguardError('USAGE', `${option} ${JSON.stringify(raw)}: only http:// and https:// URLs can be scanned`);
-  if (url.username !== '' || url.password !== '') throw new ScrapeguardError('USAGE', `${option}: credentials in the URL are not accepted; use --user/--password-file or --bearer-file`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ScrapeguardError('USAGE', `${option} ${JSON.stringify(raw)}: only http:// and https:// URLs can be scanned`);
+  if (url.username !== '' || url.password !== '')
+    throw new ScrapeguardError('USAGE', `${option}: credentials in the URL are not accepted; use --user/--password-file or --bearer-file`);
   return url;
 }
 
@@ -109,7 +111,8 @@ export const scanCommand: CliCommand = async (argv, io) => {
   }
   const timeoutRaw = stringOption(args, 'timeout') ?? '10s';
   const timeoutMs = parseGoDuration(timeoutRaw);
-  if (timeoutMs === undefined || timeoutMs <= 0) throw new ScrapeguardError('USAGE', `--timeout must be a Go duration such as 10s, got ${JSON.stringify(timeoutRaw)}`);
+  if (timeoutMs === undefined || timeoutMs <= 0)
+    throw new ScrapeguardError('USAGE', `--timeout must be a Go duration such as 10s, got ${JSON.stringify(timeoutRaw)}`);
   const expiryDays = intOption(args, 'expiry-days', 30, 0, 3650);
   const sample = intOption(args, 'sample', 0, 0, 1_000_000);
 

@@ -133,17 +133,21 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
   const file = stringOption(args, 'web.config.file');
   if (!file) throw new ScrapeguardError('USAGE', '--web.config.file is required');
   const format = stringOption(args, 'format') ?? 'prometheus';
-  if (!FORMATS.has(format)) throw new ScrapeguardError('USAGE', `--format must be prometheus, servicemonitor, podmonitor or scrapeconfig, got ${JSON.stringify(format)}`);
+  if (!FORMATS.has(format))
+    throw new ScrapeguardError('USAGE', `--format must be prometheus, servicemonitor, podmonitor or scrapeconfig, got ${JSON.stringify(format)}`);
   const operator = format !== 'prometheus';
   const targets = listOption(args, 'target');
   const selectors = listOption(args, 'selector');
   if (format === 'scrapeconfig') {
-    if (targets.length === 0) throw new ScrapeguardError('USAGE', '--format scrapeconfig needs at least one --target HOST:PORT (a ScrapeConfig lists static targets)');
+    if (targets.length === 0)
+      throw new ScrapeguardError('USAGE', '--format scrapeconfig needs at least one --target HOST:PORT (a ScrapeConfig lists static targets)');
     for (const flag of ['selector', 'port']) {
-      if (args.values[flag] !== undefined) throw new ScrapeguardError('USAGE', `--${flag} does not apply to --format scrapeconfig: it scrapes the --target addresses`);
+      if (args.values[flag] !== undefined)
+        throw new ScrapeguardError('USAGE', `--${flag} does not apply to --format scrapeconfig: it scrapes the --target addresses`);
     }
   } else if (operator) {
-    if (targets.length > 0) throw new ScrapeguardError('USAGE', `--target does not apply to --format ${format}: Kubernetes discovers the targets (use --selector and --port)`);
+    if (targets.length > 0)
+      throw new ScrapeguardError('USAGE', `--target does not apply to --format ${format}: Kubernetes discovers the targets (use --selector and --port)`);
     if (selectors.length === 0) throw new ScrapeguardError('USAGE', `--format ${format} needs at least one --selector LABEL=VALUE`);
   } else {
     if (targets.length === 0) throw new ScrapeguardError('USAGE', 'at least one --target HOST:PORT is required');
@@ -155,12 +159,16 @@ export const scrapeConfigCommand: CliCommand = async (argv, io) => {
   const tokenUrl = stringOption(args, 'oauth2-token-url');
   const clientId = stringOption(args, 'oauth2-client-id');
   if ((tokenUrl === undefined) !== (clientId === undefined)) throw new ScrapeguardError('USAGE', '--oauth2-token-url and --oauth2-client-id go together');
-  if (tokenUrl === undefined && (args.values['oauth2-scope'] !== undefined || args.values['oauth2-client-secret-file'] !== undefined || args.values['oauth2-ca-file'] !== undefined)) {
+  if (
+    tokenUrl === undefined &&
+    (args.values['oauth2-scope'] !== undefined || args.values['oauth2-client-secret-file'] !== undefined || args.values['oauth2-ca-file'] !== undefined)
+  ) {
     throw new ScrapeguardError('USAGE', '--oauth2-scope, --oauth2-client-secret-file and --oauth2-ca-file need --oauth2-token-url and --oauth2-client-id');
   }
 
   const authText = stringOption(args, 'auth');
-  if (authText !== undefined && !AUTH_CHOICES.has(authText)) throw new ScrapeguardError('USAGE', `--auth must be basic, bearer, header, jwt or none, got ${JSON.stringify(authText)}`);
+  if (authText !== undefined && !AUTH_CHOICES.has(authText))
+    throw new ScrapeguardError('USAGE', `--auth must be basic, bearer, header, jwt or none, got ${JSON.stringify(authText)}`);
   const authChoice = authText as AuthChoice | undefined;
 
   const fileFlags: [keyof CredentialFiles, string][] = [

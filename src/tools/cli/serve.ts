@@ -118,7 +118,8 @@ async function readOptionFile(io: CliIo, option: string, file: string | undefine
 async function upstreamFromArgs(args: ParsedArgs, url: string, io: CliIo, logger: Logger): Promise<MetricsSource> {
   const timeoutText = stringOption(args, 'upstream.timeout');
   const timeoutMs = timeoutText === undefined ? 10_000 : parseGoDuration(timeoutText);
-  if (timeoutMs === undefined || timeoutMs <= 0) throw new ScrapeguardError('USAGE', `--upstream.timeout must be a positive Go duration such as "10s", got ${JSON.stringify(timeoutText)}`);
+  if (timeoutMs === undefined || timeoutMs <= 0)
+    throw new ScrapeguardError('USAGE', `--upstream.timeout must be a positive Go duration such as "10s", got ${JSON.stringify(timeoutText)}`);
   const maxBytes = intOption(args, 'upstream.max-bytes', 64 * 1024 * 1024, 1024, 2 ** 31 - 1);
   const ca = await readOptionFile(io, 'upstream.ca-file', stringOption(args, 'upstream.ca-file'));
   const cert = await readOptionFile(io, 'upstream.cert-file', stringOption(args, 'upstream.cert-file'));
@@ -133,7 +134,10 @@ async function upstreamFromArgs(args: ParsedArgs, url: string, io: CliIo, logger
   };
   const identityGiven = Object.values(identityNames).some((v) => v !== undefined);
   if (identityGiven && !flagOption(args, 'upstream.identity-headers')) {
-    throw new ScrapeguardError('USAGE', '--upstream.user-header, --upstream.groups-header, --upstream.method-header and --upstream.groups-separator need --upstream.identity-headers');
+    throw new ScrapeguardError(
+      'USAGE',
+      '--upstream.user-header, --upstream.groups-header, --upstream.method-header and --upstream.groups-separator need --upstream.identity-headers',
+    );
   }
   const identityHeaders = flagOption(args, 'upstream.identity-headers')
     ? Object.fromEntries(Object.entries(identityNames).filter(([, v]) => v !== undefined))
@@ -159,7 +163,9 @@ async function upstreamFromArgs(args: ParsedArgs, url: string, io: CliIo, logger
   const host = new URL(url).hostname;
   if (insecure) logger.warn('upstream certificate verification is OFF (--upstream.insecure-skip-verify)', { upstream: source.description });
   if (url.startsWith('http:') && !isLoopbackHost(host)) {
-    logger.warn('the upstream is plain HTTP on a non-loopback address: its metrics cross the network unencrypted and unredacted', { upstream: source.description });
+    logger.warn('the upstream is plain HTTP on a non-loopback address: its metrics cross the network unencrypted and unredacted', {
+      upstream: source.description,
+    });
   }
   return source;
 }

@@ -66,7 +66,10 @@ function validity(opts: CertificateOptions, defaultDays: number): { notBeforeDat
 const DN_SPECIAL = /[,+=\\"<>;#\n\r\0]/;
 
 function subject(opts: CertificateOptions) {
-  for (const [option, value] of [['commonName', opts.commonName], ['organizationalUnit', opts.organizationalUnit]] as const) {
+  for (const [option, value] of [
+    ['commonName', opts.commonName],
+    ['organizationalUnit', opts.organizationalUnit],
+  ] as const) {
     if (value !== undefined && (value === '' || DN_SPECIAL.test(value))) {
       throw new TypeError(`${option} must be non-empty and free of , + = \\ " < > ; #: ${JSON.stringify(value)}`);
     }
@@ -99,11 +102,7 @@ export async function generateCa(opts: CertificateOptions): Promise<CertificateA
   return { certPem: addKeyIdentifiers(pems.cert, pems.private), keyPem: pems.private };
 }
 
-async function leaf(
-  opts: CertificateOptions,
-  usage: 'server' | 'client',
-  issuer: CertificateAndKey | undefined,
-): Promise<CertificateAndKey> {
+async function leaf(opts: CertificateOptions, usage: 'server' | 'client', issuer: CertificateAndKey | undefined): Promise<CertificateAndKey> {
   checkOptions(usage === 'server' ? 'generateServerCert' : 'generateClientCert', opts, CERTIFICATE_OPTIONS);
   const sans = (opts.sans ?? []).map(sanEntry);
   if (issuer) {

@@ -46,7 +46,7 @@ function readTlv(der: Uint8Array, offset: number, limit = der.length): Tlv {
 
 function children(der: Uint8Array, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
-  for (let offset = parent.contentStart; offset < parent.end; ) {
+  for (let offset = parent.contentStart; offset < parent.end;) {
     const child = readTlv(der, offset, parent.end);
     out.push(child);
     offset = child.end;
@@ -136,7 +136,9 @@ function computedKeyIdentifier(parsed: ParsedCertificate): Buffer {
   const bits = children(parsed.der, spki)[1];
   if (bits?.tag !== BIT_STRING) throw new Error('subjectPublicKeyInfo without a public key');
   // Skip the "unused bits" byte of the BIT STRING.
-  return createHash('sha1').update(parsed.der.subarray(bits.contentStart + 1, bits.end)).digest();
+  return createHash('sha1')
+    .update(parsed.der.subarray(bits.contentStart + 1, bits.end))
+    .digest();
 }
 
 /** Node's digest name for the signature algorithms `selfsigned` uses, by the DER of their OID. */
@@ -162,7 +164,12 @@ export function addKeyIdentifiers(certPem: string, issuerKeyPem: string, issuerC
   const parsed = parseCertificate(certPem);
   const { der, tbs, tbsFields, signatureAlgorithm } = parsed;
   const existing = extensionsOf(parsed);
-  if (existing.list.some((e) => { const oid = extensionOid(der, e); return oid?.equals(OID_SKI) === true || oid?.equals(OID_AKI) === true; })) {
+  if (
+    existing.list.some((e) => {
+      const oid = extensionOid(der, e);
+      return oid?.equals(OID_SKI) === true || oid?.equals(OID_AKI) === true;
+    })
+  ) {
     throw new Error('the certificate already has a key identifier extension');
   }
   const ski = computedKeyIdentifier(parsed);

@@ -81,7 +81,11 @@ export function writeDevPki(dir: string, pki: DevPki, options: WriteOptions = {}
 export async function writeFileSet(dir: string, files: readonly FileToWrite[], options: WriteOptions = {}): Promise<WrittenFile[]> {
   const force = options.force === true;
   const targets = files.map((f) => ({ ...f, path: join(dir, f.name) }));
-  if (!force) await refuseExisting(dir, files.map((f) => f.name));
+  if (!force)
+    await refuseExisting(
+      dir,
+      files.map((f) => f.name),
+    );
   await ensureDir(dir);
   const written: WrittenFile[] = [];
   for (const t of targets) {
@@ -173,9 +177,6 @@ async function exists(path: string): Promise<boolean> {
 }
 
 function fileExists(paths: readonly string[], cause?: unknown): ScrapeguardError {
-  const message =
-    paths.length === 1
-      ? `${paths[0]} already exists; refusing to overwrite it`
-      : `${paths.join(', ')} already exist; refusing to overwrite them`;
+  const message = paths.length === 1 ? `${paths[0]} already exists; refusing to overwrite it` : `${paths.join(', ')} already exist; refusing to overwrite them`;
   return new ScrapeguardError('FILE_EXISTS', message, cause === undefined ? {} : { cause });
 }

@@ -38,30 +38,56 @@ export function authenticationFindings(url: URL, probes: AuthProbes, hints: read
   const { anonymous, anyCertificate, credentialed } = probes;
 
   if (isResponse(anonymous) && ok(anonymous)) {
-    findings.push(finding('auth.none', target, `the endpoint answered ${anonymous.status} to a request without any credential`, { status: anonymous.status }, hints));
+    findings.push(
+      finding('auth.none', target, `the endpoint answered ${anonymous.status} to a request without any credential`, { status: anonymous.status }, hints),
+    );
   } else if (anyCertificate !== undefined && isResponse(anyCertificate)) {
     const refusedAtTls = !isResponse(anonymous) && anonymous.tlsFailure;
     if (ok(anyCertificate)) {
-      findings.push(finding('auth.any-client-cert', target,
-        `a self-signed client certificate nobody issued was served (${anyCertificate.status}) while the request without one was ${describe(anonymous)}`,
-        { status: anyCertificate.status, withoutCertificate: describe(anonymous) }, hints));
+      findings.push(
+        finding(
+          'auth.any-client-cert',
+          target,
+          `a self-signed client certificate nobody issued was served (${anyCertificate.status}) while the request without one was ${describe(anonymous)}`,
+          { status: anyCertificate.status, withoutCertificate: describe(anonymous) },
+          hints,
+        ),
+      );
     } else if (refusedAtTls) {
-      findings.push(finding('auth.any-client-cert', target,
-        `the TLS handshake requires a client certificate but completed with a self-signed one nobody issued (HTTP ${anyCertificate.status}: only the HTTP authentication still protects the endpoint)`,
-        { status: anyCertificate.status, withoutCertificate: describe(anonymous) }, hints));
+      findings.push(
+        finding(
+          'auth.any-client-cert',
+          target,
+          `the TLS handshake requires a client certificate but completed with a self-signed one nobody issued (HTTP ${anyCertificate.status}: only the HTTP authentication still protects the endpoint)`,
+          { status: anyCertificate.status, withoutCertificate: describe(anonymous) },
+          hints,
+        ),
+      );
     }
   }
 
   if (url.protocol === 'http:') {
     const challenge = isResponse(anonymous) ? headerText(anonymous.headers['www-authenticate']) : '';
     if (/^\s*basic\b/i.test(challenge) || (probes.sentBasic && ok(credentialed))) {
-      findings.push(finding('auth.basic-over-http', target,
-        /^\s*basic\b/i.test(challenge) ? 'the endpoint asks for basic authentication over plain HTTP' : 'the endpoint accepted basic authentication over plain HTTP',
-        { scheme: 'http', challenge: challenge !== '' }, hints));
+      findings.push(
+        finding(
+          'auth.basic-over-http',
+          target,
+          /^\s*basic\b/i.test(challenge)
+            ? 'the endpoint asks for basic authentication over plain HTTP'
+            : 'the endpoint accepted basic authentication over plain HTTP',
+          { scheme: 'http', challenge: challenge !== '' },
+          hints,
+        ),
+      );
     }
   }
 
-  for (const [probe, name] of [[anonymous, 'without credentials'], [anyCertificate, 'with an untrusted client certificate'], [credentialed, 'with the given credentials']] as const) {
+  for (const [probe, name] of [
+    [anonymous, 'without credentials'],
+    [anyCertificate, 'with an untrusted client certificate'],
+    [credentialed, 'with the given credentials'],
+  ] as const) {
     if (probe !== undefined && isResponse(probe) && probe.status === 401 && headerText(probe.headers['www-authenticate']) === '') {
       findings.push(finding('auth.missing-www-authenticate', target, `401 ${name} carries no WWW-Authenticate header`, { request: name }));
       break;

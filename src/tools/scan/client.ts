@@ -48,7 +48,12 @@ export const MAX_BODY_BYTES = 64 * 1024 * 1024;
  * const r = await probeGet(new URL('https://127.0.0.1:9100/metrics'), {}, 5000);
  * if ('status' in r) console.log(r.status);
  */
-export function probeGet(url: URL, credentials: ProbeCredentials, timeoutMs: number, extraHeaders: Record<string, string> = {}): Promise<ProbeResponse | ProbeFailure> {
+export function probeGet(
+  url: URL,
+  credentials: ProbeCredentials,
+  timeoutMs: number,
+  extraHeaders: Record<string, string> = {},
+): Promise<ProbeResponse | ProbeFailure> {
   const https = url.protocol === 'https:';
   const headers: Record<string, string> = {
     // UTF-8 names allowed, as Prometheus 3 asks: the content checks see the names a Prometheus 3 stores.

@@ -22,8 +22,27 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
  * many distinct values there are normal. E-mail addresses count in any label.
  */
 const INFRASTRUCTURE_IP_LABELS = new Set([
-  'instance', 'address', 'addr', 'host', 'hostname', 'node', 'node_ip', 'host_ip', 'pod_ip', 'server', 'server_ip',
-  'target', 'endpoint', 'peer', 'peer_ip', 'upstream', 'backend', 'gateway', 'nameserver', 'local_address', 'remote_address',
+  'instance',
+  'address',
+  'addr',
+  'host',
+  'hostname',
+  'node',
+  'node_ip',
+  'host_ip',
+  'pod_ip',
+  'server',
+  'server_ip',
+  'target',
+  'endpoint',
+  'peer',
+  'peer_ip',
+  'upstream',
+  'backend',
+  'gateway',
+  'nameserver',
+  'local_address',
+  'remote_address',
 ]);
 
 /** Compiled once: every detector. */
@@ -50,7 +69,15 @@ export function contentFindings(target: string, body: string, contentType: strin
     if (family.help !== undefined) {
       const detector = detect('help', family.help);
       if (detector !== undefined) {
-        findings.push(finding('content.secret-help', target, `HELP of ${metric} matches detector ${detector}`, { metric, detector, preview: maskedPreview(family.help) }, hints));
+        findings.push(
+          finding(
+            'content.secret-help',
+            target,
+            `HELP of ${metric} matches detector ${detector}`,
+            { metric, detector, preview: maskedPreview(family.help) },
+            hints,
+          ),
+        );
       }
     }
     for (const sample of family.samples) {
@@ -78,18 +105,38 @@ export function contentFindings(target: string, body: string, contentType: strin
   }
   for (const s of secrets.values()) {
     findings.push(
-      finding('content.secret-label-value', target, `${s.metric}{${s.label}} matches detector ${s.detector} on ${s.count} series`, {
-        metric: s.metric, label: s.label, detector: s.detector, series: s.count, preview: s.preview,
-      }, hints),
+      finding(
+        'content.secret-label-value',
+        target,
+        `${s.metric}{${s.label}} matches detector ${s.detector} on ${s.count} series`,
+        {
+          metric: s.metric,
+          label: s.label,
+          detector: s.detector,
+          series: s.count,
+          preview: s.preview,
+        },
+        hints,
+      ),
     );
   }
   for (const id of identifiers.values()) {
     if (id.values.size < IDENTIFIER_THRESHOLD) continue;
     const example = id.values.values().next().value as string;
     findings.push(
-      finding('content.per-user-identifier', target, `${id.metric}{${id.label}} holds ${id.values.size} distinct ${id.kind} addresses`, {
-        metric: id.metric, label: id.label, kind: id.kind, distinct: id.values.size, preview: maskedPreview(example),
-      }, hints),
+      finding(
+        'content.per-user-identifier',
+        target,
+        `${id.metric}{${id.label}} holds ${id.values.size} distinct ${id.kind} addresses`,
+        {
+          metric: id.metric,
+          label: id.label,
+          kind: id.kind,
+          distinct: id.values.size,
+          preview: maskedPreview(example),
+        },
+        hints,
+      ),
     );
   }
   return findings;

@@ -53,11 +53,21 @@ export async function scanEndpoint(url: URL, options: ScanOptions): Promise<Targ
 
   const findings: Finding[] = [];
   let note: string | undefined;
-  const transport = await checkTransport(url, { credentials: full, timeoutMs: options.timeoutMs, expiryDays: options.expiryDays, hints, ...(options.now ? { now: options.now } : {}) });
+  const transport = await checkTransport(url, {
+    credentials: full,
+    timeoutMs: options.timeoutMs,
+    expiryDays: options.expiryDays,
+    hints,
+    ...(options.now ? { now: options.now } : {}),
+  });
   if (transport.handshakeError !== undefined) return { url: url.href, kind: 'endpoint', findings: [], error: transport.handshakeError };
   findings.push(...transport.findings);
   findings.push(
-    ...authenticationFindings(url, { anonymous, credentialed, sentBasic: /^basic /i.test(options.authorization ?? ''), ...(anyCertificate !== undefined ? { anyCertificate } : {}) }, hints),
+    ...authenticationFindings(
+      url,
+      { anonymous, credentialed, sentBasic: /^basic /i.test(options.authorization ?? ''), ...(anyCertificate !== undefined ? { anyCertificate } : {}) },
+      hints,
+    ),
   );
   if (isResponse(credentialed) && credentialed.status >= 200 && credentialed.status < 300) {
     const anonymousServed = isResponse(anonymous) && anonymous.status >= 200 && anonymous.status < 300;
@@ -71,4 +81,3 @@ export async function scanEndpoint(url: URL, options: ScanOptions): Promise<Targ
   }
   return { url: url.href, kind: 'endpoint', findings: sortFindings(findings), ...(note !== undefined ? { notes: [note] } : {}) };
 }
-

@@ -45,7 +45,8 @@ function parseData(result: ProbeResponse, path: string): unknown {
   } catch {
     throw new Error(`${path}: the answer is not JSON (is this a Prometheus server?)`);
   }
-  if (typeof doc !== 'object' || doc === null || (doc as { status?: unknown }).status !== 'success') throw new Error(`${path}: the answer is not a Prometheus API success`);
+  if (typeof doc !== 'object' || doc === null || (doc as { status?: unknown }).status !== 'success')
+    throw new Error(`${path}: the answer is not a Prometheus API success`);
   return (doc as { data: unknown }).data;
 }
 
@@ -66,11 +67,18 @@ export async function scanPrometheus(serverUrl: URL, options: PrometheusScanOpti
   const findings: Finding[] = [];
 
   const anonymous = await probeGet(new URL('api/v1/status/flags', base), pinned, options.timeoutMs, { accept: 'application/json' });
-  if (!isResponse(anonymous) && !anonymous.tlsFailure) return { url: target, kind: 'prometheus', findings: [], error: `${anonymous.code}: ${anonymous.message}` };
+  if (!isResponse(anonymous) && !anonymous.tlsFailure)
+    return { url: target, kind: 'prometheus', findings: [], error: `${anonymous.code}: ${anonymous.message}` };
   if (isResponse(anonymous) && anonymous.status === 200) {
     findings.push(finding('prometheus.no-auth', target, 'the API answered /api/v1/status/flags without any credential', { status: 200 }, SERVER_HINTS));
   }
-  const transport = await checkTransport(base, { credentials: full, timeoutMs: options.timeoutMs, expiryDays: options.expiryDays, hints: SERVER_HINTS, ...(options.now ? { now: options.now } : {}) });
+  const transport = await checkTransport(base, {
+    credentials: full,
+    timeoutMs: options.timeoutMs,
+    expiryDays: options.expiryDays,
+    hints: SERVER_HINTS,
+    ...(options.now ? { now: options.now } : {}),
+  });
   if (transport.handshakeError !== undefined) return { url: target, kind: 'prometheus', findings: sortFindings(findings), error: transport.handshakeError };
   findings.push(...transport.findings);
 
@@ -106,9 +114,17 @@ export async function scanPrometheus(serverUrl: URL, options: PrometheusScanOpti
   for (const t of targets) {
     if (t.health === 'down' && /x509|tls|certificate|handshake/i.test(t.lastError)) {
       findings.push(
-        finding('prometheus.target-tls-error', target, `target ${t.scrapeUrl} of job ${t.job} is down: ${t.lastError.slice(0, 200)}`, {
-          job: t.job, scrapeUrl: t.scrapeUrl, lastError: t.lastError.slice(0, 300),
-        }, jobHints([t.scrapeUrl])),
+        finding(
+          'prometheus.target-tls-error',
+          target,
+          `target ${t.scrapeUrl} of job ${t.job} is down: ${t.lastError.slice(0, 200)}`,
+          {
+            job: t.job,
+            scrapeUrl: t.scrapeUrl,
+            lastError: t.lastError.slice(0, 300),
+          },
+          jobHints([t.scrapeUrl]),
+        ),
       );
     }
   }
@@ -129,7 +145,12 @@ async function readTargets(base: URL, credentials: ProbeCredentials, timeoutMs: 
     const data = (await api(base, 'api/v1/targets?state=active', credentials, timeoutMs)) as { activeTargets?: unknown[] };
     return (data.activeTargets ?? []).map((raw) => {
       const t = raw as { scrapePool?: string; labels?: Record<string, string>; scrapeUrl?: string; health?: string; lastError?: string };
-      return { job: t.scrapePool ?? t.labels?.job ?? '', scrapeUrl: withoutUserinfo(t.scrapeUrl ?? ''), health: t.health ?? '', lastError: sanitizeError(t.lastError ?? '') };
+      return {
+        job: t.scrapePool ?? t.labels?.job ?? '',
+        scrapeUrl: withoutUserinfo(t.scrapeUrl ?? ''),
+        health: t.health ?? '',
+        lastError: sanitizeError(t.lastError ?? ''),
+      };
     });
   } catch (error) {
     notes.push(`targets not checked: ${(error as Error).message}`);
@@ -172,7 +193,9 @@ export function configFindings(target: string, yamlText: string, urlsByJob: Read
     const name = scalarText(job.job_name);
     const hints = jobHints(urlsByJob.get(name) ?? []);
     if ((job.scheme ?? 'http') === 'http') {
-      findings.push(finding('prometheus.job-plain-http', target, `job ${name} scrapes over plain HTTP`, { job: name, targets: (urlsByJob.get(name) ?? []).length }, hints));
+      findings.push(
+        finding('prometheus.job-plain-http', target, `job ${name} scrapes over plain HTTP`, { job: name, targets: (urlsByJob.get(name) ?? []).length }, hints),
+      );
     }
     const tls = job.tls_config as Record<string, unknown> | undefined;
     if (tls?.insecure_skip_verify === true) {
@@ -187,18 +210,31 @@ export function configFindings(target: string, yamlText: string, urlsByJob: Read
       const list = Array.isArray(values) ? values : [values];
       if (list.some((v) => typeof v === 'string' && (detect(name, v) !== undefined || (labelNameSuggestsSecret(name) && v.length >= 8)))) {
         const jobName = scalarText(job.job_name);
-        findings.push(finding('prometheus.inline-credential', target, `job ${jobName}: params.${name} holds a credential in the scrape URL (Prometheus does not mask params)`, {
-          path: `scrape_configs.${index}.params.${name}`, job: jobName, key: name,
-        }));
+        findings.push(
+          finding(
+            'prometheus.inline-credential',
+            target,
+            `job ${jobName}: params.${name} holds a credential in the scrape URL (Prometheus does not mask params)`,
+            {
+              path: `scrape_configs.${index}.params.${name}`,
+              job: jobName,
+              key: name,
+            },
+          ),
+        );
       }
     }
   });
   for (const path of inlineSecrets(config, [])) {
     const job = path[0] === 'scrape_configs' ? jobs[Number(path[1])]?.job_name : undefined;
     const where = job !== undefined ? `job ${scalarText(job)}: ${path.slice(2).join('.')}` : path.join('.');
-    findings.push(finding('prometheus.inline-credential', target, `${where} is written inline (Prometheus shows <secret>); use the *_file form`, {
-      path: path.join('.'), ...(job !== undefined ? { job: scalarText(job) } : {}), key: path[path.length - 1] ?? '',
-    }));
+    findings.push(
+      finding('prometheus.inline-credential', target, `${where} is written inline (Prometheus shows <secret>); use the *_file form`, {
+        path: path.join('.'),
+        ...(job !== undefined ? { job: scalarText(job) } : {}),
+        key: path[path.length - 1] ?? '',
+      }),
+    );
   }
   return findings;
 }
@@ -252,9 +288,18 @@ async function sampleStoredValues(base: URL, credentials: ProbeCredentials, opti
   for (const hit of hits.values()) {
     const metric = await metricHolding(base, credentials, options.timeoutMs, hit.label, hit.value);
     findings.push(
-      finding('prometheus.stored-secret', target, `label ${hit.label}${metric ? ` (e.g. on ${metric})` : ''} holds ${hit.count} value(s) matching detector ${hit.detector}`, {
-        label: hit.label, detector: hit.detector, values: hit.count, preview: hit.preview, ...(metric ? { metric } : {}),
-      }),
+      finding(
+        'prometheus.stored-secret',
+        target,
+        `label ${hit.label}${metric ? ` (e.g. on ${metric})` : ''} holds ${hit.count} value(s) matching detector ${hit.detector}`,
+        {
+          label: hit.label,
+          detector: hit.detector,
+          values: hit.count,
+          preview: hit.preview,
+          ...(metric ? { metric } : {}),
+        },
+      ),
     );
   }
   return findings;

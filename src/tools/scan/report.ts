@@ -80,7 +80,16 @@ export function jsonReport(reports: readonly TargetReport[]): string {
       ...(r.notes !== undefined ? { notes: r.notes } : {}),
       findings: r.findings.map((f) => {
         const rule = SCAN_RULES.find((x) => x.id === f.id)!;
-        return { id: f.id, severity: f.severity, category: rule.category, title: rule.title, message: f.message, evidence: f.evidence, fix: rule.fix, hints: f.hints };
+        return {
+          id: f.id,
+          severity: f.severity,
+          category: rule.category,
+          title: rule.title,
+          message: f.message,
+          evidence: f.evidence,
+          fix: rule.fix,
+          hints: f.hints,
+        };
       }),
     })),
   };

@@ -28,11 +28,24 @@ export interface TransportOptions {
  * offer are skipped (and listed in the evidence as not probed).
  */
 export const WEAK_TLS12_CIPHERS: readonly string[] = [
-  'AES128-SHA', 'AES256-SHA', 'AES128-SHA256', 'AES256-SHA256', 'AES128-GCM-SHA256', 'AES256-GCM-SHA384',
-  'DES-CBC3-SHA', 'ECDHE-RSA-DES-CBC3-SHA', 'ECDHE-ECDSA-DES-CBC3-SHA',
-  'RC4-SHA', 'RC4-MD5', 'ECDHE-RSA-RC4-SHA',
-  'NULL-SHA', 'NULL-SHA256', 'NULL-MD5',
-  'ADH-AES128-SHA', 'ADH-AES256-GCM-SHA384', 'AECDH-AES128-SHA',
+  'AES128-SHA',
+  'AES256-SHA',
+  'AES128-SHA256',
+  'AES256-SHA256',
+  'AES128-GCM-SHA256',
+  'AES256-GCM-SHA384',
+  'DES-CBC3-SHA',
+  'ECDHE-RSA-DES-CBC3-SHA',
+  'ECDHE-ECDSA-DES-CBC3-SHA',
+  'RC4-SHA',
+  'RC4-MD5',
+  'ECDHE-RSA-RC4-SHA',
+  'NULL-SHA',
+  'NULL-SHA256',
+  'NULL-MD5',
+  'ADH-AES128-SHA',
+  'ADH-AES256-GCM-SHA384',
+  'AECDH-AES128-SHA',
 ];
 
 const LEGACY_VERSIONS: readonly SecureVersion[] = ['TLSv1', 'TLSv1.1'];
@@ -125,7 +138,7 @@ export async function checkTransport(url: URL, options: TransportOptions): Promi
     finding('transport.alpn', target, `negotiated ${base.protocol ?? 'TLS'} with ALPN ${base.alpn === false ? '(none)' : base.alpn}`, {
       protocol: base.protocol ?? 'unknown',
       cipher: base.cipher ?? 'unknown',
-      alpn: base.alpn === false ? 'none' : base.alpn ?? 'none',
+      alpn: base.alpn === false ? 'none' : (base.alpn ?? 'none'),
       http2: base.alpn === 'h2',
     }),
   );
@@ -134,7 +147,15 @@ export async function checkTransport(url: URL, options: TransportOptions): Promi
   for (const version of LEGACY_VERSIONS) {
     const probe = await handshake(url, options.credentials, options.timeoutMs, { minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' });
     if (probe.ok) {
-      findings.push(finding('transport.tls-legacy-version', target, `the server completes a ${version} handshake`, { version, cipher: probe.cipher ?? 'unknown' }, options.hints));
+      findings.push(
+        finding(
+          'transport.tls-legacy-version',
+          target,
+          `the server completes a ${version} handshake`,
+          { version, cipher: probe.cipher ?? 'unknown' },
+          options.hints,
+        ),
+      );
     }
   }
 
@@ -146,16 +167,26 @@ export async function checkTransport(url: URL, options: TransportOptions): Promi
       notProbed.push(suite);
       continue;
     }
-    const probe = await handshake(url, options.credentials, options.timeoutMs, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: `${suite}@SECLEVEL=0` });
+    const probe = await handshake(url, options.credentials, options.timeoutMs, {
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.2',
+      ciphers: `${suite}@SECLEVEL=0`,
+    });
     if (probe.ok) accepted.push(suite);
     else if (probe.error?.startsWith('client:')) notProbed.push(suite);
   }
   if (accepted.length > 0) {
     findings.push(
-      finding('transport.tls-weak-cipher', target, `the server accepts ${accepted.join(', ')}`, {
-        accepted: accepted.join(','),
-        ...(notProbed.length > 0 ? { notProbed: notProbed.join(',') } : {}),
-      }, options.hints),
+      finding(
+        'transport.tls-weak-cipher',
+        target,
+        `the server accepts ${accepted.join(', ')}`,
+        {
+          accepted: accepted.join(','),
+          ...(notProbed.length > 0 ? { notProbed: notProbed.join(',') } : {}),
+        },
+        options.hints,
+      ),
     );
   }
   return { findings };
@@ -180,14 +211,30 @@ function certificateFindings(url: URL, base: HandshakeResult, options: Transport
   } else {
     const days = (notAfter.getTime() - now.getTime()) / 86_400_000;
     if (days < options.expiryDays) {
-      findings.push(finding('transport.cert-expiring', target, `the server certificate expires in ${Math.floor(days)} days (${notAfter.toISOString()})`, { ...evidence, days: Math.floor(days) }, hints));
+      findings.push(
+        finding(
+          'transport.cert-expiring',
+          target,
+          `the server certificate expires in ${Math.floor(days)} days (${notAfter.toISOString()})`,
+          { ...evidence, days: Math.floor(days) },
+          hints,
+        ),
+      );
     }
   }
 
   const host = bareHost(url.hostname);
   const identityError = checkServerIdentity(host, cert);
   if (identityError) {
-    findings.push(finding('transport.cert-name-mismatch', target, `the server certificate is not valid for ${host}`, { ...evidence, host, names: cert.subjectaltname ?? '' }, hints));
+    findings.push(
+      finding(
+        'transport.cert-name-mismatch',
+        target,
+        `the server certificate is not valid for ${host}`,
+        { ...evidence, host, names: cert.subjectaltname ?? '' },
+        hints,
+      ),
+    );
   }
 
   // OpenSSL reports the last verification error, so an expired certificate hides an unknown
@@ -199,10 +246,13 @@ function certificateFindings(url: URL, base: HandshakeResult, options: Transport
   if (error !== undefined) {
     const selfSigned = isSelfSigned(cert);
     findings.push(
-      finding('transport.cert-untrusted', target,
+      finding(
+        'transport.cert-untrusted',
+        target,
         `${selfSigned ? 'the server certificate is self-signed' : 'the server certificate does not chain to a trusted CA'} (${error})${options.credentials.ca !== undefined ? ' with the pinned --ca-file' : '; pass --ca-file to pin the issuing CA'}`,
         { ...evidence, verifyError: error, selfSigned, pinnedCa: options.credentials.ca !== undefined },
-        hints),
+        hints,
+      ),
     );
   }
   return findings;

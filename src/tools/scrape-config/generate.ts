@@ -127,8 +127,16 @@ function version(v: string | PrometheusVersion | undefined): PrometheusVersion {
 function operatorVersion(v: string | OperatorVersion | undefined): OperatorVersion {
   if (v === undefined) return DEFAULT_OPERATOR_VERSION;
   const parsed =
-    typeof v === 'string' ? parseOperatorVersion(v) : typeof v === 'object' && Number.isInteger(v.major) && Number.isInteger(v.minor) ? parseOperatorVersion(`${v.major}.${v.minor}`) : undefined;
-  if (!parsed) throw new ScrapeguardError('SCRAPE_CONFIG', `prometheus-operator version ${JSON.stringify(v)} is not MAJOR.MINOR from ${formatVersion(OLDEST_OPERATOR_VERSION)} on, e.g. 0.80`);
+    typeof v === 'string'
+      ? parseOperatorVersion(v)
+      : typeof v === 'object' && Number.isInteger(v.major) && Number.isInteger(v.minor)
+        ? parseOperatorVersion(`${v.major}.${v.minor}`)
+        : undefined;
+  if (!parsed)
+    throw new ScrapeguardError(
+      'SCRAPE_CONFIG',
+      `prometheus-operator version ${JSON.stringify(v)} is not MAJOR.MINOR from ${formatVersion(OLDEST_OPERATOR_VERSION)} on, e.g. 0.80`,
+    );
   return parsed;
 }
 
@@ -154,7 +162,11 @@ function checkOptionsObject(name: string, options: unknown): void {
 
 /** The part of the options {@link deriveRequirements} reads (it refuses keys it does not know). */
 function requirementOptions(options: RequirementOptions): RequirementOptions {
-  return Object.fromEntries(Object.keys(REQUIREMENT_OPTIONS).filter((k) => Object.hasOwn(options, k)).map((k) => [k, options[k as keyof RequirementOptions]]));
+  return Object.fromEntries(
+    Object.keys(REQUIREMENT_OPTIONS)
+      .filter((k) => Object.hasOwn(options, k))
+      .map((k) => [k, options[k as keyof RequirementOptions]]),
+  );
 }
 
 function headerComment(source: string | undefined, v: PrometheusVersion, format: 'prometheus' | 'operator', operator?: OperatorVersion): string {
@@ -227,7 +239,8 @@ export async function operatorManifestsFromRequirements(
   if (kind === 'ScrapeConfig') {
     if (!Array.isArray(options.targets)) throw new TypeError('generateOperatorManifests: a ScrapeConfig needs targets, an array of "HOST:PORT" strings');
   } else {
-    if (typeof options.selector !== 'object' || options.selector === null) throw new TypeError('generateOperatorManifests: selector must be an object of label → value');
+    if (typeof options.selector !== 'object' || options.selector === null)
+      throw new TypeError('generateOperatorManifests: selector must be an object of label → value');
     if (options.targets !== undefined) throw new ScrapeguardError('SCRAPE_CONFIG', `a ${kind} discovers its targets; targets apply only to kind ScrapeConfig`);
   }
   const operator = operatorVersion(options.operatorVersion);
@@ -256,7 +269,9 @@ export async function operatorManifestsFromRequirements(
   if (manifests.secretName !== undefined) {
     if (options.embedSecrets === false) createSecretCommand = kubectlCreateSecret(manifests, options.namespace);
     else if (manifests.secretKeys.some((k) => SECRET_KEYS.has(k.key))) {
-      warnings.push(`the output contains the Secret ${JSON.stringify(manifests.secretName)} with private key or credential material: apply it (kubectl apply -f -), do not commit it`);
+      warnings.push(
+        `the output contains the Secret ${JSON.stringify(manifests.secretName)} with private key or credential material: apply it (kubectl apply -f -), do not commit it`,
+      );
     }
   }
   return {

@@ -113,13 +113,16 @@ function checkOptions(options: OperatorRenderOptions): void {
   }
   const entries = Object.entries(options.selector ?? {});
   // An empty selector matches every Service or Pod in the namespace: credentials would go to all of them.
-  if (entries.length === 0) fail('a selector (label=value) is needed: an empty one selects every Service/Pod in the namespace and sends the credentials to all of them');
+  if (entries.length === 0)
+    fail('a selector (label=value) is needed: an empty one selects every Service/Pod in the namespace and sends the credentials to all of them');
   for (const [k, v] of entries) {
     if (!checkLabelKey(k)) fail(`selector label ${JSON.stringify(k)} is not a valid Kubernetes label name`);
     if (!LABEL_VALUE.test(v)) fail(`selector value ${JSON.stringify(v)} of ${k} is not a valid Kubernetes label value`);
   }
-  if (options.port !== undefined && !PORT_NAME.test(options.port)) fail(`port ${JSON.stringify(options.port)} is not a port name (1-15 lower-case letters, digits and "-", at least one letter)`);
-  if (options.secretName !== undefined && !DNS_SUBDOMAIN.test(options.secretName)) fail(`secret name ${JSON.stringify(options.secretName)} is not a Kubernetes object name`);
+  if (options.port !== undefined && !PORT_NAME.test(options.port))
+    fail(`port ${JSON.stringify(options.port)} is not a port name (1-15 lower-case letters, digits and "-", at least one letter)`);
+  if (options.secretName !== undefined && !DNS_SUBDOMAIN.test(options.secretName))
+    fail(`secret name ${JSON.stringify(options.secretName)} is not a Kubernetes object name`);
   if (options.interval !== undefined && !DURATION.test(options.interval)) fail(`interval ${JSON.stringify(options.interval)} is not a Prometheus duration`);
   if (!options.metricsPath.startsWith('/')) fail(`metrics path ${JSON.stringify(options.metricsPath)} must start with "/"`);
 }
@@ -139,7 +142,10 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
   const warnings: string[] = [];
   const needs = (field: OperatorField, what: string): void => {
     if (!operatorSupports(operator, field)) {
-      throw new ScrapeguardError('SCRAPE_CONFIG', `${what} needs prometheus-operator 0.${OPERATOR_FIELD_SINCE[field].minor} or later (target version ${formatVersion(operator)})`);
+      throw new ScrapeguardError(
+        'SCRAPE_CONFIG',
+        `${what} needs prometheus-operator 0.${OPERATOR_FIELD_SINCE[field].minor} or later (target version ${formatVersion(operator)})`,
+      );
     }
   };
   const scrapeConfig = options.kind === 'ScrapeConfig';
@@ -150,7 +156,8 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
     throw new ScrapeguardError('SCRAPE_CONFIG', `a ${options.kind} discovers its targets; give a selector, not targets`);
   }
   const secretName = options.secretName ?? `${options.name}-scrape-credentials`;
-  if (!DNS_SUBDOMAIN.test(secretName)) throw new ScrapeguardError('SCRAPE_CONFIG', `secret name ${JSON.stringify(secretName)} is too long; give a shorter name`);
+  if (!DNS_SUBDOMAIN.test(secretName))
+    throw new ScrapeguardError('SCRAPE_CONFIG', `secret name ${JSON.stringify(secretName)} is too long; give a shorter name`);
   const ref = (role: keyof CredentialFiles): SecretKeySelector => ({ name: secretName, key: KEYS[role] });
   const secretKeys: { key: string; file: string }[] = [];
   const use = (role: keyof CredentialFiles): SecretKeySelector => {
@@ -208,7 +215,7 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
     throw new ScrapeguardError(
       'SCRAPE_CONFIG',
       `header_auth cannot be expressed as a ${options.kind}: prometheus-operator's ServiceMonitor, PodMonitor and ScrapeConfig (monitoring.coreos.com/v1alpha1) have no field for a custom request header; ` +
-        'put the --format prometheus job into the Prometheus resource\'s additionalScrapeConfigs (mount the key file with spec.secrets), or have Prometheus authenticate with bearer_auth or jwt_auth.kubernetes',
+        "put the --format prometheus job into the Prometheus resource's additionalScrapeConfigs (mount the key file with spec.secrets), or have Prometheus authenticate with bearer_auth or jwt_auth.kubernetes",
     );
   } else if (auth?.kind === 'authorization' && auth.serviceAccountToken) {
     // The operator reads authorization credentials only from Secrets; a file in the Prometheus pod
@@ -217,7 +224,7 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
     if (options.kind !== 'ServiceMonitor') {
       throw new ScrapeguardError(
         'SCRAPE_CONFIG',
-        'jwt_auth.kubernetes needs Prometheus to present a token file from its own pod; of prometheus-operator\'s resources only ServiceMonitor can (bearerTokenFile): use --format servicemonitor',
+        "jwt_auth.kubernetes needs Prometheus to present a token file from its own pod; of prometheus-operator's resources only ServiceMonitor can (bearerTokenFile): use --format servicemonitor",
       );
     }
     endpoint.bearerTokenFile = auth.credentialsFile;
@@ -243,10 +250,16 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
   const protocolFields: Record<string, unknown> = {};
   const protocols = plan.nativeHistograms ? nativeHistogramProtocols(prometheus, operator) : undefined;
   if (protocols !== undefined) protocolFields.scrapeProtocols = protocols;
-  if (plan.nativeHistograms && supports(prometheus, 'scrapeNativeHistograms') && operatorSupports(operator, 'scrapeNativeHistograms')) protocolFields.scrapeNativeHistograms = true;
-  if (supports(prometheus, 'fallbackScrapeProtocol') && operatorSupports(operator, 'fallbackScrapeProtocol')) protocolFields.fallbackScrapeProtocol = FALLBACK_SCRAPE_PROTOCOL;
+  if (plan.nativeHistograms && supports(prometheus, 'scrapeNativeHistograms') && operatorSupports(operator, 'scrapeNativeHistograms'))
+    protocolFields.scrapeNativeHistograms = true;
+  if (supports(prometheus, 'fallbackScrapeProtocol') && operatorSupports(operator, 'fallbackScrapeProtocol'))
+    protocolFields.fallbackScrapeProtocol = FALLBACK_SCRAPE_PROTOCOL;
 
-  const metadata = (name: string) => ({ name, ...(options.namespace !== undefined ? { namespace: options.namespace } : {}), labels: { 'app.kubernetes.io/managed-by': 'scrapeguard' } });
+  const metadata = (name: string) => ({
+    name,
+    ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+    labels: { 'app.kubernetes.io/managed-by': 'scrapeguard' },
+  });
   const monitor = scrapeConfig
     ? { apiVersion: 'monitoring.coreos.com/v1alpha1', kind: 'ScrapeConfig', metadata: metadata(options.name), spec: { ...endpoint, ...protocolFields } }
     : {
@@ -268,7 +281,11 @@ export async function renderOperatorManifests(plan: ScrapePlan, options: Operato
       try {
         stringData[key] = await readFile(file, 'utf8');
       } catch (error) {
-        throw new ScrapeguardError('SCRAPE_CONFIG', `cannot read ${JSON.stringify(file)} for Secret key ${key}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
+        throw new ScrapeguardError(
+          'SCRAPE_CONFIG',
+          `cannot read ${JSON.stringify(file)} for Secret key ${key}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+          { cause: error },
+        );
       }
       // Prometheus trims password and token files; the operator passes Secret values verbatim.
       if (key === 'password' || key === 'token' || key === 'client-secret') stringData[key] = stringData[key].trim();

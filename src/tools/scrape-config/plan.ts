@@ -17,16 +17,7 @@ import { allSanValues, canonicalIp, compileAllowedSans, subjectAltNames } from '
 import { TLS_VERSION_RANK } from '../../tls/names.js';
 import type { ScrapeRequirements } from './requirements.js';
 import { atLeast, formatVersion, OPERATOR_FIELD_SINCE, operatorSupports, supports, type OperatorVersion, type PrometheusVersion } from './versions.js';
-import {
-  allowsClientAuth,
-  certificateCovers,
-  chainSignedBy,
-  describeNames,
-  isSelfSigned,
-  keyMatches,
-  parseCertificates,
-  serverNames,
-} from '../../tls/x509.js';
+import { allowsClientAuth, certificateCovers, chainSignedBy, describeNames, isSelfSigned, keyMatches, parseCertificates, serverNames } from '../../tls/x509.js';
 
 /** Files the scraper presents, each given explicitly (it must then exist). */
 export interface CredentialFiles {
@@ -265,7 +256,7 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     for (const role of ['caFile', 'certFile', 'keyFile'] as const) {
       if (explicit[role] !== undefined) warnings.push(`the server does not use TLS; the ${role} given is not used`);
     }
-    if (requirements.auth) warnings.push('the server does not use TLS: the scraper\'s credentials travel in clear text');
+    if (requirements.auth) warnings.push("the server does not use TLS: the scraper's credentials travel in clear text");
   }
 
   let auth: PlannedAuth | undefined;
@@ -281,7 +272,10 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     // one inside that pod (not checked here), by default the token Kubernetes mounts for it.
     const given = explicit.credentialsFile;
     if (given !== undefined && !isAbsolute(given)) {
-      throw new ScrapeguardError('SCRAPE_CONFIG', `for jwt_auth.kubernetes the credentials file is a path inside the Prometheus pod and must be absolute, got ${q(given)}`);
+      throw new ScrapeguardError(
+        'SCRAPE_CONFIG',
+        `for jwt_auth.kubernetes the credentials file is a path inside the Prometheus pod and must be absolute, got ${q(given)}`,
+      );
     }
     const path = given ?? SERVICE_ACCOUNT_TOKEN_FILE;
     const audiences = (a.audiences ?? []).join(' or ');
@@ -301,7 +295,14 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     }
     const found = await locate('apiKeyFile', 'API key file', '--api-key-file', true);
     files.apiKeyFile = found!.path;
-    if (found!.exists) await checkStaticToken(found!.path, { kind: 'authorization', type: 'Bearer', tokenKind: 'static', tokens: a.keys, revoked: a.revoked }, now, warnings, 'header_auth keys');
+    if (found!.exists)
+      await checkStaticToken(
+        found!.path,
+        { kind: 'authorization', type: 'Bearer', tokenKind: 'static', tokens: a.keys, revoked: a.revoked },
+        now,
+        warnings,
+        'header_auth keys',
+      );
     warnings.push(
       'some Prometheus builds send an http_headers value once more on every scrape (prometheus/common#981, e.g. Debian prometheus 3.5.3+ds1-6); the server refuses a repeated key, so with such a build only the first scrape succeeds: use bearer_auth there',
     );
@@ -316,7 +317,10 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     auth = { kind: 'authorization', type: 'Bearer', credentialsFile: found!.path, legacy: !supports(version, 'authorization') };
   } else if (a?.kind === 'oauth2') {
     if (options.operatorVersion !== undefined && !operatorSupports(options.operatorVersion, 'oauth2')) {
-      throw new ScrapeguardError('SCRAPE_CONFIG', `oauth2 needs prometheus-operator 0.${OPERATOR_FIELD_SINCE.oauth2.minor} or later (target version ${formatVersion(options.operatorVersion)})`);
+      throw new ScrapeguardError(
+        'SCRAPE_CONFIG',
+        `oauth2 needs prometheus-operator 0.${OPERATOR_FIELD_SINCE.oauth2.minor} or later (target version ${formatVersion(options.operatorVersion)})`,
+      );
     }
     if (!supports(version, 'oauth2')) {
       throw new ScrapeguardError('SCRAPE_CONFIG', `oauth2 needs Prometheus 2.27 or later (target version ${formatVersion(version)})`);
@@ -329,13 +333,20 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     if (found!.exists) await checkNotEmpty(found!.path, 'oauth2 client secret file', warnings);
     const ca = await locate('oauth2CaFile', 'oauth2 token endpoint CA file', '--oauth2-ca-file', false);
     if (ca !== undefined) {
-      if (a.tokenUrl.startsWith('http:')) throw new ScrapeguardError('SCRAPE_CONFIG', `an oauth2 CA file was given, but the token URL ${q(a.tokenUrl)} is plain HTTP`);
+      if (a.tokenUrl.startsWith('http:'))
+        throw new ScrapeguardError('SCRAPE_CONFIG', `an oauth2 CA file was given, but the token URL ${q(a.tokenUrl)} is plain HTTP`);
       if (!supports(version, 'oauth2TlsConfig')) {
-        throw new ScrapeguardError('SCRAPE_CONFIG', `oauth2.tls_config (the token endpoint's own CA) needs Prometheus 2.31 or later (target version ${formatVersion(version)})`);
+        throw new ScrapeguardError(
+          'SCRAPE_CONFIG',
+          `oauth2.tls_config (the token endpoint's own CA) needs Prometheus 2.31 or later (target version ${formatVersion(version)})`,
+        );
       }
       if (options.operatorVersion !== undefined && !operatorSupports(options.operatorVersion, 'oauth2TlsConfig')) {
         // An older CRD prunes oauth2.tlsConfig: the token request would then verify against the system roots and fail.
-        throw new ScrapeguardError('SCRAPE_CONFIG', `oauth2.tlsConfig (the token endpoint's own CA) needs prometheus-operator 0.${OPERATOR_FIELD_SINCE.oauth2TlsConfig.minor} or later (target version ${formatVersion(options.operatorVersion)})`);
+        throw new ScrapeguardError(
+          'SCRAPE_CONFIG',
+          `oauth2.tlsConfig (the token endpoint's own CA) needs prometheus-operator 0.${OPERATOR_FIELD_SINCE.oauth2TlsConfig.minor} or later (target version ${formatVersion(options.operatorVersion)})`,
+        );
       }
       files.oauth2CaFile = ca.path;
       if (parseCertificates(await readFile(ca.path, 'utf8')).length === 0) {
@@ -355,11 +366,19 @@ export async function planScrape(requirements: ScrapeRequirements, options: Plan
     throw new ScrapeguardError('SCRAPE_CONFIG', `unknown auth kind ${q(String((a as { kind: unknown }).kind))}`);
   }
   if (requirements.authExcluded) {
-    if (a !== undefined) throw new ScrapeguardError('SCRAPE_CONFIG', 'requirements say the metrics path is excluded from authentication but also name a credential');
-    warnings.push('the metrics path is excluded from authentication (auth_excluded_paths, force: true): anyone who reaches the port reads the metrics; the job presents no credential');
+    if (a !== undefined)
+      throw new ScrapeguardError('SCRAPE_CONFIG', 'requirements say the metrics path is excluded from authentication but also name a credential');
+    warnings.push(
+      'the metrics path is excluded from authentication (auth_excluded_paths, force: true): anyone who reaches the port reads the metrics; the job presents no credential',
+    );
   }
   if (explicit.oauth2CaFile !== undefined && a?.kind !== 'oauth2') warnings.push('the scraper does not use oauth2; the oauth2 CA file given is not used');
-  for (const [role, flag] of [['passwordFile', 'password'], ['credentialsFile', 'credentials'], ['clientSecretFile', 'client secret'], ['apiKeyFile', 'API key']] as const) {
+  for (const [role, flag] of [
+    ['passwordFile', 'password'],
+    ['credentialsFile', 'credentials'],
+    ['clientSecretFile', 'client secret'],
+    ['apiKeyFile', 'API key'],
+  ] as const) {
     if (explicit[role] !== undefined && files[role] === undefined) warnings.push(`the server does not ask for a ${flag} file; the one given is not used`);
   }
 
@@ -399,13 +418,17 @@ function nativeHistogramWarnings(version: PrometheusVersion, operator: OperatorV
     return;
   }
   if (operator !== undefined && !operatorSupports(operator, 'scrapeProtocols')) {
-    warnings.push(`prometheus-operator ${formatVersion(operator)} has no scrapeProtocols (0.${OPERATOR_FIELD_SINCE.scrapeProtocols.minor}+): enable the native-histograms feature of the Prometheus resource instead`);
+    warnings.push(
+      `prometheus-operator ${formatVersion(operator)} has no scrapeProtocols (0.${OPERATOR_FIELD_SINCE.scrapeProtocols.minor}+): enable the native-histograms feature of the Prometheus resource instead`,
+    );
     return;
   }
   const perJob = supports(version, 'scrapeNativeHistograms') && (operator === undefined || operatorSupports(operator, 'scrapeNativeHistograms'));
   if (!perJob) {
     // Without the flag Prometheus < 3.8 parses the protobuf but keeps only the classic buckets.
-    warnings.push(`Prometheus ${v} ingests native histograms only with --enable-feature=native-histograms${operator !== undefined ? ' (the Prometheus resource\'s enableFeatures)' : ''}; without it only the classic buckets are stored`);
+    warnings.push(
+      `Prometheus ${v} ingests native histograms only with --enable-feature=native-histograms${operator !== undefined ? " (the Prometheus resource's enableFeatures)" : ''}; without it only the classic buckets are stored`,
+    );
   }
 }
 
@@ -473,7 +496,7 @@ async function planTls(
         const leafOnly = chain.length === 1 && !roots.some((r) => r.subject === leaf.issuer);
         warnings.push(
           `CA file ${q(caFile)} did not sign the server certificate (issuer ${leaf.issuer.replaceAll('\n', ', ')}): Prometheus will report "x509: certificate signed by unknown authority"` +
-            (leafOnly ? '; the server sends no intermediate certificate: if an intermediate CA issued it, append it to the server\'s cert_file' : ''),
+            (leafOnly ? "; the server sends no intermediate certificate: if an intermediate CA issued it, append it to the server's cert_file" : ''),
         );
       } else {
         for (const root of roots) if (chainSignedBy([leaf, ...chain.slice(1)], [root])) validity(root, `CA certificate in ${q(caFile)}`, now, warnings);
@@ -488,7 +511,8 @@ async function planTls(
   }
   const pick = names.dns.find((n) => !n.startsWith('*.')) ?? names.ip[0];
   if (options.serverName !== undefined) {
-    if (options.serverName === '' || /\s/.test(options.serverName)) throw new ScrapeguardError('SCRAPE_CONFIG', `server name ${q(options.serverName)} is not a host name`);
+    if (options.serverName === '' || /\s/.test(options.serverName))
+      throw new ScrapeguardError('SCRAPE_CONFIG', `server name ${q(options.serverName)} is not a host name`);
     tls.serverName = options.serverName;
     if (!certificateCovers(names, options.serverName)) {
       warnings.push(
@@ -509,7 +533,9 @@ async function planTls(
       const list = uncovered.map((t) => t.host).join(', ');
       if (pick !== undefined) {
         tls.serverName = pick;
-        warnings.push(`the server certificate does not name ${list} (names: ${describeNames(names)}); server_name set to ${q(pick)} (give a server name to choose another)`);
+        warnings.push(
+          `the server certificate does not name ${list} (names: ${describeNames(names)}); server_name set to ${q(pick)} (give a server name to choose another)`,
+        );
       } else if (names.dns.length > 0 || names.ip.length > 0) {
         warnings.push(`the server certificate does not name ${list} and names only wildcards (${describeNames(names)}); give a server name it covers`);
       } else {
@@ -550,7 +576,9 @@ async function planTls(
   if (supports(version, 'tlsMinVersion')) {
     tls.minVersion = min;
   } else if (rank[req.maxVersion] < rank.TLS12) {
-    warnings.push(`Prometheus ${formatVersion(version)} cannot set tls_config.min_version (2.35+) and offers TLS 1.2 at least; the server allows at most ${req.maxVersion}: the handshake fails`);
+    warnings.push(
+      `Prometheus ${formatVersion(version)} cannot set tls_config.min_version (2.35+) and offers TLS 1.2 at least; the server allows at most ${req.maxVersion}: the handshake fails`,
+    );
   }
   if (req.maxVersion !== 'TLS13' && supports(version, 'tlsMaxVersion')) tls.maxVersion = req.maxVersion;
   if (tls.minVersion !== undefined && tls.maxVersion !== undefined && rank[tls.minVersion] > rank[tls.maxVersion]) {
@@ -624,7 +652,8 @@ async function checkPassword(path: string, username: string, hash: string | unde
   } catch {
     ok = false;
   }
-  if (!ok) warnings.push(`password file ${q(path)} does not hold the password of user ${q(username)} (bcrypt hash mismatch): Prometheus will get 401 Unauthorized`);
+  if (!ok)
+    warnings.push(`password file ${q(path)} does not hold the password of user ${q(username)} (bcrypt hash mismatch): Prometheus will get 401 Unauthorized`);
 }
 
 type AuthorizationRequirement = Extract<NonNullable<ScrapeRequirements['auth']>, { kind: 'authorization' }>;
@@ -676,14 +705,18 @@ async function checkJwt(path: string, req: AuthorizationRequirement, now: Date, 
     return;
   }
   if (typeof claims.exp === 'number' && claims.exp * 1000 <= now.getTime()) {
-    warnings.push(`the JWT in ${q(path)} expired on ${new Date(claims.exp * 1000).toISOString()}: keep the file fresh (Prometheus re-reads it on every scrape)`);
+    warnings.push(
+      `the JWT in ${q(path)} expired on ${new Date(claims.exp * 1000).toISOString()}: keep the file fresh (Prometheus re-reads it on every scrape)`,
+    );
   }
   if (req.issuers !== undefined && req.issuers.length > 0 && !req.issuers.includes(String(claims.iss))) {
     warnings.push(`the JWT in ${q(path)} was issued by ${q(String(claims.iss))}, not by ${req.issuers.join(' or ')}: the server refuses it`);
   }
   const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud.map(String) : [];
   if (req.audiences !== undefined && req.audiences.length > 0 && !aud.some((a) => req.audiences!.includes(a))) {
-    warnings.push(`the JWT in ${q(path)} is for audience ${aud.length > 0 ? aud.join(', ') : '(none)'}, not ${req.audiences.join(' or ')}: the server refuses it`);
+    warnings.push(
+      `the JWT in ${q(path)} is for audience ${aud.length > 0 ? aud.join(', ') : '(none)'}, not ${req.audiences.join(' or ')}: the server refuses it`,
+    );
   }
   if (req.requiredScopes !== undefined && req.requiredScopes.length > 0) {
     const granted = new Set([

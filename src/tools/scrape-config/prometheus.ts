@@ -9,7 +9,17 @@ import type { TlsVersionName } from '../../config/schema.js';
 import { ScrapeguardError } from '../../errors.js';
 import { TLS_VERSION_RANK } from '../../tls/names.js';
 import type { ScrapePlan } from './plan.js';
-import { atLeast, FALLBACK_SCRAPE_PROTOCOL, FIELD_SINCE, formatVersion, nativeHistogramProtocols, supports, type PrometheusVersion, type ScrapeProtocol, type VersionedField } from './versions.js';
+import {
+  atLeast,
+  FALLBACK_SCRAPE_PROTOCOL,
+  FIELD_SINCE,
+  formatVersion,
+  nativeHistogramProtocols,
+  supports,
+  type PrometheusVersion,
+  type ScrapeProtocol,
+  type VersionedField,
+} from './versions.js';
 import { HTTP_HEADERS_FILES_SINCE } from './plan.js';
 
 /** `tls_config` as Prometheus reads it (the fields scrapeguard emits). */
@@ -72,8 +82,10 @@ const DURATION = /^(?:\d+(?:ms|s|m|h|d|w|y))+$/;
  * const job = renderPrometheusJob(plan, { jobName: 'api', metricsPath: '/metrics', prometheusVersion: { major: 2, minor: 42 } });
  */
 export function renderPrometheusJob(plan: ScrapePlan, options: PrometheusRenderOptions): PrometheusScrapeJob {
-  if (!JOB_NAME.test(options.jobName)) throw new ScrapeguardError('SCRAPE_CONFIG', `job name ${JSON.stringify(options.jobName)} must be 1-200 printable characters without spaces`);
-  if (!options.metricsPath.startsWith('/')) throw new ScrapeguardError('SCRAPE_CONFIG', `metrics path ${JSON.stringify(options.metricsPath)} must start with "/"`);
+  if (!JOB_NAME.test(options.jobName))
+    throw new ScrapeguardError('SCRAPE_CONFIG', `job name ${JSON.stringify(options.jobName)} must be 1-200 printable characters without spaces`);
+  if (!options.metricsPath.startsWith('/'))
+    throw new ScrapeguardError('SCRAPE_CONFIG', `metrics path ${JSON.stringify(options.metricsPath)} must start with "/"`);
   if (options.scrapeInterval !== undefined && !DURATION.test(options.scrapeInterval)) {
     throw new ScrapeguardError('SCRAPE_CONFIG', `scrape interval ${JSON.stringify(options.scrapeInterval)} is not a Prometheus duration (e.g. 15s, 1m)`);
   }
@@ -147,8 +159,10 @@ export function checkPrometheusJob(job: PrometheusScrapeJob, version: Prometheus
   const tls = job.tls_config;
   if (tls) {
     if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) fail('tls_config.cert_file and key_file go together');
-    if (tls.min_version !== undefined && !supports(version, 'tlsMinVersion')) fail(`tls_config.min_version needs Prometheus 2.35+, target is ${formatVersion(version)}`);
-    if (tls.max_version !== undefined && !supports(version, 'tlsMaxVersion')) fail(`tls_config.max_version needs Prometheus 2.41+, target is ${formatVersion(version)}`);
+    if (tls.min_version !== undefined && !supports(version, 'tlsMinVersion'))
+      fail(`tls_config.min_version needs Prometheus 2.35+, target is ${formatVersion(version)}`);
+    if (tls.max_version !== undefined && !supports(version, 'tlsMaxVersion'))
+      fail(`tls_config.max_version needs Prometheus 2.41+, target is ${formatVersion(version)}`);
     if (tls.min_version !== undefined && tls.max_version !== undefined && TLS_VERSION_RANK[tls.min_version] > TLS_VERSION_RANK[tls.max_version]) {
       fail(`tls_config.min_version ${tls.min_version} is above max_version ${tls.max_version}`);
     }
@@ -169,14 +183,21 @@ export function checkPrometheusJob(job: PrometheusScrapeJob, version: Prometheus
     fail('scrape_protocols must list each protocol once');
   }
   if (job.http_headers !== undefined) {
-    if (!atLeast(version, HTTP_HEADERS_FILES_SINCE)) fail(`http_headers with files needs Prometheus ${formatVersion(HTTP_HEADERS_FILES_SINCE)}+, target is ${formatVersion(version)}`);
+    if (!atLeast(version, HTTP_HEADERS_FILES_SINCE))
+      fail(`http_headers with files needs Prometheus ${formatVersion(HTTP_HEADERS_FILES_SINCE)}+, target is ${formatVersion(version)}`);
     for (const [name, h] of Object.entries(job.http_headers)) {
       const raw = h as Record<string, unknown>;
       if (raw.values !== undefined || raw.secrets !== undefined) fail(`http_headers.${name}: secrets must be referenced by file, never inlined`);
       if (!Array.isArray(h.files) || h.files.length !== 1 || h.files[0] === '') fail(`http_headers.${name} needs exactly one file`);
     }
   }
-  const secretFiles = [job.basic_auth?.password_file, job.authorization?.credentials_file, job.bearer_token_file, job.oauth2?.client_secret_file, tls?.key_file];
+  const secretFiles = [
+    job.basic_auth?.password_file,
+    job.authorization?.credentials_file,
+    job.bearer_token_file,
+    job.oauth2?.client_secret_file,
+    tls?.key_file,
+  ];
   if (secretFiles.some((f) => f !== undefined && f === '')) fail('a secret file path is empty');
   const inline = job as unknown as Record<string, Record<string, unknown> | undefined>;
   if (inline.basic_auth?.password !== undefined || inline.authorization?.credentials !== undefined || inline.oauth2?.client_secret !== undefined) {

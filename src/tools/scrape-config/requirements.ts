@@ -164,9 +164,19 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
   if ((config.authExcludedPaths ?? []).some((e) => e.force && e.path === metricsPath)) {
     // The core skips authentication for this path (a client certificate is still checked at the
     // TLS layer): a credential in the scrape job would be sent in every request for nothing.
-    const asked = options.auth !== undefined && options.auth !== 'none' ? `--auth ${options.auth}` : options.username !== undefined ? 'a basic-auth user' : options.oauth2 !== undefined ? 'oauth2 settings' : undefined;
+    const asked =
+      options.auth !== undefined && options.auth !== 'none'
+        ? `--auth ${options.auth}`
+        : options.username !== undefined
+          ? 'a basic-auth user'
+          : options.oauth2 !== undefined
+            ? 'oauth2 settings'
+            : undefined;
     if (asked !== undefined) {
-      throw new ScrapeguardError('SCRAPE_CONFIG', `${asked} was given, but ${metricsPath} is excluded from authentication (auth_excluded_paths, force: true): the server ignores credentials there`);
+      throw new ScrapeguardError(
+        'SCRAPE_CONFIG',
+        `${asked} was given, but ${metricsPath} is excluded from authentication (auth_excluded_paths, force: true): the server ignores credentials there`,
+      );
     }
     return { ...requirements, labelDrops, authExcluded: true };
   }
@@ -178,7 +188,12 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
   const choice = chooseAuth(accepted, options, identity.clientCertAuth !== undefined);
   if (choice === 'basic') requirements.auth = basicRequirement(config, options.username);
   else if (options.username !== undefined) {
-    throw new ScrapeguardError('SCRAPE_CONFIG', accepted.includes('basic') ? 'a basic-auth user was given, but another credential was chosen' : 'a basic-auth user was given, but the web config has no basic_auth_users');
+    throw new ScrapeguardError(
+      'SCRAPE_CONFIG',
+      accepted.includes('basic')
+        ? 'a basic-auth user was given, but another credential was chosen'
+        : 'a basic-auth user was given, but the web config has no basic_auth_users',
+    );
   }
   if (choice === 'bearer') {
     const bearer = identity.bearerAuth!;
@@ -199,7 +214,8 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
     };
   } else if (choice === 'jwt' && identity.jwtAuth?.kubernetes !== undefined) {
     const jwt = identity.jwtAuth;
-    if (options.oauth2 !== undefined) throw new ScrapeguardError('SCRAPE_CONFIG', 'oauth2 does not apply to jwt_auth.kubernetes: Prometheus presents its service-account token from a file');
+    if (options.oauth2 !== undefined)
+      throw new ScrapeguardError('SCRAPE_CONFIG', 'oauth2 does not apply to jwt_auth.kubernetes: Prometheus presents its service-account token from a file');
     requirements.auth = {
       kind: 'authorization',
       type: 'Bearer',
@@ -229,7 +245,12 @@ export function deriveRequirements(config: ResolvedConfig, options: RequirementO
       };
     }
   } else if (options.oauth2 !== undefined) {
-    throw new ScrapeguardError('SCRAPE_CONFIG', accepted.includes('jwt') ? 'oauth2 settings were given, but another credential was chosen' : 'oauth2 settings were given, but the web config accepts no JWTs (no jwt_auth section)');
+    throw new ScrapeguardError(
+      'SCRAPE_CONFIG',
+      accepted.includes('jwt')
+        ? 'oauth2 settings were given, but another credential was chosen'
+        : 'oauth2 settings were given, but the web config accepts no JWTs (no jwt_auth section)',
+    );
   }
   requirements.labelDrops = labelDrops;
   return requirements;
@@ -256,7 +277,8 @@ function chooseAuth(accepted: readonly AuthChoice[], options: RequirementOptions
     if (accepted.length <= 1) return accepted[0] ?? 'none';
     throw new ScrapeguardError('SCRAPE_CONFIG', `the web config accepts ${list}; choose the credential Prometheus presents (--auth)`);
   }
-  if (!['basic', 'bearer', 'header', 'jwt', 'none'].includes(chosen)) throw new ScrapeguardError('SCRAPE_CONFIG', `auth must be basic, bearer, header, jwt or none, got ${JSON.stringify(chosen)}`);
+  if (!['basic', 'bearer', 'header', 'jwt', 'none'].includes(chosen))
+    throw new ScrapeguardError('SCRAPE_CONFIG', `auth must be basic, bearer, header, jwt or none, got ${JSON.stringify(chosen)}`);
   if (chosen === 'none') {
     // Only a client-certificate identity lets a request without an HTTP credential in.
     if (accepted.length > 0 && !certIdentity) throw new ScrapeguardError('SCRAPE_CONFIG', `the web config demands ${list}; without one every scrape gets 401`);
