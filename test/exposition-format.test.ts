@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from './helpers/property-runs.js';
 import { ExpositionParseError } from '../src/exposition/failure.js';
 import type { MetricFamily } from '../src/exposition/model.js';
 import { acceptsGzip, negotiateFormat } from '../src/exposition/negotiate.js';
@@ -251,7 +252,7 @@ describe('round trips (property)', () => {
         const rendered = renderExposition(families, 'text').text;
         expect(parseExposition(rendered, 'text')).toEqual(textView(families));
       }),
-      { numRuns: 150 },
+      { numRuns: propertyRuns(150) },
     );
   });
 
@@ -264,7 +265,7 @@ describe('round trips (property)', () => {
           expect(parseExposition(rendered, 'openmetrics')).toEqual(families);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: propertyRuns(150) },
     );
   });
 
@@ -275,7 +276,7 @@ describe('round trips (property)', () => {
         const back = parseExposition(renderExposition(viaText, 'openmetrics').text, 'openmetrics');
         expect(back).toEqual(textView(families));
       }),
-      { numRuns: 100 },
+      { numRuns: propertyRuns(100) },
     );
   });
 });
@@ -290,7 +291,7 @@ describe.skipIf(tools.skip)('promtool check metrics on rendered output', () => {
         openMetricsExtras: true,
         legacyCounters: true,
       }),
-      { numRuns: 25, seed: 42 },
+      { numRuns: propertyRuns(25), seed: 42 },
     );
     for (const families of samples) {
       // promtool 2.42 lints the text format only (expfmt's TextParser); OpenMetrics is checked by the round trips above.

@@ -8,6 +8,7 @@
 import fc from 'fast-check';
 import { decodeProtobuf, PROTOBUF_CONTENT_TYPE } from '../src/exposition/protobuf/codec.js';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from './helpers/property-runs.js';
 import { compileRuleFilter } from '../src/access/rules.js';
 import { redactCommand } from '../src/tools/cli/redact.js';
 import { loadConfigObject } from '../src/config/load.js';
@@ -172,7 +173,7 @@ describe('UTF-8 names: rendering and round trips', () => {
         const text = renderExposition(families, format).text;
         expect(parseExposition(text, format)).toEqual(families);
       }),
-      { numRuns: 300 },
+      { numRuns: propertyRuns(300) },
     );
   });
 
@@ -197,7 +198,7 @@ describe('UTF-8 names: rendering and round trips', () => {
           expect(legacyOnly(parsed)).toBe(true);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: propertyRuns(300) },
     );
   });
 });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Counter, Gauge, Histogram, Registry, Summary, collectDefaultMetrics } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { propertyRuns } from './helpers/property-runs.js';
 import type { LabelConstraint, SeriesFilter } from '../src/access/filter.js';
 import { loadConfigFile, loadConfigObject } from '../src/config/load.js';
 import { defaultRedaction } from '../src/config/redaction.js';
@@ -326,7 +327,7 @@ describe('properties', () => {
           expect(new Set(keys).size).toBe(keys.length);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: propertyRuns(150) },
     );
   });
 
@@ -341,7 +342,7 @@ describe('properties', () => {
         // Families without samples are kept only when they had none to begin with.
         expect(out).toBe(text);
       }),
-      { numRuns: 100 },
+      { numRuns: propertyRuns(100) },
     );
   });
 });
