@@ -33,7 +33,10 @@ import { expressMetrics } from '../src/adapters/express.js';
 import { koaMetrics } from '../src/adapters/koa.js';
 import { fastifyMetrics } from '../src/adapters/fastify.js';
 import { listenAddresses } from '../src/server/listen.js';
-import * as specs from '../src/api-options.js';
+import * as runtimeSpecs from '../src/api-options.js';
+import * as toolSpecs from '../src/tools/api-options.js';
+
+const specs = { ...runtimeSpecs, ...toolSpecs };
 import { checkOptions, closestKey, type OptionSpec } from '../src/options.js';
 
 /** A server certificate for the health listener's `tls: { cert, key }` sample. */

@@ -23,7 +23,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { errors as joseErrors, type FetchImplementation, type JWTPayload } from 'jose';
 import type { ResolvedKubernetesJwt } from '../config/schema.js';
-import { isLoopbackHost } from '../exposition/upstream.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import type { Principal } from './principal.js';
 
 /** Largest discovery document or JWK Set accepted (a real one is a few KiB). */

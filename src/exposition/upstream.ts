@@ -16,11 +16,11 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { isIP } from 'node:net';
 import { createGunzip } from 'node:zlib';
 import { SourceError, type SourceFailureReason } from './failure.js';
 import { formatOfContentType } from './parse.js';
 import { isProtobufContentType } from './protobuf/codec.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
 import { checkOptions } from '../options.js';
 import { UPSTREAM_OPTIONS } from '../api-options.js';
@@ -172,14 +172,6 @@ export const UPSTREAM_ACCEPT =
  */
 export const UPSTREAM_ACCEPT_PROTOBUF =
   'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
-
-/** Whether a URL host is loopback, so traffic to it never leaves the machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
-}
 
 /**
  * Creates a source that scrapes an upstream exporter.

@@ -8,7 +8,7 @@ import { createPrivateKey, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 import { checkOptions } from '../../options.js';
-import { CERTIFICATE_OPTIONS, DEV_PKI_OPTIONS } from '../../api-options.js';
+import { CERTIFICATE_OPTIONS, DEV_PKI_OPTIONS } from '../api-options.js';
 import { addKeyIdentifiers } from './key-identifiers.js';
 
 /** A certificate and its private key, both PEM. */

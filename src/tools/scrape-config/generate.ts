@@ -21,7 +21,7 @@ import {
   type PrometheusVersion,
 } from './versions.js';
 import { checkOptions } from '../../options.js';
-import { OPERATOR_MANIFEST_OPTIONS, REQUIREMENT_OPTIONS, SCRAPE_CONFIG_OPTIONS } from '../../api-options.js';
+import { OPERATOR_MANIFEST_OPTIONS, REQUIREMENT_OPTIONS, SCRAPE_CONFIG_OPTIONS } from '../api-options.js';
 
 /** Options shared by both output formats. */
 export interface ScrapeOptionsBase extends RequirementOptions {

@@ -9,7 +9,7 @@
 import type { ClientAuthType, ResolvedConfig, TlsVersionName } from '../../config/schema.js';
 import { ScrapeguardError } from '../../errors.js';
 import { checkOptions } from '../../options.js';
-import { REQUIREMENT_OPTIONS } from '../../api-options.js';
+import { REQUIREMENT_OPTIONS } from '../api-options.js';
 
 /** How the server treats client certificates, from the scraper's point of view. */
 export type ClientCertDemand =
