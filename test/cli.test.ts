@@ -171,7 +171,7 @@ describe('help, version and unknown commands', () => {
     expect(badOption.stderr).toMatch(/^scrapeguard check: [^\n]*--no-such-option[^\n]*\n$/);
     const missing = await main(['check']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toBe('scrapeguard check: --web.config.file is required\n');
+    expect(missing.stderr).toBe('scrapeguard check: --web.config.file FILE (or FILE) is required\n');
   });
 
   it('child process: every --help exits 0, unknown command exits 1', async () => {
