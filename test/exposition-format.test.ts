@@ -6,26 +6,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { propertyRuns } from './helpers/property-runs.js';
-import { ExpositionParseError } from '../src/exposition/failure.js';
 import type { MetricFamily } from '../src/exposition/model.js';
 import { acceptsGzip, negotiateFormat } from '../src/exposition/negotiate.js';
 import { parseExposition, sniffFormat } from '../src/exposition/parse.js';
 import { renderExposition } from '../src/exposition/render.js';
 import { prometheusTools } from './e2e/support.js';
-import { familiesArb, promtoolCheckMetrics } from './helpers/exposition.js';
+import { familiesArb, parseError, promtoolCheckMetrics } from './helpers/exposition.js';
 
 const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
-
-function parseError(text: string, format: 'text' | 'openmetrics'): ExpositionParseError {
-  try {
-    parseExposition(text, format);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ExpositionParseError);
-    return error as ExpositionParseError;
-  }
-  throw new Error('expected a parse error');
-}
 
 /** What survives the text format: no `_created`, exemplars or units. */
 function textView(families: MetricFamily[]): MetricFamily[] {

@@ -14,7 +14,6 @@ import { redactCommand } from '../src/tools/cli/redact.js';
 import { loadConfigObject } from '../src/config/load.js';
 import { defaultRedaction } from '../src/config/redaction.js';
 import { escapeFamilies, escapeLabelName, escapeName } from '../src/exposition/escaping.js';
-import { ExpositionParseError } from '../src/exposition/failure.js';
 import type { MetricFamily } from '../src/exposition/model.js';
 import { parseExposition } from '../src/exposition/parse.js';
 import { createPipeline } from '../src/exposition/pipeline.js';
@@ -24,19 +23,9 @@ import { compileRedaction } from '../src/exposition/redact.js';
 import { renderExposition } from '../src/exposition/render.js';
 import { contentFindings } from '../src/tools/scan/content.js';
 import { runCli } from './helpers/cli.js';
-import { familiesArb } from './helpers/exposition.js';
+import { familiesArb, parseError } from './helpers/exposition.js';
 
 type Format = 'text' | 'openmetrics';
-
-function parseError(text: string, format: Format): ExpositionParseError {
-  try {
-    parseExposition(text, format);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ExpositionParseError);
-    return error as ExpositionParseError;
-  }
-  throw new Error('expected a parse error');
-}
 
 const TEXT_UTF8 = [
   '# HELP "my.metric" A gauge with a dotted name.',

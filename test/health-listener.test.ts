@@ -20,7 +20,7 @@ import { ScrapeguardError } from '../src/errors.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 import { scrape, type ScrapeResult } from './helpers/client.js';
 import { runCli } from './helpers/cli.js';
-import { cliPath, ensureBuilt, freePort, sleep, startProcess, stopAll, type RunningProcess } from './e2e/support.js';
+import { startServe, ensureBuilt, freePort, sleep, stopAll, type RunningProcess } from './e2e/support.js';
 
 let pki: TestPki;
 const guards: Guard[] = [];
@@ -284,19 +284,8 @@ describe('serve --web.health-listen-address', () => {
         ].join('\n'),
       );
       const [metricsPort, healthPort] = [await freePort(), await freePort()];
-      const proc = startProcess(
-        'scrapeguard serve',
-        process.execPath,
-        [
-          cliPath,
-          'serve',
-          '--web.config.file',
-          config,
-          '--web.listen-address',
-          `127.0.0.1:${metricsPort}`,
-          '--web.health-listen-address',
-          `127.0.0.1:${healthPort}`,
-        ],
+      const proc = startServe(
+        ['--web.config.file', config, '--web.listen-address', `127.0.0.1:${metricsPort}`, '--web.health-listen-address', `127.0.0.1:${healthPort}`],
         dir,
       );
       processes.push(proc);

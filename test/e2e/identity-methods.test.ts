@@ -31,7 +31,7 @@ import { scrape } from '../helpers/client.js';
 import { startServiceAccountIssuer, type ServiceAccountIssuer } from '../helpers/oidc-issuer.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { runScrapeScenario, type ScrapeMode, type ScrapeScenario } from './scrape-harness.js';
-import { cliPath, ensureBuilt, freePort, prometheus3Tools, sleep, startProcess, stopAll, waitForPort, type RunningProcess } from './support.js';
+import { startServe, ensureBuilt, freePort, prometheus3Tools, sleep, startProcess, stopAll, waitForPort, type RunningProcess } from './support.js';
 
 const tools = prometheus3Tools('identity-methods.test.ts', ['prometheus', 'promtool']);
 const dirWith = (prefix: string) => mkdtempSync(join(tmpdir(), `scrapeguard-e2e-${prefix}-`));
@@ -168,12 +168,8 @@ describe.skipIf(tools.skip)('sidecar identity headers: the built CLI in front of
       }),
     );
     const port = await freePort();
-    const sidecar = startProcess(
-      'scrapeguard',
-      process.execPath,
+    const sidecar = startServe(
       [
-        cliPath,
-        'serve',
         '--web.config.file',
         config,
         '--web.listen-address',

@@ -17,7 +17,7 @@ import { Counter, Histogram, Registry, Summary } from 'prom-client';
 import { decodeProtobuf, PROTOBUF_CONTENT_TYPE } from '../../src/exposition/protobuf/codec.js';
 import { createGuard, type Guard } from '../../src/guard.js';
 import { silentLogger } from '../../src/log.js';
-import { cliPath, ensureBuilt, freePort, prometheus3Tools, sleep, startProcess, stopAll, waitForPort, type RunningProcess } from './support.js';
+import { startServe, ensureBuilt, freePort, prometheus3Tools, sleep, startProcess, stopAll, waitForPort, type RunningProcess } from './support.js';
 
 const tools = prometheus3Tools('prometheus3-native-histograms.test.ts', ['prometheus']);
 const METRIC = 'prometheus_http_request_duration_seconds';
@@ -68,12 +68,8 @@ describe.skipIf(tools.skip)('Prometheus 3.5 with native histograms scraping serv
     // The sidecar: redaction masks the handler label.
     writeFileSync(join(work, 'web-config.yml'), stringify({ redaction: { mask_labels: ['handler'] } }), { mode: 0o600 });
     sidecarPort = await freePort();
-    const sidecar = startProcess(
-      'scrapeguard',
-      process.execPath,
+    const sidecar = startServe(
       [
-        cliPath,
-        'serve',
         '--web.config.file',
         join(work, 'web-config.yml'),
         '--web.listen-address',

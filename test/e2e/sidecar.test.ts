@@ -16,7 +16,7 @@ import { testPki, type TestPki } from '../helpers/pki.js';
 import {
   BASIC_PASSWORD,
   BASIC_USER,
-  cliPath,
+  startServe,
   ensureBuilt,
   freePort,
   generations,
@@ -70,12 +70,8 @@ describe.each(GENERATIONS)('$name', (gen) => {
         redaction: { mask_labels: ['nodename'] },
       });
       const port = await freePort();
-      sidecar = startProcess(
-        'scrapeguard',
-        process.execPath,
+      sidecar = startServe(
         [
-          cliPath,
-          'serve',
           '--web.config.file',
           config,
           '--web.listen-address',

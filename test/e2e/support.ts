@@ -399,3 +399,11 @@ export function generations(suite: string, binaries: readonly string[]): Generat
     { name: 'Prometheus 3.5 / node_exporter 1.11 (sid)', major: 3, prometheusVersion: '3.5', nodeExporter: '1.11', tools: prometheus3Tools(suite, binaries) },
   ];
 }
+
+/**
+ * Starts the built CLI's `serve` (dist/cli.js) with `args` in `cwd`: the sidecar or standalone
+ * server the e2e suites put in front of exporters and scrape with Prometheus.
+ */
+export function startServe(args: readonly string[], cwd: string): RunningProcess {
+  return startProcess('scrapeguard serve', process.execPath, [cliPath, 'serve', ...args], cwd);
+}

@@ -24,7 +24,7 @@ import { escapeFamilies, type EscapingScheme } from '../../src/exposition/escapi
 import { textFamilyName, type MetricFamily } from '../../src/exposition/model.js';
 import { parseExposition } from '../../src/exposition/parse.js';
 import {
-  cliPath,
+  startServe,
   ensureBuilt,
   freePort,
   prometheus3Tools,
@@ -94,19 +94,8 @@ describe.skipIf(tools2.skip || tools3.skip)('UTF-8 names through serve --upstrea
     const webConfig = join(work, 'web-config.yml');
     writeFileSync(webConfig, stringify({ redaction: { drop_labels: ['db\\.password'] } }), { mode: 0o600 });
     const sidecarPort = await freePort();
-    const sidecar = startProcess(
-      'scrapeguard',
-      process.execPath,
-      [
-        cliPath,
-        'serve',
-        '--web.config.file',
-        webConfig,
-        '--web.listen-address',
-        `127.0.0.1:${sidecarPort}`,
-        '--upstream',
-        `http://127.0.0.1:${exporterPort}/metrics`,
-      ],
+    const sidecar = startServe(
+      ['--web.config.file', webConfig, '--web.listen-address', `127.0.0.1:${sidecarPort}`, '--upstream', `http://127.0.0.1:${exporterPort}/metrics`],
       work,
     );
     procs.push(sidecar);

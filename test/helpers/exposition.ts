@@ -4,7 +4,10 @@
  */
 import { spawn } from 'node:child_process';
 import fc from 'fast-check';
+import { expect } from 'vitest';
+import { ExpositionParseError } from '../../src/exposition/failure.js';
 import type { MetricFamily, MetricType, Sample } from '../../src/exposition/model.js';
+import { parseExposition } from '../../src/exposition/parse.js';
 
 /** Label values with the characters escaping has to get right, plus ordinary text. */
 export const labelValueArb = fc.oneof(
@@ -145,4 +148,15 @@ export function promtoolCheckMetrics(promtool: string, text: string): Promise<Pr
     child.on('close', (code) => resolve({ code, stderr, parseError: code === 1 }));
     child.stdin.end(text);
   });
+}
+
+/** The ExpositionParseError `text` raises in `format`; fails the test when it parses. */
+export function parseError(text: string, format: 'text' | 'openmetrics'): ExpositionParseError {
+  try {
+    parseExposition(text, format);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ExpositionParseError);
+    return error as ExpositionParseError;
+  }
+  throw new Error('expected a parse error');
 }
