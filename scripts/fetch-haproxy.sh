@@ -86,4 +86,7 @@ for round in 1 2 3 4; do
   download_into_cache "${packages[@]}"
 done
 
-LD_LIBRARY_PATH="$lib_path" "$bin" -v 2>&1 | head -1 | sed 's/^/fetch-haproxy: /'
+# Captured, then cut: `| head -1` would close the pipe on haproxy, and under pipefail its SIGPIPE
+# (exit 141) failed the script now and then.
+version="$(LD_LIBRARY_PATH="$lib_path" "$bin" -v 2>&1)" || fail "haproxy -v failed: $version"
+echo "fetch-haproxy: ${version%%$'\n'*}"
