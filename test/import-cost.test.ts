@@ -1,7 +1,8 @@
 /**
  * What a cold `import('scrapeguard')` loads, on the built package (dist/): a service that only
  * wants the guard must not pay for the certificate generator (`selfsigned` and its crypto
- * libraries) or the scrape-config generator and its YAML writer. A resolve hook records every
+ * libraries), the scrape-config generator and its YAML writer, or the protobuf codec before a
+ * scraper asks for protobuf. A resolve hook records every
  * module the child process resolves; the test then reads our own chunks among them.
  */
 import { execFileSync } from 'node:child_process';
@@ -48,6 +49,8 @@ describe('cold import cost of the built package', () => {
     const urls = loadedBy('index.js');
     expect(urls.some((u) => u.includes('/dist/index.js'))).toBe(true);
     expect(urls.filter((u) => /\/node_modules\/(selfsigned|@peculiar|pkijs|asn1js)\//.test(u))).toEqual([]);
+    // The protobuf codec (and @bufbuild/protobuf) loads on the first protobuf scrape, not at import.
+    expect(urls.filter((u) => u.includes('/node_modules/@bufbuild/'))).toEqual([]);
     const code = ownChunks(urls);
     expect(code.length).toBeGreaterThan(0);
     for (const chunk of code) {

@@ -18,7 +18,11 @@ import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { renderExposition } from './render.js';
 import { escapeFamilies } from './escaping.js';
-import { decodeProtobuf, encodeProtobuf, ProtobufDecodeError } from './protobuf/codec.js';
+import { ProtobufDecodeError } from './protobuf/media.js';
+
+/** The protobuf codec, loaded on the first protobuf scrape: @bufbuild/protobuf is ~230 modules a text-only service never needs. */
+let codec: Promise<typeof import('./protobuf/codec.js')> | undefined;
+const protobufCodec = (): Promise<typeof import('./protobuf/codec.js')> => (codec ??= import('./protobuf/codec.js'));
 import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
 import { limitSeries, type SeriesDrop } from './cardinality.js';
 import type { ResolvedSeriesLimits } from '../config/schema.js';
@@ -85,7 +89,7 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
   if ('families' in out) return out.families;
   if ('protobuf' in out) {
     try {
-      return decodeProtobuf(out.protobuf);
+      return (await protobufCodec()).decodeProtobuf(out.protobuf);
     } catch (error) {
       if (error instanceof ProtobufDecodeError) {
         throw new SourceError(source.failureStatus, 'parse', `${source.description}: cannot decode its protobuf output (${error.code}): ${error.message}`, {
@@ -207,7 +211,7 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     // Names are escaped for a scraper that did not ask for UTF-8 names (escaping=… in the Content-Type).
     let body: string | Buffer;
     let samples: number;
-    if (protobuf) ({ body, samples } = encodeProtobuf(escapeFamilies(visible, negotiated.escaping)));
+    if (protobuf) ({ body, samples } = (await protobufCodec()).encodeProtobuf(escapeFamilies(visible, negotiated.escaping)));
     else ({ text: body, samples } = renderExposition(visible, negotiated.format, { escaping: negotiated.escaping }));
     const compress = acceptsGzip(request.acceptEncoding);
     return {

@@ -19,7 +19,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createGunzip } from 'node:zlib';
 import { SourceError, type SourceFailureReason } from './failure.js';
 import { formatOfContentType } from './parse.js';
-import { isProtobufContentType } from './protobuf/codec.js';
+import { isProtobufContentType } from './protobuf/media.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
 import { checkOptions } from '../options.js';
