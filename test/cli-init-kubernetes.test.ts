@@ -233,6 +233,28 @@ describe('scrapeguard init --kubernetes', () => {
   });
 });
 
+describe('scrapeguard init --kubernetes --name, without --namespace', () => {
+  it('names every object after --name, sets no namespace, and verifies the server as NAME', async () => {
+    const cwd = tmp();
+    const r = await runCli(initCommand, ['pki', '--kubernetes', '--image', 'img', '--selector', 'app=x', '--name', 'node-guard'], { cwd });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const kdir = join(cwd, 'pki', 'kubernetes');
+    const objects = ['secret.yaml', 'service.yaml', 'servicemonitor.yaml'].flatMap((f) => docs(join(kdir, f)));
+    expect(objects.map((o) => [o.kind, (o.metadata as Json).name])).toEqual([
+      ['Secret', 'node-guard-web-config'],
+      ['Service', 'node-guard'],
+      ['Secret', 'node-guard-scrape-credentials'],
+      ['ServiceMonitor', 'node-guard'],
+    ]);
+    for (const o of objects) expect(o.metadata).not.toHaveProperty('namespace');
+    const monitor = objects[3] as { spec: { endpoints: { tlsConfig: { serverName: string } }[] } };
+    expect(monitor.spec.endpoints[0]!.tlsConfig.serverName).toBe('node-guard');
+    expect(new X509Certificate(read(join(cwd, 'pki'), 'server.crt')).subjectAltName).toMatch(/(^|, )DNS:node-guard(,|$)/);
+    expect(r.stdout).toContain('kubectl patch deployment DEPLOYMENT --patch-file');
+  });
+});
+
 describe('scrapeguard init --kubernetes refusals', () => {
   const base = ['--kubernetes', '--image', 'registry.example/scrapeguard:1.0', '--selector', 'app=x'];
 
@@ -284,7 +306,7 @@ describe('scrapeguard init --kubernetes: the generated command line, run', () =>
   });
 
   it(
-    'serves /healthz and /readyz without a client certificate on the health port while the metrics port refuses a client without one',
+    'serves /healthz and /readyz without a client certificate on the health port while the metrics port refuses a client without one and serves the scraper',
     { timeout: 240_000 },
     async () => {
       await ensureBuilt();
@@ -337,6 +359,16 @@ describe('scrapeguard init --kubernetes: the generated command line, run', () =>
       const anonymous = await scrape(`https://127.0.0.1:${metricsPort}/metrics`, { ca: readFileSync(join(mount, 'ca.crt'), 'utf8') });
       expect(anonymous.status).toBeUndefined();
       expect(anonymous.body).toBe('');
+      // The scraper's credentials (client.crt/key and password from DIR, as in servicemonitor.yaml) pass.
+      const pki = join(cwd, 'pki');
+      const scraper = await scrape(`https://127.0.0.1:${metricsPort}/metrics`, {
+        ca: read(pki, 'ca.crt'),
+        cert: read(pki, 'client.crt'),
+        key: read(pki, 'client.key'),
+        auth: `prometheus:${read(pki, 'password').trim()}`,
+      });
+      expect(scraper.status).toBe(200);
+      expect(scraper.body).toContain('up 1');
       // The one known noise of a Secret volume (documented in docs/kubernetes.md): a world-readable key.
       expect(proc.output()).toMatch(/server\.key.* readable by group\/others \(mode 0444\)/);
     },
