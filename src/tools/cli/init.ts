@@ -25,10 +25,13 @@ import { devPkiFiles, PUBLIC_FILE_MODE, refuseExisting, SECRET_FILE_MODE, writeF
 import { generateScrapeConfig } from '../scrape-config/generate.js';
 import { parseTarget } from '../scrape-config/plan.js';
 import { flagOption, listOption, parseCommandArgs, stringOption } from './args.js';
+import { KUBERNETES_DIR, KUBERNETES_FILE_NAMES, kubernetesFiles, kubernetesPlan, kubernetesServerName, type KubernetesPlan } from './init-kubernetes.js';
 import type { CliCommand, CliIo } from './io.js';
 
 const USAGE = `Usage: scrapeguard init [DIR] [--san NAME ...] [--user NAME] [--target HOST:PORT]
                         [--compat node_exporter-X.Y] [--force]
+                        [--kubernetes --image IMAGE --selector LABEL=VALUE ...
+                         [--upstream-port PORT] [--namespace NS] [--name NAME]]
 
 Creates a development PKI and a matching web-config.yml in DIR (default ./scrapeguard-pki):
   ca.crt, ca.key          development CA (ca.key signs further certificates; keep it private)
@@ -51,6 +54,16 @@ Options:
                       out and the protection lost is printed (node_exporter-1.5: no
                       client_allowed_sans, so any client certificate from ca.crt is accepted)
   --force             replace existing files
+
+Kubernetes (--kubernetes also writes DIR/kubernetes/: secret.yaml, sidecar-patch.yaml,
+service.yaml, servicemonitor.yaml; the sidecar's probes use a plain-HTTP health port):
+  --kubernetes        write the manifests
+  --image IMAGE       container image with scrapeguard installed (required; no default)
+  --selector L=V      labels of the exporter Deployment's pods; repeatable, required
+  --upstream-port N   port of the exporter in the pod (default 9100)
+  --namespace NS      namespace of every object (default: kubectl's current one)
+  --name NAME         name of the Service and ServiceMonitor, prefix of the Secrets
+                      (default scrapeguard); NAME[.NS.svc] is added to the server certificate
   -h, --help          show this help
 `;
 
@@ -111,6 +124,12 @@ async function runInit(argv: readonly string[], io: CliIo): Promise<number> {
       force: { type: 'boolean' },
       target: { type: 'string' },
       compat: { type: 'string' },
+      kubernetes: { type: 'boolean' },
+      image: { type: 'string' },
+      'upstream-port': { type: 'string' },
+      selector: { type: 'string', multiple: true },
+      namespace: { type: 'string' },
+      name: { type: 'string' },
     },
     true,
   );
@@ -125,9 +144,13 @@ async function runInit(argv: readonly string[], io: CliIo): Promise<number> {
     target: stringOption(args, 'target'),
     compat: stringOption(args, 'compat'),
   });
+  const kube = kubernetesOptions(args);
+  // Prometheus scrapes pod IPs and verifies the server certificate against the Service's name.
+  if (kube !== undefined) plan.serverSans = [...new Set([...plan.serverSans, kube.name, kubernetesServerName(kube)])];
 
   // Refuse before the (slow) key generation and hashing; writeFileSet checks again before writing.
   if (!plan.force) await refuseExisting(plan.dir, INIT_FILE_NAMES);
+  if (!plan.force && kube !== undefined) await refuseExisting(join(plan.dir, KUBERNETES_DIR), KUBERNETES_FILE_NAMES);
 
   const pki = await generateDevPki({ serverSans: plan.serverSans, clientName: CLIENT_NAME });
   const password = randomBytes(PASSWORD_BYTES).toString('base64url');
@@ -150,6 +173,13 @@ async function runInit(argv: readonly string[], io: CliIo): Promise<number> {
   const scrapeFiles = await scrapeConfigFiles(plan);
   written.push(...(await writeFileSet(plan.dir, scrapeFiles, { force: plan.force })));
   files.push(...scrapeFiles);
+  let kubeWarnings: string[] = [];
+  if (kube !== undefined) {
+    const k = await kubernetesFiles(plan.dir, kube, plan.user);
+    kubeWarnings = k.warnings;
+    written.push(...(await writeFileSet(join(plan.dir, KUBERNETES_DIR), k.files, { force: plan.force })));
+    files.push(...k.files.map((f) => ({ ...f, name: join(KUBERNETES_DIR, f.name) })));
+  }
 
   const out: string[] = [`Wrote ${files.length} files to ${plan.displayDir}:`];
   const width = Math.max(...files.map((f) => displayPath(plan, f.name).length));
@@ -160,9 +190,33 @@ async function runInit(argv: readonly string[], io: CliIo): Promise<number> {
   }
   out.push('', `Server certificate names: ${plan.serverSans.join(', ')}`, '', `web-config.yml ${webConfig.readableBy}`);
   for (const lost of webConfig.lost) out.push(`  ${plan.compat?.label ?? ''} cannot read ${lost.key}; left out, so ${lost.consequence}`);
-  out.push('', 'Next steps:', ...nextSteps(plan), '');
+  for (const w of kubeWarnings) out.push(`note (servicemonitor.yaml): ${w}`);
+  out.push('', 'Next steps:', ...nextSteps(plan), ...(kube !== undefined ? kubernetesSteps(plan, kube) : []), '');
   io.stdout.write(out.join('\n'));
   return 0;
+}
+
+function kubernetesOptions(args: ReturnType<typeof parseCommandArgs>): KubernetesPlan | undefined {
+  const image = stringOption(args, 'image');
+  const upstreamPort = stringOption(args, 'upstream-port');
+  const namespace = stringOption(args, 'namespace');
+  const name = stringOption(args, 'name');
+  return kubernetesPlan(flagOption(args, 'kubernetes'), {
+    selector: listOption(args, 'selector'),
+    ...(image !== undefined ? { image } : {}),
+    ...(upstreamPort !== undefined ? { upstreamPort } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(name !== undefined ? { name } : {}),
+  });
+}
+
+function kubernetesSteps(plan: InitPlan, kube: KubernetesPlan): string[] {
+  const p = (name: string) => shellQuote(displayPath(plan, join(KUBERNETES_DIR, name)));
+  const ns = kube.namespace !== undefined ? ` -n ${kube.namespace}` : '';
+  return [
+    `  kubectl apply -f ${p('secret.yaml')} -f ${p('service.yaml')} -f ${p('servicemonitor.yaml')}`,
+    `  kubectl patch deployment DEPLOYMENT${ns} --patch-file ${p('sidecar-patch.yaml')}`,
+  ];
 }
 
 function makePlan(
