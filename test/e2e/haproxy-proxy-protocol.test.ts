@@ -135,8 +135,12 @@ describe.skipIf(haproxy.skip)('scrapeguard behind HAProxy with PROXY protocol', 
     const refused = await scrape(s.v2Url, { ca: pki.ca.certPem, localAddress: '127.0.0.3' });
     expect(refused.status).toBeUndefined();
     expect(refused.protocol).toBeUndefined();
-    expect(await metricValue(s.registry, 'scrapeguard_connections_refused_total', { reason: 'network_not_allowed' })).toBe(1);
-    expect(s.lines.find((l) => l.fields.reason === 'network_not_allowed')?.fields).toMatchObject({ remote: '127.0.0.3', proxy: '127.0.0.1' });
+    // At least one: HAProxy may open a second server connection for the same client when the first
+    // closes before answering (seen once in five fresh-clone runs); every one of them is refused.
+    expect(await metricValue(s.registry, 'scrapeguard_connections_refused_total', { reason: 'network_not_allowed' })).toBeGreaterThanOrEqual(1);
+    const refusedLines = s.lines.filter((l) => l.fields.reason === 'network_not_allowed');
+    expect(refusedLines.length).toBeGreaterThanOrEqual(1);
+    for (const l of refusedLines) expect(l.fields).toMatchObject({ remote: '127.0.0.3', proxy: '127.0.0.1' });
     expect(s.records.map((r) => [r.remote_address, r.status])).toEqual([['127.0.0.2', 200]]);
   });
 
@@ -176,7 +180,7 @@ describe.skipIf(haproxy.skip)('scrapeguard behind HAProxy with PROXY protocol', 
     const s = await setup({});
     const bare = await scrape(s.bareUrl, { ca: pki.ca.certPem, localAddress: '127.0.0.2' });
     expect(bare.status).toBeUndefined();
-    expect(await metricValue(s.registry, 'scrapeguard_connections_refused_total', { reason: 'proxy_header_missing' })).toBe(1);
+    expect(await metricValue(s.registry, 'scrapeguard_connections_refused_total', { reason: 'proxy_header_missing' })).toBeGreaterThanOrEqual(1); // HAProxy may try a second server connection
 
     const spoofed = await new Promise<{ received: number; closed: boolean }>((resolve) => {
       let received = 0;
