@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operatorFixture } from './helpers/operator-schema.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { initCommand } from '../src/tools/cli/init.js';
 import { runCli, type CliResult } from './helpers/cli.js';
@@ -48,7 +49,7 @@ function expectOneLineError(result: CliResult, pattern: RegExp): void {
 
 /** prometheus-operator's ServiceMonitor schema, open and closed (no unknown field anywhere). */
 function serviceMonitorValidators() {
-  const schema = JSON.parse(readFileSync(new URL('./fixtures/prometheus-operator/servicemonitors.v1.schema.json', import.meta.url), 'utf8')) as Json;
+  const schema = operatorFixture('servicemonitors.v1.schema.json');
   const closed = (s: unknown): unknown => {
     if (Array.isArray(s)) return s.map(closed);
     if (typeof s !== 'object' || s === null) return s;

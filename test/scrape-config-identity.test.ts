@@ -7,11 +7,12 @@
  * schema; PodMonitor refused). promtool/Prometheus acceptance is in test/e2e/identity-methods.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { operatorFixture } from './helpers/operator-schema.js';
 import { loadConfigObject } from '../src/config/load.js';
 import type { WebConfigInput } from '../src/config/schema.js';
 import { generateOperatorManifests, generateScrapeConfig } from '../src/tools/scrape-config/generate.js';
@@ -175,7 +176,7 @@ describe("jwt_auth.kubernetes → Prometheus's service-account token", () => {
     expect(out.warnings.join('\n')).toContain(
       'bearerTokenFile is deprecated in prometheus-operator and refused when the Prometheus resource sets arbitraryFSAccessThroughSMs.deny: true',
     );
-    const schema = JSON.parse(readFileSync(new URL('./fixtures/prometheus-operator/servicemonitors.v1.schema.json', import.meta.url), 'utf8')) as object;
+    const schema = operatorFixture('servicemonitors.v1.schema.json');
     const ajv = new Ajv({ allErrors: true, strict: false });
     const validate = ajv.compile(schema);
     expect(validate(monitor), JSON.stringify(validate.errors)).toBe(true);

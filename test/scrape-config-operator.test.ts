@@ -6,12 +6,13 @@
  * demands), so a misspelt field fails here instead of being silently pruned in a cluster.
  * Every secret key selector must name a key the emitted Secret holds.
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { hash } from '@node-rs/bcrypt';
 import { parseAllDocuments } from 'yaml';
+import { closed, operatorFixture, type Json } from './helpers/operator-schema.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../src/config/load.js';
 import { generateOperatorManifests, operatorManifestsFromRequirements, type OperatorManifestOptions } from '../src/tools/scrape-config/generate.js';
@@ -20,20 +21,7 @@ import { scrapeConfigCommand } from '../src/tools/cli/scrape-config.js';
 import { runCli } from './helpers/cli.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 
-type Json = Record<string, unknown>;
-
-const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/prometheus-operator/${name}`, import.meta.url), 'utf8')) as Json;
-
-/** Adds `additionalProperties: false` to every object schema that lists its properties. */
-function closed(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(closed);
-  if (typeof schema !== 'object' || schema === null) return schema;
-  const out: Json = {};
-  for (const [k, v] of Object.entries(schema))
-    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([p, s]) => [p, closed(s)])) : closed(v);
-  if (out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
-  return out;
-}
+const fixture = operatorFixture;
 
 function compiler(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false });

@@ -6,12 +6,13 @@
  * schemas of the version asked for (test/fixtures/prometheus-operator). promtool 2.42 and 3.5
  * check the same outputs in test/e2e/scrape-config-versions.test.ts.
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash } from '@node-rs/bcrypt';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
+import { closed, operatorFixture, type Json } from './helpers/operator-schema.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../src/config/load.js';
 import { ScrapeguardError } from '../src/errors.js';
@@ -37,8 +38,6 @@ import {
 } from '../src/tools/scrape-config/versions.js';
 import { runCli } from './helpers/cli.js';
 import { testPki, type TestPki } from './helpers/pki.js';
-
-type Json = Record<string, unknown>;
 
 const PASSWORD = 'versions-password';
 let pki: TestPki;
@@ -84,18 +83,7 @@ async function expectScrapeError(promise: Promise<unknown>, pattern: RegExp): Pr
 
 // ---- CRD schemas of several operator versions -------------------------------------------------
 
-const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/prometheus-operator/${name}`, import.meta.url), 'utf8')) as Json;
-
-/** `additionalProperties: false` on every object schema with properties (`kubectl apply --validate=strict`). */
-function closed(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(closed);
-  if (typeof schema !== 'object' || schema === null) return schema;
-  const out: Json = {};
-  for (const [k, v] of Object.entries(schema))
-    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([p, s]) => [p, closed(s)])) : closed(v);
-  if (out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
-  return out;
-}
+const fixture = operatorFixture;
 
 const schemas = (() => {
   const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false });
