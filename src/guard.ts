@@ -74,8 +74,10 @@ export interface GuardOptions {
   watchPollMs?: number;
   /**
    * Receives one {@link AuditRecord} per request, in addition to (or without) the config's
-   * `audit_log`. Called synchronously after the response is built; must be quick and not throw
-   * (a throw is caught, logged and counted, and the scrape is still answered).
+   * `audit_log`. Called synchronously after the response is built (for a streamed scrape, larger
+   * than `STREAM_THRESHOLD_BYTES`, once its last byte went out, with the bytes and series sent);
+   * must be quick and not throw (a throw is caught, logged and counted, and the scrape is still
+   * answered).
    */
   audit?: AuditSink;
   /**

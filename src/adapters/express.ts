@@ -5,6 +5,7 @@
  */
 import type { RequestHandler } from 'express';
 import type { ServerResponse } from 'node:http';
+import { writeNodeResponse } from './node-response.js';
 import { mountPath, routedScrape, type MountableGuard, type MountOptions } from './mount.js';
 import { pathOf } from './node-request.js';
 
@@ -28,10 +29,7 @@ export function expressMetrics(guard: MountableGuard, options: MountOptions = {}
     // handle() never rejects; writing can (headers already sent by an earlier middleware): express's error path.
     guard
       .handle(routedScrape(req, guard))
-      .then((out) => {
-        (res as ServerResponse).writeHead(out.status, out.headers);
-        res.end(out.body);
-      })
+      .then((out) => writeNodeResponse(res as ServerResponse, out))
       .catch(next);
   };
 }

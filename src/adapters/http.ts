@@ -11,6 +11,7 @@ import { plainReply } from '../core/reply.js';
 import type { Logger } from '../log.js';
 import { mountPath, routedScrape, type MountableGuard, type MountOptions } from './mount.js';
 import { pathOf, toScrapeRequest } from './node-request.js';
+import { writeNodeResponse } from './node-response.js';
 import { METRICS_HANDLER_OPTIONS } from '../api-options.js';
 
 export type { MountableGuard, MountOptions } from './mount.js';
@@ -18,12 +19,6 @@ export { toScrapeRequest } from './node-request.js';
 
 /** A request handler for `http.createServer`, `https.createServer` and `http2` compat servers. */
 export type NodeRequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
-
-/** Writes a core response to a node response. */
-function writeBack(res: ServerResponse | Http2ServerResponse, out: ScrapeResponse): void {
-  (res as ServerResponse).writeHead(out.status, out.headers);
-  res.end(out.body);
-}
 
 const NOT_FOUND: ScrapeResponse = plainReply({ status: 404, body: '404 page not found\n' });
 
@@ -68,11 +63,11 @@ export function metricsHandler(guard: MountableGuard, options: MetricsHandlerOpt
       // handle() never rejects; a write that throws (headers already sent) ends the exchange.
       guard
         .handle(routedScrape(req, guard))
-        .then((out) => writeBack(res, out))
+        .then((out) => writeNodeResponse(res, out))
         .catch(() => res.destroy());
       // The server this handler is mounted on decides the request kind, and `next` was written for it.
     } else if (next) (next as NodeRequestHandler)(req, res);
-    else writeBack(res, NOT_FOUND);
+    else writeNodeResponse(res, NOT_FOUND);
   };
 }
 
@@ -87,7 +82,7 @@ export function toNodeHandler(handle: ScrapeHandler, logger: Logger): NodeReques
     // One catch for the handler and the write-back: a header value Node refuses to write must end
     // this exchange, never become an unhandled rejection that takes the process down.
     handle(toScrapeRequest(req))
-      .then((out) => writeBack(res, out))
+      .then((out) => writeNodeResponse(res, out))
       .catch((error: unknown) => {
         logger.error('request failed', { error: error instanceof Error ? error.message : String(error) });
         if (res.headersSent) {
@@ -95,7 +90,7 @@ export function toNodeHandler(handle: ScrapeHandler, logger: Logger): NodeReques
           return;
         }
         try {
-          writeBack(res, plainReply({ status: 500 }));
+          writeNodeResponse(res, plainReply({ status: 500 }));
         } catch {
           res.destroy();
         }

@@ -14,6 +14,7 @@
  * built, one audit record is handed to the audit sink (when one is configured). The core never
  * calls back into an adapter.
  */
+import { Readable } from 'node:stream';
 import type { ResolvedConfig } from '../config/schema.js';
 import { authenticate, type Authenticators } from '../auth/authenticate.js';
 import { ANONYMOUS, type AuthMethod, type Principal } from '../auth/principal.js';
@@ -212,18 +213,23 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       return reply(403);
     }
     metrics.request(200);
-    const body = request.method === 'HEAD' ? '' : exposition.body;
-    return {
-      status: 200,
-      headers: {
-        'x-content-type-options': 'nosniff',
-        ...base,
-        'content-type': exposition.contentType,
-        ...(exposition.contentEncoding ? { 'content-encoding': exposition.contentEncoding, vary: 'Accept-Encoding' } : {}),
-        'content-length': String(typeof exposition.body === 'string' ? Buffer.byteLength(exposition.body) : exposition.body.length),
-      },
-      body,
+    const headers: Record<string, string> = {
+      'x-content-type-options': 'nosniff',
+      ...base,
+      'content-type': exposition.contentType,
+      ...(exposition.contentEncoding ? { 'content-encoding': exposition.contentEncoding, vary: 'Accept-Encoding' } : {}),
     };
+    const body = exposition.body;
+    if (body instanceof Readable) {
+      if (request.method === 'HEAD') {
+        // The length is unknown without rendering it all: a HEAD gets the headers alone.
+        body.destroy();
+        return { status: 200, headers, body: '' };
+      }
+      return { status: 200, headers, body, ...(exposition.streamed ? { streamed: exposition.streamed } : {}) };
+    }
+    headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+    return { status: 200, headers, body: request.method === 'HEAD' ? '' : body };
   };
 
   return async (request) => {
@@ -242,6 +248,15 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       failure = error;
       facts.reason = 'internal_error';
     }
+    const write = (record: AuditRecord): void => {
+      try {
+        sink(record);
+      } catch (error) {
+        // An audit callback must never fail the scrape it describes.
+        metrics.auditWriteError();
+        logger.error('audit sink threw', { error: error instanceof Error ? error.message : String(error) });
+      }
+    };
     const record: AuditRecord = {
       time: arrived.toISOString(),
       principal: facts.principal?.name ?? null,
@@ -253,19 +268,30 @@ export function createScrapeHandler(options: CoreOptions, currentState: () => Gu
       method: request.method,
       path: request.path,
       status: response?.status ?? 500,
-      bytes: response === undefined ? 0 : typeof response.body === 'string' ? Buffer.byteLength(response.body) : response.body.length,
+      bytes:
+        response === undefined
+          ? 0
+          : response.body instanceof Readable
+            ? 0
+            : typeof response.body === 'string'
+              ? Buffer.byteLength(response.body)
+              : response.body.length,
       series_returned: facts.seriesReturned ?? null,
       series_withheld: facts.seriesWithheld ?? null,
       duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
       reason: facts.reason ?? null,
     };
-    try {
-      sink(record);
-    } catch (error) {
-      // An audit callback must never fail the scrape it describes.
-      metrics.auditWriteError();
-      logger.error('audit sink threw', { error: error instanceof Error ? error.message : String(error) });
-    }
+    if (response?.streamed) {
+      // A streamed scrape is audited when its last byte went out (or it was cut off), with the final counts.
+      void response.streamed.then((summary) => {
+        record.bytes = summary.bytes;
+        record.series_returned = summary.seriesReturned;
+        record.series_withheld = summary.seriesWithheld;
+        record.duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
+        if (summary.error) record.reason = 'stream_failed';
+        write(record);
+      });
+    } else write(record);
     if (response === undefined) throw failure;
     return response;
   };

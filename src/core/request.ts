@@ -3,6 +3,8 @@
  * server, later express/koa/fastify) convert to and from these and nothing else.
  */
 import type { X509Certificate } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { StreamedBodySummary } from '../exposition/pipeline.js';
 import type { ClientCertificateInfo } from '../tls/client-cert.js';
 
 /** What the core needs to know about one HTTP request. */
@@ -34,6 +36,11 @@ export interface ScrapeRequest {
 export interface ScrapeResponse {
   status: number;
   headers: Record<string, string>;
-  /** Empty for HEAD and for most errors' bodies beyond a short text. */
-  body: string | Buffer;
+  /**
+   * Empty for HEAD and for most errors' bodies beyond a short text. A large scrape's body is a
+   * stream (no `content-length`): pipe it to the connection; destroy it to stop rendering.
+   */
+  body: string | Buffer | Readable;
+  /** For a streamed body: settles (never rejects) once it was sent or cut off, with the final counts. */
+  streamed?: Promise<StreamedBodySummary>;
 }

@@ -87,9 +87,20 @@ export function escapeLabelName(name: string, scheme: EscapingScheme): string {
   return escape(name, scheme, false);
 }
 
+/**
+ * Label names seen to be legacy names, so the walk over every sample of a scrape for a legacy
+ * scraper costs a set lookup per label, not a regex (bounded: names are few, values are not here).
+ */
+const legacyLabelNames = new Set<string>();
+
 /** Whether any label name of `labels` is not a legacy label name. */
 function needsLabelEscape(labels: readonly string[]): boolean {
-  for (let i = 0; i < labels.length; i += 2) if (!LABEL_NAME.test(labels[i]!)) return true;
+  for (let i = 0; i < labels.length; i += 2) {
+    const name = labels[i]!;
+    if (legacyLabelNames.has(name)) continue;
+    if (!LABEL_NAME.test(name)) return true;
+    if (legacyLabelNames.size < 10_000) legacyLabelNames.add(name);
+  }
   return false;
 }
 
@@ -121,18 +132,18 @@ function escapedFamilyName(family: MetricFamily, scheme: EscapingScheme): { name
 }
 
 /**
- * The families as a scraper that does not accept UTF-8 names must see them under `scheme`
- * (`allow-utf-8`: unchanged). Families and samples that need no escaping are passed through
- * without copying; the input is never modified.
+ * Escapes an exposition one family at a time, for a pass that streams: returns the family as a
+ * scraper that does not accept UTF-8 names must see it under `scheme`, or undefined for a family
+ * whose escaped name an earlier family of the same exposition already took (it is left out, never
+ * written twice). A family and samples that need no escaping are returned without copying.
  * @example
- * escapeFamilies(parseExposition('{"my.metric","a.b"="x"} 1\n', 'text'), 'underscores');
- * // [{ name: 'my_metric', type: 'unknown', samples: [{ suffix: '', labels: ['a_b', 'x'], value: 1 }] }]
+ * const escape = createFamilyEscaper('underscores');
+ * const served = families.map(escape).filter((f) => f !== undefined);
  */
-export function escapeFamilies(families: readonly MetricFamily[], scheme: EscapingScheme): MetricFamily[] {
-  if (scheme === 'allow-utf-8') return families as MetricFamily[];
-  const out: MetricFamily[] = [];
+export function createFamilyEscaper(scheme: EscapingScheme): (family: MetricFamily) => MetricFamily | undefined {
+  if (scheme === 'allow-utf-8') return (family) => family;
   const used = new Set<string>();
-  for (const family of families) {
+  return (family) => {
     const textName = textFamilyName(family);
     let escapedFamily = family;
     if (
@@ -155,9 +166,27 @@ export function escapeFamilies(families: readonly MetricFamily[], scheme: Escapi
       else delete escapedFamily.legacyCounterName;
     }
     const key = textFamilyName(escapedFamily);
-    if (used.has(key)) continue;
+    if (used.has(key)) return undefined;
     used.add(key);
-    out.push(escapedFamily);
+    return escapedFamily;
+  };
+}
+
+/**
+ * The families as a scraper that does not accept UTF-8 names must see them under `scheme`
+ * (`allow-utf-8`: unchanged). Families and samples that need no escaping are passed through
+ * without copying; the input is never modified.
+ * @example
+ * escapeFamilies(parseExposition('{"my.metric","a.b"="x"} 1\n', 'text'), 'underscores');
+ * // [{ name: 'my_metric', type: 'unknown', samples: [{ suffix: '', labels: ['a_b', 'x'], value: 1 }] }]
+ */
+export function escapeFamilies(families: readonly MetricFamily[], scheme: EscapingScheme): MetricFamily[] {
+  if (scheme === 'allow-utf-8') return families as MetricFamily[];
+  const escape = createFamilyEscaper(scheme);
+  const out: MetricFamily[] = [];
+  for (const family of families) {
+    const escaped = escape(family);
+    if (escaped !== undefined) out.push(escaped);
   }
   return out;
 }

@@ -6,8 +6,9 @@
  * fails or text that does not parse rejects with a {@link SourceError} (500 for a local source,
  * 502 for an upstream) and nothing of it is passed on.
  */
+import { Readable, Transform, pipeline as pipeStreams, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
+import { createGzip, gzip as gzipCallback } from 'node:zlib';
 import type { SeriesFilter } from '../access/filter.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import type { Principal } from '../auth/principal.js';
@@ -16,8 +17,8 @@ import { textFamilyName, type MetricFamily } from './model.js';
 import { acceptsGzip, negotiateFormat } from './negotiate.js';
 import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
-import { renderExposition } from './render.js';
-import { escapeFamilies } from './escaping.js';
+import { createFamilyRenderer, type FamilyRenderer } from './render.js';
+import { createFamilyEscaper } from './escaping.js';
 import { ProtobufDecodeError } from './protobuf/media.js';
 
 /** The protobuf codec, loaded on the first protobuf scrape: @bufbuild/protobuf is ~230 modules a text-only service never needs. */
@@ -44,17 +45,48 @@ export interface ExposeOptions {
   principal?: Principal;
 }
 
+/**
+ * How a streamed body ended, for the audit record and the self-metrics: the counts are final only
+ * once the last byte went out.
+ */
+export interface StreamedBodySummary {
+  /** Bytes of the body as sent (compressed when it was). */
+  bytes: number;
+  /** Series written. */
+  seriesReturned: number;
+  /** Series the filter withheld. */
+  seriesWithheld: number;
+  /** Set when the pass failed after the answer had started (the body was cut off, never completed). */
+  error?: Error;
+}
+
 /** The rendered result of one pass. */
 export interface RenderedExposition {
   contentType: string;
   /** Set when the body is compressed (`gzip`). */
   contentEncoding?: string;
-  body: string | Buffer;
-  /** Series written to the body (absent when the pass did not count). */
+  /**
+   * The body: whole for a scrape of up to {@link STREAM_THRESHOLD_BYTES}, else a stream rendered
+   * as it is read (backpressure: nothing is rendered ahead of what the connection takes).
+   */
+  body: string | Buffer | Readable;
+  /** Series written to the body (absent when the pass did not count; for a stream, the count so far: see `streamed`). */
   seriesReturned?: number;
-  /** Series the filter withheld (absent when the pass did not count). */
+  /** Series the filter withheld (absent when the pass did not count; for a stream, so far). */
   seriesWithheld?: number;
+  /** For a streamed body: settles when the stream ended or failed, never rejects. */
+  streamed?: Promise<StreamedBodySummary>;
 }
+
+/**
+ * Bodies up to this size are answered whole, with a `Content-Length`; larger ones stream (chunked
+ * transfer encoding), so memory stays bounded by the largest family, not the registry. The first
+ * this-many bytes are rendered before the answer starts, so a scrape that fails or comes out empty
+ * early still gets its error status.
+ */
+export const STREAM_THRESHOLD_BYTES = 1024 * 1024;
+/** Rendered text is cut into chunks of about this many UTF-16 units: fewer, larger writes, each dying young. */
+const CHUNK_CHARS = 64 * 1024;
 
 /** One config generation's exposition pass. */
 export type ExpositionPipeline = (options: ExposeOptions) => Promise<RenderedExposition>;
@@ -87,6 +119,7 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
     });
   }
   if ('families' in out) return out.families;
+  if ('familyStream' in out) return collectFamilies(source, out.familyStream);
   if ('protobuf' in out) {
     try {
       return (await protobufCodec()).decodeProtobuf(out.protobuf);
@@ -113,6 +146,40 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
     }
     throw error;
   }
+}
+
+/** Collects a family stream, a failure while iterating becoming the source's {@link SourceError}. */
+function collectFamilies(source: MetricsSource, stream: Iterable<MetricFamily>): MetricFamily[] {
+  try {
+    return [...stream];
+  } catch (error) {
+    throw asSourceError(source, error);
+  }
+}
+
+function asSourceError(source: MetricsSource, error: unknown): SourceError {
+  if (error instanceof SourceError) return error;
+  return new SourceError(source.failureStatus, 'source', `${source.description} failed: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
+}
+
+/**
+ * Opens one scrape's families as an iterable: a family stream as it comes (converted lazily),
+ * anything else read whole by {@link readFamilies}.
+ */
+async function openFamilies(source: MetricsSource, request: SourceRequest): Promise<Iterable<MetricFamily>> {
+  let out: SourceOutput;
+  try {
+    out = await source(request);
+  } catch (error) {
+    throw asSourceError(source, error);
+  }
+  if ('familyStream' in out) return out.familyStream;
+  return readFamilies(
+    defineMetricsSource(() => Promise.resolve(out), source.failureStatus, source.description),
+    request,
+  );
 }
 
 /**
@@ -176,8 +243,23 @@ export function reportDrops(drops: readonly SeriesDrop[], limits: ResolvedSeries
   }
 }
 
+/** Counts the bytes that pass through (the audit's `bytes` of a streamed body). */
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
 /**
- * Builds the pass of one config generation.
+ * Builds the pass of one config generation. Each scrape is walked one family at a time: read (a
+ * registry's families are converted as they are reached), filtered and redacted, limited, escaped
+ * for the scraper and rendered into pieces. The first {@link STREAM_THRESHOLD_BYTES} are rendered
+ * before answering: a scrape that ends by then is answered whole; a larger one streams the rest as
+ * the connection takes it, gzip included, so no body of a 100k-series scrape is held whole. With
+ * `limits.max_series_per_scrape`, which drops the largest families of the whole scrape, the
+ * families are gathered before rendering (the rendering still streams).
  * @example
  * const expose = createPipeline(toMetricsSource(register), { redactor: compileRedaction(config.redaction) });
  * const out = await expose({ accept: 'application/openmetrics-text;version=1.0.0', acceptEncoding: 'gzip' });
@@ -185,41 +267,146 @@ export function reportDrops(drops: readonly SeriesDrop[], limits: ResolvedSeries
 export function createPipeline(source: MetricsSource, options: PipelineOptions): ExpositionPipeline {
   checkOptions('createPipeline', options, PIPELINE_OPTIONS);
   const { redactor, metrics, limits, logger } = options;
+  // Limits that look at one family at a time apply as families stream; the per-scrape one needs them all.
+  const perFamilyLimits = limits && limits.maxSeriesPerScrape > 0 ? { ...limits, maxSeriesPerScrape: 0 } : limits;
+  const perScrapeLimit = limits && limits.maxSeriesPerScrape > 0 ? limits : undefined;
+
   return async (request) => {
     // Protobuf is offered to every scraper that asks (client_golang does): encoded from the model.
     const negotiated = negotiateFormat(request.accept, { protobuf: true });
     const protobuf = negotiated.format === 'protobuf';
-    let families: MetricFamily[];
+    const sourceRequest: SourceRequest = {
+      ...(protobuf ? { protobuf: true } : {}),
+      ...(request.principal !== undefined ? { principal: request.principal } : {}),
+    };
+    const failed = (error: unknown): SourceError => {
+      const sourceError = asSourceError(source, error);
+      metrics?.sourceError(sourceError.reason);
+      return sourceError;
+    };
+    let input: Iterable<MetricFamily>;
     try {
-      families = await readFamilies(source, {
-        ...(protobuf ? { protobuf: true } : {}),
-        ...(request.principal !== undefined ? { principal: request.principal } : {}),
-      });
+      input = await openFamilies(source, sourceRequest);
     } catch (error) {
-      metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
-      throw error;
+      throw failed(error);
     }
-    const redacted = redactor.apply(families, request.filter);
-    const report = redacted.report;
-    let visible = redacted.families;
-    if (metrics) countReport(metrics, report);
-    if (limits) {
-      const limited = limitSeries(visible, limits);
-      visible = limited.families;
-      if (limited.drops.length > 0) reportDrops(limited.drops, limits, metrics, logger);
+    const codec = protobuf ? await protobufCodec() : undefined;
+    const escape = createFamilyEscaper(negotiated.escaping);
+    const renderer: FamilyRenderer | undefined = protobuf ? undefined : createFamilyRenderer(negotiated.format === 'openmetrics' ? 'openmetrics' : 'text');
+    const counts = { returned: 0, withheld: 0 };
+
+    /** Filters, redacts, limits and escapes one family; undefined when nothing of it is served. */
+    const prepare = function* (family: MetricFamily): Generator<MetricFamily, void, undefined> {
+      const redacted = redactor.apply([family], request.filter);
+      counts.withheld += redacted.report.withheld;
+      if (metrics) countReport(metrics, redacted.report);
+      let served = redacted.families;
+      if (perFamilyLimits && served.length > 0) {
+        const limited = limitSeries(served, perFamilyLimits);
+        served = limited.families;
+        if (limited.drops.length > 0) reportDrops(limited.drops, perFamilyLimits, metrics, logger);
+      }
+      for (const f of served) {
+        const escaped = escape(f);
+        if (escaped !== undefined) yield escaped;
+      }
+    };
+    /** The served families, in order (gathered first when the per-scrape limit needs them all). */
+    const served = function* (): Generator<MetricFamily, void, undefined> {
+      if (!perScrapeLimit) {
+        for (const family of input) yield* prepare(family);
+        return;
+      }
+      const all: MetricFamily[] = [];
+      for (const family of input) for (const f of prepare(family)) all.push(f);
+      const limited = limitSeries(all, perScrapeLimit);
+      if (limited.drops.length > 0) reportDrops(limited.drops, perScrapeLimit, metrics, logger);
+      yield* limited.families;
+    };
+    // Rendered text collects in `text` and is cut into UTF-8 chunks of CHUNK_CHARS as it grows
+    // (inside a family too), so a large family's text never piles up on the heap.
+    let text = '';
+    let ready: Buffer[] = [];
+    const emit = (piece: string): void => {
+      text += piece;
+      if (text.length >= CHUNK_CHARS) {
+        ready.push(Buffer.from(text, 'utf8'));
+        text = '';
+      }
+    };
+    /** The body in chunks: UTF-8 text cut as it fills, or one protobuf message per family; a short body stays one string. */
+    const chunks = function* (): Generator<Buffer | string, void, undefined> {
+      for (const family of served()) {
+        if (codec) {
+          const encoded = codec.encodeProtobuf([family]);
+          counts.returned += encoded.samples;
+          if (encoded.body.length > 0) yield encoded.body;
+          continue;
+        }
+        renderer!.family(family, emit);
+        counts.returned = renderer!.samples;
+        if (ready.length > 0) {
+          yield* ready;
+          ready = [];
+        }
+      }
+      text += renderer?.end() ?? '';
+      if (text !== '') yield text;
+    };
+
+    // Render the head of the body before answering: small scrapes end here, errors still get their status.
+    const iterator = chunks();
+    const head: (Buffer | string)[] = [];
+    let headBytes = 0;
+    let finished = false;
+    try {
+      for (;;) {
+        const next = iterator.next();
+        if (next.done) {
+          finished = true;
+          break;
+        }
+        head.push(next.value);
+        headBytes += typeof next.value === 'string' ? Buffer.byteLength(next.value) : next.value.length;
+        // Stream only once a series is out: an empty view must still be answerable (on_empty: forbid).
+        if (headBytes >= STREAM_THRESHOLD_BYTES && counts.returned > 0) break;
+      }
+    } catch (error) {
+      throw failed(error);
     }
-    // Names are escaped for a scraper that did not ask for UTF-8 names (escaping=… in the Content-Type).
-    let body: string | Buffer;
-    let samples: number;
-    if (protobuf) ({ body, samples } = (await protobufCodec()).encodeProtobuf(escapeFamilies(visible, negotiated.escaping)));
-    else ({ text: body, samples } = renderExposition(visible, negotiated.format, { escaping: negotiated.escaping }));
     const compress = acceptsGzip(request.acceptEncoding);
-    return {
+    const base = {
       contentType: negotiated.contentType,
       ...(compress ? { contentEncoding: 'gzip' } : {}),
-      body: compress ? await gzip(body) : body,
-      seriesReturned: samples,
-      seriesWithheld: report.withheld,
     };
+    if (finished) {
+      // A short text body stays the one string it was rendered as; anything cut into chunks is joined as bytes.
+      const whole = head.length === 1 && typeof head[0] === 'string' ? head[0] : Buffer.concat(head.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
+      return { ...base, body: compress ? await gzip(whole) : whole, seriesReturned: counts.returned, seriesWithheld: counts.withheld };
+    }
+
+    // Stream the rest: rendered as the connection reads, gzip streamed too.
+    const rest = function* (): Generator<Buffer | string, void, undefined> {
+      yield* head.splice(0);
+      try {
+        yield* { [Symbol.iterator]: () => iterator };
+      } catch (error) {
+        throw failed(error);
+      }
+    };
+    const counter = new ByteCounter();
+    let settle!: (summary: StreamedBodySummary) => void;
+    const streamed = new Promise<StreamedBodySummary>((resolve) => (settle = resolve));
+    const done = (error: Error | null | undefined): void => {
+      // A failing source cuts the body off (the scraper sees an incomplete answer, never a short
+      // one that parses); a client that went away is no failure of ours.
+      if (error instanceof SourceError) logger?.error('metrics source failed after the answer started; the body was cut off', { error: error.message });
+      else if (error) logger?.debug('metrics stream ended early (the client went away)', { error: error.message });
+      settle({ bytes: counter.bytes, seriesReturned: counts.returned, seriesWithheld: counts.withheld, ...(error ? { error } : {}) });
+    };
+    const body = Readable.from(rest(), { objectMode: false });
+    if (compress) pipeStreams(body, createGzip(), counter, done);
+    else pipeStreams(body, counter, done);
+    return { ...base, body: counter, seriesReturned: counts.returned, seriesWithheld: counts.withheld, streamed };
   };
 }

@@ -50,41 +50,56 @@ function flat(labels: PromClientValueJson['labels'], what: string): string[] {
  * const families = fromPromClientJson(await register.getMetricsAsJSON());
  */
 export function fromPromClientJson(metrics: readonly PromClientMetricJson[]): MetricFamily[] {
-  const families: MetricFamily[] = [];
-  for (const m of metrics) {
-    if (!METRIC_NAME.test(m.name)) throw new SourceError(500, 'source', 'registry: invalid metric name');
-    const type = TYPES[m.type] ?? 'unknown';
-    const family: MetricFamily = { name: m.name, type, samples: [] };
-    if (m.help !== undefined) family.help = m.help;
-    if (type === 'counter') {
-      if (m.name.endsWith('_total') && m.name.length > 6) family.name = m.name.slice(0, -6);
-      else family.legacyCounterName = true;
-    }
-    const values = m.values ?? [];
-    const samples = new Array<Sample>(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i]!;
-      let suffix = '';
-      if (type === 'counter') suffix = '_total';
-      else if (v.metricName !== undefined && v.metricName !== m.name) {
-        suffix = v.metricName.startsWith(m.name) ? v.metricName.slice(m.name.length) : '';
-        if (!HISTOGRAM_SUFFIXES.has(suffix)) throw new SourceError(500, 'source', 'registry: unexpected sample name');
-      }
-      const sample: Sample = { suffix, labels: flat(v.labels, 'a sample'), value: typeof v.value === 'number' ? v.value : Number(v.value) };
-      if (typeof v.timestamp === 'number') sample.timestampMs = v.timestamp;
-      const e = v.exemplar;
-      if (e && e.labelSet && typeof e.value === 'number' && (suffix === '_bucket' || suffix === '_total')) {
-        const labels = flat(e.labelSet, 'an exemplar');
-        if (labels.length > 0) {
-          const exemplar: Exemplar = { labels, value: e.value };
-          if (typeof e.timestamp === 'number') exemplar.timestampSeconds = e.timestamp;
-          sample.exemplar = exemplar;
-        }
-      }
-      samples[i] = sample;
-    }
-    family.samples = samples;
-    families.push(family);
+  return metrics.map(familyOf);
+}
+
+/**
+ * Converts `getMetricsAsJSON()` output one family at a time, as a streaming pass consumes it:
+ * each metric's JSON is let go once converted, so the registry's JSON and the model of the same
+ * series never both exist whole.
+ * @throws SourceError (500), when the family is reached, on a name neither format can carry.
+ */
+export function* promClientFamilies(metrics: readonly PromClientMetricJson[]): Generator<MetricFamily, void, undefined> {
+  const pending: (PromClientMetricJson | undefined)[] = metrics.slice();
+  for (let i = 0; i < pending.length; i++) {
+    const metric = pending[i]!;
+    pending[i] = undefined;
+    yield familyOf(metric);
   }
-  return families;
+}
+
+function familyOf(m: PromClientMetricJson): MetricFamily {
+  if (!METRIC_NAME.test(m.name)) throw new SourceError(500, 'source', 'registry: invalid metric name');
+  const type = TYPES[m.type] ?? 'unknown';
+  const family: MetricFamily = { name: m.name, type, samples: [] };
+  if (m.help !== undefined) family.help = m.help;
+  if (type === 'counter') {
+    if (m.name.endsWith('_total') && m.name.length > 6) family.name = m.name.slice(0, -6);
+    else family.legacyCounterName = true;
+  }
+  const values = m.values ?? [];
+  const samples = new Array<Sample>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    let suffix = '';
+    if (type === 'counter') suffix = '_total';
+    else if (v.metricName !== undefined && v.metricName !== m.name) {
+      suffix = v.metricName.startsWith(m.name) ? v.metricName.slice(m.name.length) : '';
+      if (!HISTOGRAM_SUFFIXES.has(suffix)) throw new SourceError(500, 'source', 'registry: unexpected sample name');
+    }
+    const sample: Sample = { suffix, labels: flat(v.labels, 'a sample'), value: typeof v.value === 'number' ? v.value : Number(v.value) };
+    if (typeof v.timestamp === 'number') sample.timestampMs = v.timestamp;
+    const e = v.exemplar;
+    if (e && e.labelSet && typeof e.value === 'number' && (suffix === '_bucket' || suffix === '_total')) {
+      const labels = flat(e.labelSet, 'an exemplar');
+      if (labels.length > 0) {
+        const exemplar: Exemplar = { labels, value: e.value };
+        if (typeof e.timestamp === 'number') exemplar.timestampSeconds = e.timestamp;
+        sample.exemplar = exemplar;
+      }
+    }
+    samples[i] = sample;
+  }
+  family.samples = samples;
+  return family;
 }

@@ -26,12 +26,27 @@ export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** Content type of OpenMetrics 1.0.0. */
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 
-const LABEL_ESCAPES = /[\\"\n]/;
+const LABEL_ESCAPES_ALL = /[\\"\n]/g;
 
 /** A label value escaped for both formats: `\` → `\\`, `"` → `\"`, newline → `\n`. */
 export function escapeLabelValue(value: string): string {
-  if (!LABEL_ESCAPES.test(value)) return value;
-  return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+  // A scan by char code: on the hot path almost every value needs no escape, and this beats a regex test.
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x5c || c === 0x22 || c === 0x0a) return value.replace(LABEL_ESCAPES_ALL, (ch) => (ch === '\n' ? '\\n' : `\\${ch}`));
+  }
+  return value;
+}
+
+/** `name="` for a label name as written (quoted when it is no legacy name), cached: label names are few. */
+const labelOpeners = new Map<string, string>();
+function labelOpener(name: string): string {
+  let opener = labelOpeners.get(name);
+  if (opener === undefined) {
+    opener = formatLabelName(name) + '="';
+    if (labelOpeners.size < 10_000) labelOpeners.set(name, opener);
+  }
+  return opener;
 }
 
 /** HELP text escaped: `\` and newline in the text format, and `"` too in OpenMetrics. */
@@ -84,7 +99,7 @@ function seriesText(name: string, labels: readonly string[]): string {
   out += inside ? ',' : '{';
   for (let i = 0; i < labels.length; i += 2) {
     if (i > 0) out += ',';
-    out += formatLabelName(labels[i]!) + '="' + escapeLabelValue(labels[i + 1]!) + '"';
+    out += labelOpener(labels[i]!) + escapeLabelValue(labels[i + 1]!) + '"';
   }
   return out + '}';
 }
@@ -106,7 +121,21 @@ export interface RenderResult {
   samples: number;
 }
 
-function textSamples(name: string, family: MetricFamily, samples: readonly Sample[], type: string, out: { text: string; samples: number }): void {
+/**
+ * Size of the text pieces a renderer hands out, in UTF-16 units: large enough that the per-piece
+ * cost (a write, a gzip call) vanishes, small enough that a 100k-series scrape never becomes one
+ * string held whole, and each piece dies young.
+ */
+export const PIECE_CHARS = 64 * 1024;
+
+/** Where a family's text accumulates: `text` is cut into pieces every {@link PIECE_CHARS} and handed to `flush`. */
+interface TextSink {
+  text: string;
+  samples: number;
+  flush(text: string): void;
+}
+
+function textSamples(name: string, family: MetricFamily, samples: readonly Sample[], type: string, out: TextSink): void {
   let text = out.text;
   const written = formatMetricName(name);
   if (family.help !== undefined) text += `# HELP ${written} ${escapeHelp(family.help, false)}\n`;
@@ -117,20 +146,20 @@ function textSamples(name: string, family: MetricFamily, samples: readonly Sampl
   for (const s of samples) {
     const labels = s.labels;
     if (legacy) {
-      // The hot path (legacy names): no intermediate strings.
-      text += keepSuffix ? name + s.suffix : name;
+      // The hot path (legacy names): one string per line, label openers cached.
+      let line = keepSuffix ? name + s.suffix : name;
       if (labels.length > 0) {
-        text += '{';
-        for (let i = 0; i < labels.length; i += 2) {
-          if (i > 0) text += ',';
-          text += formatLabelName(labels[i]!) + '="' + escapeLabelValue(labels[i + 1]!) + '"';
-        }
-        text += '}';
+        line += '{' + labelOpener(labels[0]!) + escapeLabelValue(labels[1]!);
+        for (let i = 2; i < labels.length; i += 2) line += '",' + labelOpener(labels[i]!) + escapeLabelValue(labels[i + 1]!);
+        line += '"}';
       }
+      text += line;
     } else text += seriesText(keepSuffix ? name + s.suffix : name, labels);
-    text += ' ' + formatValue(s.value);
-    if (s.timestampMs !== undefined) text += ' ' + Math.round(s.timestampMs);
-    text += '\n';
+    text += s.timestampMs === undefined ? ' ' + formatValue(s.value) + '\n' : ' ' + formatValue(s.value) + ' ' + Math.round(s.timestampMs) + '\n';
+    if (text.length >= PIECE_CHARS) {
+      out.flush(text);
+      text = '';
+    }
   }
   out.samples += samples.length;
   out.text = text;
@@ -165,78 +194,119 @@ function withoutCreated(samples: Sample[]): Sample[] {
   return samples;
 }
 
-function renderText(families: readonly MetricFamily[]): RenderResult {
-  const out = { text: '', samples: 0 };
-  for (const f of families) {
-    switch (f.type) {
-      case 'counter':
-        textSamples(textFamilyName(f), f, withoutCreated(f.samples), 'counter', out);
-        break;
-      case 'histogram':
-      case 'summary':
-        textSamples(f.name, f, withoutCreated(classicSamples(f.samples)), f.type, out);
-        break;
-      case 'gaugehistogram':
-        for (const suffix of ['_bucket', '_gcount', '_gsum']) {
-          const samples = classicSamples(f.samples).filter((s) => s.suffix === suffix);
-          if (samples.length > 0)
-            textSamples(
-              f.name + suffix,
-              { ...f, type: 'gauge' },
-              samples.map((s) => ({ ...s, suffix: '' })),
-              'gauge',
-              out,
-            );
-        }
-        break;
-      case 'info':
-        textSamples(textFamilyName(f), f, f.samples, 'gauge', out);
-        break;
-      case 'stateset':
-      case 'gauge':
-        textSamples(f.name, f, f.samples, 'gauge', out);
-        break;
-      default:
-        textSamples(f.name, f, f.samples, 'untyped', out);
-    }
+/** One family in the text format 0.0.4. */
+function textFamily(f: MetricFamily, out: TextSink): void {
+  switch (f.type) {
+    case 'counter':
+      textSamples(textFamilyName(f), f, withoutCreated(f.samples), 'counter', out);
+      break;
+    case 'histogram':
+    case 'summary':
+      textSamples(f.name, f, withoutCreated(classicSamples(f.samples)), f.type, out);
+      break;
+    case 'gaugehistogram':
+      for (const suffix of ['_bucket', '_gcount', '_gsum']) {
+        const samples = classicSamples(f.samples).filter((s) => s.suffix === suffix);
+        if (samples.length > 0)
+          textSamples(
+            f.name + suffix,
+            { ...f, type: 'gauge' },
+            samples.map((s) => ({ ...s, suffix: '' })),
+            'gauge',
+            out,
+          );
+      }
+      break;
+    case 'info':
+      textSamples(textFamilyName(f), f, f.samples, 'gauge', out);
+      break;
+    case 'stateset':
+    case 'gauge':
+      textSamples(f.name, f, f.samples, 'gauge', out);
+      break;
+    default:
+      textSamples(f.name, f, f.samples, 'untyped', out);
   }
-  return out;
 }
 
-function renderOpenMetrics(families: readonly MetricFamily[]): RenderResult {
-  let text = '';
-  let samples = 0;
-  const used = new Set<string>();
-  for (const family of families) {
-    let name = family.name;
-    let type: string = family.type;
-    let collided = false;
-    if (used.has(name) && family.type === 'counter') {
-      name = textFamilyName(family);
-      type = 'unknown';
-      collided = true;
+/** One family in OpenMetrics 1.0; `used` holds the names earlier families of the exposition took. */
+function openMetricsFamily(family: MetricFamily, used: Set<string>, out: TextSink): void {
+  let name = family.name;
+  let type: string = family.type;
+  let collided = false;
+  if (used.has(name) && family.type === 'counter') {
+    name = textFamilyName(family);
+    type = 'unknown';
+    collided = true;
+  }
+  if (used.has(name)) return; // cannot happen for parsed input; never write a duplicate family
+  used.add(name);
+  if (family.type === 'counter' && !collided) used.add(`${name}_total`);
+  const written = formatMetricName(name);
+  let text = out.text;
+  text += `# TYPE ${written} ${type}\n`;
+  if (family.help !== undefined) text += `# HELP ${written} ${escapeHelp(family.help, true)}\n`;
+  if (family.unit !== undefined && !collided && name.endsWith(`_${family.unit}`)) text += `# UNIT ${written} ${family.unit}\n`;
+  for (const s of classicSamples(family.samples)) {
+    if (collided && s.suffix !== '_total') continue;
+    text += `${seriesText(collided ? name : name + s.suffix, s.labels)} ${formatValue(s.value)}`;
+    if (s.timestampMs !== undefined) text += ` ${msAsSeconds(s.timestampMs)}`;
+    const e = s.exemplar;
+    if (e && !collided) {
+      text += ` # ${labelBlock(e.labels)} ${formatValue(e.value)}`;
+      if (e.timestampSeconds !== undefined) text += ` ${formatValue(e.timestampSeconds)}`;
     }
-    if (used.has(name)) continue; // cannot happen for parsed input; never write a duplicate family
-    used.add(name);
-    if (family.type === 'counter' && !collided) used.add(`${name}_total`);
-    const written = formatMetricName(name);
-    text += `# TYPE ${written} ${type}\n`;
-    if (family.help !== undefined) text += `# HELP ${written} ${escapeHelp(family.help, true)}\n`;
-    if (family.unit !== undefined && !collided && name.endsWith(`_${family.unit}`)) text += `# UNIT ${written} ${family.unit}\n`;
-    for (const s of classicSamples(family.samples)) {
-      if (collided && s.suffix !== '_total') continue;
-      text += `${seriesText(collided ? name : name + s.suffix, s.labels)} ${formatValue(s.value)}`;
-      if (s.timestampMs !== undefined) text += ` ${msAsSeconds(s.timestampMs)}`;
-      const e = s.exemplar;
-      if (e && !collided) {
-        text += ` # ${labelBlock(e.labels)} ${formatValue(e.value)}`;
-        if (e.timestampSeconds !== undefined) text += ` ${formatValue(e.timestampSeconds)}`;
-      }
-      text += '\n';
-      samples++;
+    text += '\n';
+    out.samples++;
+    if (text.length >= PIECE_CHARS) {
+      out.flush(text);
+      text = '';
     }
   }
-  return { text: `${text}# EOF\n`, samples };
+  out.text = text;
+}
+
+/**
+ * Renders an exposition one family at a time, for a pass that streams: the family's text is handed
+ * to `emit` in pieces of about {@link PIECE_CHARS} as it is written, so the text of a large family
+ * never accumulates (a family's worth of rope strings would be promoted and cost a major GC), and
+ * no whole body is ever built. Families must come already escaped for the scraper (a renderer
+ * writes UTF-8 names quoted).
+ */
+export interface FamilyRenderer {
+  /** Writes one more family, handing its text to `emit` in pieces (nothing for a family that writes nothing). */
+  family(family: MetricFamily, emit: (text: string) => void): void;
+  /** What closes the exposition: `# EOF\n` in OpenMetrics, nothing in the text format. */
+  end(): string;
+  /** Sample lines written so far. */
+  readonly samples: number;
+}
+
+/**
+ * A {@link FamilyRenderer} for `format` (`text` or `openmetrics`).
+ * @example
+ * const renderer = createFamilyRenderer('openmetrics');
+ * let body = '';
+ * for (const family of families) renderer.family(family, (text) => (body += text));
+ * body += renderer.end();
+ */
+export function createFamilyRenderer(format: 'text' | 'openmetrics'): FamilyRenderer {
+  const out: TextSink = { text: '', samples: 0, flush: () => undefined };
+  const used = new Set<string>();
+  const openMetrics = format === 'openmetrics';
+  return {
+    family(family, emit) {
+      out.flush = emit;
+      if (openMetrics) openMetricsFamily(family, used, out);
+      else textFamily(family, out);
+      if (out.text !== '') emit(out.text);
+      out.text = '';
+    },
+    end: () => (openMetrics ? '# EOF\n' : ''),
+    get samples() {
+      return out.samples;
+    },
+  };
 }
 
 /** Options of {@link renderExposition}. */
@@ -260,5 +330,11 @@ export interface RenderOptions {
 export function renderExposition(families: readonly MetricFamily[], format: ExpositionFormat, options: RenderOptions = {}): RenderResult {
   if (format === 'protobuf') throw new TypeError('renderExposition writes the text formats; the protobuf format has its own writer');
   const escaped = options.escaping === undefined || options.escaping === 'allow-utf-8' ? families : escapeFamilies(families, options.escaping);
-  return format === 'openmetrics' ? renderOpenMetrics(escaped) : renderText(escaped);
+  const renderer = createFamilyRenderer(format);
+  let text = '';
+  const append = (piece: string): void => {
+    text += piece;
+  };
+  for (const family of escaped) renderer.family(family, append);
+  return { text: text + renderer.end(), samples: renderer.samples };
 }

@@ -7,7 +7,7 @@
  */
 import type { Principal } from '../auth/principal.js';
 import type { MetricFamily } from './model.js';
-import { fromPromClientJson, type PromClientMetricJson } from './prom-client.js';
+import { promClientFamilies, type PromClientMetricJson } from './prom-client.js';
 import { TEXT_CONTENT_TYPE } from './render.js';
 
 /** Anything shaped like a prom-client `Registry` (also `@prometheus-io/client`). */
@@ -39,13 +39,22 @@ export interface FamiliesOutput {
   families: MetricFamily[];
 }
 
+/**
+ * One scrape's metrics as families produced one at a time, as the pass consumes them (a
+ * prom-client registry's JSON converted lazily), so a large scrape never exists whole in the
+ * model. Iterating may throw a {@link import('./failure.js').SourceError}: the scrape fails.
+ */
+export interface FamilyStreamOutput {
+  familyStream: Iterable<MetricFamily>;
+}
+
 /** One scrape's metrics as a delimited MetricFamily protobuf body (an upstream that answered protobuf). */
 export interface ProtobufOutput {
   protobuf: Uint8Array;
 }
 
 /** What a source produces for one scrape. */
-export type SourceOutput = Exposition | FamiliesOutput | ProtobufOutput;
+export type SourceOutput = Exposition | FamiliesOutput | FamilyStreamOutput | ProtobufOutput;
 
 /** What the scrape asks of a source, and for whom; a source may ignore either. */
 export interface SourceRequest {
@@ -130,7 +139,11 @@ export function toMetricsSource(input: MetricsSourceInput): MetricsSource {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- read once to test it; called with .call(input) below
     const json = input.getMetricsAsJSON;
     if (typeof json === 'function') {
-      return defineMetricsSource(async () => ({ families: fromPromClientJson((await json.call(input)) as readonly PromClientMetricJson[]) }), 500, 'registry');
+      return defineMetricsSource(
+        async () => ({ familyStream: promClientFamilies((await json.call(input)) as readonly PromClientMetricJson[]) }),
+        500,
+        'registry',
+      );
     }
     // Read contentType per scrape: prom-client lets users switch a registry's format.
     return defineMetricsSource(async () => ({ body: await input.metrics(), contentType: input.contentType }), 500, 'registry');

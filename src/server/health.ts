@@ -78,6 +78,8 @@ export class SourceHealth {
       },
       inner.failureStatus,
       inner.description,
+      // Whether answers depend on the caller is the inner source's to say: sharing must know it.
+      { perCaller: inner.perCaller },
     );
   }
 
