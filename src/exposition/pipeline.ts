@@ -23,7 +23,8 @@ import { ProtobufDecodeError } from './protobuf/media.js';
 /** The protobuf codec, loaded on the first protobuf scrape: @bufbuild/protobuf is ~230 modules a text-only service never needs. */
 let codec: Promise<typeof import('./protobuf/codec.js')> | undefined;
 const protobufCodec = (): Promise<typeof import('./protobuf/codec.js')> => (codec ??= import('./protobuf/codec.js'));
-import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
+import { defineMetricsSource, type Exposition, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
+import { passThrough, passThroughRequest } from './passthrough.js';
 import { limitSeries, type SeriesDrop } from './cardinality.js';
 import type { ResolvedSeriesLimits } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -77,15 +78,30 @@ export interface PipelineOptions {
  * family and byte offset, in the message).
  */
 export async function readFamilies(source: MetricsSource, request?: SourceRequest): Promise<MetricFamily[]> {
-  let out: SourceOutput;
+  return familiesOf(source, await readSourceOutput(source, request));
+}
+
+/**
+ * Reads one scrape's output from a source, undecoded.
+ * @throws SourceError with the source's failure status.
+ */
+export async function readSourceOutput(source: MetricsSource, request?: SourceRequest): Promise<SourceOutput> {
   try {
-    out = await source(request);
+    return await source(request);
   } catch (error) {
     if (error instanceof SourceError) throw error;
     throw new SourceError(source.failureStatus, 'source', `${source.description} failed: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,
     });
   }
+}
+
+/**
+ * Decodes one output of `source` into families: text parsed strictly (plus the families it
+ * carries alongside, see {@link withExtraFamilies}), protobuf decoded strictly.
+ * @throws SourceError with the source's failure status.
+ */
+export async function familiesOf(source: MetricsSource, out: SourceOutput): Promise<MetricFamily[]> {
   if ('families' in out) return out.families;
   if ('protobuf' in out) {
     try {
@@ -100,8 +116,9 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
     }
   }
   const format = formatOfContentType(out.contentType) ?? sniffFormat(out.body);
+  let families: MetricFamily[];
   try {
-    return parseExposition(out.body, format);
+    families = parseExposition(out.body, format);
   } catch (error) {
     if (error instanceof ExpositionParseError) {
       throw new SourceError(
@@ -113,22 +130,49 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
     }
     throw error;
   }
+  return out.extra === undefined ? families : withoutRepeats(families, out.extra);
+}
+
+/** `main` plus the families of `more` whose names `main` does not have yet (in order). */
+function withoutRepeats(main: MetricFamily[], more: readonly MetricFamily[]): MetricFamily[] {
+  const taken = new Set(main.map(textFamilyName));
+  const out = [...main];
+  for (const f of more) {
+    const name = textFamilyName(f);
+    if (taken.has(name)) continue;
+    taken.add(name);
+    out.push(f);
+  }
+  return out;
 }
 
 /**
  * A source that serves `primary` plus the families of `extra` (e.g. the sidecar's own
  * self-metrics next to the upstream's). A family name `primary` already has is not repeated;
  * `primary`'s failure status and failures win, and a failing `extra` fails the scrape too
- * (fail closed).
+ * (fail closed). A text answer of `primary` stays text (the extra families ride along, see
+ * {@link Exposition.extra}), so the sidecar's pass-through can still send it unparsed.
  * @example
  * const source = withExtraFamilies(upstreamSource({ url }), toMetricsSource(selfRegistry));
  */
 export function withExtraFamilies(primary: MetricsSource, extra: MetricsSource): MetricsSource {
   return defineMetricsSource(
-    async (request) => {
-      const [main, more] = await Promise.all([readFamilies(primary, request), readFamilies(extra, request)]);
-      const taken = new Set(main.map(textFamilyName));
-      return { families: [...main, ...more.filter((f) => !taken.has(textFamilyName(f)))] };
+    async (request): Promise<SourceOutput> => {
+      const [main, more] = await Promise.all([readSourceOutput(primary, request), readFamilies(extra, request)]);
+      if (!('families' in main) && !('protobuf' in main)) {
+        const extraFamilies = main.extra === undefined ? more : [...main.extra, ...more];
+        // A new object whose body is read through (the source may decode it lazily).
+        const out: Exposition = {
+          contentType: main.contentType,
+          get body() {
+            return main.body;
+          },
+          ...(main.raw !== undefined ? { raw: main.raw } : {}),
+          extra: extraFamilies,
+        };
+        return out;
+      }
+      return { families: withoutRepeats(await familiesOf(primary, main), more) };
     },
     primary.failureStatus,
     primary.description,
@@ -190,11 +234,19 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     const negotiated = negotiateFormat(request.accept, { protobuf: true });
     const protobuf = negotiated.format === 'protobuf';
     let families: MetricFamily[];
+    // Sidecar fast path (passthrough.ts): when nothing can change this scrape, the source is told
+    // the negotiated format and its answer, if it came in exactly that form, is sent unparsed.
+    const fast = { negotiated, gzip: acceptsGzip(request.acceptEncoding), redactor, filter: request.filter, limits };
+    const exact = passThroughRequest(fast);
     try {
-      families = await readFamilies(source, {
+      const out = await readSourceOutput(source, {
         ...(protobuf ? { protobuf: true } : {}),
+        ...(exact ? { passThrough: exact } : {}),
         ...(request.principal !== undefined ? { principal: request.principal } : {}),
       });
+      const passed = exact ? await passThrough(out, fast) : undefined;
+      if (passed) return passed;
+      families = await familiesOf(source, out);
     } catch (error) {
       metrics?.sourceError(error instanceof SourceError ? error.reason : 'source');
       throw error;
