@@ -3,6 +3,7 @@
  * text): the strict parser reads its output, the pass keeps every series and value, and the
  * rendered result parses again in both formats.
  */
+import { wholeBody } from './helpers/exposition.js';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { afterAll, expect, it } from 'vitest';
@@ -37,10 +38,10 @@ it('reads, redacts nothing, and re-renders the exporter output with the same ser
   );
   const expose = createPipeline(source, { redactor: compileRedaction(defaultRedaction()) });
   const text = await expose({});
-  const again = parseExposition(String(text.body), 'text');
+  const again = parseExposition(wholeBody(text), 'text');
   const values = (fs: typeof families) => fs.flatMap((f) => f.samples.map((s) => [f.name, s.suffix, s.labels.join(','), s.value]));
   expect(values(again)).toEqual(values(families));
   expect(again.find((f) => f.name === 'otel_orders')?.help).toBe('Orders "placed".\nSecond line \\ backslash.');
   const om = await expose({ accept: 'application/openmetrics-text;version=1.0.0' });
-  expect(values(parseExposition(String(om.body), 'openmetrics'))).toEqual(values(families));
+  expect(values(parseExposition(wholeBody(om), 'openmetrics'))).toEqual(values(families));
 });

@@ -23,7 +23,7 @@ import { compileRedaction } from '../src/exposition/redact.js';
 import { renderExposition } from '../src/exposition/render.js';
 import { contentFindings } from '../src/tools/scan/content.js';
 import { runCli } from './helpers/cli.js';
-import { familiesArb, parseError } from './helpers/exposition.js';
+import { familiesArb, parseError, wholeBody } from './helpers/exposition.js';
 
 type Format = 'text' | 'openmetrics';
 
@@ -355,7 +355,7 @@ describe('UTF-8 names: the scrape pass answers each scraper with its negotiated 
   ])('%s', async (_who, acceptHeader, contentType, line) => {
     const out = await expose({ accept: acceptHeader });
     expect(out.contentType).toBe(contentType);
-    expect(String(out.body)).toMatch(line);
+    expect(wholeBody(out)).toMatch(line);
     expect(out.seriesReturned).toBe(10);
   });
 

@@ -24,7 +24,8 @@ import { ProtobufDecodeError } from './protobuf/media.js';
 /** The protobuf codec, loaded on the first protobuf scrape: @bufbuild/protobuf is ~230 modules a text-only service never needs. */
 let codec: Promise<typeof import('./protobuf/codec.js')> | undefined;
 const protobufCodec = (): Promise<typeof import('./protobuf/codec.js')> => (codec ??= import('./protobuf/codec.js'));
-import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
+import { defineMetricsSource, type Exposition, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
+import { passThrough, passThroughRequest } from './passthrough.js';
 import { limitSeries, type SeriesDrop } from './cardinality.js';
 import type { ResolvedSeriesLimits } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -109,15 +110,27 @@ export interface PipelineOptions {
  * family and byte offset, in the message).
  */
 export async function readFamilies(source: MetricsSource, request?: SourceRequest): Promise<MetricFamily[]> {
-  let out: SourceOutput;
+  return familiesOf(source, await readSourceOutput(source, request));
+}
+
+/**
+ * Reads one scrape's output from a source, undecoded.
+ * @throws SourceError with the source's failure status.
+ */
+export async function readSourceOutput(source: MetricsSource, request?: SourceRequest): Promise<SourceOutput> {
   try {
-    out = await source(request);
+    return await source(request);
   } catch (error) {
-    if (error instanceof SourceError) throw error;
-    throw new SourceError(source.failureStatus, 'source', `${source.description} failed: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    throw asSourceError(source, error);
   }
+}
+
+/**
+ * Decodes one output of `source` into families: text parsed strictly (plus the families it
+ * carries alongside, see {@link withExtraFamilies}), protobuf decoded strictly.
+ * @throws SourceError with the source's failure status.
+ */
+export async function familiesOf(source: MetricsSource, out: SourceOutput): Promise<MetricFamily[]> {
   if ('families' in out) return out.families;
   if ('familyStream' in out) return collectFamilies(source, out.familyStream);
   if ('protobuf' in out) {
@@ -133,8 +146,9 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
     }
   }
   const format = formatOfContentType(out.contentType) ?? sniffFormat(out.body);
+  let families: MetricFamily[];
   try {
-    return parseExposition(out.body, format);
+    families = parseExposition(out.body, format);
   } catch (error) {
     if (error instanceof ExpositionParseError) {
       throw new SourceError(
@@ -146,6 +160,20 @@ export async function readFamilies(source: MetricsSource, request?: SourceReques
     }
     throw error;
   }
+  return out.extra === undefined ? families : withoutRepeats(families, out.extra);
+}
+
+/** `main` plus the families of `more` whose names `main` does not have yet (in order). */
+function withoutRepeats(main: MetricFamily[], more: readonly MetricFamily[]): MetricFamily[] {
+  const taken = new Set(main.map(textFamilyName));
+  const out = [...main];
+  for (const f of more) {
+    const name = textFamilyName(f);
+    if (taken.has(name)) continue;
+    taken.add(name);
+    out.push(f);
+  }
+  return out;
 }
 
 /** Collects a family stream, a failure while iterating becoming the source's {@link SourceError}. */
@@ -165,37 +193,32 @@ function asSourceError(source: MetricsSource, error: unknown): SourceError {
 }
 
 /**
- * Opens one scrape's families as an iterable: a family stream as it comes (converted lazily),
- * anything else read whole by {@link readFamilies}.
- */
-async function openFamilies(source: MetricsSource, request: SourceRequest): Promise<Iterable<MetricFamily>> {
-  let out: SourceOutput;
-  try {
-    out = await source(request);
-  } catch (error) {
-    throw asSourceError(source, error);
-  }
-  if ('familyStream' in out) return out.familyStream;
-  return readFamilies(
-    defineMetricsSource(() => Promise.resolve(out), source.failureStatus, source.description),
-    request,
-  );
-}
-
-/**
  * A source that serves `primary` plus the families of `extra` (e.g. the sidecar's own
  * self-metrics next to the upstream's). A family name `primary` already has is not repeated;
  * `primary`'s failure status and failures win, and a failing `extra` fails the scrape too
- * (fail closed).
+ * (fail closed). A text answer of `primary` stays text (the extra families ride along, see
+ * {@link Exposition.extra}), so the sidecar's pass-through can still send it unparsed.
  * @example
  * const source = withExtraFamilies(upstreamSource({ url }), toMetricsSource(selfRegistry));
  */
 export function withExtraFamilies(primary: MetricsSource, extra: MetricsSource): MetricsSource {
   return defineMetricsSource(
-    async (request) => {
-      const [main, more] = await Promise.all([readFamilies(primary, request), readFamilies(extra, request)]);
-      const taken = new Set(main.map(textFamilyName));
-      return { families: [...main, ...more.filter((f) => !taken.has(textFamilyName(f)))] };
+    async (request): Promise<SourceOutput> => {
+      const [main, more] = await Promise.all([readSourceOutput(primary, request), readFamilies(extra, request)]);
+      if ('body' in main) {
+        const extraFamilies = main.extra === undefined ? more : [...main.extra, ...more];
+        // A new object whose body is read through (the source may decode it lazily).
+        const out: Exposition = {
+          contentType: main.contentType,
+          get body() {
+            return main.body;
+          },
+          ...(main.raw !== undefined ? { raw: main.raw } : {}),
+          extra: extraFamilies,
+        };
+        return out;
+      }
+      return { families: withoutRepeats(await familiesOf(primary, main), more) };
     },
     primary.failureStatus,
     primary.description,
@@ -275,10 +298,10 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     // Protobuf is offered to every scraper that asks (client_golang does): encoded from the model.
     const negotiated = negotiateFormat(request.accept, { protobuf: true });
     const protobuf = negotiated.format === 'protobuf';
-    const sourceRequest: SourceRequest = {
-      ...(protobuf ? { protobuf: true } : {}),
-      ...(request.principal !== undefined ? { principal: request.principal } : {}),
-    };
+    // Sidecar fast path (passthrough.ts): when nothing can change this scrape, the source is told
+    // the negotiated format and its answer, if it came in exactly that form, is sent unparsed.
+    const fast = { negotiated, gzip: acceptsGzip(request.acceptEncoding), redactor, filter: request.filter, limits };
+    const exact = passThroughRequest(fast);
     const failed = (error: unknown): SourceError => {
       const sourceError = asSourceError(source, error);
       metrics?.sourceError(sourceError.reason);
@@ -286,7 +309,15 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     };
     let input: Iterable<MetricFamily>;
     try {
-      input = await openFamilies(source, sourceRequest);
+      const out = await readSourceOutput(source, {
+        ...(protobuf ? { protobuf: true } : {}),
+        ...(exact ? { passThrough: exact } : {}),
+        ...(request.principal !== undefined ? { principal: request.principal } : {}),
+      });
+      const passed = exact ? await passThrough(out, fast) : undefined;
+      if (passed) return passed;
+      // A registry's families are converted as the pass reaches them; anything else is decoded whole.
+      input = 'familyStream' in out ? out.familyStream : await familiesOf(source, out);
     } catch (error) {
       throw failed(error);
     }

@@ -62,6 +62,12 @@ export interface Redactor {
    * render, with what was done.
    */
   apply(families: MetricFamily[], filter?: SeriesFilter): { families: MetricFamily[]; report: RedactionReport };
+  /**
+   * True when no rule and no secret detector is configured, so {@link apply} without a filter
+   * can change nothing: the sidecar may then pass an upstream's answer through unparsed.
+   * Absent or false: it may change something.
+   */
+  readonly changesNothing?: boolean;
 }
 
 const enum Act {
@@ -250,6 +256,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
   };
 
   return {
+    changesNothing: rules.length === 0 && detect === undefined,
     apply(families, filter) {
       const hits = new Array<number>(rules.length).fill(0);
       const hitNames = new Array<Set<string> | undefined>(rules.length);

@@ -7,6 +7,7 @@
  */
 import type { Principal } from '../auth/principal.js';
 import type { MetricFamily } from './model.js';
+import type { EscapingScheme } from './escaping.js';
 import { promClientFamilies, type PromClientMetricJson } from './prom-client.js';
 import { TEXT_CONTENT_TYPE } from './render.js';
 
@@ -32,6 +33,17 @@ export interface Exposition {
   /** Content type as the source gives it; without a usable one the format is sniffed. */
   contentType: string;
   body: string;
+  /**
+   * The body as the source received it, for the sidecar's pass-through (`passthrough.ts`): its
+   * UTF-8 bytes, and the gzip bytes they were decoded from when the upstream sent gzip. Absent:
+   * the body is only text.
+   */
+  readonly raw?: { readonly bytes: Buffer; readonly gzip?: Buffer };
+  /**
+   * Families served next to the body's (the sidecar's own self-metrics, see
+   * `withExtraFamilies`); a family the body already has is not repeated.
+   */
+  readonly extra?: readonly MetricFamily[];
 }
 
 /** One scrape's metrics, already as families. */
@@ -63,6 +75,12 @@ export interface SourceRequest {
    * histograms survive (it may still answer text).
    */
   protobuf?: boolean;
+  /**
+   * The text format and name escaping the scraper negotiated, given when the pass would send the
+   * upstream's answer through unchanged if it came in exactly that form: an upstream asks for it
+   * first. Absent: the upstream is asked for its own (UTF-8) names, which rules match.
+   */
+  passThrough?: { readonly format: 'text' | 'openmetrics'; readonly version: string; readonly escaping: EscapingScheme };
   /** The authenticated caller, for sources whose answer depends on it (an upstream told the identity); absent outside a request. */
   readonly principal?: Principal;
 }

@@ -21,7 +21,7 @@ import { SourceError, type SourceFailureReason } from './failure.js';
 import { formatOfContentType } from './parse.js';
 import { isProtobufContentType } from './protobuf/media.js';
 import { isLoopbackHost } from '../net/loopback.js';
-import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
+import { defineMetricsSource, type Exposition, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
 import { checkOptions } from '../options.js';
 import { UPSTREAM_OPTIONS } from '../api-options.js';
 import type { Principal } from '../auth/principal.js';
@@ -225,7 +225,7 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
   const fail = (reason: SourceFailureReason, detail: string, cause?: unknown): SourceError =>
     new SourceError(502, reason, `${description}: ${detail}`, cause !== undefined ? { cause } : undefined);
 
-  const fetchOnce = (scrape?: SourceRequest) =>
+  const fetchOnce = (accept: string, identityValues: Record<string, string>) =>
     new Promise<SourceOutput>((resolve, reject) => {
       let settled = false;
       const done = (error: SourceError | undefined, value?: SourceOutput) => {
@@ -242,10 +242,10 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
         method: 'GET',
         // Built here, from nothing the client sent: only the guard's own headers go upstream.
         headers: {
-          accept: scrape?.protobuf ? UPSTREAM_ACCEPT_PROTOBUF : UPSTREAM_ACCEPT,
+          accept,
           'accept-encoding': 'gzip',
           'user-agent': 'scrapeguard',
-          ...(identity ? identityHeaderValues(scrape?.principal, identity) : {}),
+          ...identityValues,
         },
         ...(https && tls.serverName !== undefined ? { servername: tls.serverName } : {}),
       });
@@ -275,8 +275,13 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
           res.resume();
           return done(fail('too_large', `body larger than ${maxBytes} bytes`));
         }
-        const stream = encoding === 'gzip' ? res.pipe(createGunzip()) : res;
+        const gzipped = encoding === 'gzip';
+        const stream = gzipped ? res.pipe(createGunzip()) : res;
         const chunks: Buffer[] = [];
+        // The compressed bytes too (only references to the chunks read anyway), so a pass that
+        // changes nothing can send them as they came to a scraper that takes gzip.
+        const compressed: Buffer[] = [];
+        if (gzipped) res.on('data', (chunk: Buffer) => compressed.push(chunk));
         let size = 0;
         stream.on('data', (chunk: Buffer) => {
           size += chunk.length;
@@ -295,13 +300,66 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
           if (!res.complete) done(fail('connect', 'connection closed mid-body'));
         });
         stream.on('end', () => {
-          const body = Buffer.concat(chunks);
+          const bytes = Buffer.concat(chunks);
           // The same size cap applies to either; protobuf is decoded (strictly) by the pipeline.
-          done(undefined, protobuf ? { protobuf: body } : { body: body.toString('utf8'), contentType });
+          done(undefined, protobuf ? { protobuf: bytes } : textOutput(bytes, contentType, gzipped ? Buffer.concat(compressed) : undefined));
         });
       });
       req.end();
     });
 
-  return defineMetricsSource(fetchOnce, 502, description, { perCaller: identity !== undefined });
+  /**
+   * Upstream fetches in flight, by what is asked (the Accept header, and the identity headers of
+   * a per-caller source): a scrape that arrives while the same fetch is running awaits it instead
+   * of asking again (no thundering herd on a slow exporter). Only while in flight: an entry is
+   * removed as soon as the fetch settles, so no answer is ever served to a later scrape, and a
+   * per-caller source never shares across principals (their identity headers differ). Nothing a
+   * waiter does (its client going away) cancels the fetch: it ends by itself, within the timeout
+   * and the size cap.
+   */
+  const inFlight = new Map<string, Promise<SourceOutput>>();
+  const shared = (scrape?: SourceRequest): Promise<SourceOutput> => {
+    const accept = upstreamAccept(scrape);
+    const identityValues = identity ? identityHeaderValues(scrape?.principal, identity) : {};
+    const key = identity ? `${accept}\n${JSON.stringify(identityValues)}` : accept;
+    let pending = inFlight.get(key);
+    if (pending === undefined) {
+      pending = fetchOnce(accept, identityValues);
+      inFlight.set(key, pending);
+      const forget = () => inFlight.delete(key);
+      pending.then(forget, forget);
+    }
+    // Each scrape gets its own output object (the bytes are immutable and shared; a spread would
+    // decode the lazy text body).
+    return pending.then((out) => ('raw' in out && out.raw ? textOutput(out.raw.bytes, out.contentType, out.raw.gzip) : { ...out }));
+  };
+
+  return defineMetricsSource(shared, 502, description, { perCaller: identity !== undefined });
+}
+
+/** A text answer whose string is decoded from the bytes only when a pass reads it (pass-through never does). */
+function textOutput(bytes: Buffer, contentType: string, gzip: Buffer | undefined): Exposition {
+  let text: string | undefined;
+  const raw = gzip ? { bytes, gzip } : { bytes };
+  return {
+    contentType,
+    get body() {
+      return (text ??= bytes.toString('utf8'));
+    },
+    raw,
+  };
+}
+
+/**
+ * The Accept header for one scrape: protobuf first when the scraper negotiated protobuf; the
+ * scraper's own text format and escaping first when the pass could send the answer through
+ * unchanged (so an exporter that honours Accept answers in exactly that form); else the upstream's
+ * own names ({@link UPSTREAM_ACCEPT}).
+ */
+export function upstreamAccept(scrape?: SourceRequest): string {
+  if (scrape?.protobuf) return UPSTREAM_ACCEPT_PROTOBUF;
+  const exact = scrape?.passThrough;
+  if (!exact) return UPSTREAM_ACCEPT;
+  const media = exact.format === 'openmetrics' ? 'application/openmetrics-text' : 'text/plain';
+  return `${media};version=${exact.version};escaping=${exact.escaping};q=0.7,${UPSTREAM_ACCEPT}`;
 }

@@ -160,3 +160,14 @@ export function parseError(text: string, format: 'text' | 'openmetrics'): Exposi
   }
   throw new Error('expected a parse error');
 }
+
+/**
+ * The text of a whole (not streamed) pipeline body; fails the test for a stream, which only a
+ * scrape over `STREAM_THRESHOLD_BYTES` gives (test/exposition-stream.test.ts reads those).
+ */
+export function wholeBody(out: { body: unknown }): string {
+  const body = out.body;
+  if (typeof body === 'string') return body;
+  if (Buffer.isBuffer(body)) return body.toString('utf8');
+  throw new Error('expected a whole body, got a stream');
+}
