@@ -33,6 +33,7 @@ import { renderExposition } from '../src/exposition/render.js';
 import { defineMetricsSource, toMetricsSource } from '../src/exposition/source.js';
 import type { MetricFamily } from '../src/exposition/model.js';
 import { createGuard, type Guard, type GuardOptions } from '../src/guard.js';
+import { scrapeHttp2 } from './helpers/client.js';
 import { textLogger } from './helpers/logger.js';
 import { testPki, type TestPki } from './helpers/pki.js';
 
@@ -193,6 +194,16 @@ describe('large scrapes stream', () => {
     // status dropped: the 5 status values of one route merge into one series.
     expect(requests.samples.every((s) => !s.labels.includes('status'))).toBe(true);
     expect(requests.samples).toHaveLength(30_000);
+  });
+
+  it('over HTTP/2 a large scrape streams as DATA frames and arrives whole', async () => {
+    const registry = bigRegistry();
+    const { url } = await start({ source: registry }, { http_server_config: { http2: true } });
+    const r = await scrapeHttp2(url, { ca: pki.ca.certPem });
+    expect(r.alpn).toBe('h2');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-length']).toBeUndefined();
+    expect(r.body).toBe(await wholeText(registry));
   });
 
   it('a small scrape is still answered whole, with a Content-Length', async () => {
