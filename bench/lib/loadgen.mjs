@@ -7,7 +7,8 @@
 //
 // Usage: node bench/lib/loadgen.mjs '<json spec>'
 //   spec: { url, ca?, cert?, key?, servername?, headers?, keepAlive: bool, concurrency,
-//           durationMs? | requests?, rate? (requests/s, open loop), expectStatus?, localAddress? }
+//           durationMs? | requests?, rate? (requests/s, open loop), expectStatus?, localAddress?,
+//           timeoutMs? (socket idle timeout, default 30 s), samples? (also print every latency) }
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -55,7 +56,7 @@ function once() {
       firstError ??= e.message;
       resolve();
     });
-    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    req.setTimeout(spec.timeoutMs ?? 30_000, () => req.destroy(new Error('timeout')));
     req.end();
   });
 }
@@ -110,5 +111,6 @@ process.stdout.write(
     p50: pct(50),
     p99: pct(99),
     throughput: (sorted.length / wallMs) * 1000,
+    ...(spec.samples ? { samples: sorted } : {}),
   })}\n`,
 );
