@@ -149,6 +149,13 @@ export function startProcess(command, args, { ready, env, timeoutMs = 30_000, cw
     }
     child.stdout.setEncoding('utf8').on('data', onData);
     child.stderr.setEncoding('utf8').on('data', onData);
+    child.once('error', (error) => {
+      // spawn failed (a binary missing): a rejection, not an unhandled 'error' event
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      reject(new Error(`${command} could not start: ${error.message}`));
+    });
     child.on('exit', (code, signal) => {
       if (done) return;
       done = true;
