@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { hash } from '@node-rs/bcrypt';
 import { stringify } from 'yaml';
 import { generateCa, generateClientCert, generateServerCert } from '../dist/pki.js';
-import { METRICS, evaluate, formatReference, formatTable, parseReference, toRemeasure } from './lib/gate.mjs';
+import { METRICS, better, evaluate, formatReference, formatTable, parseReference, toRemeasure } from './lib/gate.mjs';
 import { logLogChart } from './lib/plot.mjs';
 import { cpuSeconds, peakRssMiB, startProcess } from './lib/proc.mjs';
 import { GATE, scenarios } from './scenarios.mjs';
@@ -385,6 +385,15 @@ try {
       : `## Regression gate reference\n\n\`npm run bench -- --quick\` reruns these probes (the same sizes, rounds and durations: \`GATE\` in bench/scenarios.mjs) and compares their ratios with the ones below (bench/lib/gate.mjs): a ratio fails when it is worse by more than 25 % and by more than an absolute margin (0.10; 0.50 for the S4 p99 ratio), measured twice.`,
   );
   for (const s of probed) Object.assign(measured, await probe(s));
+  if (!quick) {
+    // A reference must not be written from a probe that failed requests (the gate would then
+    // miss that ratio and fail under CI): such a probe gets one more run, the cleaner one counts.
+    const unclean = METRICS.filter((m) => measured[m.key] && (measured[m.key].errors > 0 || !Number.isFinite(measured[m.key].value)));
+    for (const s of probed.filter((p) => unclean.some((m) => m.scenario === p.id))) {
+      const ratios = await probe(s, ' (re-measured: failed requests in the first run)');
+      for (const m of unclean) if (ratios[m.key]) measured[m.key] = better(measured[m.key], ratios[m.key]);
+    }
+  }
   if (quick) {
     const metrics = METRICS.filter((m) => probed.some((s) => s.id === m.scenario));
     const reference = parseReference(existsSync(referenceFile) ? readFileSync(referenceFile, 'utf8') : undefined);
