@@ -14,7 +14,7 @@
 // alternating rounds so machine noise hits them alike; ratios only compare rows of one run.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -296,6 +296,7 @@ function table(results, baseline, { ratioOf = 'p50' } = {}) {
 // ---------------------------------------------------------------- main
 
 const t0 = Date.now();
+mkdirSync(dirname(outFile), { recursive: true }); // before minutes of measuring, not after
 if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
 const gateFingerprint = JSON.stringify(GATE);
 const needRsa = !quick || GATE.s3.some((w) => w.startsWith('rsa'));
