@@ -1,14 +1,20 @@
 // `npm run bench`: scrapeguard against plain prom-client, the nginx TLS + auth_basic recipe and
 // node_exporter, every contender started here on loopback, driven by the same load generator
 // (bench/lib/loadgen.mjs, its own process) and measured side by side in one run. Writes
-// BENCHMARKS.md (or --out FILE). `--quick` is a smoke run of every scenario in under 2 minutes.
+// BENCHMARKS.md (or --out FILE), including the regression gate's reference ratios.
+//
+// `--quick` is the regression gate (issue #16): only the probes of S1–S4 (bench/scenarios.mjs,
+// `GATE`), in under 2 minutes; it compares their ratios with the reference block of BENCHMARKS.md
+// (bench/lib/gate.mjs), re-measures a failing scenario once, prints a table, writes the probes'
+// report to BENCHMARKS.quick.md (or --out FILE) and exits 1 on a clear regression, or, under CI,
+// when it cannot compare (no reference, nginx missing). `--reference=FILE` reads another reference.
 //
 // Fairness rules: each contender is its own process (kernel-accounted CPU and peak RSS, nginx
 // workers and sidecar upstreams included); contenders of one scenario are measured in
 // alternating rounds so machine noise hits them alike; ratios only compare rows of one run.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -16,9 +22,10 @@ import { fileURLToPath } from 'node:url';
 import { hash } from '@node-rs/bcrypt';
 import { stringify } from 'yaml';
 import { generateCa, generateClientCert, generateServerCert } from '../dist/pki.js';
+import { METRICS, better, evaluate, formatReference, formatTable, parseReference, toRemeasure } from './lib/gate.mjs';
 import { logLogChart } from './lib/plot.mjs';
 import { cpuSeconds, peakRssMiB, startProcess } from './lib/proc.mjs';
-import { scenarios } from './scenarios.mjs';
+import { GATE, scenarios } from './scenarios.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -28,6 +35,16 @@ const only = args
   ?.slice(7)
   .split(',');
 const outFile = args.find((a) => a.startsWith('--out='))?.slice(6) ?? join(root, quick ? 'BENCHMARKS.quick.md' : 'BENCHMARKS.md');
+const referenceFile = args.find((a) => a.startsWith('--reference='))?.slice(12) ?? join(root, 'BENCHMARKS.md');
+// Bound on the resident memory of one contender (with its backend) in the 1,000,000-series row.
+const memoryBoundMiB = Number(args.find((a) => a.startsWith('--memory-bound='))?.slice(15) ?? 4096);
+for (const a of args)
+  if (!/^--(quick|only=.+|out=.+|reference=.+|memory-bound=\d+)$/.test(a)) {
+    process.stderr.write(`bench: unknown argument ${a}\n`);
+    process.exit(2);
+  }
+// As test/e2e/support.ts reads it: CI=true (or any value but false/0/no) makes a gate that cannot compare fail.
+const inCi = process.env.CI !== undefined && process.env.CI !== '' && !/^(false|0|no)$/i.test(process.env.CI);
 
 const work = mkdtempSync(join(tmpdir(), 'scrapeguard-bench-'));
 const running = new Set();
@@ -106,17 +123,21 @@ function track(proc) {
   return { ...proc, stop: async () => (running.delete(proc), stop()) };
 }
 
-/** prom-client registry over plain HTTP, or behind scrapeguard (config object), in one process. */
-async function app(mode, series, config) {
-  const proc = await startProcess(process.execPath, [join(root, 'bench/servers/app.mjs'), JSON.stringify({ mode, series, config })], {
+/**
+ * prom-client registry over plain HTTP, or behind scrapeguard (config object), in one process.
+ * `nodeArgs` (e.g. a heap bound), `timeoutMs` for a slow start, `onSpawn(child)` at once.
+ */
+async function app(mode, series, config, { nodeArgs = [], timeoutMs = 120_000, onSpawn } = {}) {
+  const proc = await startProcess(process.execPath, [...nodeArgs, join(root, 'bench/servers/app.mjs'), JSON.stringify({ mode, series, config })], {
     ready: /LISTENING (\d+)/,
-    timeoutMs: 120_000,
+    timeoutMs,
+    onSpawn,
   });
-  return track({ port: Number(proc.match[1]), pid: proc.child.pid, stop: proc.stop });
+  return track({ port: Number(proc.match[1]), pid: proc.child.pid, stop: proc.stop, output: proc.output });
 }
 
-/** scrapeguard sidecar (`serve --upstream`) in front of a plain backend. */
-async function sidecar(webConfigFile, upstreamPort) {
+/** scrapeguard sidecar (`serve --upstream`) in front of a plain backend; `extraArgs` for `serve`. */
+async function sidecar(webConfigFile, upstreamPort, { extraArgs = [], onSpawn } = {}) {
   const proc = await startProcess(
     process.execPath,
     [
@@ -130,14 +151,15 @@ async function sidecar(webConfigFile, upstreamPort) {
       `http://127.0.0.1:${upstreamPort}/metrics`,
       '--log.level',
       'error',
+      ...extraArgs,
     ],
-    { ready: /listening on https:\/\/[^\s]*:(\d+)\//, timeoutMs: 30_000 },
+    { ready: /listening on https:\/\/[^\s]*:(\d+)\//, timeoutMs: 30_000, onSpawn },
   );
-  return track({ port: Number(proc.match[1]), pid: proc.child.pid, stop: proc.stop });
+  return track({ port: Number(proc.match[1]), pid: proc.child.pid, stop: proc.stop, output: proc.output });
 }
 
 /** nginx: TLS (optionally client-cert verification) + auth_basic, proxying to a plain backend. */
-async function nginx({ pki, upstreamPort, htpasswd, verifyClient, staticBody }) {
+async function nginx({ pki, upstreamPort, htpasswd, verifyClient, staticBody, sessionTickets = false }) {
   const port = await freePort();
   const dir = mkdtempSync(join(work, 'nginx-'));
   const location = staticBody
@@ -166,7 +188,7 @@ http {
     ssl_certificate_key ${pki.serverKey};
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache off;
-    ssl_session_tickets off;
+    ssl_session_tickets ${sessionTickets ? 'on' : 'off'};
     ${verifyClient ? `ssl_client_certificate ${pki.ca}; ssl_verify_client on;` : ''}
     location /metrics {
       ${htpasswd ? `auth_basic "metrics"; auth_basic_user_file ${htpasswd};` : ''}
@@ -243,6 +265,7 @@ async function measureRounds(entries, { rounds, durationMs, warmupMs = 500 }) {
       errors: a.errors,
       statuses: a.statuses,
       firstError: a.firstError,
+      resumed: a.runs.reduce((s, r) => s + (r.resumed ?? 0), 0),
     };
   }
   return out;
@@ -273,14 +296,18 @@ function table(results, baseline, { ratioOf = 'p50' } = {}) {
 // ---------------------------------------------------------------- main
 
 const t0 = Date.now();
+mkdirSync(dirname(outFile), { recursive: true }); // before minutes of measuring, not after
 if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
+const gateFingerprint = JSON.stringify(GATE);
+const needRsa = !quick || GATE.s3.some((w) => w.startsWith('rsa'));
 const ctx = {
   quick,
   work,
   root,
-  durationMs: quick ? 1500 : 6000,
-  rounds: quick ? 1 : 3,
-  pki: { ec: await writePki('ec'), rsa: await writePki('rsa') },
+  durationMs: 6000,
+  rounds: 3,
+  memoryBoundMiB,
+  pki: { ec: await writePki('ec'), ...(needRsa ? { rsa: await writePki('rsa') } : {}) },
   USER,
   PASSWORD,
   basicHeader,
@@ -302,6 +329,7 @@ const ctx = {
   sidecar,
   nginx,
   nodeExporter,
+  loadgen,
   measureRounds,
   table,
   f,
@@ -323,17 +351,64 @@ const ctx = {
   },
 };
 
+const selected = scenarios.filter((s) => !only || only.includes(s.id));
+const probed = selected.filter((s) => s.probe);
 const sections = [];
 const summary = [];
+const measured = {};
+const remeasured = {};
+let gate;
+
+/** Runs one scenario's gate probe; returns its ratios and adds its tables to the report. */
+async function probe(s, note = '') {
+  const started = Date.now();
+  process.stderr.write(`bench: gate probe ${s.id}${note}…\n`);
+  const out = await s.probe(ctx);
+  sections.push(`### ${s.id} probe${note}: ${s.title}\n\n${out.markdown}\n\n_${((Date.now() - started) / 1000).toFixed(0)} s_`);
+  process.stderr.write(`bench: gate probe ${s.id} done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  return out.ratios;
+}
+
 try {
-  for (const s of scenarios) {
-    if (only && !only.includes(s.id)) continue;
-    const started = Date.now();
-    process.stderr.write(`bench: ${s.id} ${s.title}…\n`);
-    const out = await s.run(ctx);
-    sections.push(`## ${s.id}: ${s.title}\n\n${out.markdown}\n\n_${((Date.now() - started) / 1000).toFixed(0)} s_`);
-    if (out.summary) summary.push(...out.summary.map((l) => `- **${s.id}** ${l}`));
-    process.stderr.write(`bench: ${s.id} done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  if (!quick)
+    for (const s of selected) {
+      const started = Date.now();
+      process.stderr.write(`bench: ${s.id} ${s.title}…\n`);
+      const out = await s.run(ctx);
+      sections.push(`## ${s.id}: ${s.title}\n\n${out.markdown}\n\n_${((Date.now() - started) / 1000).toFixed(0)} s_`);
+      if (out.summary) summary.push(...out.summary.map((l) => `- **${s.id}** ${l}`));
+      process.stderr.write(`bench: ${s.id} done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+    }
+  // The gate's probes: in the full run they write the reference, in --quick they are checked.
+  sections.push(
+    quick
+      ? '## Regression gate probes'
+      : `## Regression gate reference\n\n\`npm run bench -- --quick\` reruns these probes (the same sizes, rounds and durations: \`GATE\` in bench/scenarios.mjs) and compares their ratios with the ones below (bench/lib/gate.mjs): a ratio fails when it is worse by more than 25 % and by more than an absolute margin (0.10; 0.50 for the S4 p99 ratio), measured twice.`,
+  );
+  for (const s of probed) Object.assign(measured, await probe(s));
+  if (!quick) {
+    // A reference must not be written from a probe that failed requests (the gate would then
+    // miss that ratio and fail under CI): such a probe gets one more run, the cleaner one counts.
+    const unclean = METRICS.filter((m) => measured[m.key] && (measured[m.key].errors > 0 || !Number.isFinite(measured[m.key].value)));
+    for (const s of probed.filter((p) => unclean.some((m) => m.scenario === p.id))) {
+      const ratios = await probe(s, ' (re-measured: failed requests in the first run)');
+      for (const m of unclean) if (ratios[m.key]) measured[m.key] = better(measured[m.key], ratios[m.key]);
+    }
+  }
+  if (quick) {
+    const metrics = METRICS.filter((m) => probed.some((s) => s.id === m.scenario));
+    const reference = parseReference(existsSync(referenceFile) ? readFileSync(referenceFile, 'utf8') : undefined);
+    gate = evaluate({ metrics, reference, config: gateFingerprint, measured, ci: inCi });
+    // A clear regression survives a second look; machine noise usually does not.
+    const again = toRemeasure(gate);
+    if (again.length) {
+      process.stderr.write(`bench: gate: ${again.join(', ')} over the limit; measuring once more\n`);
+      for (const s of probed.filter((p) => metrics.some((m) => m.scenario === p.id && again.includes(m.key)))) {
+        const ratios = await probe(s, ' (re-measured)');
+        for (const k of again) if (ratios[k]) remeasured[k] = ratios[k];
+      }
+      gate = evaluate({ metrics, reference, config: gateFingerprint, measured, remeasured, ci: inCi });
+    }
   }
 } finally {
   await cleanup();
@@ -341,19 +416,39 @@ try {
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const promClient = JSON.parse(readFileSync(join(root, 'node_modules/prom-client/package.json'), 'utf8')).version;
+const generated = new Date().toISOString().slice(0, 16).replace('T', ' ');
 const header = `# Benchmarks
 
-Generated by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${((Date.now() - t0) / 1000).toFixed(0)} s${quick ? ' (quick smoke run: short rounds, smaller registries — not for quoting)' : ''}.
+Generated by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${generated} UTC in ${((Date.now() - t0) / 1000).toFixed(0)} s${quick ? ' (the regression gate: short probes, not for quoting)' : ''}.
 
 - machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}; shared and noisy, so compare ratios within this file only
 - scrapeguard ${pkg.version}, node ${process.version}, prom-client ${promClient}, ${ctx.haveNginx ? version(nginxBin, ['-v']) : 'nginx: not available (run scripts/fetch-nginx.sh)'}, ${ctx.haveNodeExporter ? version(nodeExporterBin, ['--version']) : 'node_exporter: not available'}
 - load generator: bench/lib/loadgen.mjs — Node's https client with a keep-alive Agent (client certificates where the server asks), run as its own process; closed loop with 2 connections unless a scenario says otherwise
 - each contender runs in its own process; CPU = user+system seconds of the contender's processes (nginx workers, sidecar upstream included) from /proc, per 1000 successful scrapes; peak RSS = sum of VmHWM
-- ${ctx.rounds} alternating round(s) of ${ctx.durationMs / 1000} s per contender; p50/p99 are the medians over rounds; ratios are to the scenario's baseline row
-
-## Summary
-
-${summary.join('\n')}
+- ${quick ? `${GATE.rounds} alternating round(s) of ${GATE.durationMs / 1000} s` : `${ctx.rounds} alternating round(s) of ${ctx.durationMs / 1000} s`} per contender unless a scenario says otherwise; p50/p99 are the medians over rounds; ratios are to the scenario's baseline row
 `;
-writeFileSync(outFile, `${header}\n${sections.join('\n\n')}\n`);
+let gateText = '';
+if (quick) {
+  gateText = `## Gate verdict: ${gate?.fail ? 'FAIL' : 'pass'}${inCi ? ' (CI)' : ''}\n\nReference: ${referenceFile}\n\n${gate ? formatTable(gate) : 'no probe ran'}\n`;
+} else {
+  const ratios = {};
+  const skipped = [];
+  // Only the gated ratios: a reference for a ratio nobody checks would only look like a promise.
+  for (const [k, m] of Object.entries(measured).filter(([key]) => METRICS.some((x) => x.key === key))) {
+    if (m.errors === 0 && Number.isFinite(m.value) && m.value > 0) ratios[k] = Number(m.value.toFixed(3));
+    else skipped.push(`${k} (${m.errors} failed requests${Number.isFinite(m.value) ? '' : ', no value'})`);
+  }
+  const lines = Object.entries(ratios).map(([k, v]) => `| ${METRICS.find((m) => m.key === k)?.label} | \`${k}\` | ${v.toFixed(2)} |`);
+  sections.push(
+    `Reference ratios of this run:\n\n| ratio (lower is better) | key | reference |\n|---|---|---:|\n${lines.join('\n')}${skipped.length ? `\n\nNot recorded (a gate run will fail on them under CI): ${skipped.join(', ')}` : ''}\n\n${formatReference({ config: gateFingerprint, generated: `${generated} UTC`, ratios })}`,
+  );
+}
+const body = quick ? `${header}\n${gateText}\n${sections.join('\n\n')}\n` : `${header}\n## Summary\n\n${summary.join('\n')}\n\n${sections.join('\n\n')}\n`;
+writeFileSync(outFile, body);
 process.stderr.write(`bench: wrote ${outFile} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+if (quick && gate) {
+  process.stdout.write(
+    `\nbench gate (${inCi ? 'CI' : 'local'}): ${gate.fail ? 'FAIL' : 'pass'} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n${formatTable(gate)}\n`,
+  );
+  if (gate.fail) process.exitCode = 1;
+}

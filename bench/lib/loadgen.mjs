@@ -7,7 +7,9 @@
 //
 // Usage: node bench/lib/loadgen.mjs '<json spec>'
 //   spec: { url, ca?, cert?, key?, servername?, headers?, keepAlive: bool, concurrency,
-//           durationMs? | requests?, rate? (requests/s, open loop), expectStatus?, localAddress? }
+//           durationMs? | requests?, rate? (requests/s, open loop), expectStatus?, localAddress?,
+//           timeoutMs? (socket idle timeout, default 30 s), samples? (also print every latency),
+//           resume? (without keep-alive: offer the previous TLS session, counting `resumed`) }
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -19,7 +21,7 @@ const secure = url.protocol === 'https:';
 const read = (f) => (f ? readFileSync(f) : undefined);
 const tlsOptions = secure ? { ca: read(spec.ca), cert: read(spec.cert), key: read(spec.key), ...(spec.servername ? { servername: spec.servername } : {}) } : {};
 const agent = secure
-  ? new https.Agent({ keepAlive: spec.keepAlive, maxSockets: spec.concurrency, maxCachedSessions: spec.keepAlive ? 100 : 0, ...tlsOptions })
+  ? new https.Agent({ keepAlive: spec.keepAlive, maxSockets: spec.concurrency, maxCachedSessions: spec.keepAlive || spec.resume ? 100 : 0, ...tlsOptions })
   : new http.Agent({ keepAlive: spec.keepAlive, maxSockets: spec.concurrency });
 const lib = secure ? https : http;
 
@@ -28,6 +30,7 @@ const statuses = {};
 let errors = 0;
 let bytes = 0;
 let firstError;
+let resumed = 0;
 
 function once() {
   return new Promise((resolve) => {
@@ -37,6 +40,12 @@ function once() {
       ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
       headers: { 'accept-encoding': 'identity', ...spec.headers },
     });
+    if (secure)
+      req.once('socket', (socket) => {
+        socket.once('secureConnect', () => {
+          if (socket.isSessionReused()) resumed++;
+        });
+      });
     req.on('response', (res) => {
       res.on('data', (c) => (bytes += c.length));
       res.on('end', () => {
@@ -55,7 +64,7 @@ function once() {
       firstError ??= e.message;
       resolve();
     });
-    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    req.setTimeout(spec.timeoutMs ?? 30_000, () => req.destroy(new Error('timeout')));
     req.end();
   });
 }
@@ -107,8 +116,10 @@ process.stdout.write(
     firstError,
     wallMs,
     bytes,
+    resumed,
     p50: pct(50),
     p99: pct(99),
     throughput: (sorted.length / wallMs) * 1000,
+    ...(spec.samples ? { samples: sorted } : {}),
   })}\n`,
 );

@@ -1,15 +1,16 @@
-// A dependency-free SVG line chart for the benchmark report: p50 latency against registry size,
-// log-log, one line per contender. Small on purpose: axes, ticks, two or three series, a legend.
+// A dependency-free SVG line chart for the benchmark report: p50 latency or peak RSS against
+// registry size, log-log, one line per contender. Small on purpose: axes, ticks, two or three series, a legend.
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
- * @param {{title: string, xLabel: string, yLabel: string, series: {name: string, points: [number, number][]}[]}} chart
+ * @param {{title: string, xLabel: string, yLabel: string, unit?: string, series: {name: string, points: [number, number][]}[]}} chart
+ *   `unit`: of the y values, in each point's tooltip (default "ms")
  * @returns {string} SVG document
  */
-export function logLogChart({ title, xLabel, yLabel, series }) {
+export function logLogChart({ title, xLabel, yLabel, unit = 'ms', series }) {
   const W = 640;
   const H = 400;
   const m = { l: 70, r: 20, t: 40, b: 60 };
@@ -45,7 +46,7 @@ export function logLogChart({ title, xLabel, yLabel, series }) {
     out.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
     for (const [x, y] of pts)
       out.push(
-        `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3.5" fill="${c}"><title>${esc(s.name)}: ${y.toFixed(2)} ms at ${x} series</title></circle>`,
+        `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3.5" fill="${c}"><title>${esc(s.name)}: ${y.toFixed(2)} ${esc(unit)} at ${x} series</title></circle>`,
       );
     out.push(`<rect x="${m.l + 12}" y="${m.t + 8 + i * 18}" width="14" height="3" fill="${c}"/>`);
     out.push(`<text x="${m.l + 32}" y="${m.t + 13 + i * 18}">${esc(s.name)}</text>`);

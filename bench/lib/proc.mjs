@@ -56,14 +56,63 @@ export function peakRssMiB(pid) {
   return kb / 1024;
 }
 
+/** Current resident set size in MiB of `pid` plus its descendants (VmRSS). */
+export function rssMiB(pid) {
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // ended
+    }
+  }
+  return kb / 1024;
+}
+
+/**
+ * Kills the process trees of `pids` (SIGKILL) as soon as their resident memory together exceeds
+ * `boundMiB`: a benchmark of a huge registry must not push a shared machine into swap or the OOM
+ * killer. Polls every 200 ms. `stop()` ends the watch; `tripped` says whether it fired.
+ */
+export function memoryWatchdog(pids, boundMiB) {
+  const state = { tripped: false, atMiB: 0 };
+  const timer = setInterval(() => {
+    const total = pids.reduce((sum, pid) => sum + rssMiB(pid), 0);
+    if (total <= boundMiB) return;
+    state.tripped = true;
+    state.atMiB = total;
+    clearInterval(timer);
+    for (const pid of pids)
+      for (const p of processTree(pid).reverse()) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+  }, 200);
+  return {
+    get tripped() {
+      return state.tripped;
+    },
+    get atMiB() {
+      return state.atMiB;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 /**
  * Starts a process and waits until it prints a line matching `ready` on stdout (or stderr);
- * without `ready`, until it has spawned.
+ * without `ready`, until it has spawned. `onSpawn(child)` runs at once (a memory watchdog can
+ * cover the start-up, where a huge registry is built).
  * @returns {Promise<{child: import('node:child_process').ChildProcess, match: RegExpExecArray, stop(): Promise<void>, output(): string}>}
  */
-export function startProcess(command, args, { ready, env, timeoutMs = 30_000, cwd } = {}) {
+export function startProcess(command, args, { ready, env, timeoutMs = 30_000, cwd, onSpawn } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, cwd });
+    onSpawn?.(child);
     let log = '';
     let done = false;
     const stop = () =>
@@ -100,6 +149,13 @@ export function startProcess(command, args, { ready, env, timeoutMs = 30_000, cw
     }
     child.stdout.setEncoding('utf8').on('data', onData);
     child.stderr.setEncoding('utf8').on('data', onData);
+    child.once('error', (error) => {
+      // spawn failed (a binary missing): a rejection, not an unhandled 'error' event
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      reject(new Error(`${command} could not start: ${error.message}`));
+    });
     child.on('exit', (code, signal) => {
       if (done) return;
       done = true;
