@@ -132,9 +132,10 @@ export function clientCertificateOf(socket: TLSSocket): ClientCertificateInfo | 
 
 /**
  * Applies a compiled policy to a TLS socket right after its handshake. Reads nothing from disk.
- * @param client the socket's {@link clientCertificateOf}, when the caller has read it already.
+ * @param client the socket's {@link clientCertificateOf} (undefined: it presented none), read by
+ *   the caller once for the policy and the requests alike.
  */
-export function verdictForSocket(policy: ClientCertificatePolicy, socket: TLSSocket, client = clientCertificateOf(socket)): ClientCertificateVerdict {
+export function verdictForSocket(policy: ClientCertificatePolicy, socket: TLSSocket, client: ClientCertificateInfo | undefined): ClientCertificateVerdict {
   const error = socket.authorizationError;
   return policy(client, client !== undefined && socket.authorized, error ? String(error) : undefined);
 }
