@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import { describeClientCertificate } from '../tls/client-cert.js';
+import { describeClientCertificate, type ClientCertificateInfo } from '../tls/client-cert.js';
 import type { ScrapeRequest } from '../core/request.js';
 
 const cache = new WeakMap<object, NonNullable<ScrapeRequest['tls']>>();
@@ -20,11 +20,14 @@ function isTlsSocket(socket: Socket | TLSSocket | undefined): socket is TLSSocke
  * to an application server whose trust store is not the config's, and the guard verifies the
  * presented chain itself.
  */
-const ownSockets = new WeakSet<object>();
+const ownSockets = new WeakMap<object, { readonly client: ClientCertificateInfo | undefined }>();
 
-/** Marks a socket accepted by the guard's own TLS server. */
-export function markOwnSocket(socket: TLSSocket): void {
-  ownSockets.add(socket);
+/**
+ * Marks a socket accepted by the guard's own TLS server, with the client certificate facts the
+ * server read at the handshake (so requests on it do not parse the certificate again).
+ */
+export function markOwnSocket(socket: TLSSocket, client: ClientCertificateInfo | undefined): void {
+  ownSockets.set(socket, { client });
 }
 
 /**
@@ -52,10 +55,10 @@ export function tlsInfoOf(socket: Socket | TLSSocket | undefined): ScrapeRequest
   if (!isTlsSocket(socket)) return undefined;
   let info = cache.get(socket);
   if (!info) {
-    const own = ownSockets.has(socket);
+    const own = ownSockets.get(socket);
     const chain = own ? [] : x509Chain(socket);
-    const leaf = own ? socket.getPeerX509Certificate() : chain[0];
-    const client = leaf ? describeClientCertificate(leaf) : undefined;
+    const leaf = chain[0];
+    const client = own ? own.client : leaf ? describeClientCertificate(leaf) : undefined;
     info = {
       protocol: socket.getProtocol() ?? 'unknown',
       ...(client ? { clientCertificate: client } : {}),

@@ -4,7 +4,7 @@
  * VerifyClientCertIfGiven, client_allowed_sans) are enforced per connection by
  * {@link clientCertificateVerdict}, right after the handshake and before any request is read.
  */
-import { constants as cryptoConstants } from 'node:crypto';
+import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { ResolvedTls } from '../config/schema.js';
 import { CURVES, SECURE_TLS12_CIPHERS, TLS_VERSIONS } from './names.js';
@@ -100,10 +100,42 @@ export function compileClientCertificatePolicy(tls: ResolvedTls): ClientCertific
   };
 }
 
-/** Applies a compiled policy to a TLS socket right after its handshake. Reads nothing from disk. */
-export function verdictForSocket(policy: ClientCertificatePolicy, socket: TLSSocket): ClientCertificateVerdict {
-  const x509 = socket.getPeerX509Certificate();
-  const client = x509 ? describeClientCertificate(x509) : undefined;
+/** Certificates described recently, by SHA-256 fingerprint (bounded; oldest dropped first). */
+const described = new Map<string, { readonly der: Buffer; readonly info: ClientCertificateInfo }>();
+const DESCRIBED_MAX = 1024;
+
+/**
+ * The facts of the certificate a TLS socket's peer presented, or undefined. Read once per
+ * connection by the standalone server, at the handshake, and handed to both the policy and the
+ * request adapters.
+ *
+ * Why not `getPeerX509Certificate()`: on a server socket Node copies the certificate through DER
+ * (OpenSSL 3 then rebuilds its public-key decoders), which profiled at about a tenth of scrapeguard's
+ * own CPU per mTLS handshake. `getPeerCertificate()` reads OpenSSL's parsed certificate in place,
+ * and a scraper presents the same certificate on every connection, so the facts are described once
+ * per distinct certificate (same DER bytes, compared in full) and reused. They are a pure function
+ * of those bytes; whether this connection's chain was verified is read from the socket each time.
+ */
+export function clientCertificateOf(socket: TLSSocket): ClientCertificateInfo | undefined {
+  const peer = socket.getPeerCertificate();
+  // Node returns an empty object (or null) when the peer sent no certificate.
+  const der = (peer as Partial<typeof peer> | null)?.raw;
+  if (!peer || !Buffer.isBuffer(der)) return undefined;
+  const key = peer.fingerprint256;
+  const hit = described.get(key);
+  if (hit && hit.der.equals(der)) return hit.info;
+  const info = describeClientCertificate(new X509Certificate(der));
+  if (described.size >= DESCRIBED_MAX) described.delete(described.keys().next().value as string);
+  described.set(key, { der, info });
+  return info;
+}
+
+/**
+ * Applies a compiled policy to a TLS socket right after its handshake. Reads nothing from disk.
+ * @param client the socket's {@link clientCertificateOf} (undefined: it presented none), read by
+ *   the caller once for the policy and the requests alike.
+ */
+export function verdictForSocket(policy: ClientCertificatePolicy, socket: TLSSocket, client: ClientCertificateInfo | undefined): ClientCertificateVerdict {
   const error = socket.authorizationError;
   return policy(client, client !== undefined && socket.authorized, error ? String(error) : undefined);
 }
