@@ -303,6 +303,11 @@ export class FailurePacer {
     const wake = (): void => {
       r.timer = undefined;
       if (r.holding) return;
+      // A timer may fire a little early (the loop's clock lags performance.now()): wait the rest.
+      if (performance.now() < r.readyAt) {
+        this.schedule(r);
+        return;
+      }
       const next = r.waiters.shift();
       if (!next) return;
       r.holding = true;
