@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { ResolvedConfig, WebConfigInput } from './config/schema.js';
 import { loadConfigFile, loadConfigObject } from './config/load.js';
 import { watchFiles, type FileWatch } from './config/watch.js';
-import { BasicAuthCache, BasicAuthenticator } from './auth/basic.js';
+import { BasicAuthCache, BasicAuthenticator, DEFAULT_FAILURE_PACING, FailurePacer } from './auth/basic.js';
 import { BearerAuthenticator } from './auth/bearer.js';
 import { ClientCertIdentity } from './auth/identity.js';
 import { JwtAuthenticator } from './auth/jwt.js';
@@ -222,6 +222,8 @@ async function buildState(
             basic: await BasicAuthenticator.create(config.basicAuthUsers, cache, {
               maxConcurrent: config.limits.maxConcurrentBcrypt,
               onBcrypt: (seconds) => metrics.bcrypt(seconds),
+              // Kept across reloads, so a reload does not lift a failing source's pacing.
+              pacer: previous?.authenticators.basic?.failurePacer ?? new FailurePacer(DEFAULT_FAILURE_PACING),
             }),
           }
         : {}),

@@ -218,7 +218,7 @@ describe('BasicAuthenticator (unit, real bcrypt)', () => {
       expect(JSON.stringify(Object.entries(cache))).not.toContain(password);
     });
 
-    it('never caches failures (a later right password still works) and evicts the oldest', async () => {
+    it('never serves a failure as a success (a later right password still works) and evicts the oldest success', async () => {
       const cache = new BasicAuthCache(2);
       const users = new Map([
         ['u1', await hash('p1', { cost: 4 })],
