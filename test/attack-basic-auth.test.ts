@@ -138,7 +138,7 @@ describe('failure pacer (unit, real bcrypt)', () => {
     const waiting = [pacer.acquire('127.0.0.2'), pacer.acquire('127.0.0.2')];
     expect(waiting.every((w) => w instanceof Promise)).toBe(true);
     pacer.release('127.0.0.2', 'clean', 'ok');
-    expect(await Promise.all(waiting)).toEqual(['clean', 'clean']);
+    expect(await Promise.all(waiting.map((w) => Promise.resolve(w)))).toEqual(['clean', 'clean']);
     expect(pacer.size).toBe(0);
     expect(pacer.acquire('127.0.0.2')).toBe('clean');
   });

@@ -148,6 +148,7 @@ describe('the certificate is read once per connection and described once per cer
     // whose local port is the guard's. The client's own reads (server identity check) are not
     // counted. Restored in `finally`.
     const proto = TLSSocket.prototype;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this), restored in finally
     const originals = { x509: proto.getPeerX509Certificate, legacy: proto.getPeerCertificate };
     let reads = 0;
     proto.getPeerX509Certificate = function (this: TLSSocket) {
@@ -161,7 +162,13 @@ describe('the certificate is read once per connection and described once per cer
     const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
     try {
       for (let i = 0; i < 5; i++) {
-        const r = await scrape(`https://127.0.0.1:${g.port}/metrics`, { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem, servername: 'localhost', agent });
+        const r = await scrape(`https://127.0.0.1:${g.port}/metrics`, {
+          ca: pki.ca.certPem,
+          cert: pki.client.certPem,
+          key: pki.client.keyPem,
+          servername: 'localhost',
+          agent,
+        });
         expect(r.status).toBe(200);
       }
     } finally {
