@@ -338,10 +338,10 @@ class Parser {
   /** The suffix under which the sample name `s[start, end)` belongs to `family`, or undefined. */
   private suffixAt(family: FamilyKey, s: string, start: number, end: number): string | undefined {
     const base = this.metaName(family);
-    if (end - start < base.length || !s.startsWith(base, start)) return undefined;
+    if (end - start < base.length || !textAt(s, start, base)) return undefined;
     const at = start + base.length;
     const n = end - at;
-    const is = (suffix: string): boolean => n === suffix.length && s.startsWith(suffix, at);
+    const is = (suffix: string): boolean => n === suffix.length && textAt(s, at, suffix);
     if (!this.om) {
       switch (family.type) {
         case 'counter':
@@ -581,7 +581,7 @@ class Parser {
         lastNames[at] = undefined;
       } else {
         const last = lastNames[at];
-        if (last !== undefined && line.startsWith(last, i) && !isLabelChar(line.charCodeAt(i + last.length))) {
+        if (last !== undefined && textAt(line, i, last) && !isLabelChar(line.charCodeAt(i + last.length))) {
           // The same (valid, unquoted) name as the previous sample's at this position.
           name = last;
           i += last.length;
@@ -600,7 +600,7 @@ class Parser {
       if (line.charCodeAt(i) !== 34 /* " */) this.fail('expected a quoted label value', i + 1);
       let value: string;
       const last = lastValues[at];
-      if (last !== undefined && line.startsWith(last, i + 1) && line.charCodeAt(i + 1 + last.length) === 34) {
+      if (last !== undefined && textAt(line, i + 1, last) && line.charCodeAt(i + 1 + last.length) === 34) {
         // The same escape-free value as the previous sample's at this position: it holds no quote
         // or backslash, so the quote after it is the one the slow path would stop at.
         value = last;
@@ -630,6 +630,17 @@ class Parser {
 function metaNameOf(family: FamilyKey, om: boolean): string {
   if (om) return family.name;
   return family.type === 'counter' && !family.legacyCounterName ? `${family.name}_total` : family.name;
+}
+
+/**
+ * Whether `s` holds `word` at `at`: `startsWith(word, at)`, compared here unit by unit because the
+ * builtin costs more than the comparison on the short names and values of a sample line.
+ */
+function textAt(s: string, at: number, word: string): boolean {
+  const n = word.length;
+  if (at + n > s.length) return false;
+  for (let k = 0; k < n; k++) if (s.charCodeAt(at + k) !== word.charCodeAt(k)) return false;
+  return true;
 }
 
 function tokenEnd(line: string, i: number): number {
