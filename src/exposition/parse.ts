@@ -157,6 +157,12 @@ class Parser {
   /** Metadata already seen for the current family. */
   private currentMeta = { help: false, type: false, unit: false };
   private line = 0;
+  /**
+   * The line being read is `[ls, le)` of the string the line handlers are given: the whole input
+   * for a sample line (columns in errors count from `ls`), the line cut out for anything else.
+   */
+  private ls = 0;
+  private le = 0;
   /** Where the last {@link quoted} or {@link labels} call ended (an index into the line). */
   private end = 0;
   /** Whether the last {@link quoted} string had no escape sequence (its text is its value). */
@@ -186,27 +192,34 @@ class Parser {
     while (pos < input.length) {
       let end = input.indexOf('\n', pos);
       if (end === -1) end = input.length;
+      const start = pos;
       const stop = end > pos && input.charCodeAt(end - 1) === 13 /* \r */ ? end - 1 : end;
-      const line = input.slice(pos, stop);
       pos = end + 1;
       this.line++;
       if (sawEof) this.fail('text after "# EOF"');
-      const c = line.length > 0 ? line.charCodeAt(0) : -1;
-      if (om) {
-        if (line === '# EOF') {
-          sawEof = true;
-          continue;
-        }
-        if (line === '') this.fail('blank line (OpenMetrics allows none)');
-        if (c === 35 /* # */) this.metadataOm(line);
-        else this.sample(line);
-      } else if (isNameChar(c) || c === 123 /* { */) {
-        // Neither blank nor a comment: the common case, decided without trimming or a regex.
-        this.sample(line);
+      const c = stop > start ? input.charCodeAt(start) : -1;
+      if (om ? c !== 35 /* # */ && c !== -1 : isNameChar(c) || c === 123 /* { */) {
+        // A sample line (in the text format: neither blank nor a comment, decided without
+        // trimming or a regex), read in place in the input: no line string is cut.
+        this.ls = start;
+        this.le = stop;
+        this.sample(input);
       } else {
-        if (line.trim() === '') continue;
-        if (c === 35 || /^[ \t]+#/.test(line)) this.metadataText(line);
-        else this.sample(line);
+        const line = input.slice(start, stop);
+        this.ls = 0;
+        this.le = line.length;
+        if (om) {
+          if (line === '# EOF') {
+            sawEof = true;
+            continue;
+          }
+          if (line === '') this.fail('blank line (OpenMetrics allows none)');
+          this.metadataOm(line);
+        } else {
+          if (line.trim() === '') continue;
+          if (c === 35 || /^[ \t]+#/.test(line)) this.metadataText(line);
+          else this.sample(line);
+        }
       }
       if (this.finished !== undefined) {
         const family = this.finished;
@@ -360,18 +373,18 @@ class Parser {
 
   private sample(line: string): void {
     const om = this.om;
-    const len = line.length;
-    let i = 0;
+    const len = this.le;
+    let i = this.ls;
     if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
     const nameStart = i;
     while (i < len && isNameChar(line.charCodeAt(i))) i++;
     // The name is `line[nameStart, nameEnd)`, sliced only when it opens a family.
     const nameEnd = i;
     const named = nameEnd > nameStart;
-    if (named && isDigit(line.charCodeAt(nameStart))) this.fail('invalid metric name', nameStart + 1);
+    if (named && isDigit(line.charCodeAt(nameStart))) this.fail('invalid metric name', nameStart + 1 - this.ls);
     const next = i < len ? line.charCodeAt(i) : -1;
     if (!named ? next !== 123 /* { */ : next !== -1 && next !== 32 && next !== 9 && next !== 123) {
-      this.fail('invalid metric name (a UTF-8 name must be quoted inside the braces: {"name"})', nameStart + 1);
+      this.fail('invalid metric name (a UTF-8 name must be quoted inside the braces: {"name"})', nameStart + 1 - this.ls);
     }
     if (!om && named) {
       // Blanks may separate the name from its labels; otherwise they belong to the value separator.
@@ -386,7 +399,7 @@ class Parser {
       labels = this.labels(line, i, !named);
       i = this.end;
       if (!named) {
-        if (this.quotedName === undefined) this.fail('missing metric name (a quoted name must be the first item inside the braces)', nameStart + 1);
+        if (this.quotedName === undefined) this.fail('missing metric name (a quoted name must be the first item inside the braces)', nameStart + 1 - this.ls);
         quotedName = this.quotedName;
       }
     } else {
@@ -394,9 +407,9 @@ class Parser {
     }
     // Value.
     i = this.separator(line, i, 'value');
-    let end = tokenEnd(line, i);
+    let end = tokenEnd(line, this.le, i);
     const value = sampleValueAt(line, i, end);
-    if (value === undefined) this.fail('invalid sample value', i + 1);
+    if (value === undefined) this.fail('invalid sample value', i + 1 - this.ls);
     i = end;
     let timestampMs: number | undefined;
     let exemplar: Sample['exemplar'];
@@ -404,25 +417,25 @@ class Parser {
     if (i < len) {
       const j = this.separator(line, i, 'timestamp');
       if (j < len && line.charCodeAt(j) !== 35 /* # */) {
-        end = tokenEnd(line, j);
+        end = tokenEnd(line, this.le, j);
         const token = line.slice(j, end);
         if (om) {
-          if (!FLOAT.test(token)) this.fail('invalid timestamp', j + 1);
+          if (!FLOAT.test(token)) this.fail('invalid timestamp', j + 1 - this.ls);
           timestampMs = secondsToMs(token);
         } else {
-          if (!INT.test(token)) this.fail('invalid timestamp (expected integer milliseconds)', j + 1);
+          if (!INT.test(token)) this.fail('invalid timestamp (expected integer milliseconds)', j + 1 - this.ls);
           timestampMs = Number(token);
         }
         // Beyond 2^53 ms a timestamp no longer reads back as the integer written (and renders in
         // exponent notation the text format refuses): refuse it rather than alter it.
-        if (!Number.isFinite(timestampMs) || Math.abs(timestampMs) > Number.MAX_SAFE_INTEGER) this.fail('timestamp out of range', j + 1);
+        if (!Number.isFinite(timestampMs) || Math.abs(timestampMs) > Number.MAX_SAFE_INTEGER) this.fail('timestamp out of range', j + 1 - this.ls);
         i = end;
         if (i < len) i = this.separator(line, i, 'exemplar');
       } else {
         i = j;
       }
       if (i < len) {
-        if (!om || !line.startsWith('# {', i)) this.fail('unexpected text after the sample', i + 1);
+        if (!om || !line.startsWith('# {', i)) this.fail('unexpected text after the sample', i + 1 - this.ls);
         exemplar = this.exemplar(line, i + 2);
       }
     }
@@ -475,11 +488,11 @@ class Parser {
   /** Skips the separator before a token: one space in OpenMetrics, blanks and tabs in text. */
   private separator(line: string, i: number, what: string): number {
     if (this.om) {
-      if (line.charCodeAt(i) !== 32 || line.charCodeAt(i + 1) === 32) this.fail(`expected one space before the ${what}`, i + 1);
+      if (line.charCodeAt(i) !== 32 || line.charCodeAt(i + 1) === 32) this.fail(`expected one space before the ${what}`, i + 1 - this.ls);
       return i + 1;
     }
-    if (!isBlank(line.charCodeAt(i))) this.fail(`expected blank before the ${what}`, i + 1);
-    while (i < line.length && isBlank(line.charCodeAt(i))) i++;
+    if (!isBlank(line.charCodeAt(i))) this.fail(`expected blank before the ${what}`, i + 1 - this.ls);
+    while (i < this.le && isBlank(line.charCodeAt(i))) i++;
     return i;
   }
 
@@ -489,19 +502,19 @@ class Parser {
     for (let k = 0; k < labels.length; k++) runes += [...labels[k]!].length;
     if (runes > 128) this.fail('exemplar labels longer than 128 characters');
     i = this.separator(line, this.end, 'exemplar value');
-    let end = tokenEnd(line, i);
+    let end = tokenEnd(line, this.le, i);
     const value = parseSampleValue(line.slice(i, end));
-    if (value === undefined) this.fail('invalid exemplar value', i + 1);
+    if (value === undefined) this.fail('invalid exemplar value', i + 1 - this.ls);
     const out: NonNullable<Sample['exemplar']> = { labels, value };
-    if (end < line.length) {
+    if (end < this.le) {
       i = this.separator(line, end, 'exemplar timestamp');
-      end = tokenEnd(line, i);
+      end = tokenEnd(line, this.le, i);
       const token = line.slice(i, end);
-      if (!FLOAT.test(token)) this.fail('invalid exemplar timestamp', i + 1);
+      if (!FLOAT.test(token)) this.fail('invalid exemplar timestamp', i + 1 - this.ls);
       out.timestampSeconds = Number(token);
       // "1e999" matches the float syntax but is Infinity, which would render as "+Inf", not a time.
-      if (!Number.isFinite(out.timestampSeconds)) this.fail('exemplar timestamp out of range', i + 1);
-      if (end < line.length) this.fail('unexpected text after the exemplar', end + 1);
+      if (!Number.isFinite(out.timestampSeconds)) this.fail('exemplar timestamp out of range', i + 1 - this.ls);
+      if (end < this.le) this.fail('unexpected text after the exemplar', end + 1 - this.ls);
     }
     return out;
   }
@@ -518,9 +531,11 @@ class Parser {
     let plain = true;
     for (;;) {
       const quote = line.indexOf('"', i);
-      if (quote === -1) this.fail(`unterminated ${what}`, i);
-      const slash = line.indexOf('\\', i);
-      if (slash === -1 || slash > quote) {
+      if (quote === -1 || quote >= this.le) this.fail(`unterminated ${what}`, i - this.ls);
+      // The first backslash before the quote, looked for up to the quote only (the input goes on).
+      let slash = i;
+      while (slash < quote && line.charCodeAt(slash) !== 92 /* \\ */) slash++;
+      if (slash === quote) {
         value = plain ? line.slice(i, quote) : value + line.slice(i, quote);
         i = quote + 1;
         break;
@@ -531,10 +546,10 @@ class Parser {
       if (c === 92 /* \\ */) value += '\\';
       else if (c === 34 /* " */) value += '"';
       else if (c === 110 /* n */) value += '\n';
-      else this.fail(`invalid escape sequence in a ${what}`, slash + 1);
+      else this.fail(`invalid escape sequence in a ${what}`, slash + 1 - this.ls);
       i = slash + 2;
     }
-    if (what !== 'label value' && !isValidName(value)) this.fail(`empty or invalid quoted ${what}`, open + 1);
+    if (what !== 'label value' && !isValidName(value)) this.fail(`empty or invalid quoted ${what}`, open + 1 - this.ls);
     this.end = i;
     this.plain = plain;
     return value;
@@ -547,7 +562,7 @@ class Parser {
    */
   private labels(line: string, i: number, wantName = false): string[] {
     const om = this.om;
-    const len = line.length;
+    const len = this.le;
     const labels: string[] = [];
     const lastNames = this.lastNames;
     const lastValues = this.lastValues;
@@ -568,8 +583,8 @@ class Parser {
         if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
         const c = line.charCodeAt(i);
         if (c === 44 /* , */ || c === 125 /* } */) {
-          if (!wantName) this.fail('a quoted metric name is only allowed when no name precedes the braces', start + 1);
-          if (item !== 0) this.fail('the quoted metric name must be the first item inside the braces', start + 1);
+          if (!wantName) this.fail('a quoted metric name is only allowed when no name precedes the braces', start + 1 - this.ls);
+          if (item !== 0) this.fail('the quoted metric name must be the first item inside the braces', start + 1 - this.ls);
           this.quotedName = name;
           if (c === 125) {
             this.end = i + 1;
@@ -581,26 +596,26 @@ class Parser {
         lastNames[at] = undefined;
       } else {
         const last = lastNames[at];
-        if (last !== undefined && textAt(line, i, last) && !isLabelChar(line.charCodeAt(i + last.length))) {
+        if (last !== undefined && textAt(line, i, last, this.le) && !isLabelChar(line.charCodeAt(i + last.length))) {
           // The same (valid, unquoted) name as the previous sample's at this position.
           name = last;
           i += last.length;
         } else {
           while (i < len && isLabelChar(line.charCodeAt(i))) i++;
-          if (i === start || isDigit(line.charCodeAt(start))) this.fail('invalid label name', start + 1);
+          if (i === start || isDigit(line.charCodeAt(start))) this.fail('invalid label name', start + 1 - this.ls);
           name = line.slice(start, i);
           lastNames[at] = name;
         }
       }
-      for (let k = 0; k < labels.length; k += 2) if (labels[k] === name) this.fail('duplicate label name', start + 1);
+      for (let k = 0; k < labels.length; k += 2) if (labels[k] === name) this.fail('duplicate label name', start + 1 - this.ls);
       if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
-      if (line.charCodeAt(i) !== 61 /* = */) this.fail('expected "=" after the label name', i + 1);
+      if (line.charCodeAt(i) !== 61 /* = */) this.fail('expected "=" after the label name', i + 1 - this.ls);
       i++;
       if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
-      if (line.charCodeAt(i) !== 34 /* " */) this.fail('expected a quoted label value', i + 1);
+      if (line.charCodeAt(i) !== 34 /* " */) this.fail('expected a quoted label value', i + 1 - this.ls);
       let value: string;
       const last = lastValues[at];
-      if (last !== undefined && textAt(line, i + 1, last) && line.charCodeAt(i + 1 + last.length) === 34) {
+      if (last !== undefined && textAt(line, i + 1, last, this.le) && line.charCodeAt(i + 1 + last.length) === 34) {
         // The same escape-free value as the previous sample's at this position: it holds no quote
         // or backslash, so the quote after it is the one the slow path would stop at.
         value = last;
@@ -621,7 +636,7 @@ class Parser {
         this.end = i + 1;
         return labels;
       }
-      this.fail('expected "," or "}" after a label', i + 1);
+      this.fail('expected "," or "}" after a label', i + 1 - this.ls);
     }
   }
 }
@@ -636,15 +651,15 @@ function metaNameOf(family: FamilyKey, om: boolean): string {
  * Whether `s` holds `word` at `at`: `startsWith(word, at)`, compared here unit by unit because the
  * builtin costs more than the comparison on the short names and values of a sample line.
  */
-function textAt(s: string, at: number, word: string): boolean {
+function textAt(s: string, at: number, word: string, end = s.length): boolean {
   const n = word.length;
-  if (at + n > s.length) return false;
+  if (at + n > end) return false;
   for (let k = 0; k < n; k++) if (s.charCodeAt(at + k) !== word.charCodeAt(k)) return false;
   return true;
 }
 
-function tokenEnd(line: string, i: number): number {
-  while (i < line.length && !isBlank(line.charCodeAt(i))) i++;
+function tokenEnd(line: string, end: number, i: number): number {
+  while (i < end && !isBlank(line.charCodeAt(i))) i++;
   return i;
 }
 
