@@ -62,10 +62,54 @@ const INT = /^-?\d+$/;
  * `NaN`, `+Inf`, `-Inf`, case-insensitive), or returns undefined.
  */
 export function parseSampleValue(token: string): number | undefined {
-  if (FLOAT.test(token)) return Number(token);
+  if (isFloatAt(token, 0, token.length)) return Number(token);
   if (INF.test(token)) return POS_INF.test(token) ? Infinity : -Infinity;
   if (NAN.test(token)) return NaN;
   return undefined;
+}
+
+/**
+ * Whether `s[i, end)` is a decimal float as {@link FLOAT} reads it
+ * (`[+-]?(digits[.digits*]|.digits)([eE][+-]?digits)?`), scanned without a regex or a slice: the
+ * value of nearly every sample line goes through here.
+ */
+function isFloatAt(s: string, i: number, end: number): boolean {
+  if (i < end && (s.charCodeAt(i) === 43 /* + */ || s.charCodeAt(i) === 45) /* - */) i++;
+  const intStart = i;
+  while (i < end && isDigit(s.charCodeAt(i))) i++;
+  let digits = i > intStart;
+  if (i < end && s.charCodeAt(i) === 46 /* . */) {
+    i++;
+    const fracStart = i;
+    while (i < end && isDigit(s.charCodeAt(i))) i++;
+    digits ||= i > fracStart;
+  }
+  if (!digits) return false;
+  if (i < end && (s.charCodeAt(i) === 101 || s.charCodeAt(i) === 69) /* e E */) {
+    i++;
+    if (i < end && (s.charCodeAt(i) === 43 || s.charCodeAt(i) === 45)) i++;
+    const expStart = i;
+    while (i < end && isDigit(s.charCodeAt(i))) i++;
+    if (i === expStart) return false;
+  }
+  return i === end;
+}
+
+/** The sample value `s[i, end)` ({@link parseSampleValue}); a short unsigned integer is read without a slice. */
+function sampleValueAt(s: string, i: number, end: number): number | undefined {
+  const n = end - i;
+  if (n > 0 && n <= 15) {
+    // At most 15 digits: exact in a double, the same number Number() reads (leading zeros too).
+    let v = 0;
+    let k = i;
+    for (; k < end; k++) {
+      const d = s.charCodeAt(k) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+    }
+    if (k === end) return v;
+  }
+  return parseSampleValue(s.slice(i, end));
 }
 
 /**
@@ -93,14 +137,46 @@ export function formatOfContentType(contentType: string | undefined): Exposition
   return undefined;
 }
 
+/** What the parser keeps of a family it has finished: enough to recognise its samples again (not the samples). */
+type FamilyKey = Pick<MetricFamily, 'name' | 'type' | 'legacyCounterName'>;
+
 class Parser {
-  readonly families: MetricFamily[] = [];
-  private readonly byName = new Map<string, MetricFamily>();
+  /**
+   * Every family seen so far, under the name its first line used: the current one itself, a
+   * finished one as a {@link FamilyKey} only, so a family's samples are garbage once it is yielded
+   * while duplicate and interleaved families are still refused across the whole body.
+   */
+  private readonly byName = new Map<string, MetricFamily | FamilyKey>();
   private current: MetricFamily | undefined;
+  /** The key `current` is filed under in `byName`. */
+  private currentKey = '';
+  /** The name the current family's metadata and samples use (text format), cached; undefined: not computed yet. */
+  private currentBase: string | undefined;
+  /** A family finished by the line just read, waiting to be yielded. */
+  private finished: MetricFamily | undefined;
   /** Metadata already seen for the current family. */
   private currentMeta = { help: false, type: false, unit: false };
   private line = 0;
-  private text = '';
+  /**
+   * The line being read is `[ls, le)` of the string the line handlers are given: the whole input
+   * for a sample line (columns in errors count from `ls`), the line cut out for anything else.
+   */
+  private ls = 0;
+  private le = 0;
+  /** Where the last {@link quoted} or {@link labels} call ended (an index into the line). */
+  private end = 0;
+  /** Whether the last {@link quoted} string had no escape sequence (its text is its value). */
+  private plain = false;
+  /** The quoted metric name the last {@link labels} call found inside the braces. */
+  private quotedName: string | undefined;
+  /**
+   * The unquoted label name and the escape-free label value at each position of the previous
+   * labelled sample: consecutive series mostly repeat them, and a repeat reuses the string
+   * instead of slicing a new one (after comparing it with the text, so it is exactly what the
+   * slow path would have read).
+   */
+  private readonly lastNames: (string | undefined)[] = [];
+  private readonly lastValues: (string | undefined)[] = [];
 
   constructor(private readonly om: boolean) {}
 
@@ -108,37 +184,58 @@ class Parser {
     throw new ExpositionParseError(this.line, column, message);
   }
 
-  parse(input: string): MetricFamily[] {
+  /** The families of `input` in order, each yielded once the line after it (or the end) is read. */
+  *parse(input: string): Generator<MetricFamily, void, undefined> {
     let pos = 0;
     let sawEof = false;
+    const om = this.om;
     while (pos < input.length) {
       let end = input.indexOf('\n', pos);
       if (end === -1) end = input.length;
-      let line = input.slice(pos, end);
+      const start = pos;
+      const stop = end > pos && input.charCodeAt(end - 1) === 13 /* \r */ ? end - 1 : end;
       pos = end + 1;
       this.line++;
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      this.text = line;
       if (sawEof) this.fail('text after "# EOF"');
-      if (this.om) {
-        if (line === '# EOF') {
-          sawEof = true;
-          continue;
-        }
-        if (line === '') this.fail('blank line (OpenMetrics allows none)');
-        if (line.startsWith('#')) this.metadataOm(line);
-        else this.sample(line);
+      const c = stop > start ? input.charCodeAt(start) : -1;
+      if (om ? c !== 35 /* # */ && c !== -1 : isNameChar(c) || c === 123 /* { */) {
+        // A sample line (in the text format: neither blank nor a comment, decided without
+        // trimming or a regex), read in place in the input: no line string is cut.
+        this.ls = start;
+        this.le = stop;
+        this.sample(input);
       } else {
-        if (line.trim() === '') continue;
-        if (line.charCodeAt(0) === 35 /* # */ || /^[ \t]+#/.test(line)) this.metadataText(line);
-        else this.sample(line);
+        const line = input.slice(start, stop);
+        this.ls = 0;
+        this.le = line.length;
+        if (om) {
+          if (line === '# EOF') {
+            sawEof = true;
+            continue;
+          }
+          if (line === '') this.fail('blank line (OpenMetrics allows none)');
+          this.metadataOm(line);
+        } else {
+          if (line.trim() === '') continue;
+          if (c === 35 || /^[ \t]+#/.test(line)) this.metadataText(line);
+          else this.sample(line);
+        }
+      }
+      if (this.finished !== undefined) {
+        const family = this.finished;
+        this.finished = undefined;
+        yield family;
       }
     }
-    if (this.om && !sawEof) {
+    if (om && !sawEof) {
       this.line++;
       this.fail('missing "# EOF" at the end of OpenMetrics text');
     }
-    return this.families;
+    if (this.current !== undefined) {
+      const family = this.current;
+      this.close();
+      yield family;
+    }
   }
 
   /** `# HELP`, `# TYPE` or another comment (ignored), text format. */
@@ -168,9 +265,8 @@ class Parser {
     const start = i;
     let name: string;
     if (line[i] === '"') {
-      const q = this.quoted(line, i, 'metric name');
-      name = q.value;
-      i = q.end;
+      name = this.quoted(line, i, 'metric name');
+      i = this.end;
       if (i < line.length && line[i] !== ' ' && (this.om || line[i] !== '\t')) this.fail(`expected a blank after the quoted metric name in # ${kind}`, i + 1);
     } else {
       while (i < line.length && line[i] !== ' ' && (this.om || line[i] !== '\t')) i++;
@@ -221,111 +317,136 @@ class Parser {
         if (name.endsWith('_total') && name.length > 6) f.name = name.slice(0, -6);
         else f.legacyCounterName = true;
       }
+      this.currentBase = undefined;
     }
     this.currentMeta[kind] = true;
   }
 
   /** The name metadata lines use for a family in the format being parsed. */
-  private metaName(family: MetricFamily): string {
-    if (this.om) return family.name;
-    return family.type === 'counter' && !family.legacyCounterName ? `${family.name}_total` : family.name;
+  private metaName(family: FamilyKey): string {
+    if (family === this.current) return (this.currentBase ??= metaNameOf(family, this.om));
+    return metaNameOf(family, this.om);
   }
 
   private open(family: MetricFamily, key: string): void {
-    this.families.push(family);
+    this.close();
     this.byName.set(key, family);
     this.current = family;
+    this.currentKey = key;
+    this.currentBase = undefined;
     this.currentMeta = { help: false, type: false, unit: false };
   }
 
-  /** The suffix under which sample `name` belongs to `family`, or undefined. */
-  private suffixIn(family: MetricFamily, name: string): string | undefined {
+  /** Finishes the current family: queued to be yielded, remembered by name only. */
+  private close(): void {
+    const f = this.current;
+    if (f === undefined) return;
+    const key: FamilyKey = { name: f.name, type: f.type };
+    if (f.legacyCounterName !== undefined) key.legacyCounterName = f.legacyCounterName;
+    this.byName.set(this.currentKey, key);
+    this.finished = f;
+    this.current = undefined;
+  }
+
+  /** The suffix under which the sample name `s[start, end)` belongs to `family`, or undefined. */
+  private suffixAt(family: FamilyKey, s: string, start: number, end: number): string | undefined {
+    const base = this.metaName(family);
+    if (end - start < base.length || !textAt(s, start, base)) return undefined;
+    const at = start + base.length;
+    const n = end - at;
+    const is = (suffix: string): boolean => n === suffix.length && textAt(s, at, suffix);
     if (!this.om) {
-      const base = this.metaName(family);
-      if (!name.startsWith(base)) return undefined;
-      const rest = name.slice(base.length);
       switch (family.type) {
         case 'counter':
-          return rest === '' ? '_total' : undefined;
+          return n === 0 ? '_total' : undefined;
         case 'histogram':
-          return rest === '_bucket' || rest === '_count' || rest === '_sum' ? rest : undefined;
+          return is('_bucket') ? '_bucket' : is('_count') ? '_count' : is('_sum') ? '_sum' : undefined;
         case 'summary':
-          return rest === '' || rest === '_count' || rest === '_sum' ? rest : undefined;
+          return n === 0 ? '' : is('_count') ? '_count' : is('_sum') ? '_sum' : undefined;
         default:
-          return rest === '' ? '' : undefined;
+          return n === 0 ? '' : undefined;
       }
     }
-    if (!name.startsWith(family.name)) return undefined;
-    const rest = name.slice(family.name.length);
-    return TYPE_SUFFIXES[family.type].includes(rest) ? rest : undefined;
+    for (const suffix of TYPE_SUFFIXES[family.type]) if (is(suffix)) return suffix;
+    return undefined;
   }
 
   private sample(line: string): void {
     const om = this.om;
-    let i = 0;
-    while (!om && i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;
+    const len = this.le;
+    let i = this.ls;
+    if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
     const nameStart = i;
-    while (i < line.length && isNameChar(line.charCodeAt(i))) i++;
-    let name = line.slice(nameStart, i);
-    if (name !== '' && !METRIC_NAME.test(name)) this.fail('invalid metric name', nameStart + 1);
-    if (name === '' ? line[i] !== '{' : i < line.length && line[i] !== ' ' && line[i] !== '\t' && line[i] !== '{') {
-      this.fail('invalid metric name (a UTF-8 name must be quoted inside the braces: {"name"})', nameStart + 1);
+    while (i < len && isNameChar(line.charCodeAt(i))) i++;
+    // The name is `line[nameStart, nameEnd)`, sliced only when it opens a family.
+    const nameEnd = i;
+    const named = nameEnd > nameStart;
+    if (named && isDigit(line.charCodeAt(nameStart))) this.fail('invalid metric name', nameStart + 1 - this.ls);
+    const next = i < len ? line.charCodeAt(i) : -1;
+    if (!named ? next !== 123 /* { */ : next !== -1 && next !== 32 && next !== 9 && next !== 123) {
+      this.fail('invalid metric name (a UTF-8 name must be quoted inside the braces: {"name"})', nameStart + 1 - this.ls);
     }
-    if (!om && name !== '') {
+    if (!om && named) {
       // Blanks may separate the name from its labels; otherwise they belong to the value separator.
       let j = i;
-      while (j < line.length && (line[j] === ' ' || line[j] === '\t')) j++;
-      if (line[j] === '{') i = j;
+      while (j < len && isBlank(line.charCodeAt(j))) j++;
+      if (line.charCodeAt(j) === 123) i = j;
     }
-    let labels: string[] = [];
-    if (line[i] === '{') {
+    let labels: string[];
+    let quotedName: string | undefined;
+    if (line.charCodeAt(i) === 123) {
       // `{"my.metric",…}`: without a name before the braces, the first item inside is the name.
-      const r = this.labels(line, i, name === '');
-      labels = r.labels;
-      i = r.end;
-      if (name === '') {
-        if (r.name === undefined) this.fail('missing metric name (a quoted name must be the first item inside the braces)', nameStart + 1);
-        name = r.name;
+      labels = this.labels(line, i, !named);
+      i = this.end;
+      if (!named) {
+        if (this.quotedName === undefined) this.fail('missing metric name (a quoted name must be the first item inside the braces)', nameStart + 1 - this.ls);
+        quotedName = this.quotedName;
       }
+    } else {
+      labels = [];
     }
     // Value.
     i = this.separator(line, i, 'value');
-    let end = this.tokenEnd(line, i);
-    const value = parseSampleValue(line.slice(i, end));
-    if (value === undefined) this.fail('invalid sample value', i + 1);
+    let end = tokenEnd(line, this.le, i);
+    const value = sampleValueAt(line, i, end);
+    if (value === undefined) this.fail('invalid sample value', i + 1 - this.ls);
     i = end;
     let timestampMs: number | undefined;
     let exemplar: Sample['exemplar'];
     // Optional timestamp, then (OpenMetrics) an optional exemplar.
-    if (i < line.length) {
+    if (i < len) {
       const j = this.separator(line, i, 'timestamp');
-      if (j < line.length && line[j] !== '#') {
-        end = this.tokenEnd(line, j);
+      if (j < len && line.charCodeAt(j) !== 35 /* # */) {
+        end = tokenEnd(line, this.le, j);
         const token = line.slice(j, end);
         if (om) {
-          if (!FLOAT.test(token)) this.fail('invalid timestamp', j + 1);
+          if (!FLOAT.test(token)) this.fail('invalid timestamp', j + 1 - this.ls);
           timestampMs = secondsToMs(token);
         } else {
-          if (!INT.test(token)) this.fail('invalid timestamp (expected integer milliseconds)', j + 1);
+          if (!INT.test(token)) this.fail('invalid timestamp (expected integer milliseconds)', j + 1 - this.ls);
           timestampMs = Number(token);
         }
         // Beyond 2^53 ms a timestamp no longer reads back as the integer written (and renders in
         // exponent notation the text format refuses): refuse it rather than alter it.
-        if (!Number.isFinite(timestampMs) || Math.abs(timestampMs) > Number.MAX_SAFE_INTEGER) this.fail('timestamp out of range', j + 1);
+        if (!Number.isFinite(timestampMs) || Math.abs(timestampMs) > Number.MAX_SAFE_INTEGER) this.fail('timestamp out of range', j + 1 - this.ls);
         i = end;
-        if (i < line.length) i = this.separator(line, i, 'exemplar');
+        if (i < len) i = this.separator(line, i, 'exemplar');
       } else {
         i = j;
       }
-      if (i < line.length) {
-        if (!om || !line.startsWith('# {', i)) this.fail('unexpected text after the sample', i + 1);
+      if (i < len) {
+        if (!om || !line.startsWith('# {', i)) this.fail('unexpected text after the sample', i + 1 - this.ls);
         exemplar = this.exemplar(line, i + 2);
       }
     }
 
     let family = this.current;
-    let suffix = family ? this.suffixIn(family, name) : undefined;
+    let suffix: string | undefined;
+    if (family !== undefined) {
+      suffix = quotedName === undefined ? this.suffixAt(family, line, nameStart, nameEnd) : this.suffixAt(family, quotedName, 0, quotedName.length);
+    }
     if (suffix === undefined) {
+      const name = quotedName ?? line.slice(nameStart, nameEnd);
       if (this.byName.has(name) || this.strayOf(name)) this.fail('samples of a metric family are not contiguous');
       family = { name, type: 'unknown', samples: [] };
       this.open(family, name);
@@ -348,12 +469,12 @@ class Parser {
     f.samples.push(sample);
   }
 
-  /** Whether `name` is a suffixed sample of an earlier (closed) family. */
+  /** Whether `name` is a suffixed sample of an earlier (finished) family. */
   private strayOf(name: string): boolean {
     for (const s of ALL_SUFFIXES) {
       if (!name.endsWith(s)) continue;
       const f = this.byName.get(name.slice(0, -s.length));
-      if (f && f !== this.current && this.suffixIn(f, name) !== undefined) return true;
+      if (f && f !== this.current && this.suffixAt(f, name, 0, name.length) !== undefined) return true;
     }
     return false;
   }
@@ -367,126 +488,179 @@ class Parser {
   /** Skips the separator before a token: one space in OpenMetrics, blanks and tabs in text. */
   private separator(line: string, i: number, what: string): number {
     if (this.om) {
-      if (line[i] !== ' ' || line[i + 1] === ' ') this.fail(`expected one space before the ${what}`, i + 1);
+      if (line.charCodeAt(i) !== 32 || line.charCodeAt(i + 1) === 32) this.fail(`expected one space before the ${what}`, i + 1 - this.ls);
       return i + 1;
     }
-    if (line[i] !== ' ' && line[i] !== '\t') this.fail(`expected blank before the ${what}`, i + 1);
-    while (i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;
-    return i;
-  }
-
-  private tokenEnd(line: string, i: number): number {
-    while (i < line.length && line[i] !== ' ' && line[i] !== '\t') i++;
+    if (!isBlank(line.charCodeAt(i))) this.fail(`expected blank before the ${what}`, i + 1 - this.ls);
+    while (i < this.le && isBlank(line.charCodeAt(i))) i++;
     return i;
   }
 
   private exemplar(line: string, i: number): NonNullable<Sample['exemplar']> {
-    const r = this.labels(line, i);
+    const labels = this.labels(line, i);
     let runes = 0;
-    for (let k = 0; k < r.labels.length; k++) runes += [...r.labels[k]!].length;
+    for (let k = 0; k < labels.length; k++) runes += [...labels[k]!].length;
     if (runes > 128) this.fail('exemplar labels longer than 128 characters');
-    i = this.separator(line, r.end, 'exemplar value');
-    let end = this.tokenEnd(line, i);
+    i = this.separator(line, this.end, 'exemplar value');
+    let end = tokenEnd(line, this.le, i);
     const value = parseSampleValue(line.slice(i, end));
-    if (value === undefined) this.fail('invalid exemplar value', i + 1);
-    const out: NonNullable<Sample['exemplar']> = { labels: r.labels, value };
-    if (end < line.length) {
+    if (value === undefined) this.fail('invalid exemplar value', i + 1 - this.ls);
+    const out: NonNullable<Sample['exemplar']> = { labels, value };
+    if (end < this.le) {
       i = this.separator(line, end, 'exemplar timestamp');
-      end = this.tokenEnd(line, i);
+      end = tokenEnd(line, this.le, i);
       const token = line.slice(i, end);
-      if (!FLOAT.test(token)) this.fail('invalid exemplar timestamp', i + 1);
+      if (!FLOAT.test(token)) this.fail('invalid exemplar timestamp', i + 1 - this.ls);
       out.timestampSeconds = Number(token);
       // "1e999" matches the float syntax but is Infinity, which would render as "+Inf", not a time.
-      if (!Number.isFinite(out.timestampSeconds)) this.fail('exemplar timestamp out of range', i + 1);
-      if (end < line.length) this.fail('unexpected text after the exemplar', end + 1);
+      if (!Number.isFinite(out.timestampSeconds)) this.fail('exemplar timestamp out of range', i + 1 - this.ls);
+      if (end < this.le) this.fail('unexpected text after the exemplar', end + 1 - this.ls);
     }
     return out;
   }
 
   /**
    * A double-quoted string at `line[i] === '"'` with the label-value escapes (`\\`, `\"`, `\n`);
-   * `what` names it in errors. A quoted name must be a valid, non-empty UTF-8 name.
+   * `what` names it in errors. A quoted name must be a valid, non-empty UTF-8 name. Sets
+   * {@link end} past the closing quote and {@link plain}.
    */
-  private quoted(line: string, i: number, what: 'label value' | 'metric name' | 'label name'): { value: string; end: number } {
+  private quoted(line: string, i: number, what: 'label value' | 'metric name' | 'label name'): string {
     const open = i;
     i++;
     let value = '';
+    let plain = true;
     for (;;) {
       const quote = line.indexOf('"', i);
-      if (quote === -1) this.fail(`unterminated ${what}`, i);
-      const slash = line.indexOf('\\', i);
-      if (slash === -1 || slash > quote) {
-        value += line.slice(i, quote);
+      if (quote === -1 || quote >= this.le) this.fail(`unterminated ${what}`, i - this.ls);
+      // The first backslash before the quote, looked for up to the quote only (the input goes on).
+      let slash = i;
+      while (slash < quote && line.charCodeAt(slash) !== 92 /* \\ */) slash++;
+      if (slash === quote) {
+        value = plain ? line.slice(i, quote) : value + line.slice(i, quote);
         i = quote + 1;
         break;
       }
+      plain = false;
       value += line.slice(i, slash);
-      const c = line[slash + 1];
-      if (c === '\\') value += '\\';
-      else if (c === '"') value += '"';
-      else if (c === 'n') value += '\n';
-      else this.fail(`invalid escape sequence in a ${what}`, slash + 1);
+      const c = line.charCodeAt(slash + 1);
+      if (c === 92 /* \\ */) value += '\\';
+      else if (c === 34 /* " */) value += '"';
+      else if (c === 110 /* n */) value += '\n';
+      else this.fail(`invalid escape sequence in a ${what}`, slash + 1 - this.ls);
       i = slash + 2;
     }
-    if (what !== 'label value' && !isValidName(value)) this.fail(`empty or invalid quoted ${what}`, open + 1);
-    return { value, end: i };
+    if (what !== 'label value' && !isValidName(value)) this.fail(`empty or invalid quoted ${what}`, open + 1 - this.ls);
+    this.end = i;
+    this.plain = plain;
+    return value;
   }
 
   /**
-   * `{name="value",…}` starting at `line[i] === '{'`. With `wantName`, the first item may be the
-   * quoted metric name (a quoted string followed by `,` or `}` rather than `=`).
+   * `{name="value",…}` starting at `line[i] === '{'`; sets {@link end} past the `}`. With
+   * `wantName`, the first item may be the quoted metric name (a quoted string followed by `,` or
+   * `}` rather than `=`), left in {@link quotedName}.
    */
-  private labels(line: string, i: number, wantName = false): { labels: string[]; end: number; name?: string } {
+  private labels(line: string, i: number, wantName = false): string[] {
     const om = this.om;
+    const len = this.le;
     const labels: string[] = [];
-    let metricName: string | undefined;
-    const done = (end: number) => (metricName === undefined ? { labels, end } : { labels, end, name: metricName });
+    const lastNames = this.lastNames;
+    const lastValues = this.lastValues;
+    this.quotedName = undefined;
     i++;
-    const blanks = () => {
-      if (!om) while (i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;
-    };
     for (let item = 0; ; item++) {
-      blanks();
-      if (line[i] === '}') return done(i + 1);
+      if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
+      if (line.charCodeAt(i) === 125 /* } */) {
+        this.end = i + 1;
+        return labels;
+      }
       const start = i;
+      const at = labels.length >> 1;
       let name: string;
-      if (line[i] === '"') {
-        const q = this.quoted(line, i, 'label name');
-        name = q.value;
-        i = q.end;
-        blanks();
-        if (line[i] === ',' || line[i] === '}') {
-          if (!wantName) this.fail('a quoted metric name is only allowed when no name precedes the braces', start + 1);
-          if (item !== 0) this.fail('the quoted metric name must be the first item inside the braces', start + 1);
-          metricName = name;
-          if (line[i] === '}') return done(i + 1);
+      if (line.charCodeAt(i) === 34 /* " */) {
+        name = this.quoted(line, i, 'label name');
+        i = this.end;
+        if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
+        const c = line.charCodeAt(i);
+        if (c === 44 /* , */ || c === 125 /* } */) {
+          if (!wantName) this.fail('a quoted metric name is only allowed when no name precedes the braces', start + 1 - this.ls);
+          if (item !== 0) this.fail('the quoted metric name must be the first item inside the braces', start + 1 - this.ls);
+          this.quotedName = name;
+          if (c === 125) {
+            this.end = i + 1;
+            return labels;
+          }
           i++;
           continue;
         }
+        lastNames[at] = undefined;
       } else {
-        while (i < line.length && isLabelChar(line.charCodeAt(i))) i++;
-        name = line.slice(start, i);
-        if (!LABEL_NAME.test(name)) this.fail('invalid label name', start + 1);
+        const last = lastNames[at];
+        if (last !== undefined && textAt(line, i, last, this.le) && !isLabelChar(line.charCodeAt(i + last.length))) {
+          // The same (valid, unquoted) name as the previous sample's at this position.
+          name = last;
+          i += last.length;
+        } else {
+          while (i < len && isLabelChar(line.charCodeAt(i))) i++;
+          if (i === start || isDigit(line.charCodeAt(start))) this.fail('invalid label name', start + 1 - this.ls);
+          name = line.slice(start, i);
+          lastNames[at] = name;
+        }
       }
-      for (let k = 0; k < labels.length; k += 2) if (labels[k] === name) this.fail('duplicate label name', start + 1);
-      blanks();
-      if (line[i] !== '=') this.fail('expected "=" after the label name', i + 1);
+      for (let k = 0; k < labels.length; k += 2) if (labels[k] === name) this.fail('duplicate label name', start + 1 - this.ls);
+      if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
+      if (line.charCodeAt(i) !== 61 /* = */) this.fail('expected "=" after the label name', i + 1 - this.ls);
       i++;
-      blanks();
-      if (line[i] !== '"') this.fail('expected a quoted label value', i + 1);
-      const q = this.quoted(line, i, 'label value');
-      const value = q.value;
-      i = q.end;
+      if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
+      if (line.charCodeAt(i) !== 34 /* " */) this.fail('expected a quoted label value', i + 1 - this.ls);
+      let value: string;
+      const last = lastValues[at];
+      if (last !== undefined && textAt(line, i + 1, last, this.le) && line.charCodeAt(i + 1 + last.length) === 34) {
+        // The same escape-free value as the previous sample's at this position: it holds no quote
+        // or backslash, so the quote after it is the one the slow path would stop at.
+        value = last;
+        i += last.length + 2;
+      } else {
+        value = this.quoted(line, i, 'label value');
+        i = this.end;
+        lastValues[at] = this.plain ? value : undefined;
+      }
       labels.push(name, value);
-      blanks();
-      if (line[i] === ',') {
+      if (!om) while (i < len && isBlank(line.charCodeAt(i))) i++;
+      const c = line.charCodeAt(i);
+      if (c === 44 /* , */) {
         i++;
         continue;
       }
-      if (line[i] === '}') return done(i + 1);
-      this.fail('expected "," or "}" after a label', i + 1);
+      if (c === 125 /* } */) {
+        this.end = i + 1;
+        return labels;
+      }
+      this.fail('expected "," or "}" after a label', i + 1 - this.ls);
     }
   }
+}
+
+/** The name metadata lines use for `family` (text format: a counter's sample name). */
+function metaNameOf(family: FamilyKey, om: boolean): string {
+  if (om) return family.name;
+  return family.type === 'counter' && !family.legacyCounterName ? `${family.name}_total` : family.name;
+}
+
+/**
+ * Whether `s` holds `word` at `at`: `startsWith(word, at)`, compared here unit by unit because the
+ * builtin costs more than the comparison on the short names and values of a sample line.
+ */
+function textAt(s: string, at: number, word: string, end = s.length): boolean {
+  const n = word.length;
+  if (at + n > end) return false;
+  for (let k = 0; k < n; k++) if (s.charCodeAt(at + k) !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+function tokenEnd(line: string, end: number, i: number): number {
+  while (i < end && !isBlank(line.charCodeAt(i))) i++;
+  return i;
 }
 
 /**
@@ -498,6 +672,14 @@ function secondsToMs(token: string): number {
   if (!m) return Number(token) * 1000;
   const frac = m[3] ?? '';
   return Number(`${m[1]}${m[2] || '0'}${frac.slice(0, 3).padEnd(3, '0')}${frac.length > 3 ? `.${frac.slice(3)}` : ''}`);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9;
 }
 
 function isNameChar(c: number): boolean {
@@ -522,5 +704,20 @@ function unescapeHelp(text: string, om: boolean): string {
  * families[0]; // { name: 'up', type: 'gauge', samples: [{ suffix: '', labels: [], value: 1 }] }
  */
 export function parseExposition(text: string, format: ExpositionFormat): MetricFamily[] {
+  return [...parseFamilies(text, format)];
+}
+
+/**
+ * Parses exposition text strictly and lazily: each family is yielded as soon as the line after
+ * it (or the end of the text) is read, and the parser keeps no reference to it afterwards, so a
+ * consumer that handles one family at a time never holds the model of the whole body. It accepts
+ * and rejects exactly what {@link parseExposition} does, with the same errors, but an error is
+ * thrown only when the iteration reaches its line: the families before it have been yielded by
+ * then (duplicate and interleaved families are still refused across the whole text).
+ * @throws ExpositionParseError (from `next()`) naming the line and column (never the content).
+ * @example
+ * for (const family of parseFamilies(body, 'text')) render(family);
+ */
+export function parseFamilies(text: string, format: ExpositionFormat): Generator<MetricFamily, void, undefined> {
   return new Parser(format === 'openmetrics').parse(text);
 }

@@ -13,9 +13,9 @@ import type { SeriesFilter } from '../access/filter.js';
 import type { SelfMetrics } from '../metrics/self.js';
 import type { Principal } from '../auth/principal.js';
 import { ExpositionParseError, SourceError } from './failure.js';
-import { textFamilyName, type MetricFamily } from './model.js';
+import { textFamilyName, type ExpositionFormat, type MetricFamily } from './model.js';
 import { acceptsGzip, negotiateFormat } from './negotiate.js';
-import { formatOfContentType, parseExposition, sniffFormat } from './parse.js';
+import { formatOfContentType, parseExposition, parseFamilies, sniffFormat } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { createFamilyRenderer, type FamilyRenderer } from './render.js';
 import { createFamilyEscaper } from './escaping.js';
@@ -150,17 +150,51 @@ export async function familiesOf(source: MetricsSource, out: SourceOutput): Prom
   try {
     families = parseExposition(out.body, format);
   } catch (error) {
-    if (error instanceof ExpositionParseError) {
-      throw new SourceError(
-        source.failureStatus,
-        'parse',
-        `${source.description}: cannot parse its ${format === 'openmetrics' ? 'OpenMetrics' : 'text format'} output: ${error.message}`,
-        { cause: error },
-      );
-    }
-    throw error;
+    throw parseFailure(source, format, error);
   }
   return out.extra === undefined ? families : withoutRepeats(families, out.extra);
+}
+
+/** A parse error of `source`'s text as its {@link SourceError} (anything else unchanged). */
+function parseFailure(source: MetricsSource, format: ExpositionFormat, error: unknown): unknown {
+  if (!(error instanceof ExpositionParseError)) return error;
+  return new SourceError(
+    source.failureStatus,
+    'parse',
+    `${source.description}: cannot parse its ${format === 'openmetrics' ? 'OpenMetrics' : 'text format'} output: ${error.message}`,
+    { cause: error },
+  );
+}
+
+/**
+ * The families of a text output parsed lazily, one at a time as the pass reaches them (the
+ * families it carries alongside last, without repeats), so the model of the whole body never
+ * exists at once. A parse error is thrown, as the same {@link SourceError} {@link familiesOf}
+ * throws, when the iteration reaches its line.
+ */
+function textFamilyStream(source: MetricsSource, out: Exposition): Iterable<MetricFamily> {
+  const body = out.body;
+  const format = formatOfContentType(out.contentType) ?? sniffFormat(body);
+  const extra = out.extra;
+  return (function* (): Generator<MetricFamily, void, undefined> {
+    const taken = extra === undefined ? undefined : new Set<string>();
+    try {
+      for (const family of parseFamilies(body, format)) {
+        // Named before the pass gets it: the pass may rewrite the family it is handed.
+        taken?.add(textFamilyName(family));
+        yield family;
+      }
+    } catch (error) {
+      throw parseFailure(source, format, error);
+    }
+    if (extra === undefined || taken === undefined) return;
+    for (const family of extra) {
+      const name = textFamilyName(family);
+      if (taken.has(name)) continue;
+      taken.add(name);
+      yield family;
+    }
+  })();
 }
 
 /** `main` plus the families of `more` whose names `main` does not have yet (in order). */
@@ -316,8 +350,8 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
       });
       const passed = exact ? await passThrough(out, fast) : undefined;
       if (passed) return passed;
-      // A registry's families are converted as the pass reaches them; anything else is decoded whole.
-      input = 'familyStream' in out ? out.familyStream : await familiesOf(source, out);
+      // A registry's families are converted, and text is parsed, as the pass reaches them; protobuf is decoded whole.
+      input = 'familyStream' in out ? out.familyStream : 'body' in out ? textFamilyStream(source, out) : await familiesOf(source, out);
     } catch (error) {
       throw failed(error);
     }
