@@ -20,7 +20,6 @@
  */
 import { ExpositionParseError } from './failure.js';
 import {
-  LABEL_NAME,
   METRIC_NAME,
   TYPE_SUFFIXES,
   isValidName,
