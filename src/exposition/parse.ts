@@ -19,16 +19,7 @@
  * quoted metric name anywhere but first, a second metric name or an unterminated quote is refused.
  */
 import { ExpositionParseError } from './failure.js';
-import {
-  METRIC_NAME,
-  TYPE_SUFFIXES,
-  isValidName,
-  labelValue,
-  type ExpositionFormat,
-  type MetricFamily,
-  type MetricType,
-  type Sample,
-} from './model.js';
+import { METRIC_NAME, TYPE_SUFFIXES, isValidName, labelValue, type ExpositionFormat, type MetricFamily, type MetricType, type Sample } from './model.js';
 
 const TEXT_TYPES: Readonly<Record<string, MetricType>> = {
   counter: 'counter',
