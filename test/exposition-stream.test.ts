@@ -12,6 +12,8 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { gunzipSync } from 'node:zlib';
 import express from 'express';
 import Fastify from 'fastify';
@@ -239,6 +241,41 @@ describe('backpressure and failures', () => {
     const summary = await out.streamed!;
     expect(summary).toMatchObject({ bytes, seriesReturned: 500_000, seriesWithheld: 0 });
     expect(summary.error).toBeUndefined();
+  });
+
+  it("a registry's JSON of a family is garbage once rendered: a paused stream holds only what it has not sent", async () => {
+    // A real collection (gc exposed at run time), observed through a FinalizationRegistry on each
+    // metric's getMetricsAsJSON() object: the pass must not keep the registry's whole JSON alive.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collected = new Set<number>();
+    const tracker = new FinalizationRegistry<number>((i) => collected.add(i));
+    const json = (i: number) => {
+      const metric = {
+        name: `family_${i}`,
+        help: 'A family.',
+        type: 'gauge',
+        values: Array.from({ length: 1000 }, (_, j) => ({ value: j, labels: { series: `series-number-${j}-of-family-${i}` } })),
+      };
+      tracker.register(metric, i);
+      return metric;
+    };
+    const registryLike = {
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      metrics: () => '',
+      getMetricsAsJSON: () => Array.from({ length: 200 }, (_, i) => json(i)),
+    };
+    const out = await createPipeline(toMetricsSource(registryLike), { redactor: compileRedaction(defaultRedaction()) })({});
+    expect(out.body).toBeInstanceOf(Readable);
+    for (let round = 0; round < 5 && collected.size < 10; round++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The head (~1 MiB, about 20 families) is rendered and their JSON let go, though the stream is unread;
+    // the rest (about 180 families) waits.
+    expect(collected.size).toBeGreaterThanOrEqual(10);
+    expect(collected.size).toBeLessThan(100);
+    (out.body as Readable).destroy();
   });
 
   it('a source failing after the answer started cuts the body off: never a complete answer; logged, counted, audited', async () => {

@@ -211,21 +211,25 @@ class Parser {
           else this.sample(line);
         }
       }
-      if (this.finished !== undefined) {
-        const family = this.finished;
-        this.finished = undefined;
-        yield family;
-      }
+      // Yielded straight from takeFinished(): no local of this suspended frame keeps the family
+      // (and its samples) alive while the consumer renders and sends it.
+      if (this.finished !== undefined) yield this.takeFinished();
     }
     if (om && !sawEof) {
       this.line++;
       this.fail('missing "# EOF" at the end of OpenMetrics text');
     }
     if (this.current !== undefined) {
-      const family = this.current;
       this.close();
-      yield family;
+      yield this.takeFinished();
     }
+  }
+
+  /** The family waiting to be yielded, no longer held here. */
+  private takeFinished(): MetricFamily {
+    const family = this.finished!;
+    this.finished = undefined;
+    return family;
   }
 
   /** `# HELP`, `# TYPE` or another comment (ignored), text format. */

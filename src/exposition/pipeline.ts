@@ -360,8 +360,8 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     const renderer: FamilyRenderer | undefined = protobuf ? undefined : createFamilyRenderer(negotiated.format === 'openmetrics' ? 'openmetrics' : 'text');
     const counts = { returned: 0, withheld: 0 };
 
-    /** Filters, redacts, limits and escapes one family; undefined when nothing of it is served. */
-    const prepare = function* (family: MetricFamily): Generator<MetricFamily, void, undefined> {
+    /** Filters, redacts, limits and escapes one family: what of it is served (often nothing, or the one family). */
+    const prepare = (family: MetricFamily): MetricFamily[] => {
       const redacted = redactor.apply([family], request.filter);
       counts.withheld += redacted.report.withheld;
       if (metrics) countReport(metrics, redacted.report);
@@ -371,22 +371,37 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
         served = limited.families;
         if (limited.drops.length > 0) reportDrops(limited.drops, perFamilyLimits, metrics, logger);
       }
+      const out: MetricFamily[] = [];
       for (const f of served) {
         const escaped = escape(f);
-        if (escaped !== undefined) yield escaped;
+        if (escaped !== undefined) out.push(escaped);
       }
+      return out;
     };
-    /** The served families, in order (gathered first when the per-scrape limit needs them all). */
-    const served = function* (): Generator<MetricFamily, void, undefined> {
-      if (!perScrapeLimit) {
-        for (const family of input) yield* prepare(family);
-        return;
+    const families = input[Symbol.iterator]();
+    let gathered: MetricFamily[] | undefined;
+    /**
+     * The next families to serve, in order; undefined at the end. One source family at a time, or,
+     * when the per-scrape limit needs them all, everything gathered first. Called, never suspended
+     * in: no generator frame keeps a family alive after it was rendered.
+     */
+    const nextServed = (): MetricFamily[] | undefined => {
+      if (perScrapeLimit) {
+        if (gathered === undefined) {
+          const all: MetricFamily[] = [];
+          for (let next = families.next(); !next.done; next = families.next()) all.push(...prepare(next.value));
+          const limited = limitSeries(all, perScrapeLimit);
+          if (limited.drops.length > 0) reportDrops(limited.drops, perScrapeLimit, metrics, logger);
+          gathered = limited.families;
+        }
+        const f = gathered.shift();
+        return f === undefined ? undefined : [f];
       }
-      const all: MetricFamily[] = [];
-      for (const family of input) for (const f of prepare(family)) all.push(f);
-      const limited = limitSeries(all, perScrapeLimit);
-      if (limited.drops.length > 0) reportDrops(limited.drops, perScrapeLimit, metrics, logger);
-      yield* limited.families;
+      for (let next = families.next(); !next.done; next = families.next()) {
+        const batch = prepare(next.value);
+        if (batch.length > 0) return batch;
+      }
+      return undefined;
     };
     // Rendered text collects in `text` and is cut into UTF-8 chunks of CHUNK_CHARS as it grows
     // (inside a family too), so a large family's text never piles up on the heap.
@@ -399,24 +414,34 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
         text = '';
       }
     };
-    /** The body in chunks: UTF-8 text cut as it fills, or one protobuf message per family; a short body stays one string. */
-    const chunks = function* (): Generator<Buffer | string, void, undefined> {
-      for (const family of served()) {
+    /** Renders the next served families into `ready`; false at the end. */
+    const renderNext = (): boolean => {
+      const batch = nextServed();
+      if (batch === undefined) return false;
+      for (const family of batch) {
         if (codec) {
           const encoded = codec.encodeProtobuf([family]);
           counts.returned += encoded.samples;
-          if (encoded.body.length > 0) yield encoded.body;
-          continue;
+          if (encoded.body.length > 0) ready.push(encoded.body);
+        } else {
+          renderer!.family(family, emit);
+          counts.returned = renderer!.samples;
         }
-        renderer!.family(family, emit);
-        counts.returned = renderer!.samples;
-        if (ready.length > 0) {
-          yield* ready;
-          ready = [];
-        }
+      }
+      return true;
+    };
+    /** The body in chunks: UTF-8 text cut as it fills, or one protobuf message per family; a short body stays one string. */
+    const chunks = function* (): Generator<Buffer | string, void, undefined> {
+      while (renderNext()) {
+        if (ready.length > 0) yield* takeReady();
       }
       text += renderer?.end() ?? '';
       if (text !== '') yield text;
+    };
+    const takeReady = (): Buffer[] => {
+      const out = ready;
+      ready = [];
+      return out;
     };
 
     // Render the head of the body before answering: small scrapes end here, errors still get their status.

@@ -59,13 +59,22 @@ export function fromPromClientJson(metrics: readonly PromClientMetricJson[]): Me
  * series never both exist whole.
  * @throws SourceError (500), when the family is reached, on a name neither format can carry.
  */
-export function* promClientFamilies(metrics: readonly PromClientMetricJson[]): Generator<MetricFamily, void, undefined> {
-  const pending: (PromClientMetricJson | undefined)[] = metrics.slice();
-  for (let i = 0; i < pending.length; i++) {
-    const metric = pending[i]!;
-    pending[i] = undefined;
-    yield familyOf(metric);
-  }
+export function promClientFamilies(metrics: readonly PromClientMetricJson[]): Generator<MetricFamily, void, undefined> {
+  // The generator gets its own copy of the list, never `metrics`: its frame stays alive while
+  // suspended, and anything it names stays alive with it.
+  return convertInTurn(metrics.slice());
+}
+
+function* convertInTurn(pending: (PromClientMetricJson | undefined)[]): Generator<MetricFamily, void, undefined> {
+  // No local holds a metric's JSON or its family across the yield: each is garbage as soon as the
+  // pass has rendered it, even while the pass waits for the connection to take the text.
+  for (let i = 0; i < pending.length; i++) yield familyOf(takeAt(pending, i));
+}
+
+function takeAt(pending: (PromClientMetricJson | undefined)[], i: number): PromClientMetricJson {
+  const metric = pending[i]!;
+  pending[i] = undefined;
+  return metric;
 }
 
 function familyOf(m: PromClientMetricJson): MetricFamily {
