@@ -24,6 +24,12 @@ const doc = (ratios: Record<string, number>, config = CONFIG) =>
   `# Benchmarks\n\nsome text\n\n${formatReference({ config, generated: '2026-01-01 00:00 UTC', ratios })}\n\nmore text\n`;
 
 describe('bench gate: tolerance', () => {
+  it('a floor (the bar of the issue) is never a failure, however low the reference', () => {
+    const p99: GateMetric = { ...metric, key: 's4.p99', abs: 0.5, floor: 2 };
+    expect(limitFor(p99, 0.74)).toBe(2);
+    expect(limitFor(p99, 1.8)).toBeCloseTo(2.3);
+  });
+
   it('allows 25 % relative or 0.10 absolute, whichever is larger', () => {
     expect(limitFor(metric, 2)).toBeCloseTo(2.5);
     expect(limitFor(metric, 0.2)).toBeCloseTo(0.3);

@@ -6,6 +6,8 @@ export interface GateMetric {
   label: string;
   rel: number;
   abs: number;
+  /** The bar for this ratio: a ratio within it never fails. */
+  floor?: number;
 }
 export interface Measurement {
   value: number;

@@ -81,7 +81,7 @@ export function scrape(url: string, options: ScrapeOptions = {}): Promise<Scrape
         })
       : httpRequest({ ...common, agent: false });
     req.on('socket', (socket) => {
-      socket.on('secureConnect', () => {
+      const readFacts = () => {
         const s = socket as TLSSocket;
         const eph = s.getEphemeralKeyInfo() as { name?: string } | null;
         tlsFacts = { protocol: s.getProtocol(), cipher: s.getCipher().name, alpn: s.alpnProtocol, ...(eph?.name ? { group: eph.name } : {}) };
@@ -89,7 +89,12 @@ export function scrape(url: string, options: ScrapeOptions = {}): Promise<Scrape
           const peer = s.getPeerX509Certificate();
           if (peer) tlsFacts = { ...tlsFacts, peerFingerprint256: peer.fingerprint256, peerSerial: peer.serialNumber };
         }
-      });
+      };
+      // A keep-alive socket handed out again has finished its handshake: read its facts now rather
+      // than adding a 'secureConnect' listener per request that would never fire (and pile up).
+      const tlsSocket = socket as TLSSocket;
+      if (tlsSocket.encrypted && !tlsSocket.connecting && tlsSocket.getProtocol() !== null) readFacts();
+      else if (tlsSocket.encrypted) socket.once('secureConnect', readFacts);
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
