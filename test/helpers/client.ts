@@ -90,11 +90,11 @@ export function scrape(url: string, options: ScrapeOptions = {}): Promise<Scrape
           if (peer) tlsFacts = { ...tlsFacts, peerFingerprint256: peer.fingerprint256, peerSerial: peer.serialNumber };
         }
       };
-      // A keep-alive socket handed out again has finished its handshake: read its facts now rather
-      // than adding a 'secureConnect' listener per request that would never fire (and pile up).
+      // Facts come from this request's own handshake only: a keep-alive socket handed out again made
+      // none, so it reports none (suites tell a reused connection by that) and gets no listener
+      // that would never fire (one per request would pile up past MaxListeners).
       const tlsSocket = socket as TLSSocket;
-      if (tlsSocket.encrypted && !tlsSocket.connecting && tlsSocket.getProtocol() !== null) readFacts();
-      else if (tlsSocket.encrypted) socket.once('secureConnect', readFacts);
+      if (tlsSocket.encrypted && (tlsSocket.connecting || tlsSocket.getProtocol() === null)) socket.once('secureConnect', readFacts);
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
