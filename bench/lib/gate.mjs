@@ -21,18 +21,20 @@ const MARKER = 'bench-gate-reference';
  * run measured (for a ratio whose run-to-run spread is wider than any useful tolerance).
  * @type {readonly {key: string, scenario: string, label: string, rel: number, abs: number, floor?: number}[]}
  */
+// 35 %: the gate runs right after the test suite, and its ratios came out 5-20 % above the full
+// run's references in four fresh-clone runs (S1 p50 at 1k series: 0.85-1.00 against 0.83; the
+// sidecar, whose cost depends on how often two concurrent scrapes share one upstream fetch:
+// 1.53-1.72 against 1.43). A regression worth failing CI for is larger: the sidecar was 2.66
+// before #16, the 100k-series pass 1.49.
 export const METRICS = Object.freeze([
-  { key: 's1.p50.1k', scenario: 'S1', label: 'S1 secured / plain p50, 1,000 series', rel: 0.25, abs: 0.1 },
-  { key: 's1.p50.10k', scenario: 'S1', label: 'S1 secured / plain p50, 10,000 series', rel: 0.25, abs: 0.1 },
-  { key: 's1.cpu.10k', scenario: 'S1', label: 'S1 secured / plain CPU per scrape, 10,000 series', rel: 0.25, abs: 0.1 },
-  { key: 's2.cpu.inprocess', scenario: 'S2', label: 'S2 in-process / nginx CPU per scrape', rel: 0.25, abs: 0.1 },
-  // The sidecar's cost depends on how often its two concurrent scrapes share one upstream fetch (a
-  // matter of timing) and sums two processes: three gate runs measured 1.54-1.72 and 0.79-0.83
-  // against full-run references of 1.43 and 0.70, so 35 % (still far below the 2.66 of before #16).
+  { key: 's1.p50.1k', scenario: 'S1', label: 'S1 secured / plain p50, 1,000 series', rel: 0.35, abs: 0.1 },
+  { key: 's1.p50.10k', scenario: 'S1', label: 'S1 secured / plain p50, 10,000 series', rel: 0.35, abs: 0.1 },
+  { key: 's1.cpu.10k', scenario: 'S1', label: 'S1 secured / plain CPU per scrape, 10,000 series', rel: 0.35, abs: 0.1 },
+  { key: 's2.cpu.inprocess', scenario: 'S2', label: 'S2 in-process / nginx CPU per scrape', rel: 0.35, abs: 0.1 },
   { key: 's2.cpu.sidecar', scenario: 'S2', label: 'S2 sidecar (redaction) / nginx CPU per scrape', rel: 0.35, abs: 0.1 },
   { key: 's2.cpu.sidecar-norule', scenario: 'S2', label: 'S2 sidecar (no rule) / nginx CPU per scrape', rel: 0.35, abs: 0.1 },
-  { key: 's3.cpu.ecdsa', scenario: 'S3', label: 'S3 CPU per handshake / nginx, ECDSA', rel: 0.25, abs: 0.1 },
-  { key: 's3.cpu.ecdsa-client', scenario: 'S3', label: 'S3 CPU per handshake / nginx, ECDSA + client cert', rel: 0.25, abs: 0.1 },
+  { key: 's3.cpu.ecdsa', scenario: 'S3', label: 'S3 CPU per handshake / nginx, ECDSA', rel: 0.35, abs: 0.1 },
+  { key: 's3.cpu.ecdsa-client', scenario: 'S3', label: 'S3 CPU per handshake / nginx, ECDSA + client cert', rel: 0.35, abs: 0.1 },
   // The p99 of a few hundred samples moves with one scheduler hiccup: a wider absolute margin, and
   // the bar of #16 (≤ 2× idle) as a floor. A fresh-clone CI run measured 1.42 twice against a
   // reference run's 0.74: both within the bar, neither a regression of the guard.
