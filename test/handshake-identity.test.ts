@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, TLSSocket, type SecureVersion } from 'node:tls';
+import { TLSSocket, type SecureVersion } from 'node:tls';
 import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createGuard, type Guard } from '../src/guard.js';
@@ -19,6 +19,7 @@ import type { AuditRecord } from '../src/audit/audit.js';
 import { CLIENT_CERT_REFUSED_MESSAGE } from '../src/tls/handshake-failure.js';
 import { scrape } from './helpers/client.js';
 import { capturingLogger, type LogLine } from './helpers/logger.js';
+import { requestWithSession, type SessionAttempt } from './helpers/tls-session.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
 
 let pki: TestPki;
@@ -60,45 +61,9 @@ const mtlsConfig = (caFile: string) => ({
   client_cert_auth: { principal_from: 'cn' },
 });
 
-/**
- * One request on a new connection (optionally resuming `session`); resolves with the status
- * (or how it failed), whether the session was resumed, and the ticket the server sent.
- */
-function request(port: number, version: SecureVersion, cert: TestCert, session?: Buffer): Promise<{ seen: string; reused: boolean; ticket?: Buffer }> {
-  return new Promise((resolve) => {
-    const socket = tlsConnect({
-      port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: pki.ca.certPem,
-      minVersion: version,
-      maxVersion: version,
-      cert: cert.certPem,
-      key: cert.keyPem,
-      ...(session ? { session } : {}),
-    });
-    let ticket: Buffer | undefined;
-    let reused = false;
-    let status: string | undefined;
-    let done = false;
-    const finish = (seen: string) => {
-      if (done) return;
-      done = true;
-      socket.destroy();
-      resolve({ seen, reused, ...(ticket ? { ticket } : {}) });
-    };
-    socket.on('session', (s: Buffer) => (ticket = s));
-    socket.on('secureConnect', () => {
-      reused = socket.isSessionReused();
-      socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
-    });
-    // Read until the server closes (Connection: close), so a TLS 1.3 ticket sent after the
-    // handshake is in.
-    socket.on('data', (d: Buffer) => (status ??= /^HTTP\/1\.1 (\d{3})/.exec(d.toString('latin1'))?.[1]));
-    socket.on('error', (e: NodeJS.ErrnoException) => finish(status ?? e.code ?? e.message));
-    socket.on('close', () => finish(status ?? 'closed'));
-    setTimeout(() => finish('timeout'), 8000).unref();
-  });
+/** One request on a new connection (optionally resuming `session`), presenting `cert`. */
+function request(port: number, version: SecureVersion, cert: TestCert, session?: Buffer): Promise<SessionAttempt> {
+  return requestWithSession(port, pki.ca.certPem, version, cert, session);
 }
 
 describe('resumed sessions keep the client-certificate identity', () => {

@@ -17,6 +17,7 @@ import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createGuard, type Guard } from '../src/guard.js';
 import type { TlsServerConfigInput } from '../src/config/schema.js';
 import { CLIENT_CERT_REFUSED_MESSAGE, CLIENT_CERT_REFUSAL_REASONS } from '../src/tls/handshake-failure.js';
+import { requestWithSession, type SessionAttempt } from './helpers/tls-session.js';
 import { testPki, type TestCert, type TestPki } from './helpers/pki.js';
 import { capturingLogger, type LogLine } from './helpers/logger.js';
 
@@ -274,47 +275,9 @@ describe('openssl s_client and curl', () => {
   });
 });
 
-/** Connects (optionally resuming `session`), sends a request; resolves with the outcome, reuse flag and any ticket received. */
-function attemptWithSession(
-  port: number,
-  version: SecureVersion,
-  cert: TestCert,
-  session?: Buffer,
-): Promise<{ seen: string; reused: boolean; ticket?: Buffer }> {
-  return new Promise((resolve) => {
-    const socket = tlsConnect({
-      port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: pki.ca.certPem,
-      minVersion: version,
-      maxVersion: version,
-      cert: cert.certPem,
-      key: cert.keyPem,
-      ...(session ? { session } : {}),
-    });
-    let ticket: Buffer | undefined;
-    let reused = false;
-    let done = false;
-    const finish = (seen: string) => {
-      if (done) return;
-      done = true;
-      socket.destroy();
-      resolve({ seen, reused, ...(ticket ? { ticket } : {}) });
-    };
-    socket.on('session', (s: Buffer) => (ticket = s));
-    socket.on('secureConnect', () => {
-      reused = socket.isSessionReused();
-      socket.write('GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
-    });
-    let status: string | undefined;
-    // Read until the server closes (Connection: close), so the TLS 1.3 ticket, sent after the
-    // handshake, is in.
-    socket.on('data', (d: Buffer) => (status ??= /^HTTP\/1\.1 (\d{3})/.exec(d.toString('latin1'))?.[1]));
-    socket.on('error', (e: NodeJS.ErrnoException) => finish(status ?? e.code ?? e.message));
-    socket.on('close', () => finish(status ?? 'closed'));
-    setTimeout(() => finish('timeout'), 8000).unref();
-  });
+/** One request on a new connection (optionally resuming `session`), presenting `cert`. */
+function attemptWithSession(port: number, version: SecureVersion, cert: TestCert, session?: Buffer): Promise<SessionAttempt> {
+  return requestWithSession(port, pki.ca.certPem, version, cert, session);
 }
 
 describe('session resumption does not bypass the policy', () => {
