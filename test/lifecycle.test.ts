@@ -47,12 +47,16 @@ describe('guard.close()', () => {
   test('waits for a scrape in flight through a mounted handler, then answers 503', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const inSource = new Promise<void>((r) => (started = r));
     const { guard, url } = await mounted(async () => {
+      started();
       await gate;
       return 'slow_up 1\n';
     });
     const inflight = scrape(url, { ca: pki.ca.certPem });
-    await new Promise((r) => setTimeout(r, 100));
+    // Close only once the scrape is really in flight (a fixed wait lost that race on a busy machine).
+    await inSource;
     let closed = false;
     const closing = guard.close(5000).then(() => (closed = true));
     await new Promise((r) => setTimeout(r, 100));
@@ -69,9 +73,14 @@ describe('guard.close()', () => {
   });
 
   test('gives up on a scrape that outlives graceMs', async () => {
-    const { guard, url } = await mounted(() => new Promise<string>(() => undefined));
+    let started!: () => void;
+    const inSource = new Promise<void>((r) => (started = r));
+    const { guard, url } = await mounted(() => {
+      started();
+      return new Promise<string>(() => undefined);
+    });
     void scrape(url, { ca: pki.ca.certPem, timeoutMs: 3000 });
-    await new Promise((r) => setTimeout(r, 100));
+    await inSource;
     const t0 = performance.now();
     await guard.close(300);
     const ms = performance.now() - t0;
