@@ -23,6 +23,8 @@ import { freePort, haproxyTool, startProcess, stopAll, waitForPort, type Running
 import { connect as netConnect } from 'node:net';
 
 const haproxy = haproxyTool('haproxy-proxy-protocol.test.ts');
+/** The readiness probes' address: no test client uses it, and HAProxy's frontends reject it. */
+const PROBE = '127.0.0.250';
 
 interface Setup {
   guard: Guard;
@@ -64,8 +66,11 @@ async function setup(config: WebConfigInput): Promise<Setup> {
     watch: false,
   });
   guards.push(guard);
-  // HAProxy starts first: the readiness probes of its frontends must not reach the guard (each
-  // would be a proxied connection from 127.0.0.1 and show up in the counters).
+  // The readiness probes of HAProxy's frontends must never reach the guard: each would be a
+  // proxied connection from the probe's address and show up in the counters and the log. Starting
+  // HAProxy first was not enough: it may open the backend connection of a probe that has already
+  // closed after the guard is listening (seen once in CI, as a refused 127.0.0.1). So the probes
+  // come from PROBE, which every frontend drops at accept, before any backend connection exists.
   const [guardPort, p2, p1, p0] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'scrapeguard-haproxy-'));
   const cfg = join(dir, 'haproxy.cfg');
@@ -83,12 +88,15 @@ async function setup(config: WebConfigInput): Promise<Setup> {
       '  timeout server 30s',
       `frontend v2`,
       `  bind 127.0.0.1:${p2}`,
+      `  tcp-request connection reject if { src ${PROBE} }`,
       '  default_backend guard_v2',
       `frontend v1`,
       `  bind 127.0.0.1:${p1}`,
+      `  tcp-request connection reject if { src ${PROBE} }`,
       '  default_backend guard_v1',
       `frontend bare`,
       `  bind 127.0.0.1:${p0}`,
+      `  tcp-request connection reject if { src ${PROBE} }`,
       '  default_backend guard_bare',
       'backend guard_v2',
       `  server guard 127.0.0.1:${guardPort} send-proxy-v2`,
@@ -101,7 +109,7 @@ async function setup(config: WebConfigInput): Promise<Setup> {
   );
   const proc = startProcess('haproxy', '/usr/bin/env', [`LD_LIBRARY_PATH=${haproxy.libraryPath}`, haproxy.bin, '-db', '-f', cfg], dir);
   procs.push(proc);
-  for (const port of [p2, p1, p0]) await waitForPort(proc, port);
+  for (const port of [p2, p1, p0]) await waitForPort(proc, port, undefined, PROBE);
   await guard.listen(`127.0.0.1:${guardPort}`, { proxyProtocol: true });
   // The certificate names localhost and 127.0.0.1; HAProxy passes the TLS bytes through untouched.
   return {

@@ -201,13 +201,16 @@ export function startProcess(name: string, command: string, args: readonly strin
   return { name, child, output: () => output, exited, hasExited: () => done };
 }
 
-/** Waits until `port` accepts TCP connections, failing early if the process exits. */
-export async function waitForPort(proc: RunningProcess, port: number, timeoutMs = 15_000): Promise<void> {
+/**
+ * Waits until `port` accepts TCP connections, failing early if the process exits. `from` is the
+ * probe's local address (default: the kernel's choice, 127.0.0.1).
+ */
+export async function waitForPort(proc: RunningProcess, port: number, timeoutMs = 15_000, from?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.hasExited()) throw new Error(`${proc.name} exited before listening on ${port}:\n${proc.output()}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
+      const socket = connect({ host: '127.0.0.1', port, ...(from === undefined ? {} : { localAddress: from }) });
       socket.once('connect', () => {
         socket.destroy();
         resolve(true);
