@@ -531,7 +531,8 @@ describe('the sidecar in front of a real local upstream', () => {
     expect(family.samples.filter((s) => s.histogram)).toHaveLength(1);
     const text = await expose({ accept: 'text/plain;version=0.0.4' });
     expect(up.accepts[1]).not.toContain('protobuf');
-    expect(text.body).toBe('# TYPE up untyped\nup 1\n');
+    // The text family nothing changed goes out as the upstream wrote it (no # TYPE added).
+    expect(text.body).toBe('up 1\n');
   });
 
   it('falls back to text when the upstream only speaks text: parsed, redacted, answered in protobuf', async () => {

@@ -190,14 +190,21 @@ describe('pass-through when nothing can change the scrape', () => {
     expect(up.requests[0]!.headers.accept).toMatch(/^text\/plain;version=0\.0\.4;escaping=underscores;q=0\.7,/);
   });
 
-  test('the default redaction (every secret detector on) takes the full path: parsed, redacted, re-rendered', async () => {
-    const up = await exporter(textAnswer(ODD_BODY));
+  test('the default redaction (every secret detector on) takes the full path: parsed strictly, redacted, only untouched families sent as they came', async () => {
+    const secret = '# TYPE db_up gauge\ndb_up{dsn="mysql://root:hunter2@db:3306/x"}  1\n';
+    const up = await exporter(textAnswer(ODD_BODY + secret));
     const expose = createPipeline(upstreamSource({ url: up.url }), { redactor: compileRedaction(defaultRedaction()) });
     const out = await expose({});
-    expect(wholeBody(out)).not.toBe(ODD_BODY);
-    expect(wholeBody(out)).toContain('app_requests{path="/a"} 7\n');
+    // The family nothing changed keeps the upstream's own spacing; the one with a secret is masked and rendered.
+    expect(wholeBody(out)).toBe(`${ODD_BODY}# TYPE db_up gauge\ndb_up{dsn="[REDACTED]"} 1\n`);
     // The upstream is asked for its own (UTF-8) names, which the rules match.
     expect(up.requests[0]!.headers.accept).toMatch(/^application\/openmetrics-text;version=1\.0\.0;escaping=allow-utf-8/);
+    // Parsed strictly: an answer that does not parse is refused, nothing of it sent.
+    const bad = await exporter(textAnswer(`${ODD_BODY}app_requests{path="/c"} seven\n`));
+    await expect(createPipeline(upstreamSource({ url: bad.url }), { redactor: compileRedaction(defaultRedaction()) })({})).rejects.toMatchObject({
+      status: 502,
+      reason: 'parse',
+    });
   });
 
   test('an access filter or an export limit takes the full path', async () => {

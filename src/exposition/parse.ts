@@ -127,6 +127,37 @@ export function formatOfContentType(contentType: string | undefined): Exposition
   return undefined;
 }
 
+/** Where a parsed family's own lines are in the text it was parsed from: `[start, end)` of `text`. */
+interface SourceSpan {
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * The span of each parsed family whose lines are contiguous and could be sent again as they
+ * came (see {@link verbatimText}). Weak: an entry lives as long as its family.
+ */
+const SPANS = new WeakMap<MetricFamily, SourceSpan>();
+
+/**
+ * The text a family was parsed from, exactly as it came, when it can be sent again in the same
+ * format as it is: its HELP/TYPE/UNIT and sample lines form one contiguous run of the input (no
+ * comment, blank line or other family inside it), no name in it is quoted (so every name is
+ * valid under every escaping scheme and in every version of the format), and no line ends in CR.
+ * Undefined for any other family, and for one not made by the parser. The text always ends with
+ * a newline. Valid only while the family is unchanged: whoever alters it must render it instead.
+ * @example
+ * const [f] = parseExposition('# TYPE up gauge\nup 1\n', 'text');
+ * verbatimText(f); // '# TYPE up gauge\nup 1\n'
+ */
+export function verbatimText(family: MetricFamily): string | undefined {
+  const span = SPANS.get(family);
+  if (span === undefined) return undefined;
+  const text = span.text.slice(span.start, span.end);
+  return span.end === span.text.length && span.text.charCodeAt(span.end - 1) !== 10 ? `${text}\n` : text;
+}
+
 /** What the parser keeps of a family it has finished: enough to recognise its samples again (not the samples). */
 type FamilyKey = Pick<MetricFamily, 'name' | 'type' | 'legacyCounterName'>;
 
@@ -167,6 +198,16 @@ class Parser {
    */
   private readonly lastNames: (string | undefined)[] = [];
   private readonly lastValues: (string | undefined)[] = [];
+  /** The input being parsed (for the spans of {@link verbatimText}). */
+  private input = '';
+  /** The family whose span is being tracked, its first line's start and the end of its last line. */
+  private spanFamily: MetricFamily | undefined;
+  private spanStart = 0;
+  private spanEnd = 0;
+  /** Whether the tracked family can still be sent verbatim (see {@link verbatimText}). */
+  private spanOk = false;
+  /** Whether the line being read quoted a metric or label name. */
+  private lineQuoted = false;
 
   constructor(private readonly om: boolean) {}
 
@@ -176,6 +217,7 @@ class Parser {
 
   /** The families of `input` in order, each yielded once the line after it (or the end) is read. */
   *parse(input: string): Generator<MetricFamily, void, undefined> {
+    this.input = input;
     let pos = 0;
     let sawEof = false;
     const om = this.om;
@@ -188,6 +230,7 @@ class Parser {
       this.line++;
       if (sawEof) this.fail('text after "# EOF"');
       const c = stop > start ? input.charCodeAt(start) : -1;
+      this.lineQuoted = false;
       if (om ? c !== 35 /* # */ && c !== -1 : isNameChar(c) || c === 123 /* { */) {
         // A sample line (in the text format: neither blank nor a comment, decided without
         // trimming or a regex), read in place in the input: no line string is cut.
@@ -207,10 +250,12 @@ class Parser {
           this.metadataOm(line);
         } else {
           if (line.trim() === '') continue;
-          if (c === 35 || /^[ \t]+#/.test(line)) this.metadataText(line);
-          else this.sample(line);
+          if (c === 35 || /^[ \t]+#/.test(line)) {
+            if (!this.metadataText(line)) continue; // a plain comment: no family's line
+          } else this.sample(line);
         }
       }
+      this.spanLine(start, Math.min(pos, input.length), stop !== end);
       // Yielded straight from takeFinished(): no local of this suspended frame keeps the family
       // (and its samples) alive while the consumer renders and sends it.
       if (this.finished !== undefined) yield this.takeFinished();
@@ -225,6 +270,21 @@ class Parser {
     }
   }
 
+  /**
+   * Files the line `[start, next)` just read under the current family's span: it opens the span
+   * of a family opened by this line, extends a contiguous one, and spoils it otherwise (a comment
+   * or blank line came in between) or when the line quoted a name or ended in CR.
+   */
+  private spanLine(start: number, next: number, cr: boolean): void {
+    if (this.spanFamily !== this.current) {
+      this.spanFamily = this.current;
+      this.spanStart = start;
+      this.spanOk = true;
+    } else if (start !== this.spanEnd) this.spanOk = false;
+    this.spanEnd = next;
+    if (cr || this.lineQuoted) this.spanOk = false;
+  }
+
   /** The family waiting to be yielded, no longer held here. */
   private takeFinished(): MetricFamily {
     const family = this.finished!;
@@ -232,10 +292,10 @@ class Parser {
     return family;
   }
 
-  /** `# HELP`, `# TYPE` or another comment (ignored), text format. */
-  private metadataText(line: string): void {
+  /** `# HELP`, `# TYPE` or another comment (ignored: false), text format. */
+  private metadataText(line: string): boolean {
     const m = /^[ \t]*#[ \t]*(HELP|TYPE)(?:[ \t]+|$)/.exec(line);
-    if (!m) return; // a plain comment
+    if (!m) return false; // a plain comment
     const kind = m[1] as 'HELP' | 'TYPE';
     const r = this.metadataName(line, m[0].length, kind);
     const name = r.name;
@@ -249,6 +309,7 @@ class Parser {
       if (!type) this.fail('unknown metric type in # TYPE (expected counter, gauge, histogram, summary or untyped)', i + 1);
       this.meta(name, 'type', type);
     }
+    return true;
   }
 
   /**
@@ -338,6 +399,7 @@ class Parser {
     const key: FamilyKey = { name: f.name, type: f.type };
     if (f.legacyCounterName !== undefined) key.legacyCounterName = f.legacyCounterName;
     this.byName.set(this.currentKey, key);
+    if (this.spanFamily === f && this.spanOk) SPANS.set(f, { text: this.input, start: this.spanStart, end: this.spanEnd });
     this.finished = f;
     this.current = undefined;
   }
@@ -543,7 +605,10 @@ class Parser {
       else this.fail(`invalid escape sequence in a ${what}`, slash + 1 - this.ls);
       i = slash + 2;
     }
-    if (what !== 'label value' && !isValidName(value)) this.fail(`empty or invalid quoted ${what}`, open + 1 - this.ls);
+    if (what !== 'label value') {
+      if (!isValidName(value)) this.fail(`empty or invalid quoted ${what}`, open + 1 - this.ls);
+      this.lineQuoted = true;
+    }
     this.end = i;
     this.plain = plain;
     return value;

@@ -15,7 +15,7 @@ import type { Principal } from '../auth/principal.js';
 import { ExpositionParseError, SourceError } from './failure.js';
 import { textFamilyName, type ExpositionFormat, type MetricFamily } from './model.js';
 import { acceptsGzip, negotiateFormat } from './negotiate.js';
-import { formatOfContentType, parseExposition, parseFamilies, sniffFormat } from './parse.js';
+import { formatOfContentType, parseExposition, parseFamilies, sniffFormat, verbatimText } from './parse.js';
 import type { Redactor, RedactionReport } from './redact.js';
 import { createFamilyRenderer, type FamilyRenderer } from './render.js';
 import { createFamilyEscaper } from './escaping.js';
@@ -172,9 +172,8 @@ function parseFailure(source: MetricsSource, format: ExpositionFormat, error: un
  * exists at once. A parse error is thrown, as the same {@link SourceError} {@link familiesOf}
  * throws, when the iteration reaches its line.
  */
-function textFamilyStream(source: MetricsSource, out: Exposition): Iterable<MetricFamily> {
+function textFamilyStream(source: MetricsSource, out: Exposition, format: ExpositionFormat): Iterable<MetricFamily> {
   const body = out.body;
-  const format = formatOfContentType(out.contentType) ?? sniffFormat(body);
   const extra = out.extra;
   return (function* (): Generator<MetricFamily, void, undefined> {
     const taken = extra === undefined ? undefined : new Set<string>();
@@ -342,6 +341,8 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
       return sourceError;
     };
     let input: Iterable<MetricFamily>;
+    /** The text format the source answered in, when it answered text. */
+    let sourceFormat: ExpositionFormat | undefined;
     try {
       const out = await readSourceOutput(source, {
         ...(protobuf ? { protobuf: true } : {}),
@@ -351,7 +352,8 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
       const passed = exact ? await passThrough(out, fast) : undefined;
       if (passed) return passed;
       // A registry's families are converted, and text is parsed, as the pass reaches them; protobuf is decoded whole.
-      input = 'familyStream' in out ? out.familyStream : 'body' in out ? textFamilyStream(source, out) : await familiesOf(source, out);
+      if ('body' in out) sourceFormat = formatOfContentType(out.contentType) ?? sniffFormat(out.body);
+      input = 'familyStream' in out ? out.familyStream : 'body' in out ? textFamilyStream(source, out, sourceFormat!) : await familiesOf(source, out);
     } catch (error) {
       throw failed(error);
     }
@@ -359,6 +361,12 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
     const escape = createFamilyEscaper(negotiated.escaping);
     const renderer: FamilyRenderer | undefined = protobuf ? undefined : createFamilyRenderer(negotiated.format === 'openmetrics' ? 'openmetrics' : 'text');
     const counts = { returned: 0, withheld: 0 };
+    // A parsed family the pass leaves exactly as it was is sent as the text it came in when the
+    // scraper reads that same format (the sidecar's usual case): rendering it again would write
+    // the same family, slower. Not with the per-scrape limit, which may cut families afterwards.
+    const sameFormat = renderer !== undefined && !perScrapeLimit && sourceFormat === negotiated.format;
+    /** Families of the current batch to send as their source text. */
+    const verbatim = new Map<MetricFamily, string>();
 
     /** Filters, redacts, limits and escapes one family: what of it is served (often nothing, or the one family). */
     const prepare = (family: MetricFamily): MetricFamily[] => {
@@ -366,15 +374,22 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
       counts.withheld += redacted.report.withheld;
       if (metrics) countReport(metrics, redacted.report);
       let served = redacted.families;
+      let intact = sameFormat && redacted.report.intact === 1 && served.length === 1 && served[0] === family;
       if (perFamilyLimits && served.length > 0) {
         const limited = limitSeries(served, perFamilyLimits);
         served = limited.families;
-        if (limited.drops.length > 0) reportDrops(limited.drops, perFamilyLimits, metrics, logger);
+        if (limited.drops.length > 0) {
+          intact = false;
+          reportDrops(limited.drops, perFamilyLimits, metrics, logger);
+        }
       }
       const out: MetricFamily[] = [];
       for (const f of served) {
         const escaped = escape(f);
-        if (escaped !== undefined) out.push(escaped);
+        if (escaped === undefined) continue;
+        out.push(escaped);
+        const text = intact && escaped === family ? verbatimText(family) : undefined;
+        if (text !== undefined) verbatim.set(family, text);
       }
       return out;
     };
@@ -424,7 +439,12 @@ export function createPipeline(source: MetricsSource, options: PipelineOptions):
           counts.returned += encoded.samples;
           if (encoded.body.length > 0) ready.push(encoded.body);
         } else {
-          renderer!.family(family, emit);
+          const text = verbatim.get(family);
+          if (text === undefined) renderer!.family(family, emit);
+          else {
+            verbatim.delete(family);
+            renderer!.verbatim(family, text, emit);
+          }
           counts.returned = renderer!.samples;
         }
       }

@@ -52,6 +52,11 @@ export interface RedactionReport {
   withheld: number;
   /** Series merged into another after redaction made them identical. */
   merged: number;
+  /**
+   * Families returned exactly as given: no sample withheld, no label value or HELP changed, no
+   * label dropped, nothing merged. A pass may send such a family's source text as it came.
+   */
+  intact: number;
 }
 
 /** The compiled `redaction` of one config generation. */
@@ -264,7 +269,10 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
       const foundOn = new Map<string, Set<string>>();
       let withheld = 0;
       let merged = 0;
+      let intact = 0;
       let collide = false;
+      /** Whether the family being redacted lost or changed anything. */
+      let altered: boolean;
       const noteDetection = (detector: string, name: string) => {
         found.set(detector, (found.get(detector) ?? 0) + 1);
         let on = foundOn.get(detector);
@@ -294,6 +302,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
                 noteDetection(detector, name);
                 value = maskValue;
                 collide = true;
+                altered = true;
               }
             }
           } else if (name !== structural) {
@@ -309,10 +318,12 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
                   noteDetection(detector, name);
                   value = maskValue;
                   collide = true;
+                  altered = true;
                 }
               }
             } else {
               note(a.rule, name);
+              altered = true;
               if (a.act === Act.Drop) {
                 collide = true;
                 continue;
@@ -320,6 +331,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
               if (a.act === Act.Mask) {
                 value = maskValue;
                 collide = true;
+                altered = true;
               } else value = hashOf(value);
             }
           }
@@ -345,6 +357,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
           (hitNames[dropRule] ??= new Set()).add(textName);
           continue;
         }
+        altered = false;
         if (family.help !== undefined && help.length > 0) {
           let text = family.help;
           for (const id of help) {
@@ -354,6 +367,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
               return maskValue;
             });
           }
+          if (text !== family.help) altered = true;
           family.help = text;
         }
         // HELP is free text: when a detector finds a credential anywhere in it, all of it goes.
@@ -361,6 +375,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
           const detector = detect(HELP_LABEL, family.help);
           if (detector !== undefined) {
             family.help = maskValue;
+            altered = true;
             noteDetection(detector, `HELP of ${textName}`);
           }
         }
@@ -397,6 +412,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
         }
         // A family the caller sees none of is left out entirely (its HELP would still tell).
         if (samples.length === 0 && before > 0) continue;
+        if (!altered && samples.length === before) intact++;
         family.samples = samples;
         result.push(family);
       }
@@ -409,7 +425,7 @@ export function compileRedaction(config: ResolvedRedaction): Redactor {
         bySection.set(r.rule, (bySection.get(r.rule) ?? 0) + n);
         patterns.push({ rule: r.rule, pattern: r.pattern, count: n, names: hitNames[i] ?? new Set() });
       });
-      return { families: result, report: { rules: bySection, patterns, detectors: found, detectorLabels: foundOn, withheld, merged } };
+      return { families: result, report: { rules: bySection, patterns, detectors: found, detectorLabels: foundOn, withheld, merged, intact } };
     },
   };
 }

@@ -276,6 +276,12 @@ function openMetricsFamily(family: MetricFamily, used: Set<string>, out: TextSin
 export interface FamilyRenderer {
   /** Writes one more family, handing its text to `emit` in pieces (nothing for a family that writes nothing). */
   family(family: MetricFamily, emit: (text: string) => void): void;
+  /**
+   * Writes one more family as `text`, the text it was parsed from in this renderer's format (see
+   * `verbatimText` in parse.ts), which the pass left unchanged: rendering it again would write
+   * the same family, only slower.
+   */
+  verbatim(family: MetricFamily, text: string, emit: (text: string) => void): void;
   /** What closes the exposition: `# EOF\n` in OpenMetrics, nothing in the text format. */
   end(): string;
   /** Sample lines written so far. */
@@ -301,6 +307,15 @@ export function createFamilyRenderer(format: 'text' | 'openmetrics'): FamilyRend
       else textFamily(family, out);
       if (out.text !== '') emit(out.text);
       out.text = '';
+    },
+    verbatim(family, text, emit) {
+      if (openMetrics) {
+        // The names it takes, as openMetricsFamily would record them.
+        used.add(family.name);
+        if (family.type === 'counter') used.add(`${family.name}_total`);
+      }
+      out.samples += family.samples.length;
+      emit(text);
     },
     end: () => (openMetrics ? '# EOF\n' : ''),
     get samples() {
