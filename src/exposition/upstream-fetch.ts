@@ -23,7 +23,10 @@ export interface UpstreamAnswer {
   readonly headers: IncomingHttpHeaders;
   /** The raw body (still gzip-encoded when the upstream said so). */
   readonly body: Readable;
-  /** Whether the whole body arrived; asked when `body` closes. */
+  /**
+   * Whether the whole body arrived; asked when the body ends and when it closes (an HTTP/2
+   * stream also ends, without END_STREAM, when its session is torn down).
+   */
   complete(): boolean;
 }
 
@@ -41,7 +44,8 @@ export type UpstreamTransport = (headers: Record<string, string>, exchange: Upst
 
 /** A request that failed before an answer: `tls` for certificate and handshake errors, else `connect`. */
 export function requestFailure(fail: UpstreamFail, error: NodeJS.ErrnoException, detail = 'request failed'): SourceError {
-  const tlsError = /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ALTNAME/i.test(error.code ?? '');
+  // OpenSSL's verification codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE, INVALID_CA…) and Node's ERR_TLS_/ERR_SSL_ ones.
+  const tlsError = /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ALTNAME|UNABLE_TO_|INVALID_CA|INVALID_PURPOSE|PATH_LENGTH/i.test(error.code ?? '');
   return fail(tlsError ? 'tls' : 'connect', `${detail}: ${error.code ?? error.message}`, error);
 }
 
@@ -137,6 +141,7 @@ function receive(answer: UpstreamAnswer, maxBytes: number, fail: UpstreamFail, d
     if (!answer.complete()) done(fail('connect', 'connection closed mid-body'));
   });
   stream.on('end', () => {
+    if (!answer.complete()) return done(fail('connect', 'connection closed mid-body'));
     const bytes = Buffer.concat(chunks);
     // The same size cap applies to either; protobuf is decoded (strictly) by the pipeline.
     done(undefined, protobuf ? { protobuf: bytes } : textOutput(bytes, contentType, gzipped ? Buffer.concat(compressed) : undefined));

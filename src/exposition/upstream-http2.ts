@@ -17,7 +17,7 @@ import { connect as connectTls, type ConnectionOptions, type TLSSocket } from 'n
 import type { SourceError } from './failure.js';
 import { requestFailure, type UpstreamFail, type UpstreamTransport } from './upstream-fetch.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
 
 /** Errors of `session.request()` on a session that is going away: safe to retry on a new one. */
 const STALE_SESSION = new Set(['ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_OUT_OF_STREAMS']);
@@ -126,7 +126,9 @@ export function http2Transport(url: URL, tls: ConnectionOptions | undefined, con
           let failure: NodeJS.ErrnoException | undefined;
           st.on('response', (head) => {
             responded = true;
-            exchange.answer({ status: Number(head[':status']), headers: head, body: st, complete: () => st.readableEnded });
+            // A stream torn down with its session ends too, but closed with a code other than NO_ERROR.
+            const complete = () => st.readableEnded && (st.rstCode === undefined || st.rstCode === NGHTTP2_NO_ERROR);
+            exchange.answer({ status: Number(head[':status']), headers: head, body: st, complete });
           });
           // After the answer started, the body's reader reports errors (mid-body); before it, 'close' does.
           st.on('error', (error: NodeJS.ErrnoException) => (failure ??= error));
