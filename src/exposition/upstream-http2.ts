@@ -18,6 +18,12 @@ import type { SourceError } from './failure.js';
 import { requestFailure, type UpstreamFail, type UpstreamTransport } from './upstream-fetch.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
+/**
+ * Flow-control window per stream (the session's is four times it). HTTP/2's default of 64 KiB
+ * costs a round trip per 64 KiB of body: a 500 KB exposition came in 10-30 % slower than over
+ * HTTP/1.1 with it, at par with 1 MiB. What a stream may buffer is still capped by `maxBytes`.
+ */
+const WINDOW = 1 << 20;
 
 /** Errors of `session.request()` on a session that is going away: safe to retry on a new one. */
 const STALE_SESSION = new Set(['ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_OUT_OF_STREAMS']);
@@ -83,7 +89,8 @@ export function http2Transport(url: URL, tls: ConnectionOptions | undefined, con
     if (current) return current;
     const opening = connect().then((socket) => {
       // The socket is connected (and h2 negotiated): the session starts on it at once.
-      const s = connectHttp2(url.origin, { createConnection: () => socket });
+      const s = connectHttp2(url.origin, { createConnection: () => socket, settings: { initialWindowSize: WINDOW } });
+      s.once('connect', () => s.setLocalWindowSize(4 * WINDOW));
       if (current === opening) live = s;
       s.on('error', () => forget(s));
       s.on('close', () => forget(s));
