@@ -76,6 +76,7 @@ export const UPSTREAM_OPTIONS: OptionSpec = {
   maxBytes: is.positiveInteger,
   tls: is.shape(UPSTREAM_TLS_OPTIONS),
   identityHeaders: is.either(is.boolean, is.shape(UPSTREAM_IDENTITY_HEADERS_OPTIONS, '{ user?, groups?, method?, groupsSeparator? }')),
+  http2: is.boolean,
 };
 
 /** `MountOptions` of `expressMetrics` and `koaMetrics`. */

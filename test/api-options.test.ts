@@ -253,6 +253,7 @@ const ENTRIES: Entry[] = [
       maxBytes: 1024,
       tls: { ca: 'ca-pem', cert: 'cert-pem', key: Buffer.from('key-pem'), serverName: 'localhost', insecureSkipVerify: true },
       identityHeaders: { user: 'x-remote-user', groups: 'x-remote-groups', method: 'x-remote-auth-method', groupsSeparator: '|' },
+      http2: true,
     },
     call: async (o) => upstreamSource(o as never),
   },

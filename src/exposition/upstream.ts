@@ -1,10 +1,12 @@
 /**
  * An upstream exporter as a metrics source: the sidecar mode (`scrapeguard serve --upstream URL`)
  * that puts the guard in front of any plain exporter. Each scrape fetches the upstream over
- * http/https with a deadline and a size cap (counted after gzip decoding, so a compressed bomb is
- * cut off too; text and protobuf alike), asks for protobuf first when the scraper negotiated it
- * (so native histograms survive) and honours the content type the upstream answers with, and fails with a {@link SourceError} (502) on anything
- * unexpected. The upstream's body never reaches a log line or the scraper.
+ * http/https (HTTP/1.1 with keep-alive, or HTTP/2 with `http2`: `upstream-http2.ts`) with a
+ * deadline and a size cap (counted after gzip decoding, so a compressed bomb is cut off too; text
+ * and protobuf alike; `upstream-fetch.ts`, shared by both transports), asks for protobuf first
+ * when the scraper negotiated it (so native histograms survive) and honours the content type the
+ * upstream answers with, and fails with a {@link SourceError} (502) on anything unexpected. The
+ * upstream's body never reaches a log line or the scraper.
  *
  * With `identityHeaders`, each upstream request names the caller the guard authenticated (user,
  * groups, method, in kube-rbac-proxy's `x-remote-user` / `x-remote-groups` style), so the
@@ -14,14 +16,12 @@
  * whoever sits on the path. Such a source is marked per caller (`perCaller`): one answer must
  * never be reused for another principal.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { createGunzip } from 'node:zlib';
+import type { ConnectionOptions } from 'node:tls';
 import { SourceError, type SourceFailureReason } from './failure.js';
-import { formatOfContentType } from './parse.js';
-import { isProtobufContentType } from './protobuf/media.js';
 import { isLoopbackHost } from '../net/loopback.js';
-import { defineMetricsSource, type Exposition, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
+import { defineMetricsSource, type MetricsSource, type SourceOutput, type SourceRequest } from './source.js';
+import { fetchUpstream, http1Transport, textOutput } from './upstream-fetch.js';
+import { http2Transport } from './upstream-http2.js';
 import { checkOptions } from '../options.js';
 import { UPSTREAM_OPTIONS } from '../api-options.js';
 import type { Principal } from '../auth/principal.js';
@@ -153,6 +153,13 @@ export interface UpstreamOptions {
    * upstream or an https one with certificate verification; refused otherwise.
    */
   identityHeaders?: UpstreamIdentityHeaders | boolean;
+  /**
+   * Speak HTTP/2 to the upstream (default false: HTTP/1.1 with keep-alive): one long-lived
+   * session, every scrape a stream on it. `https://`: ALPN `h2` only, and an upstream that does
+   * not choose it fails every scrape (`502`, never a silent fall-back to HTTP/1.1); `http://`:
+   * h2c with prior knowledge.
+   */
+  http2?: boolean;
 }
 
 /**
@@ -209,104 +216,23 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
       `upstream: identity headers are sent only to a loopback upstream or an https:// one whose certificate is verified; ${url.origin} is ${https ? 'https without verification' : 'plain http'} on a non-loopback address`,
     );
   }
-  const description = `upstream ${url.origin}${url.pathname}`;
-  const agent = https
-    ? new HttpsAgent({
-        keepAlive: true,
-        maxSockets: 4,
+  const description = `upstream ${url.origin}${url.pathname}${options.http2 === true ? ' over HTTP/2' : ''}`;
+  const tlsOptions: ConnectionOptions | undefined = https
+    ? {
         ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
         ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
         ...(tls.key !== undefined ? { key: tls.key } : {}),
         ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
         rejectUnauthorized: tls.insecureSkipVerify !== true,
-      })
-    : new HttpAgent({ keepAlive: true, maxSockets: 4 });
-  const request = https ? httpsRequest : httpRequest;
+      }
+    : undefined;
   const fail = (reason: SourceFailureReason, detail: string, cause?: unknown): SourceError =>
     new SourceError(502, reason, `${description}: ${detail}`, cause !== undefined ? { cause } : undefined);
-
+  const send = options.http2 === true ? http2Transport(url, tlsOptions, timeoutMs, fail) : http1Transport(url, tlsOptions, fail);
+  const limits = { timeoutMs, maxBytes };
   const fetchOnce = (accept: string, identityValues: Record<string, string>) =>
-    new Promise<SourceOutput>((resolve, reject) => {
-      let settled = false;
-      const done = (error: SourceError | undefined, value?: SourceOutput) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error) {
-          req.destroy();
-          reject(error);
-        } else resolve(value!);
-      };
-      const req = request(url, {
-        agent,
-        method: 'GET',
-        // Built here, from nothing the client sent: only the guard's own headers go upstream.
-        headers: {
-          accept,
-          'accept-encoding': 'gzip',
-          'user-agent': 'scrapeguard',
-          ...identityValues,
-        },
-        ...(https && tls.serverName !== undefined ? { servername: tls.serverName } : {}),
-      });
-      const timer = setTimeout(() => done(fail('timeout', `no complete answer within ${timeoutMs} ms`)), timeoutMs);
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        const tlsError = /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ALTNAME/i.test(error.code ?? '');
-        done(fail(tlsError ? 'tls' : 'connect', `request failed: ${error.code ?? error.message}`, error));
-      });
-      req.on('response', (res: IncomingMessage) => {
-        if (res.statusCode !== 200) {
-          res.resume();
-          return done(fail('status', `answered HTTP ${res.statusCode}`));
-        }
-        const contentType = String(res.headers['content-type'] ?? '');
-        const protobuf = isProtobufContentType(contentType);
-        if (contentType !== '' && !protobuf && formatOfContentType(contentType) === undefined) {
-          res.resume();
-          return done(fail('content_type', `unsupported content type ${JSON.stringify(contentType.split(';', 1)[0]!.trim().slice(0, 100))}`));
-        }
-        const declared = Number(res.headers['content-length']);
-        const encoding = String(res.headers['content-encoding'] ?? 'identity').toLowerCase();
-        if (encoding !== 'identity' && encoding !== 'gzip') {
-          res.resume();
-          return done(fail('content_type', `unsupported content encoding ${JSON.stringify(encoding.slice(0, 40))}`));
-        }
-        if (encoding === 'identity' && Number.isFinite(declared) && declared > maxBytes) {
-          res.resume();
-          return done(fail('too_large', `body larger than ${maxBytes} bytes`));
-        }
-        const gzipped = encoding === 'gzip';
-        const stream = gzipped ? res.pipe(createGunzip()) : res;
-        const chunks: Buffer[] = [];
-        // The compressed bytes too (only references to the chunks read anyway), so a pass that
-        // changes nothing can send them as they came to a scraper that takes gzip.
-        const compressed: Buffer[] = [];
-        if (gzipped) res.on('data', (chunk: Buffer) => compressed.push(chunk));
-        let size = 0;
-        stream.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBytes) {
-            stream.destroy();
-            res.destroy();
-            done(fail('too_large', `body larger than ${maxBytes} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        const code = (error: Error) => (error as NodeJS.ErrnoException).code ?? 'error';
-        res.on('error', (error: Error) => done(fail('connect', `connection closed mid-body (${code(error)})`, error)));
-        if (stream !== res) stream.on('error', (error: Error) => done(fail('content_type', `gzip body could not be decoded (${code(error)})`, error)));
-        res.on('close', () => {
-          if (!res.complete) done(fail('connect', 'connection closed mid-body'));
-        });
-        stream.on('end', () => {
-          const bytes = Buffer.concat(chunks);
-          // The same size cap applies to either; protobuf is decoded (strictly) by the pipeline.
-          done(undefined, protobuf ? { protobuf: bytes } : textOutput(bytes, contentType, gzipped ? Buffer.concat(compressed) : undefined));
-        });
-      });
-      req.end();
-    });
+    // Built here, from nothing the client sent: only the guard's own headers go upstream.
+    fetchUpstream(send, { accept, 'accept-encoding': 'gzip', 'user-agent': 'scrapeguard', ...identityValues }, limits, fail);
 
   /**
    * Upstream fetches in flight, by what is asked (the Accept header, and the identity headers of
@@ -335,19 +261,6 @@ export function upstreamSource(options: UpstreamOptions): MetricsSource {
   };
 
   return defineMetricsSource(shared, 502, description, { perCaller: identity !== undefined });
-}
-
-/** A text answer whose string is decoded from the bytes only when a pass reads it (pass-through never does). */
-function textOutput(bytes: Buffer, contentType: string, gzip: Buffer | undefined): Exposition {
-  let text: string | undefined;
-  const raw = gzip ? { bytes, gzip } : { bytes };
-  return {
-    contentType,
-    get body() {
-      return (text ??= bytes.toString('utf8'));
-    },
-    raw,
-  };
 }
 
 /**

@@ -26,7 +26,7 @@ const USAGE = `Usage: scrapeguard serve [--web.config.file FILE] [--web.listen-a
                         [--web.telemetry-path PATH] [--registry MODULE] [--log.level LEVEL]
                         [--upstream URL [--upstream.timeout D] [--upstream.max-bytes N]
                          [--upstream.ca-file F] [--upstream.cert-file F --upstream.key-file F]
-                         [--upstream.server-name NAME] [--upstream.insecure-skip-verify]
+                         [--upstream.server-name NAME] [--upstream.insecure-skip-verify] [--upstream.http2]
                          [--upstream.identity-headers [--upstream.user-header H] [--upstream.groups-header H]
                           [--upstream.method-header H] [--upstream.groups-separator SEP]]]
                         [--web.trusted-proxy ADDR ... [--web.proxy-protocol]]
@@ -64,6 +64,9 @@ Options:
   --upstream.key-file FILE      client key for an mTLS upstream
   --upstream.server-name NAME   name to verify the upstream certificate against
   --upstream.insecure-skip-verify  skip upstream certificate checks (loopback upstreams only)
+  --upstream.http2              speak HTTP/2 to the upstream over one long-lived connection:
+                                https:// needs the upstream to choose h2 in TLS ALPN (502 if it
+                                does not, never HTTP/1.1 instead); http:// is h2c (prior knowledge)
   --upstream.identity-headers   tell the upstream who scraped: principal, groups and auth method
                                 in x-remote-user, x-remote-groups, x-remote-auth-method (loopback
                                 or certificate-verified https upstreams only)
@@ -157,6 +160,7 @@ async function upstreamFromArgs(args: ParsedArgs, url: string, io: CliIo, logger
         ...(insecure ? { insecureSkipVerify: true } : {}),
       },
       ...(identityHeaders !== undefined ? { identityHeaders } : {}),
+      ...(flagOption(args, 'upstream.http2') ? { http2: true } : {}),
     });
   } catch (error) {
     throw new ScrapeguardError('USAGE', `--upstream: ${(error as Error).message.replace(/^upstream: /, '')}`, { cause: error });
@@ -230,6 +234,7 @@ export const serveCommand: CliCommand = async (argv, io) => {
     'upstream.key-file': { type: 'string' },
     'upstream.server-name': { type: 'string' },
     'upstream.insecure-skip-verify': { type: 'boolean' },
+    'upstream.http2': { type: 'boolean' },
     'upstream.identity-headers': { type: 'boolean' },
     'upstream.user-header': { type: 'string' },
     'upstream.groups-header': { type: 'string' },
