@@ -30,6 +30,20 @@ describe('bench gate: tolerance', () => {
     expect(limitFor(p99, 1.8)).toBeCloseTo(2.3);
   });
 
+  it('a reported ratio never fails, and says when it is over its limit', () => {
+    const reported: GateMetric = { ...metric, reported: true };
+    expect(judge(reported, 1.0, ok(9), { ci: true })).toMatchObject({ verdict: 'reported (over the limit; not gated)', fail: false });
+    expect(judge(reported, 1.0, ok(1), { ci: true })).toMatchObject({ verdict: 'reported', fail: false });
+    expect(METRICS.find((m) => m.key === 's4.p99')?.reported).toBe(true);
+  });
+
+  it('the guard’s CPU under attack is gated: the build before #16 (1.17 cores) fails against today’s reference (0.41)', () => {
+    const cores = METRICS.find((m) => m.key === 's4.cores')!;
+    expect(cores.reported).toBeUndefined();
+    expect(judge(cores, 0.41, ok(1.17), { ci: true })).toMatchObject({ verdict: 'REGRESSION', fail: true });
+    expect(judge(cores, 0.41, ok(0.54), { ci: true })).toMatchObject({ verdict: 'ok', fail: false });
+  });
+
   it('allows 25 % relative or 0.10 absolute, whichever is larger', () => {
     expect(limitFor(metric, 2)).toBeCloseTo(2.5);
     expect(limitFor(metric, 0.2)).toBeCloseTo(0.3);

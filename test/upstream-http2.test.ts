@@ -329,9 +329,11 @@ describe('HTTP/2 upstream failures (502, as on HTTP/1.1)', () => {
   });
 
   test('deadline → timeout, and the stream is cancelled (RST_STREAM CANCEL)', async () => {
-    let cancelled!: Promise<number>;
+    // Set up front: on a loaded machine the handler may run only after the client gave up.
+    let seen!: (rstCode: Promise<number>) => void;
+    const cancelled = new Promise<Promise<number>>((resolve) => (seen = resolve)).then((code) => code);
     const up = await h2Upstream('h2c', (req) => {
-      cancelled = once(req.stream, 'close').then(() => req.stream.rstCode);
+      seen(req.stream.closed ? Promise.resolve(req.stream.rstCode) : once(req.stream, 'close').then(() => req.stream.rstCode));
     });
     const logs: string[] = [];
     const url = await sidecar({ url: up.url, http2: true, timeoutMs: 300 }, {}, logs);

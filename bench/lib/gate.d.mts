@@ -8,6 +8,8 @@ export interface GateMetric {
   abs: number;
   /** The bar for this ratio: a ratio within it never fails. */
   floor?: number;
+  /** Measured and printed, never failing the gate. */
+  reported?: boolean;
 }
 export interface Measurement {
   value: number;

@@ -19,7 +19,9 @@ const MARKER = 'bench-gate-reference';
  * (relative) and `abs` (absolute), i.e. above max(ref × (1 + rel), ref + abs). `floor`, where set,
  * is the issue's bar for that ratio: a ratio within it never fails, whatever a lucky reference
  * run measured (for a ratio whose run-to-run spread is wider than any useful tolerance).
- * @type {readonly {key: string, scenario: string, label: string, rel: number, abs: number, floor?: number}[]}
+ * `reported`: measured, compared and printed, but never failing the gate (a figure that cannot
+ * tell a regression from noise on this machine would only make CI flaky).
+ * @type {readonly {key: string, scenario: string, label: string, rel: number, abs: number, floor?: number, reported?: boolean}[]}
  */
 // 35 %: the gate runs right after the test suite, and its ratios came out 5-20 % above the full
 // run's references in four fresh-clone runs (S1 p50 at 1k series: 0.85-1.00 against 0.83; the
@@ -35,10 +37,14 @@ export const METRICS = Object.freeze([
   { key: 's2.cpu.sidecar-norule', scenario: 'S2', label: 'S2 sidecar (no rule) / nginx CPU per scrape', rel: 0.35, abs: 0.1 },
   { key: 's3.cpu.ecdsa', scenario: 'S3', label: 'S3 CPU per handshake / nginx, ECDSA', rel: 0.35, abs: 0.1 },
   { key: 's3.cpu.ecdsa-client', scenario: 'S3', label: 'S3 CPU per handshake / nginx, ECDSA + client cert', rel: 0.35, abs: 0.1 },
-  // The p99 of a few hundred samples moves with one scheduler hiccup: a wider absolute margin, and
-  // the bar of #16 (≤ 2× idle) as a floor. A fresh-clone CI run measured 1.42 twice against a
-  // reference run's 0.74: both within the bar, neither a regression of the guard.
-  { key: 's4.p99', scenario: 'S4', label: 'S4 legit p99 under attack / idle, defaults', rel: 0.25, abs: 0.5, floor: 2 },
+  // What the attack costs the guard: the build before #16 (a bcrypt run per guess) measured 1.17
+  // cores in this probe on the 2-core AMD machine, today's 0.39-0.43.
+  { key: 's4.cores', scenario: 'S4', label: 'S4 guard cores busy under attack, defaults', rel: 0.35, abs: 0.25 },
+  // The legitimate scraper's p99 under attack / idle is reported, not gated: on the AMD machine
+  // the probe gave 1.06, 2.62 and 5.08 for one build, and 2.53 for the build before #16, so no
+  // tolerance both catches a regression and passes the same build twice (the load generators
+  // share the guard's 2 cores, and a p99 moves with one scheduler hiccup).
+  { key: 's4.p99', scenario: 'S4', label: 'S4 legit p99 under attack / idle, defaults (reported)', rel: 0.25, abs: 0.5, floor: 2, reported: true },
 ]);
 
 /**
@@ -116,7 +122,7 @@ export function better(first, second) {
 /**
  * Verdict for one ratio. Failing verdicts: 'REGRESSION', 'FAILED REQUESTS', and under CI
  * 'NO REFERENCE' and 'NOT MEASURED' (a gate that cannot compare must not pass silently).
- * @param {{rel: number, abs: number, floor?: number}} metric
+ * @param {{rel: number, abs: number, floor?: number, reported?: boolean}} metric
  * @param {number | undefined} reference
  * @param {Measurement | undefined} measured
  * @param {{ci: boolean}} options
@@ -124,6 +130,10 @@ export function better(first, second) {
  */
 export function judge(metric, reference, measured, { ci }) {
   const limit = reference === undefined ? NaN : limitFor(metric, reference);
+  if (metric.reported) {
+    const over = measured && Number.isFinite(measured.value) && Number.isFinite(limit) && measured.value > limit;
+    return { verdict: over ? 'reported (over the limit; not gated)' : 'reported', fail: false, limit };
+  }
   if (!measured || !Number.isFinite(measured.value)) return { verdict: 'NOT MEASURED', fail: ci, limit };
   if (measured.errors > 0) return { verdict: 'FAILED REQUESTS', fail: true, limit };
   if (reference === undefined) return { verdict: 'NO REFERENCE', fail: ci, limit };

@@ -11,7 +11,18 @@ import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrape } from '../helpers/client.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
-import { ensureBuilt, freePort, generations, startProcess, startServe, stopAll, waitForPort, writeConfig, type RunningProcess } from './support.js';
+import {
+  ensureBuilt,
+  freePort,
+  generations,
+  startProcess,
+  startServe,
+  stopAll,
+  waitForOutput,
+  waitForPort,
+  writeConfig,
+  type RunningProcess,
+} from './support.js';
 
 const NODE_EXPORTER = 'prometheus-node-exporter';
 const GENERATIONS = generations('sidecar-http2.test.ts', [NODE_EXPORTER]);
@@ -103,8 +114,10 @@ describe.each(GENERATIONS)('$name', (gen) => {
     it('refuses an exporter with HTTP/2 turned off, naming HTTP/2; without the flag the same exporter is scraped', async () => {
       const r = await scrape(refused);
       expect(r.status).toBe(502);
-      // Go refuses the ALPN offer (h2 only) with no_application_protocol.
-      expect(refusedSidecar.output()).toMatch(
+      // Go refuses the ALPN offer (h2 only) with no_application_protocol. The log line may reach
+      // the pipe after the 502 reached the test: wait for it.
+      await waitForOutput(
+        refusedSidecar,
         /does not speak HTTP\/2 \((it refused the TLS ALPN protocol h2|TLS negotiated no application protocol).*drop --upstream\.http2/,
       );
       const ok = await scrape(control);

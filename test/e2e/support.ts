@@ -202,6 +202,28 @@ export function startProcess(name: string, command: string, args: readonly strin
 }
 
 /**
+ * Waits until the output of `proc` matches `pattern` (a log line is written by the child and may
+ * arrive after the answer the test already holds), failing after `timeoutMs` or when it exits.
+ */
+export async function waitForOutput(proc: RunningProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(proc.output())) {
+    if (proc.hasExited() || Date.now() > deadline) throw new Error(`${proc.name}: no output matching ${pattern} within ${timeoutMs} ms:\n${proc.output()}`);
+    await new Promise<void>((resolve) => {
+      const streams = [proc.child.stdout, proc.child.stderr];
+      const done = () => {
+        clearTimeout(timer);
+        for (const s of streams) s?.off('data', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 100);
+      for (const s of streams) s?.on('data', done);
+    });
+  }
+  return proc.output();
+}
+
+/**
  * Waits until `port` accepts TCP connections, failing early if the process exits. `from` is the
  * probe's local address (default: the kernel's choice, 127.0.0.1).
  */
