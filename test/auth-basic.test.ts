@@ -363,7 +363,7 @@ describe('basic auth over the wire (HTTPS)', () => {
   ])('right password (%s) → 200', async (_name, user, password) => {
     const r = await get({ auth: `${user}:${password}` });
     expect(r.status).toBe(200);
-    expect(r.body).toBe('# TYPE up untyped\nup 1\n'); // re-rendered by the exposition pass
+    expect(r.body).toBe('up 1\n'); // parsed by the exposition pass; unchanged, so sent as written
     expect(r.headers['www-authenticate']).toBeUndefined();
   });
 

@@ -67,7 +67,7 @@ describe('guard.close()', () => {
     release();
     const r = await inflight;
     expect(r.status).toBe(200);
-    expect(r.body).toBe('# TYPE slow_up untyped\nslow_up 1\n'); // text sources are parsed and re-rendered
+    expect(r.body).toBe('slow_up 1\n'); // text sources are parsed strictly; an unchanged family goes out as written
     await closing;
     expect(closed).toBe(true);
   });
@@ -106,11 +106,11 @@ describe('guard.close()', () => {
     clearTimeout(timer);
     expect(code, out).toBe(0);
     const line = (name: string) => new RegExp(`^${name} (.*)$`, 'm').exec(out)?.[1];
-    expect(JSON.parse(line('standalone')!)).toEqual({ status: 200, body: '# TYPE lifecycle_up untyped\nlifecycle_up 1\n' });
-    expect(JSON.parse(line('mounted')!)).toEqual({ status: 200, body: '# TYPE lifecycle_up untyped\nlifecycle_up 1\n' });
+    expect(JSON.parse(line('standalone')!)).toEqual({ status: 200, body: 'lifecycle_up 1\n' });
+    expect(JSON.parse(line('mounted')!)).toEqual({ status: 200, body: 'lifecycle_up 1\n' });
     // Scrapes in flight when close() was called finished with their answer.
-    expect(JSON.parse(line('drained standalone')!)).toEqual({ status: 200, body: '# TYPE lifecycle_up untyped\nlifecycle_up 1\n' });
-    expect(JSON.parse(line('drained mounted')!)).toEqual({ status: 200, body: '# TYPE lifecycle_up untyped\nlifecycle_up 1\n' });
+    expect(JSON.parse(line('drained standalone')!)).toEqual({ status: 200, body: 'lifecycle_up 1\n' });
+    expect(JSON.parse(line('drained mounted')!)).toEqual({ status: 200, body: 'lifecycle_up 1\n' });
     expect(Number(line('close took'))).toBeGreaterThanOrEqual(200);
     expect(JSON.parse(line('after close standalone')!)).toEqual({ error: 'ECONNREFUSED' });
     expect((JSON.parse(line('after close mounted')!) as { status: number }).status).toBe(503);

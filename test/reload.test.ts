@@ -240,7 +240,7 @@ describe('invalid changes keep the last good configuration', () => {
     expect(await guard.reload()).toBe(false);
     const r = await get();
     expect(r.status).toBe(200);
-    expect(r.body).toBe('# TYPE app_up untyped\napp_up 1\n'); // re-rendered by the exposition pass
+    expect(r.body).toBe('app_up 1\n'); // parsed by the exposition pass; unchanged, so sent as written
     expect(await failures()).toBe(before + 1);
     expect(await lastOk()).toBe(0);
     const error = lastError();
