@@ -5,13 +5,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { propertyRuns } from './helpers/property-runs.js';
+import { allowPropertyTime, propertyRuns } from './helpers/property-runs.js';
 import type { MetricFamily } from '../src/exposition/model.js';
 import { acceptsGzip, negotiateFormat } from '../src/exposition/negotiate.js';
 import { parseExposition, sniffFormat } from '../src/exposition/parse.js';
 import { renderExposition } from '../src/exposition/render.js';
 import { prometheusTools } from './e2e/support.js';
 import { familiesArb, parseError, promtoolCheckMetrics } from './helpers/exposition.js';
+
+allowPropertyTime();
 
 const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -290,5 +292,5 @@ describe.skipIf(tools.skip)('promtool check metrics on rendered output', () => {
         expect(verdict.parseError, `${format}:\n${text}\n${verdict.stderr}`).toBe(false);
       }
     }
-  }, 60_000);
+  }, 120_000);
 });

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { Registry, Histogram as PromHistogram, Counter as PromCounter } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { allowPropertyTime } from './helpers/property-runs.js';
 import { defaultRedaction } from '../src/config/redaction.js';
 import { SourceError } from '../src/exposition/failure.js';
 import type { MetricFamily, NativeHistogram, Sample } from '../src/exposition/model.js';
@@ -28,6 +29,8 @@ import { renderExposition } from '../src/exposition/render.js';
 import { toMetricsSource } from '../src/exposition/source.js';
 import { UPSTREAM_ACCEPT_PROTOBUF, upstreamSource } from '../src/exposition/upstream.js';
 import { familiesArb } from './helpers/exposition.js';
+
+allowPropertyTime();
 
 const PROM_FIXTURE = readFileSync(new URL('./fixtures/protobuf/prometheus-3.5.3-metrics.pb', import.meta.url));
 const PROTO_ACCEPT =

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { decodeProtobuf, PROTOBUF_CONTENT_TYPE } from '../src/exposition/protobuf/codec.js';
 import { describe, expect, it } from 'vitest';
-import { propertyRuns } from './helpers/property-runs.js';
+import { allowPropertyTime, propertyRuns } from './helpers/property-runs.js';
 import { compileRuleFilter } from '../src/access/rules.js';
 import { redactCommand } from '../src/tools/cli/redact.js';
 import { loadConfigObject } from '../src/config/load.js';
@@ -24,6 +24,8 @@ import { renderExposition } from '../src/exposition/render.js';
 import { contentFindings } from '../src/tools/scan/content.js';
 import { runCli } from './helpers/cli.js';
 import { familiesArb, parseError, wholeBody } from './helpers/exposition.js';
+
+allowPropertyTime();
 
 type Format = 'text' | 'openmetrics';
 

@@ -19,7 +19,9 @@ import { compileRedaction, type Redactor } from '../src/exposition/redact.js';
 import { renderExposition } from '../src/exposition/render.js';
 import { defineMetricsSource } from '../src/exposition/source.js';
 import { familiesArb, wholeBody } from './helpers/exposition.js';
-import { propertyRuns } from './helpers/property-runs.js';
+import { allowPropertyTime, propertyRuns } from './helpers/property-runs.js';
+
+allowPropertyTime();
 
 const SECRET = 'postgres://app:hunter2-not-real@db:5432/app';
 const MARK = 'COMMENT-MARK';

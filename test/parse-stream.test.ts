@@ -18,7 +18,9 @@ import { renderExposition } from '../src/exposition/render.js';
 import { defineMetricsSource } from '../src/exposition/source.js';
 import { familiesArb } from './helpers/exposition.js';
 import { parseExposition as referenceParse } from './helpers/parse-reference.js';
-import { propertyRuns } from './helpers/property-runs.js';
+import { allowPropertyTime, propertyRuns } from './helpers/property-runs.js';
+
+allowPropertyTime();
 
 const ALL_TYPES: readonly MetricType[] = ['counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'info', 'stateset', 'unknown'];
 

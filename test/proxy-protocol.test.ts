@@ -15,6 +15,7 @@ import { connect as tlsConnect } from 'node:tls';
 import fc from 'fast-check';
 import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { allowPropertyTime } from './helpers/property-runs.js';
 import { createGuard, type Guard, type GuardOptions } from '../src/guard.js';
 import { MAX_V2_HEADER_BYTES, parseProxyHeader, V2_SIGNATURE } from '../src/net/proxy-protocol.js';
 import type { AuditRecord } from '../src/audit/audit.js';
@@ -24,6 +25,8 @@ import { runCli } from './helpers/cli.js';
 import { freePort, sleep } from './e2e/support.js';
 import { serveCommand } from '../src/tools/cli/serve.js';
 import { ScrapeguardError } from '../src/errors.js';
+
+allowPropertyTime();
 
 let pki: TestPki;
 const open: Guard[] = [];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Counter, Gauge, Histogram, Registry, Summary, collectDefaultMetrics } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { propertyRuns } from './helpers/property-runs.js';
+import { allowPropertyTime, propertyRuns } from './helpers/property-runs.js';
 import type { LabelConstraint, SeriesFilter } from '../src/access/filter.js';
 import { loadConfigFile, loadConfigObject } from '../src/config/load.js';
 import { defaultRedaction } from '../src/config/redaction.js';
@@ -24,6 +24,8 @@ import { compileRedaction } from '../src/exposition/redact.js';
 import { SECRET_DETECTORS } from '../src/exposition/secrets.js';
 import { renderExposition } from '../src/exposition/render.js';
 import { familiesArb } from './helpers/exposition.js';
+
+allowPropertyTime();
 
 const fixtures = new URL('./fixtures/exposition/', import.meta.url).pathname;
 const rules = (over: Partial<ResolvedRedaction>): ResolvedRedaction => ({ ...defaultRedaction(), ...over });

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { allowPropertyTime } from './helpers/property-runs.js';
 import { CHAR_DIGIT, CHAR_LOWER, CHAR_SPACE, CHAR_SYMBOL, CHAR_UPPER, characterClasses, countClasses, shannonEntropy } from '../src/exposition/entropy.js';
 import {
   SECRET_DETECTORS,
@@ -21,6 +22,8 @@ import {
   maskedPreview,
   type SecretDetector,
 } from '../src/exposition/secrets.js';
+
+allowPropertyTime();
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'secrets-corpus');
 const detectAll = compileSecretDetection('all');

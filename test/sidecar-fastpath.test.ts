@@ -24,7 +24,9 @@ import { parseExposition } from '../src/exposition/parse.js';
 import { createGuard, type Guard } from '../src/guard.js';
 import type { Principal } from '../src/auth/principal.js';
 import { Registry, Gauge } from 'prom-client';
-import { propertyRuns } from './helpers/property-runs.js';
+import { allowPropertyTime, propertyRuns } from './helpers/property-runs.js';
+
+allowPropertyTime();
 
 const servers: Server[] = [];
 const guards: Guard[] = [];

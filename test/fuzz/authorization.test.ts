@@ -12,11 +12,14 @@ import fc from 'fast-check';
 import { hash } from '@node-rs/bcrypt';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allowPropertyTime } from '../helpers/property-runs.js';
 import { parseBasicAuthorization } from '../../src/auth/basic.js';
 import { looksLikeJwt, parseBearerAuthorization } from '../../src/auth/bearer.js';
 import { createGuard, type Guard } from '../../src/index.js';
 import { silentLogger } from '../../src/log.js';
 import { FUZZ_TIMEOUT_MS, fuzzParameters } from './runs.js';
+
+allowPropertyTime();
 
 const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64');
 const b64url = (s: string | Uint8Array) => Buffer.from(s).toString('base64url');

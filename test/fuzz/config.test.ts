@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { allowPropertyTime } from '../helpers/property-runs.js';
 import { loadConfigObject } from '../../src/config/load.js';
 import { parseYaml } from '../../src/config/locate.js';
 import { validateConfig } from '../../src/config/validate.js';
@@ -19,6 +20,8 @@ import { ConfigError } from '../../src/errors.js';
 import type { ResolvedConfig } from '../../src/config/schema.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { FUZZ_TIMEOUT_MS, fuzzParameters } from './runs.js';
+
+allowPropertyTime();
 
 /** Secrets the generators put only where secrets go; none may come back in a message. */
 const SECRETS = ['S3CR3T-password-9f8e7d', 'S3CR3T-token-4d5e6f', 'S3CR3T-inline-key-1a2b3c'];

@@ -6,11 +6,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { allowPropertyTime } from '../helpers/property-runs.js';
 import { parseExposition } from '../../src/exposition/parse.js';
 import { renderExposition } from '../../src/exposition/render.js';
 import { ExpositionParseError } from '../../src/exposition/failure.js';
 import { familiesArb } from '../helpers/exposition.js';
 import { FUZZ_TIMEOUT_MS, fuzzParameters } from './runs.js';
+
+allowPropertyTime();
 
 type Format = 'text' | 'openmetrics';
 

@@ -8,8 +8,11 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { allowPropertyTime } from '../helpers/property-runs.js';
 import { decodeProtobuf, encodeProtobuf, ProtobufDecodeError } from '../../src/exposition/protobuf/codec.js';
 import { FUZZ_TIMEOUT_MS, fuzzParameters } from './runs.js';
+
+allowPropertyTime();
 
 const fixture = readFileSync(new URL('../fixtures/protobuf/prometheus-3.5.3-metrics.pb', import.meta.url));
 
